@@ -1,0 +1,56 @@
+"""The composition root: create_app() builds the engine once and registers the blueprints."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from ivr.config import EngineConfig
+from ivr.engine import Engine
+from ivr.sqlite_store import SqliteStore
+
+log = logging.getLogger("ivr.app")
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    """Build the app: defaults, then IVR_* environment variables, then `test_config`."""
+    app = Flask(__name__, instance_relative_config=True)
+    app.config.from_mapping(
+        DATABASE=str(Path(app.instance_path) / "ivr.sqlite3"),
+        MAX_CONTENT_LENGTH=64 * 1024,
+        TWILIO_AUTH_TOKEN=None,
+        PUBLIC_BASE_URL=None,
+        TRUST_PROXY=0,
+    )
+    app.config.from_prefixed_env("IVR")
+    if os.environ.get("TWILIO_AUTH_TOKEN"):
+        app.config["TWILIO_AUTH_TOKEN"] = os.environ["TWILIO_AUTH_TOKEN"]
+    if test_config:
+        app.config.update(test_config)
+
+    engine_config = EngineConfig.from_mapping(app.config)
+    store = SqliteStore(
+        app.config["DATABASE"], ttl=engine_config.session_ttl, secret_key=engine_config.secret_key
+    )
+    app.extensions["ivr"] = Engine(engine_config, store)
+
+    hops = int(app.config.get("TRUST_PROXY") or 0)
+    if hops:
+        # Behind a TLS-terminating proxy or tunnel: trust its X-Forwarded-Proto/Host/Port.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_proto=hops, x_host=hops, x_port=hops)  # type: ignore[method-assign]
+    if not app.config.get("TWILIO_AUTH_TOKEN"):
+        log.warning(
+            "TWILIO_AUTH_TOKEN is not set: webhooks accept UNSIGNED requests. Fine for local "
+            "simulation; set it before exposing the app to the internet."
+        )
+
+    from webhooks import health, voice
+
+    app.register_blueprint(voice.bp)
+    app.register_blueprint(health.bp)
+    return app

@@ -1,0 +1,122 @@
+"""Engine settings, read from a plain mapping (Flask config, environment or a test dict)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+from .hours import Clock, clock_from
+
+FLOWS_DIR = Path(__file__).parent / "flows"
+
+#: Numbers documented in the seed guide: data a prompt may speak, never a transfer target.
+FORBIDDEN_NUMBERS: frozenset[str] = frozenset(
+    ["+18002372765", "+18006734828", "+18007114041", "+18662242741"]
+)
+#: Lines chosen by the number called (`To`); any other number reaches the main line.
+DEFAULT_LINES: dict[str, str] = {
+    "+18002372765": "main",
+    "+18006734828": "specialty",
+    "+18007114041": "tty",
+}
+DEFAULT_VOICES: dict[str, tuple[str, str]] = {
+    "en": ("Polly.Joanna", "en-US"),
+    "es": ("Polly.Lupe", "es-US"),
+}
+DESKS = ("representative", "pharmacist", "medicare", "international", "specialty",
+         "specialty_pharmacist")  # fmt: skip
+_E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
+
+
+def normalize_number(value: str) -> str:
+    """Return a phone number in E.164 form as far as it can be told: '+1 (800) 237-2765'."""
+    text = str(value).strip()
+    digits = re.sub(r"[^0-9]", "", text)
+    if not digits:
+        return text
+    if text.startswith("+"):
+        return "+" + digits
+    if len(digits) == 10:
+        return "+1" + digits
+    if len(digits) == 11 and digits.startswith("1"):
+        return "+" + digits
+    return "+" + digits
+
+
+@dataclass
+class EngineConfig:
+    """Everything the engine needs that may differ between deployments."""
+
+    flows_dir: Path = FLOWS_DIR
+    lines: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_LINES))
+    default_line: str = "main"
+    transfer_numbers: dict[str, str] = field(default_factory=dict)
+    voices: dict[str, tuple[str, str]] = field(default_factory=lambda: dict(DEFAULT_VOICES))
+    session_ttl: int = 4 * 3600
+    max_failures: int = 3
+    clock: Clock = field(default=clock_from(None))
+    reload_flows: bool = False
+    secret_key: str | None = None
+    url_prefix: str = "/voice"
+
+    @classmethod
+    def from_mapping(cls, conf: Mapping[str, Any]) -> EngineConfig:
+        """Build from keys without the IVR_ prefix: LINE_MAIN, TRANSFER_NUMBER, NOW, ..."""
+        out = cls()
+        if conf.get("FLOWS_DIR"):
+            out.flows_dir = Path(str(conf["FLOWS_DIR"]))
+        for line in ("main", "specialty", "tty"):
+            number = conf.get(f"LINE_{line.upper()}")
+            if number:
+                out.lines = {n: l for n, l in out.lines.items() if l != line}
+                out.lines[normalize_number(str(number))] = line
+        for desk in DESKS:
+            number = conf.get(f"TRANSFER_{desk.upper()}") or conf.get("TRANSFER_NUMBER")
+            if number:
+                out.transfer_numbers[desk] = _safe_transfer(desk, str(number))
+        for lang in ("en", "es"):
+            voice = conf.get(f"VOICE_{lang.upper()}")
+            if voice:
+                out.voices[lang] = (str(voice), out.voices[lang][1])
+        out.session_ttl = _positive_int(conf, "SESSION_TTL", out.session_ttl)
+        out.max_failures = _positive_int(conf, "MAX_FAILURES", out.max_failures)
+        out.clock = clock_from(str(conf["NOW"]) if conf.get("NOW") else None)
+        out.reload_flows = _flag(conf.get("RELOAD_FLOWS", False))
+        out.secret_key = str(conf["SECRET_KEY"]) if conf.get("SECRET_KEY") else None
+        return out
+
+
+def _safe_transfer(desk: str, number: str) -> str:
+    normalized = normalize_number(number)
+    if not _E164.match(normalized):
+        raise ConfigError(
+            f"IVR_TRANSFER_{desk.upper()}={number!r} is not a phone number; use E.164 such as "
+            "+15005550006, or leave it unset to transfer to the simulated queue"
+        )
+    if normalized in FORBIDDEN_NUMBERS:
+        raise ConfigError(
+            f"IVR_TRANSFER_{desk.upper()} is {normalized}, a real number from the documented "
+            "menu; this simulator never dials it. Use a number you own, or leave it unset."
+        )
+    return normalized
+
+
+def _positive_int(conf: Mapping[str, Any], key: str, default: int) -> int:
+    value = conf.get(key)
+    if value in (None, ""):
+        return default
+    try:
+        number = int(str(value))
+    except ValueError:
+        number = 0
+    if number <= 0:
+        raise ConfigError(f"IVR_{key}={value!r} must be a positive whole number")
+    return number
+
+
+def _flag(value: Any) -> bool:
+    return str(value).strip().lower() in ("1", "true", "yes", "on")

@@ -1,0 +1,372 @@
+"""Turn a flow file (YAML) into a validated Flow, or fail naming the file, state and field."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from .call import ACTIONS, CONDITIONS
+from .errors import FlowError, FlowErrors
+from .flow import (
+    KEY_TRIGGERS,
+    REQUIRED_MESSAGES,
+    STATE_TYPES,
+    TRIGGERS,
+    Edge,
+    Flow,
+    GatherSpec,
+    Hours,
+    StateSpec,
+)
+from .flow_checks import check_graph
+from .hours import DAY_NAMES
+from .yaml_source import load_yaml
+
+TOP_KEYS = frozenset(
+    [
+        "name", "title", "description", "extends", "languages", "initial", "states",
+        "transitions", "messages", "speech", "greeting", "hours", "extra_states",
+        "extra_transitions",
+    ]
+)  # fmt: skip
+STATE_KEYS = frozenset(
+    ["name", "type", "prompt", "reprompt", "speech", "gather", "desk", "secret", "description"]
+)
+TRANSITION_KEYS = frozenset(["trigger", "source", "dest", "conditions", "unless", "before", "after"])
+GATHER_KEYS = frozenset(["input", "num_digits", "finish_on_key", "timeout", "max_digits"])
+PLACEHOLDERS = frozenset(["reference", "rx_last4", "order_status"])
+_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+_TIME = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])$")
+
+
+class _Collector:
+    """Gathers every problem of one file so a person sees them all at once."""
+
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self.errors: list[FlowError] = []
+
+    def add(self, message: str, *, state: str | None = None, field: str | None = None) -> None:
+        self.errors.append(FlowError(self.file, message, state=state, field=field))
+
+
+def load_flow(path: Path) -> Flow:
+    """Load and validate one flow file; raise FlowErrors listing every problem found."""
+    raw = _load_raw(path, seen=())
+    errors = _Collector(str(path))
+    flow = _build(raw, path, errors)
+    if flow is not None:
+        for message, state, field in check_graph(flow):
+            errors.add(message, state=state, field=field)
+    if errors.errors:
+        raise FlowErrors(errors.errors)
+    assert flow is not None
+    return flow
+
+
+def _load_raw(path: Path, seen: tuple[Path, ...]) -> dict[str, Any]:
+    data = load_yaml(path)
+    if not isinstance(data, dict):
+        raise FlowErrors([FlowError(str(path), "the file must be a mapping of flow fields")])
+    parent_name = data.get("extends")
+    if parent_name is None:
+        return data
+    parent_path = (path.parent / str(parent_name)).resolve()
+    if parent_path in seen or parent_path == path.resolve():
+        raise FlowErrors([FlowError(str(path), "extends itself", field="extends")])
+    if not parent_path.is_file():
+        raise FlowErrors(
+            [FlowError(str(path), f"extends '{parent_name}', which does not exist", field="extends")]
+        )
+    parent = _load_raw(parent_path, (*seen, path.resolve()))
+    merged = {k: v for k, v in parent.items() if k not in ("extra_states", "extra_transitions")}
+    merged.update({k: v for k, v in data.items() if k != "extends"})
+    # A child's extra transitions go first: they are tried before the parent's for a trigger.
+    # A child that gives its own states or transitions replaces the parent's.
+    base_states = data["states"] if "states" in data else parent.get("states")
+    base_transitions = data["transitions"] if "transitions" in data else parent.get("transitions")
+    merged["states"] = list(base_states or []) + list(data.get("extra_states") or [])
+    merged["transitions"] = list(data.get("extra_transitions") or []) + list(base_transitions or [])
+    merged.pop("extra_states", None)
+    merged.pop("extra_transitions", None)
+    return merged
+
+
+def _build(raw: dict[str, Any], path: Path, err: _Collector) -> Flow | None:
+    for key in raw:
+        if key not in TOP_KEYS:
+            err.add(f"unknown field; expected one of {', '.join(sorted(TOP_KEYS))}", field=str(key))
+    languages = raw.get("languages", ["en", "es"])
+    if not (isinstance(languages, list) and languages and all(isinstance(x, str) for x in languages)):
+        err.add("must be a list of language codes such as [en, es]", field="languages")
+        languages = ["en"]
+    langs = tuple(languages)
+    name = raw.get("name", path.stem)
+    if not isinstance(name, str) or not _NAME.match(name):
+        err.add("must be a lower-case identifier", field="name")
+        name = path.stem
+    states = _states(raw.get("states"), langs, err)
+    initial = raw.get("initial")
+    if not isinstance(initial, str) or initial not in states:
+        err.add(f"names no state of this flow: {initial!r}", field="initial")
+        return None
+    messages = _texts_table(raw.get("messages"), langs, err, "messages", REQUIRED_MESSAGES)
+    greeting = _texts(raw.get("greeting", {l: "" for l in langs}), langs, err, None, "greeting")
+    speech = _speech(raw.get("speech", {}), langs, err, None, "speech")
+    transitions, edges = _transitions(raw.get("transitions"), states, err)
+    hours = _hours(raw.get("hours"), err)
+    title = raw.get("title", name)
+    if err.errors:
+        return None
+    return Flow(
+        name=name,
+        file=str(path),
+        title=str(title),
+        languages=langs,
+        initial=initial,
+        states=states,
+        transitions=tuple(transitions),
+        messages=messages,
+        speech=speech,
+        greeting=greeting,
+        hours=hours,
+        edges=tuple(edges),
+    )
+
+
+def _texts(
+    value: Any, langs: tuple[str, ...], err: _Collector, state: str | None, field: str
+) -> dict[str, str]:
+    if not isinstance(value, dict):
+        err.add(f"must map each language ({', '.join(langs)}) to a text", state=state, field=field)
+        return {}
+    out: dict[str, str] = {}
+    for lang in langs:
+        text = value.get(lang)
+        if not isinstance(text, str) or (not text.strip() and field != "greeting"):
+            err.add(f"missing the '{lang}' text", state=state, field=f"{field}.{lang}")
+            continue
+        for placeholder in _PLACEHOLDER.findall(text):
+            if placeholder not in PLACEHOLDERS:
+                err.add(
+                    f"unknown placeholder {{{placeholder}}}; allowed: "
+                    + ", ".join(sorted(PLACEHOLDERS)),
+                    state=state,
+                    field=f"{field}.{lang}",
+                )
+        out[lang] = text.strip()
+    for lang in value:
+        if lang not in langs:
+            err.add(f"language '{lang}' is not in the flow's languages", state=state, field=field)
+    return out
+
+
+def _texts_table(
+    value: Any, langs: tuple[str, ...], err: _Collector, field: str, required: tuple[str, ...]
+) -> dict[str, dict[str, str]]:
+    if not isinstance(value, dict):
+        err.add("must map message names to texts by language", field=field)
+        return {}
+    for name in required:
+        if name not in value:
+            err.add("missing required message", field=f"{field}.{name}")
+    return {str(k): _texts(v, langs, err, None, f"{field}.{k}") for k, v in value.items()}
+
+
+def _speech(
+    value: Any, langs: tuple[str, ...], err: _Collector, state: str | None, field: str
+) -> dict[str, dict[str, tuple[str, ...]]]:
+    if not isinstance(value, dict):
+        err.add("must map keys to words by language", state=state, field=field)
+        return {}
+    out: dict[str, dict[str, tuple[str, ...]]] = {}
+    for key, words in value.items():
+        key = str(key)
+        if key not in KEY_TRIGGERS:
+            err.add(f"'{key}' is not a phone key (0-9, *, #)", state=state, field=f"{field}.{key}")
+            continue
+        if not isinstance(words, dict):
+            err.add("must map each language to a list of words", state=state, field=f"{field}.{key}")
+            continue
+        by_lang: dict[str, tuple[str, ...]] = {}
+        for lang, phrases in words.items():
+            if lang not in langs:
+                err.add(f"language '{lang}' is not in the flow's languages", state=state,
+                        field=f"{field}.{key}")  # fmt: skip
+            elif not (isinstance(phrases, list) and all(isinstance(p, str) for p in phrases)):
+                err.add("must be a list of words", state=state, field=f"{field}.{key}.{lang}")
+            else:
+                by_lang[lang] = tuple(p.strip() for p in phrases if p.strip())
+        for lang in langs:
+            if lang not in by_lang and state is not None:
+                err.add(f"missing the '{lang}' words", state=state, field=f"{field}.{key}.{lang}")
+        out[key] = by_lang
+    return out
+
+
+def _states(value: Any, langs: tuple[str, ...], err: _Collector) -> dict[str, StateSpec]:
+    if not isinstance(value, list) or not value:
+        err.add("must be a non-empty list of states", field="states")
+        return {}
+    states: dict[str, StateSpec] = {}
+    for index, raw in enumerate(value):
+        if not isinstance(raw, dict) or not isinstance(raw.get("name"), str):
+            err.add(f"state #{index + 1} must be a mapping with a 'name'", field="states")
+            continue
+        name = raw["name"]
+        if name in states:
+            err.add("duplicate state name", state=name, field="name")
+            continue
+        if not _NAME.match(name):
+            err.add("must be a lower-case identifier", state=name, field="name")
+        for key in raw:
+            if key not in STATE_KEYS:
+                err.add(f"unknown field; expected one of {', '.join(sorted(STATE_KEYS))}",
+                        state=name, field=str(key))  # fmt: skip
+        kind = raw.get("type")
+        if kind not in STATE_TYPES:
+            err.add(f"must be one of {', '.join(sorted(STATE_TYPES))}", state=name, field="type")
+            continue
+        prompt: dict[str, str] = {}
+        if kind != "start":
+            prompt = _texts(raw.get("prompt"), langs, err, name, "prompt")
+        reprompt = _texts(raw["reprompt"], langs, err, name, "reprompt") if "reprompt" in raw else {}
+        speech = _speech(raw.get("speech", {}), langs, err, name, "speech")
+        gather = _gather(raw.get("gather"), kind, err, name)
+        desk = raw.get("desk")
+        if kind == "transfer" and not (isinstance(desk, str) and _NAME.match(desk)):
+            err.add("a transfer needs a desk name, such as representative", state=name, field="desk")
+        states[name] = StateSpec(
+            name=name,
+            type=kind,
+            prompt=prompt,
+            reprompt=reprompt or prompt,
+            speech=speech,
+            gather=gather,
+            desk=desk if isinstance(desk, str) else None,
+            secret=bool(raw.get("secret", False)),
+        )
+    return states
+
+
+def _gather(value: Any, kind: str, err: _Collector, state: str) -> GatherSpec | None:
+    if kind == "menu":
+        if value is not None:
+            err.add("menus take one key; only entry states set gather", state=state, field="gather")
+        return GatherSpec()
+    if kind != "entry":
+        if value is not None:
+            err.add(f"a {kind} state takes no input", state=state, field="gather")
+        return None
+    value = value or {}
+    if not isinstance(value, dict):
+        err.add("must be a mapping", state=state, field="gather")
+        return None
+    for key in value:
+        if key not in GATHER_KEYS:
+            err.add(f"unknown field; expected one of {', '.join(sorted(GATHER_KEYS))}",
+                    state=state, field=f"gather.{key}")  # fmt: skip
+    finish = str(value.get("finish_on_key", "#"))
+    if finish not in ("", "#", "*"):
+        err.add("must be '#', '*' or ''", state=state, field="gather.finish_on_key")
+    num = value.get("num_digits")
+    timeout = value.get("timeout", 10)
+    max_digits = value.get("max_digits", num or 20)
+    for field, number in (("num_digits", num), ("timeout", timeout), ("max_digits", max_digits)):
+        if number is not None and not (isinstance(number, int) and 0 < number <= 64):
+            err.add("must be a whole number from 1 to 64", state=state, field=f"gather.{field}")
+            return None
+    if num is None and finish == "":
+        err.add("needs num_digits or a finish_on_key", state=state, field="gather")
+    return GatherSpec(
+        input="dtmf", num_digits=num, finish_on_key=finish, timeout=timeout, max_digits=max_digits
+    )
+
+
+def _transitions(
+    value: Any, states: dict[str, StateSpec], err: _Collector
+) -> tuple[list[dict[str, Any]], list[Edge]]:
+    if not isinstance(value, list) or not value:
+        err.add("must be a non-empty list of transitions", field="transitions")
+        return [], []
+    out: list[dict[str, Any]] = []
+    edges: list[Edge] = []
+    for index, raw in enumerate(value):
+        where = f"transitions[{index}]"
+        if not isinstance(raw, dict):
+            err.add("must be a mapping with trigger, source and dest", field=where)
+            continue
+        for key in raw:
+            if key not in TRANSITION_KEYS:
+                err.add(f"unknown field; expected one of {', '.join(sorted(TRANSITION_KEYS))}",
+                        field=f"{where}.{key}")  # fmt: skip
+        trigger = raw.get("trigger")
+        if trigger not in TRIGGERS:
+            err.add(f"unknown trigger {trigger!r}; allowed: {', '.join(sorted(TRIGGERS))}",
+                    field=f"{where}.trigger")  # fmt: skip
+            continue
+        sources = raw.get("source")
+        source_list = sources if isinstance(sources, list) else [sources]
+        dest = raw.get("dest")
+        callbacks: dict[str, tuple[str, ...]] = {}
+        for field, allowed in (("conditions", CONDITIONS), ("unless", CONDITIONS),
+                               ("before", ACTIONS), ("after", ACTIONS)):  # fmt: skip
+            names = raw.get(field, [])
+            names = [names] if isinstance(names, str) else names
+            if not isinstance(names, list):
+                err.add("must be a name or a list of names", field=f"{where}.{field}")
+                names = []
+            for cb in names:
+                if cb not in allowed:
+                    err.add(f"'{cb}' is not an allowed callback; allowed: "
+                            + ", ".join(sorted(allowed)), field=f"{where}.{field}")  # fmt: skip
+            callbacks[field] = tuple(str(n) for n in names)
+        for source in source_list:
+            if source not in states:
+                err.add(f"unknown source state {source!r}", state=str(source), field=f"{where}.source")
+                continue
+            target = source if dest == "=" else dest
+            if target not in states:
+                err.add(f"unknown target state {dest!r}", state=source, field=f"{where}.dest")
+                continue
+            edges.append(
+                Edge(str(trigger), source, str(target), callbacks["conditions"],
+                     callbacks["unless"], callbacks["after"] + callbacks["before"])  # fmt: skip
+            )
+        clean = {k: v for k, v in raw.items() if k in TRANSITION_KEYS}
+        out.append(clean)
+    return out, edges
+
+
+def _hours(value: Any, err: _Collector) -> Hours | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        err.add("must be a mapping with timezone, days, open and close", field="hours")
+        return None
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    tz = value.get("timezone", "America/Chicago")
+    try:
+        ZoneInfo(str(tz))
+    except (ZoneInfoNotFoundError, ValueError):
+        err.add(f"unknown time zone {tz!r}", field="hours.timezone")
+    days = value.get("days", list(DAY_NAMES))
+    day_numbers: set[int] = set()
+    for day in days if isinstance(days, list) else [days]:
+        if str(day).lower()[:3] in DAY_NAMES:
+            day_numbers.add(DAY_NAMES.index(str(day).lower()[:3]))
+        else:
+            err.add(f"unknown day {day!r}; use mon..sun", field="hours.days")
+    minutes = []
+    for field in ("open", "close"):
+        match = _TIME.match(str(value.get(field, "")))
+        if not match:
+            err.add("must be a 24-hour time such as 08:00", field=f"hours.{field}")
+            return None
+        minutes.append(int(match.group(1)) * 60 + int(match.group(2)))
+    if minutes[0] >= minutes[1]:
+        err.add("must be later than hours.open", field="hours.close")
+    return Hours(str(tz), frozenset(day_numbers), minutes[0], minutes[1])

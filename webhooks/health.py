@@ -1,0 +1,19 @@
+"""Liveness and what the app serves: the lines and which numbers reach them."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, jsonify
+from flask.typing import ResponseReturnValue
+
+bp = Blueprint("health", __name__)
+
+
+@bp.get("/healthz")
+def healthz() -> ResponseReturnValue:
+    engine = current_app.extensions["ivr"]
+    return jsonify(
+        status="ok",
+        lines=engine.flows.names(),
+        numbers=engine.config.lines,
+        signed=bool(current_app.config.get("TWILIO_AUTH_TOKEN")),
+    )

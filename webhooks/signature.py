@@ -1,0 +1,42 @@
+"""Twilio request signatures: check X-Twilio-Signature against the URL as Twilio requested it."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from flask import Request, abort, current_app, request
+from twilio.request_validator import RequestValidator
+
+
+def url_as_requested(req: Request, public_base_url: str | None) -> str:
+    """Rebuild the URL Twilio signed: its scheme and host, and the path and query byte for byte.
+
+    Werkzeug re-quotes `request.url`, which breaks signatures of action URLs with
+    percent-escapes, so the raw request line (RAW_URI / REQUEST_URI) is used when the server
+    gives it.
+    """
+    environ = req.environ
+    raw = environ.get("RAW_URI") or environ.get("REQUEST_URI")
+    if raw and raw.startswith("/"):
+        path_and_query = raw
+    else:
+        path_and_query = quote(environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", ""))
+        if environ.get("QUERY_STRING"):
+            path_and_query += "?" + environ["QUERY_STRING"]
+    if public_base_url:
+        return public_base_url.rstrip("/") + path_and_query
+    return f"{req.scheme}://{req.host}{path_and_query}"
+
+
+def require_twilio_signature() -> None:
+    """Blueprint hook: with an auth token configured, refuse any request Twilio did not sign."""
+    token = current_app.config.get("TWILIO_AUTH_TOKEN")
+    if not token:
+        return
+    signature = request.headers.get("X-Twilio-Signature", "")
+    if not signature:
+        abort(403, "missing X-Twilio-Signature")
+    url = url_as_requested(request, current_app.config.get("PUBLIC_BASE_URL"))
+    params = request.form if request.method == "POST" else {}
+    if not RequestValidator(token).validate(url, params, signature):
+        abort(403, "X-Twilio-Signature does not match this request")

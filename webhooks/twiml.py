@@ -1,0 +1,34 @@
+"""TwiML responses for the edge: documents, spoken errors and the fields read from Twilio."""
+
+from __future__ import annotations
+
+from flask import Request, Response
+from twilio.twiml.voice_response import VoiceResponse
+
+from ivr.engine import CallParams
+
+
+def twiml(document: str, status: int = 200) -> Response:
+    return Response(document, status=status, mimetype="text/xml")
+
+
+def spoken_error(message: str, status: int) -> Response:
+    """A clear message a person (or a curl user) can read, still as valid TwiML."""
+    response = VoiceResponse()
+    response.say(message, voice="Polly.Joanna", language="en-US")
+    response.hangup()
+    return twiml(str(response), status)
+
+
+def call_params(req: Request) -> CallParams:
+    form = req.form
+    duration = form.get("CallDuration", "")
+    return CallParams(
+        call_sid=form.get("CallSid", "").strip()[:64],
+        to=form.get("To", "") or form.get("Called", ""),
+        caller=form.get("From", "") or form.get("Caller", ""),
+        digits=form.get("Digits", ""),
+        speech=form.get("SpeechResult", ""),
+        call_status=form.get("CallStatus", ""),
+        duration=int(duration) if duration.isdigit() else None,
+    )

@@ -1,0 +1,91 @@
+"""Voice webhooks: request in, one engine call, TwiML out. Nothing here knows the menu."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, Response, current_app, request
+from werkzeug.exceptions import HTTPException
+
+from ivr.engine import Engine
+
+from .signature import require_twilio_signature
+from .twiml import call_params, spoken_error, twiml
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("voice", __name__, url_prefix="/voice")
+bp.before_request(require_twilio_signature)
+
+
+def _engine() -> Engine:
+    engine: Engine = current_app.extensions["ivr"]
+    return engine
+
+
+def _needs_call_sid() -> Response | None:
+    if not request.form.get("CallSid", "").strip():
+        return spoken_error(
+            "This is a Twilio voice webhook. The request has no CallSid, so it did not come from "
+            "a Twilio call. Post the fields Twilio sends, such as CallSid, From and To.",
+            400,
+        )
+    return None
+
+
+@bp.post("")
+def incoming() -> Response:
+    """A new call: answer with the first menu of the line chosen by `To`."""
+    return _needs_call_sid() or twiml(_engine().start_call(call_params(request)))
+
+
+@bp.post("/input")
+def gather_input() -> Response:
+    """A Gather's result: keys, speech, or nothing at all."""
+    step = request.args.get("step", "")
+    return _needs_call_sid() or twiml(
+        _engine().handle_input(call_params(request), int(step) if step.isdigit() else None)
+    )
+
+
+@bp.post("/status")
+def status() -> Response:
+    """Twilio's status callback: 204, and a final status closes the call's record."""
+    if request.form.get("CallSid"):
+        _engine().call_status(call_params(request))
+    return Response(status=204)
+
+
+@bp.route("/fallback", methods=["GET", "POST"])
+def fallback() -> Response:
+    """Twilio's fallback URL: static, safe TwiML that apologises and offers a representative."""
+    return twiml(_engine().fallback())
+
+
+@bp.route("/hold", methods=["GET", "POST"])
+def hold() -> Response:
+    """Wait-URL of the simulated queues: a hold message, repeated by Twilio while waiting."""
+    return twiml(_engine().hold(request.args.get("lang", "en")))
+
+
+@bp.route("/after-transfer", methods=["GET", "POST"])
+def after_transfer() -> Response:
+    """Where a caller lands after leaving a queue or a dialled transfer."""
+    return twiml(_engine().after_transfer(request.args.get("lang", "en")))
+
+
+@bp.errorhandler(HTTPException)
+def http_error(exc: HTTPException) -> Response:
+    code = exc.code or 400
+    return spoken_error(f"Request refused: {exc.description}", code)
+
+
+@bp.errorhandler(Exception)
+def engine_error(exc: Exception) -> Response:
+    # A caller cannot hear an HTML 500: apologise and hand the call to a representative.
+    log.exception("webhook %s failed; the caller hears the fallback", request.path)
+    try:
+        return twiml(_engine().fallback())
+    except Exception:  # noqa: BLE001 - even the flows are broken: still speak
+        log.exception("fallback failed too")
+        return spoken_error("Sorry, this line is not working right now. Please call again.", 200)
