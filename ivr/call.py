@@ -77,6 +77,8 @@ class CallSession:
     step: int = 0
     last_twiml: str | None = None
     ended: bool = False
+    #: A clock chosen for this call by a simulated caller (ISO 8601), e.g. to show after-hours.
+    clock: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

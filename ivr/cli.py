@@ -80,5 +80,9 @@ def configure_number_cmd(phone_number: str, base_url: str) -> None:
         click.echo(f"warning: {warning}", err=True)
 
 
+# -- subcommands in ivr/commands: one registration line each ------------------------------
+# (end of registrations)
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

@@ -62,6 +62,7 @@ class EngineConfig:
     reload_flows: bool = False
     secret_key: str | None = None
     url_prefix: str = "/voice"
+    allow_simulated_clock: bool = True
 
     @classmethod
     def from_mapping(cls, conf: Mapping[str, Any]) -> EngineConfig:
@@ -75,9 +76,10 @@ class EngineConfig:
                 out.lines = {n: l for n, l in out.lines.items() if l != line}
                 out.lines[normalize_number(str(number))] = line
         for desk in DESKS:
-            number = conf.get(f"TRANSFER_{desk.upper()}") or conf.get("TRANSFER_NUMBER")
+            key = f"TRANSFER_{desk.upper()}" if conf.get(f"TRANSFER_{desk.upper()}") else "TRANSFER_NUMBER"
+            number = conf.get(key)
             if number:
-                out.transfer_numbers[desk] = _safe_transfer(desk, str(number))
+                out.transfer_numbers[desk] = _safe_transfer(key, str(number))
         for lang in ("en", "es"):
             voice = conf.get(f"VOICE_{lang.upper()}")
             if voice:
@@ -86,20 +88,21 @@ class EngineConfig:
         out.max_failures = _positive_int(conf, "MAX_FAILURES", out.max_failures)
         out.clock = clock_from(str(conf["NOW"]) if conf.get("NOW") else None)
         out.reload_flows = _flag(conf.get("RELOAD_FLOWS", False))
+        out.allow_simulated_clock = _flag(conf.get("ALLOW_SIMULATED_CLOCK", True))
         out.secret_key = str(conf["SECRET_KEY"]) if conf.get("SECRET_KEY") else None
         return out
 
 
-def _safe_transfer(desk: str, number: str) -> str:
+def _safe_transfer(key: str, number: str) -> str:
     normalized = normalize_number(number)
     if not _E164.match(normalized):
         raise ConfigError(
-            f"IVR_TRANSFER_{desk.upper()}={number!r} is not a phone number; use E.164 such as "
+            f"IVR_{key}={number!r} is not a phone number; use E.164 such as "
             "+15005550006, or leave it unset to transfer to the simulated queue"
         )
     if normalized in FORBIDDEN_NUMBERS:
         raise ConfigError(
-            f"IVR_TRANSFER_{desk.upper()} is {normalized}, a real number from the documented "
+            f"IVR_{key} is {normalized}, a real number from the documented "
             "menu; this simulator never dials it. Use a number you own, or leave it unset."
         )
     return normalized

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 
 from .call import Call, CallContext, CallSession
 from .config import EngineConfig, normalize_number
+from .errors import ConfigError
+from .hours import frozen_clock
 from .flow import FAILURE_TRIGGERS, StateSpec
 from .flow_registry import FlowRegistry, Line
 from .inputs import choose_trigger
@@ -17,6 +19,7 @@ from .store import CallEvent, CallSlot, SessionStore
 
 log = logging.getLogger(__name__)
 
+_RETRY_NOTICES = frozenset(["no_input", "invalid", "invalid_entry"])
 FINAL_STATUSES = frozenset(["completed", "busy", "failed", "no-answer", "canceled"])
 
 
@@ -31,6 +34,19 @@ class CallParams:
     speech: str = ""
     call_status: str = ""
     duration: int | None = None
+    #: `SimulatedNow`: a clock for this call, sent only by simulated callers (never by Twilio).
+    simulated_now: str = ""
+
+
+@dataclass(frozen=True)
+class Reply:
+    """The TwiML to answer with, and where the call now is (for headers and transcripts)."""
+
+    twiml: str
+    line: str
+    state: str
+    lang: str
+    trigger: str | None = None
 
 
 def mask_number(number: str) -> str:
@@ -57,39 +73,46 @@ class Engine:
 
     # -- webhooks ----------------------------------------------------------------------------
 
-    def start_call(self, params: CallParams) -> str:
+    def start_call(self, params: CallParams) -> Reply:
         """Answer a new call (or Twilio's retry of the same first request)."""
         wall = time.time()
         with self.store.call(params.call_sid, wall) as slot:
             session = slot.session
             if session is not None and not session.ended and session.last_twiml:
                 if session.step == 0:
-                    return session.last_twiml  # a retried first request: same answer, no new call
+                    # A retried first request: the same answer, and no second call.
+                    return Reply(session.last_twiml, session.line, session.state, session.lang)
                 line = self.flows.get(session.line)
-                return self._render(line, session, self._spec(line, session), None, False)
+                twiml = self._render(line, session, self._spec(line, session), None, False)
+                return Reply(twiml, session.line, session.state, session.lang)
             return self._begin(slot, params, wall)
 
-    def handle_input(self, params: CallParams, step: int | None) -> str:
+    def handle_input(self, params: CallParams, step: int | None) -> Reply:
         """Apply one Gather result (keys, speech or nothing) to a call in progress."""
         wall = time.time()
         with self.store.call(params.call_sid, wall) as slot:
             session = slot.session
             if session is None and slot.known:
-                return self.flows.get(self.line_for(params.to)).renderer.message("en", "ended")
+                line = self.flows.get(self.line_for(params.to))
+                return Reply(line.renderer.message("en", "ended"), line.name, "ended", "en")
             if session is None:
                 log.warning("input for unknown call %s: starting it afresh", params.call_sid)
                 return self._begin(slot, params, wall)
             line = self.flows.get(session.line)
             if session.ended:
-                return line.renderer.message(session.lang, "ended")
-            if step is not None and step != session.step:
+                twiml = line.renderer.message(session.lang, "ended")
+            elif step is not None and step != session.step:
                 if step == session.step - 1 and session.last_twiml:
-                    return session.last_twiml  # Twilio retried a request we already answered
-                return self._render(line, session, self._spec(line, session), None, False)
-            spec = self._spec(line, session)
-            if spec.terminal:
-                return session.last_twiml or self._render(line, session, spec, None, False)
-            return self._advance(slot, line, session, spec, params, wall)
+                    twiml = session.last_twiml  # Twilio retried a request we already answered
+                else:
+                    twiml = self._render(line, session, self._spec(line, session), None, False)
+            else:
+                spec = self._spec(line, session)
+                if spec.terminal:
+                    twiml = session.last_twiml or self._render(line, session, spec, None, False)
+                else:
+                    return self._advance(slot, line, session, spec, params, wall)
+            return Reply(twiml, session.line, session.state, session.lang)
 
     def call_status(self, params: CallParams) -> bool:
         """Record a status callback; a final status closes the call's record."""
@@ -111,13 +134,19 @@ class Engine:
 
     # -- steps -------------------------------------------------------------------------------
 
-    def _begin(self, slot: CallSlot, params: CallParams, wall: float) -> str:
+    def _begin(self, slot: CallSlot, params: CallParams, wall: float) -> Reply:
         line = self.flows.get(self.line_for(params.to))
         flow = line.machine.flow
         reference = self._new_reference(slot)
         session = CallSession(params.call_sid, flow.name, flow.initial, reference=reference)
+        if params.simulated_now and self.config.allow_simulated_clock:
+            try:
+                frozen_clock(params.simulated_now)
+                session.clock = params.simulated_now
+            except ConfigError:
+                log.warning("call %s: ignoring a malformed SimulatedNow", params.call_sid)
         slot.create(session, caller=mask_number(params.caller), now=wall)
-        call = Call(session, self._context(line))
+        call = Call(session, self._context(line, session))
         step = line.machine.fire(call, "start")
         spec = flow.states[session.state]
         twiml = self._render(line, session, spec, None, False, greeting=True)
@@ -125,28 +154,28 @@ class Engine:
         slot.log(CallEvent(wall, 0, "start", "", step.source, step.dest, session.lang))
         slot.save(session, now=wall, outcome=_outcome(spec))
         log.info("call %s started on %s line: %s", params.call_sid, flow.name, step.dest)
-        return twiml
+        return Reply(twiml, flow.name, session.state, session.lang, "start")
 
     def _advance(
         self, slot: CallSlot, line: Line, session: CallSession, spec: StateSpec,
         params: CallParams, wall: float,
-    ) -> str:  # fmt: skip
+    ) -> Reply:  # fmt: skip
         fm = line.machine
         chosen = choose_trigger(fm, spec, session.lang, params.digits, params.speech)
-        call = Call(session, self._context(line), chosen.digits)
+        call = Call(session, self._context(line, session), chosen.digits)
         step = fm.fire(call, chosen.trigger)
         dest = fm.flow.states[session.state]
         if chosen.trigger.startswith("press_") or step.dest != step.source:
             session.failures = 0
         notice = call.notice or _notice(step, dest)
         session.step += 1
-        twiml = self._render(line, session, dest, notice, notice in FAILURE_TRIGGERS)
+        twiml = self._render(line, session, dest, notice, notice in _RETRY_NOTICES)
         session.last_twiml = twiml
         slot.log(CallEvent(wall, session.step, step.trigger, chosen.shown, step.source, step.dest,
                            session.lang))  # fmt: skip
         slot.save(session, now=wall, outcome=_outcome(dest))
         log.info("call %s: %s --%s--> %s", session.call_sid, step.source, step.trigger, step.dest)
-        return twiml
+        return Reply(twiml, session.line, session.state, session.lang, step.trigger)
 
     def _render(
         self, line: Line, session: CallSession, spec: StateSpec, notice: str | None,
@@ -166,11 +195,12 @@ class Engine:
             # The flow was edited under a live call and its state is gone: back to the start.
             log.warning("call %s was in '%s', which no longer exists", session.call_sid, session.state)
             session.state = flow.initial
-            line.machine.fire(Call(session, self._context(line)), "start")
+            line.machine.fire(Call(session, self._context(line, session)), "start")
         return flow.states[session.state]
 
-    def _context(self, line: Line) -> CallContext:
-        return CallContext(line.machine.flow, self.config.clock(), self.store.members,
+    def _context(self, line: Line, session: CallSession) -> CallContext:
+        now = frozen_clock(session.clock)() if session.clock else self.config.clock()
+        return CallContext(line.machine.flow, now, self.store.members,
                            self.config.max_failures)  # fmt: skip
 
     @staticmethod
@@ -187,6 +217,8 @@ def _notice(step: Step, dest: StateSpec) -> str | None:
         return None
     if dest.terminal:
         return "failover"
+    if step.trigger == "entry":
+        return "invalid_entry"
     return "no_input" if step.trigger == "no_input" else "invalid"
 
 

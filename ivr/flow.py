@@ -24,6 +24,7 @@ TERMINAL_TYPES: frozenset[str] = frozenset(["transfer", "goodbye", "closed"])
 REQUIRED_MESSAGES: tuple[str, ...] = (
     "no_input",
     "invalid",
+    "invalid_entry",
     "failover",
     "reference",
     "transfer",

@@ -38,6 +38,7 @@ GATHER_KEYS = frozenset(["input", "num_digits", "finish_on_key", "timeout", "max
 PLACEHOLDERS = frozenset(["reference", "rx_last4", "order_status"])
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+_FULL_DAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _TIME = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])$")
 
 
@@ -54,8 +55,11 @@ class _Collector:
 
 def load_flow(path: Path) -> Flow:
     """Load and validate one flow file; raise FlowErrors listing every problem found."""
-    raw = _load_raw(path, seen=())
     errors = _Collector(str(path))
+    try:
+        raw = _load_raw(path, (), errors.errors)
+    except FlowError as exc:  # unreadable, not YAML, or a broken `extends`: nothing to check
+        raise FlowErrors([*errors.errors, exc]) from exc
     flow = _build(raw, path, errors)
     if flow is not None:
         for message, state, field in check_graph(flow):
@@ -66,31 +70,41 @@ def load_flow(path: Path) -> Flow:
     return flow
 
 
-def _load_raw(path: Path, seen: tuple[Path, ...]) -> dict[str, Any]:
+def _load_raw(path: Path, seen: tuple[Path, ...], problems: list[FlowError]) -> dict[str, Any]:
     data = load_yaml(path)
     if not isinstance(data, dict):
-        raise FlowErrors([FlowError(str(path), "the file must be a mapping of flow fields")])
+        raise FlowError(str(path), "the file must be a mapping of flow fields")
     parent_name = data.get("extends")
     if parent_name is None:
         return data
     parent_path = (path.parent / str(parent_name)).resolve()
-    if parent_path in seen or parent_path == path.resolve():
-        raise FlowErrors([FlowError(str(path), "extends itself", field="extends")])
-    if not parent_path.is_file():
-        raise FlowErrors(
-            [FlowError(str(path), f"extends '{parent_name}', which does not exist", field="extends")]
+    if parent_path == path.resolve():
+        raise FlowError(str(path), "extends itself", field="extends")
+    if parent_path in seen:
+        raise FlowError(
+            str(path), f"extends '{parent_name}', which leads back to this file", field="extends"
         )
-    parent = _load_raw(parent_path, (*seen, path.resolve()))
-    merged = {k: v for k, v in parent.items() if k not in ("extra_states", "extra_transitions")}
+    if not parent_path.is_file():
+        raise FlowError(str(path), f"extends '{parent_name}', which does not exist", field="extends")
+    parent = _load_raw(parent_path, (*seen, path.resolve()), problems)
+    # The child's own fields win; its name is its own (or its file's), never the parent's,
+    # so two lines never share a name.
+    merged = {k: v for k, v in parent.items() if k not in ("name", "extra_states", "extra_transitions")}
     merged.update({k: v for k, v in data.items() if k != "extends"})
     # A child's extra transitions go first: they are tried before the parent's for a trigger.
     # A child that gives its own states or transitions replaces the parent's.
-    base_states = data["states"] if "states" in data else parent.get("states")
-    base_transitions = data["transitions"] if "transitions" in data else parent.get("transitions")
-    merged["states"] = list(base_states or []) + list(data.get("extra_states") or [])
-    merged["transitions"] = list(data.get("extra_transitions") or []) + list(base_transitions or [])
-    merged.pop("extra_states", None)
-    merged.pop("extra_transitions", None)
+    for key, extra_key, extra_first in (("states", "extra_states", False),
+                                        ("transitions", "extra_transitions", True)):  # fmt: skip
+        base = data[key] if key in data else parent.get(key)
+        extra = data.get(extra_key)
+        merged.pop(extra_key, None)
+        if extra is not None and not isinstance(extra, list):
+            problems.append(FlowError(str(path), f"must be a list of {key}", field=extra_key))
+            extra = None
+        if base is not None and not isinstance(base, list):
+            merged[key] = base  # reported by the checks of `key`
+            continue
+        merged[key] = (extra or []) + (base or []) if extra_first else (base or []) + (extra or [])
     return merged
 
 
@@ -98,6 +112,8 @@ def _build(raw: dict[str, Any], path: Path, err: _Collector) -> Flow | None:
     for key in raw:
         if key not in TOP_KEYS:
             err.add(f"unknown field; expected one of {', '.join(sorted(TOP_KEYS))}", field=str(key))
+        elif key in ("extra_states", "extra_transitions"):
+            err.add("used only with extends: a file that extends another adds these", field=key)
     languages = raw.get("languages", ["en", "es"])
     if not (isinstance(languages, list) and languages and all(isinstance(x, str) for x in languages)):
         err.add("must be a list of language codes such as [en, es]", field="languages")
@@ -107,18 +123,18 @@ def _build(raw: dict[str, Any], path: Path, err: _Collector) -> Flow | None:
     if not isinstance(name, str) or not _NAME.match(name):
         err.add("must be a lower-case identifier", field="name")
         name = path.stem
-    states = _states(raw.get("states"), langs, err)
+    declared: set[str] = set()  # every named state, even one too broken to build
+    states = _states(raw.get("states"), langs, err, declared)
     initial = raw.get("initial")
-    if not isinstance(initial, str) or initial not in states:
+    if not isinstance(initial, str) or initial not in declared:
         err.add(f"names no state of this flow: {initial!r}", field="initial")
-        return None
     messages = _texts_table(raw.get("messages"), langs, err, "messages", REQUIRED_MESSAGES)
-    greeting = _texts(raw.get("greeting", {l: "" for l in langs}), langs, err, None, "greeting")
+    greeting = _texts(raw.get("greeting", {lang: "" for lang in langs}), langs, err, None, "greeting")
     speech = _speech(raw.get("speech", {}), langs, err, None, "speech")
-    transitions, edges = _transitions(raw.get("transitions"), states, err)
+    transitions, edges = _transitions(raw.get("transitions"), declared, err)
     hours = _hours(raw.get("hours"), err)
     title = raw.get("title", name)
-    if err.errors:
+    if err.errors or not isinstance(initial, str):
         return None
     return Flow(
         name=name,
@@ -206,7 +222,9 @@ def _speech(
     return out
 
 
-def _states(value: Any, langs: tuple[str, ...], err: _Collector) -> dict[str, StateSpec]:
+def _states(
+    value: Any, langs: tuple[str, ...], err: _Collector, declared: set[str]
+) -> dict[str, StateSpec]:
     if not isinstance(value, list) or not value:
         err.add("must be a non-empty list of states", field="states")
         return {}
@@ -216,9 +234,10 @@ def _states(value: Any, langs: tuple[str, ...], err: _Collector) -> dict[str, St
             err.add(f"state #{index + 1} must be a mapping with a 'name'", field="states")
             continue
         name = raw["name"]
-        if name in states:
+        if name in declared:
             err.add("duplicate state name", state=name, field="name")
             continue
+        declared.add(name)
         if not _NAME.match(name):
             err.add("must be a lower-case identifier", state=name, field="name")
         for key in raw:
@@ -226,7 +245,7 @@ def _states(value: Any, langs: tuple[str, ...], err: _Collector) -> dict[str, St
                 err.add(f"unknown field; expected one of {', '.join(sorted(STATE_KEYS))}",
                         state=name, field=str(key))  # fmt: skip
         kind = raw.get("type")
-        if kind not in STATE_TYPES:
+        if not isinstance(kind, str) or kind not in STATE_TYPES:
             err.add(f"must be one of {', '.join(sorted(STATE_TYPES))}", state=name, field="type")
             continue
         prompt: dict[str, str] = {}
@@ -275,7 +294,9 @@ def _gather(value: Any, kind: str, err: _Collector, state: str) -> GatherSpec | 
     timeout = value.get("timeout", 10)
     max_digits = value.get("max_digits", num or 20)
     for field, number in (("num_digits", num), ("timeout", timeout), ("max_digits", max_digits)):
-        if number is not None and not (isinstance(number, int) and 0 < number <= 64):
+        if number is not None and not (
+            isinstance(number, int) and not isinstance(number, bool) and 0 < number <= 64
+        ):
             err.add("must be a whole number from 1 to 64", state=state, field=f"gather.{field}")
             return None
     if num is None and finish == "":
@@ -286,7 +307,7 @@ def _gather(value: Any, kind: str, err: _Collector, state: str) -> GatherSpec | 
 
 
 def _transitions(
-    value: Any, states: dict[str, StateSpec], err: _Collector
+    value: Any, states: set[str], err: _Collector
 ) -> tuple[list[dict[str, Any]], list[Edge]]:
     if not isinstance(value, list) or not value:
         err.add("must be a non-empty list of transitions", field="transitions")
@@ -298,17 +319,19 @@ def _transitions(
         if not isinstance(raw, dict):
             err.add("must be a mapping with trigger, source and dest", field=where)
             continue
+        sources = raw.get("source")
+        source_list = sources if isinstance(sources, list) else [sources]
+        # Errors of the transition as a whole name its source state when there is one.
+        owner = sources if isinstance(sources, str) and sources in states else None
         for key in raw:
             if key not in TRANSITION_KEYS:
                 err.add(f"unknown field; expected one of {', '.join(sorted(TRANSITION_KEYS))}",
-                        field=f"{where}.{key}")  # fmt: skip
+                        state=owner, field=f"{where}.{key}")  # fmt: skip
         trigger = raw.get("trigger")
-        if trigger not in TRIGGERS:
+        if not isinstance(trigger, str) or trigger not in TRIGGERS:
             err.add(f"unknown trigger {trigger!r}; allowed: {', '.join(sorted(TRIGGERS))}",
-                    field=f"{where}.trigger")  # fmt: skip
+                    state=owner, field=f"{where}.trigger")  # fmt: skip
             continue
-        sources = raw.get("source")
-        source_list = sources if isinstance(sources, list) else [sources]
         dest = raw.get("dest")
         callbacks: dict[str, tuple[str, ...]] = {}
         for field, allowed in (("conditions", CONDITIONS), ("unless", CONDITIONS),
@@ -316,19 +339,22 @@ def _transitions(
             names = raw.get(field, [])
             names = [names] if isinstance(names, str) else names
             if not isinstance(names, list):
-                err.add("must be a name or a list of names", field=f"{where}.{field}")
+                err.add("must be a name or a list of names", state=owner, field=f"{where}.{field}")
                 names = []
             for cb in names:
-                if cb not in allowed:
+                if not isinstance(cb, str) or cb not in allowed:
                     err.add(f"'{cb}' is not an allowed callback; allowed: "
-                            + ", ".join(sorted(allowed)), field=f"{where}.{field}")  # fmt: skip
+                            + ", ".join(sorted(allowed)), state=owner,
+                            field=f"{where}.{field}")  # fmt: skip
             callbacks[field] = tuple(str(n) for n in names)
         for source in source_list:
-            if source not in states:
-                err.add(f"unknown source state {source!r}", state=str(source), field=f"{where}.source")
+            if not isinstance(source, str) or source not in states:
+                err.add(f"unknown source state {source!r}",
+                        state=source if isinstance(source, str) else None,
+                        field=f"{where}.source")  # fmt: skip
                 continue
             target = source if dest == "=" else dest
-            if target not in states:
+            if not isinstance(target, str) or target not in states:
                 err.add(f"unknown target state {dest!r}", state=source, field=f"{where}.dest")
                 continue
             edges.append(
@@ -351,13 +377,16 @@ def _hours(value: Any, err: _Collector) -> Hours | None:
     tz = value.get("timezone", "America/Chicago")
     try:
         ZoneInfo(str(tz))
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a folder such as America
         err.add(f"unknown time zone {tz!r}", field="hours.timezone")
     days = value.get("days", list(DAY_NAMES))
     day_numbers: set[int] = set()
+    if days == []:
+        err.add("needs at least one day, such as [mon, tue, wed, thu, fri]", field="hours.days")
     for day in days if isinstance(days, list) else [days]:
-        if str(day).lower()[:3] in DAY_NAMES:
-            day_numbers.add(DAY_NAMES.index(str(day).lower()[:3]))
+        key = str(day).strip().lower()
+        if key in DAY_NAMES or key in _FULL_DAY_NAMES:
+            day_numbers.add(DAY_NAMES.index(key[:3]))
         else:
             err.add(f"unknown day {day!r}; use mon..sun", field="hours.days")
     minutes = []

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from .errors import FlowError
-
 
 _Base: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when built
 
@@ -18,11 +18,21 @@ class _StrictLoader(_Base):  # type: ignore[valid-type,misc]
 
 
 def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode) -> dict[Any, Any]:
-    loader.flatten_mapping(node)
+    # Only the mapping's own keys can clash: a key that overrides one brought in by a merge
+    # key (`<<: *anchor`) is YAML's way to change one field of a shared block.
     seen: dict[Any, int] = {}
     for key_node, _ in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge":
+            continue
         key = loader.construct_object(key_node, deep=True)  # type: ignore[no-untyped-call]
         line = key_node.start_mark.line + 1
+        if not isinstance(key, Hashable):
+            raise yaml.constructor.ConstructorError(
+                None,
+                None,
+                f"a {type(key).__name__} cannot be a key; use a name such as 'prompt'",
+                key_node.start_mark,
+            )
         if key in seen:
             raise yaml.constructor.ConstructorError(
                 None,
@@ -31,6 +41,7 @@ def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode) -> dict[An
                 key_node.start_mark,
             )
         seen[key] = line
+    loader.flatten_mapping(node)
     return dict(loader.construct_pairs(node, deep=True))  # type: ignore[no-untyped-call]
 
 
@@ -43,11 +54,17 @@ _StrictLoader.add_constructor(
 def load_yaml(path: Path) -> Any:
     """Parse one YAML file; any syntax error or duplicate key becomes a FlowError naming it."""
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except OSError as exc:
-        raise FlowError(str(path), f"cannot read the file: {exc.strerror}") from exc
+        raise FlowError(str(path), f"cannot read the file: {exc.strerror or exc}") from exc
+    try:
+        text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise FlowError(str(path), "the file is not UTF-8 text") from exc
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise FlowError(
+            str(path), f"line {line}: the file is not UTF-8 text (byte {data[exc.start]:#04x}); "
+            "save it as UTF-8"
+        ) from exc
     try:
         return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.MarkedYAMLError as exc:

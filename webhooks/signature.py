@@ -14,18 +14,34 @@ def url_as_requested(req: Request, public_base_url: str | None) -> str:
     Werkzeug re-quotes `request.url`, which breaks signatures of action URLs with
     percent-escapes, so the raw request line (RAW_URI / REQUEST_URI) is used when the server
     gives it.
+
+    WSGI servers hand these values over as bytes decoded as latin-1 (PEP 3333); they are
+    turned back into the text Twilio sent (UTF-8), or the HMAC would run over mojibake.
     """
     environ = req.environ
     raw = environ.get("RAW_URI") or environ.get("REQUEST_URI")
     if raw and raw.startswith("/"):
-        path_and_query = raw
+        path_and_query = _wire_text(raw)
     else:
-        path_and_query = quote(environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", ""))
+        path = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
+        path_and_query = quote(_wire_bytes(path))
         if environ.get("QUERY_STRING"):
-            path_and_query += "?" + environ["QUERY_STRING"]
+            path_and_query += "?" + _wire_text(environ["QUERY_STRING"])
     if public_base_url:
         return public_base_url.rstrip("/") + path_and_query
     return f"{req.scheme}://{req.host}{path_and_query}"
+
+
+def _wire_bytes(value: str) -> bytes:
+    """The bytes behind a WSGI string (latin-1 per PEP 3333; UTF-8 if a server decoded it)."""
+    try:
+        return value.encode("latin-1")
+    except UnicodeEncodeError:
+        return value.encode("utf-8")
+
+
+def _wire_text(value: str) -> str:
+    return _wire_bytes(value).decode("utf-8", "replace")
 
 
 def require_twilio_signature() -> None:

@@ -7,7 +7,7 @@ import logging
 from flask import Blueprint, Response, current_app, request
 from werkzeug.exceptions import HTTPException
 
-from ivr.engine import Engine
+from ivr.engine import Engine, Reply
 
 from .signature import require_twilio_signature
 from .twiml import call_params, spoken_error, twiml
@@ -23,6 +23,17 @@ def _engine() -> Engine:
     return engine
 
 
+def _answer(reply: Reply) -> Response:
+    """TwiML, plus where the call now is: simulated callers put it in their transcripts."""
+    response = twiml(reply.twiml)
+    response.headers["X-IVR-Line"] = reply.line
+    response.headers["X-IVR-State"] = reply.state
+    response.headers["X-IVR-Language"] = reply.lang
+    if reply.trigger:
+        response.headers["X-IVR-Trigger"] = reply.trigger
+    return response
+
+
 def _needs_call_sid() -> Response | None:
     if not request.form.get("CallSid", "").strip():
         return spoken_error(
@@ -36,15 +47,15 @@ def _needs_call_sid() -> Response | None:
 @bp.post("")
 def incoming() -> Response:
     """A new call: answer with the first menu of the line chosen by `To`."""
-    return _needs_call_sid() or twiml(_engine().start_call(call_params(request)))
+    return _needs_call_sid() or _answer(_engine().start_call(call_params(request)))
 
 
 @bp.post("/input")
 def gather_input() -> Response:
     """A Gather's result: keys, speech, or nothing at all."""
     step = request.args.get("step", "")
-    return _needs_call_sid() or twiml(
-        _engine().handle_input(call_params(request), int(step) if step.isdigit() else None)
+    return _needs_call_sid() or _answer(
+        _engine().handle_input(call_params(request), int(step) if step.isdigit() and len(step) < 10 else None)
     )
 
 

@@ -1,0 +1,1 @@
+"""Subcommands of the `ivr` console script, one module each."""

@@ -1,0 +1,445 @@
+"""A simulated caller that runs TwiML as Twilio does, on a virtual clock, for tests and tools."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import urljoin, urlsplit
+from xml.etree import ElementTree
+
+from twilio.request_validator import RequestValidator
+
+from ..twiml_rules import problems as twiml_problems
+from .transcript import Heard, Outcome, Step, Transcript
+from .transport import HttpReply, Transport, url_with_query
+
+log = logging.getLogger(__name__)
+
+DEFAULT_ACCOUNT = "AC" + "5" * 32
+KEYS = frozenset("0123456789*#")
+WORDS_PER_SECOND = 2.5
+MAX_REDIRECTS = 20
+
+#: Verbs and attributes the simulator runs; anything else is an error, never skipped silently.
+SUPPORTED: dict[str, frozenset[str]] = {
+    "Response": frozenset(),
+    "Say": frozenset(["voice", "language", "loop"]),
+    "Play": frozenset(["loop", "digits"]),
+    "Pause": frozenset(["length"]),
+    "Gather": frozenset([
+        "action", "method", "timeout", "numDigits", "finishOnKey", "input",
+        "actionOnEmptyResult", "language", "hints", "speechTimeout", "speechModel", "enhanced",
+        "profanityFilter", "bargeIn", "maxSpeechTime",
+    ]),
+    "Redirect": frozenset(["method"]),
+    "Hangup": frozenset(),
+    "Reject": frozenset(["reason"]),
+    "Dial": frozenset([
+        "action", "method", "timeout", "callerId", "answerOnBridge", "timeLimit",
+        "hangupOnStar", "record", "ringTone",
+    ]),
+    "Number": frozenset(["sendDigits", "url", "method", "statusCallback", "statusCallbackEvent",
+                         "statusCallbackMethod"]),
+    "Client": frozenset(["url", "method", "statusCallback", "statusCallbackEvent",
+                         "statusCallbackMethod"]),
+    "Sip": frozenset(["username", "password", "url", "method", "statusCallback",
+                      "statusCallbackEvent", "statusCallbackMethod"]),
+    "Queue": frozenset(["url", "method"]),
+    "Enqueue": frozenset(["action", "method", "waitUrl", "waitUrlMethod", "maxQueueSize"]),
+}  # fmt: skip
+_DIAL_NOUNS = ("Number", "Client", "Sip", "Queue")
+
+
+class SimulationError(Exception):
+    """The simulated call cannot go on: unsupported TwiML, or input it cannot take now."""
+
+
+@dataclass
+class _Waiting:
+    gather: ElementTree.Element
+    doc_url: str
+    rest: list[ElementTree.Element]
+
+
+class SimulatedCall:
+    """One call placed the way Twilio places it: same fields, same verbs, same fall-throughs.
+
+    Example:
+        call = SimulatedCall(WsgiTransport(app), to="+18002372765").dial()
+        call.press("2"); assert "Billing" in call.heard
+    """
+
+    def __init__(
+        self,
+        transport: Transport,
+        to: str,
+        *,
+        caller: str = "+15005550006",
+        base_url: str = "http://localhost",
+        voice_url: str = "/voice",
+        voice_method: str = "POST",
+        status_callback: str | None = "/voice/status",
+        fallback_url: str | None = None,
+        auth_token: str | None = None,
+        account_sid: str = DEFAULT_ACCOUNT,
+        call_sid: str | None = None,
+        validate: bool = True,
+        simulated_now: str | None = None,
+    ) -> None:
+        self.transport = transport
+        self.to = to
+        self.caller = caller
+        self.base_url = base_url.rstrip("/")
+        self.voice_url = self._absolute(voice_url)
+        self.voice_method = voice_method.upper()
+        self.status_callback = self._absolute(status_callback) if status_callback else None
+        self.fallback_url = self._absolute(fallback_url) if fallback_url else None
+        self._validator = RequestValidator(auth_token) if auth_token else None
+        self.account_sid = account_sid
+        self.call_sid = call_sid or "CA" + secrets.token_hex(16)
+        self.validate = validate
+        # Our app (not Twilio) reads SimulatedNow on the first request: a clock for this call.
+        self.simulated_now = simulated_now
+        self.clock = 0.0
+        self.transcript = Transcript(self.call_sid, to)
+        self._waiting: _Waiting | None = None
+        self._since_input: list[Heard] = []
+        self._status = "ringing"
+
+    # -- what a caller does ----------------------------------------------------------------
+
+    def dial(self) -> SimulatedCall:
+        """Place the call: Twilio requests the number's voice URL."""
+        if self.transcript.steps:
+            raise SimulationError("this call was already dialled")
+        extra = {"SimulatedNow": self.simulated_now} if self.simulated_now else {}
+        self._fetch("voice", self.voice_method, self.voice_url, extra, None)
+        return self
+
+    def press(self, keys: str) -> SimulatedCall:
+        """Press keys at the current Gather, as Twilio collects them."""
+        waiting = self._need_gather(f"press {keys!r}")
+        bad = [k for k in keys if k not in KEYS]
+        if bad or not keys:
+            raise SimulationError(f"{keys!r} is not a sequence of phone keys (0-9, *, #)")
+        gather = waiting.gather
+        self._since_input = []
+        if "dtmf" not in _inputs(gather):
+            return self._no_input(waiting, f"keys {keys}")
+        finish = gather.get("finishOnKey", "#")
+        limit = _int(gather.get("numDigits"), 0)
+        digits = ""
+        ended_by_key = False
+        for key in keys:
+            self.clock += 0.3
+            if finish and key == finish:
+                ended_by_key = True
+                break
+            digits += key
+            if limit and len(digits) >= limit:
+                ended_by_key = True
+                break
+        if not ended_by_key:
+            self.clock += _int(gather.get("timeout"), 5)  # Twilio waits for more, then submits
+        if not digits:
+            return self._empty(waiting, f"keys {keys}")
+        return self._submit(waiting, {"Digits": digits}, f"keys {keys}")
+
+    def say(self, words: str, confidence: float = 0.92) -> SimulatedCall:
+        """Speak at the current Gather; a keys-only Gather hears nothing."""
+        waiting = self._need_gather(f"say {words!r}")
+        self._since_input = []
+        if "speech" not in _inputs(waiting.gather):
+            return self._no_input(waiting, f"said {words!r}")
+        self.clock += len(words.split()) / WORDS_PER_SECOND + 1.0
+        fields = {"SpeechResult": words, "Confidence": f"{confidence:.2f}"}
+        return self._submit(waiting, fields, f"said {words!r}")
+
+    def silence(self) -> SimulatedCall:
+        """Say and press nothing until the Gather times out."""
+        waiting = self._need_gather("stay silent")
+        self._since_input = []
+        return self._no_input(waiting, "silence")
+
+    def hangup(self) -> SimulatedCall:
+        """Hang up now (if the call is still up) and send the final status callback."""
+        if self.transcript.outcome is None:
+            self._end(Outcome("caller-hangup"))
+        return self
+
+    # -- what a caller hears and where the call is ------------------------------------------
+
+    @property
+    def heard(self) -> str:
+        """Everything spoken since the last input, as one string."""
+        return " ".join(h.text for h in self._since_input if h.kind == "say")
+
+    @property
+    def heard_all(self) -> list[Heard]:
+        return [h for step in self.transcript.steps for h in step.heard]
+
+    @property
+    def language(self) -> str | None:
+        spoken = [h.language for h in self._since_input if h.kind == "say" and h.language]
+        return spoken[-1] if spoken else None
+
+    @property
+    def state(self) -> str | None:
+        """The app's state after the last step, when the app says it (X-IVR-State)."""
+        for step in reversed(self.transcript.steps):
+            if step.state:
+                return step.state
+        return None
+
+    @property
+    def waiting(self) -> bool:
+        return self._waiting is not None
+
+    @property
+    def gather(self) -> ElementTree.Element | None:
+        return self._waiting.gather if self._waiting else None
+
+    @property
+    def ended(self) -> bool:
+        return self.transcript.outcome is not None
+
+    @property
+    def outcome(self) -> Outcome | None:
+        return self.transcript.outcome
+
+    # -- running TwiML ---------------------------------------------------------------------
+
+    def _need_gather(self, action: str) -> _Waiting:
+        if self.transcript.outcome is not None:
+            raise SimulationError(f"cannot {action}: the call has ended ({self.transcript.outcome})")
+        if self._waiting is None:
+            raise SimulationError(f"cannot {action}: the call is not waiting for input")
+        return self._waiting
+
+    def _no_input(self, waiting: _Waiting, shown: str) -> SimulatedCall:
+        self.clock += _int(waiting.gather.get("timeout"), 5)
+        return self._empty(waiting, shown)
+
+    def _empty(self, waiting: _Waiting, shown: str) -> SimulatedCall:
+        """No input: Twilio calls the action only with actionOnEmptyResult, else falls through."""
+        self._waiting = None
+        if waiting.gather.get("actionOnEmptyResult", "false") == "true":
+            return self._submit(waiting, {}, shown)
+        self._run(waiting.rest, waiting.doc_url, self._last_step())
+        return self
+
+    def _submit(self, waiting: _Waiting, fields: dict[str, str], shown: str) -> SimulatedCall:
+        self._waiting = None
+        gather = waiting.gather
+        action = urljoin(waiting.doc_url, gather.get("action") or waiting.doc_url)
+        self._fetch("action", gather.get("method", "POST").upper(), action, fields, shown)
+        return self
+
+    def _fetch(
+        self, kind: str, method: str, url: str, extra: dict[str, str], shown: str | None,
+        redirects: int = 0,
+    ) -> None:  # fmt: skip
+        step, root = self._request(kind, method, url, extra, shown)
+        if root is None:
+            return
+        self._run(list(root), url, step, redirects)
+
+    def _request(
+        self, kind: str, method: str, url: str, extra: dict[str, str], shown: str | None
+    ) -> tuple[Step, ElementTree.Element | None]:
+        step = self._send(kind, method, url, extra, shown)
+        failure = step.error
+        if failure is None:
+            try:
+                root = ElementTree.fromstring(step.twiml)
+                self._check_supported(root)
+                return step, root
+            except ElementTree.ParseError as exc:
+                failure = step.error = f"not XML: {exc}"
+            except SimulationError as exc:
+                failure = step.error = str(exc)
+        if self.fallback_url and kind != "fallback":
+            fields = {**extra, "ErrorCode": "11200", "ErrorUrl": url}
+            return self._request("fallback", "POST", self.fallback_url, fields, shown)
+        self._end(Outcome("error", detail=failure))
+        return step, None
+
+    def _send(
+        self, kind: str, method: str, url: str, extra: dict[str, str], shown: str | None
+    ) -> Step:
+        fields = {**self._fields(), **extra}
+        if method == "GET":
+            url, fields = url_with_query(url, fields), {}
+        headers = {"I-Twilio-Idempotency-Token": secrets.token_hex(16), "User-Agent": "TwilioProxy/1.1"}
+        if self._validator is not None:
+            headers["X-Twilio-Signature"] = self._validator.compute_signature(url, fields)
+        step = Step(len(self.transcript.steps), kind, method, url, fields, shown, at=self.clock)
+        started = time.perf_counter()
+        try:
+            reply = self.transport.request(method, url, fields, headers)
+        except OSError as exc:
+            step.error = f"could not reach {url}: {exc}"
+            self.transcript.steps.append(step)
+            return step
+        step.elapsed_ms = (time.perf_counter() - started) * 1000
+        self._take(step, reply)
+        self.transcript.steps.append(step)
+        if kind != "status":
+            self._status = "in-progress"
+        return step
+
+    def _take(self, step: Step, reply: HttpReply) -> None:
+        step.status = reply.status
+        step.twiml = reply.body
+        step.state = reply.headers.get("x-ivr-state")
+        step.trigger = reply.headers.get("x-ivr-trigger")
+        step.language = reply.headers.get("x-ivr-language")
+        if step.kind == "status":
+            return
+        if not 200 <= reply.status < 300:
+            step.error = f"HTTP {reply.status} from {step.url}"
+        elif reply.content_type not in ("text/xml", "application/xml", "text/html"):
+            step.error = f"content type {reply.content_type or 'missing'} is not TwiML"
+        elif self.validate:
+            found = twiml_problems(reply.body)
+            if found:
+                step.error = "invalid TwiML: " + "; ".join(found)
+
+    def _run(
+        self, verbs: list[ElementTree.Element], doc_url: str, step: Step, redirects: int = 0
+    ) -> None:
+        for index, verb in enumerate(verbs):
+            tag = verb.tag
+            if tag in ("Say", "Play", "Pause"):
+                self._hear(verb, step)
+            elif tag == "Gather":
+                for child in verb:
+                    self._hear(child, step)
+                self._waiting = _Waiting(verb, doc_url, verbs[index + 1 :])
+                return
+            elif tag == "Redirect":
+                if redirects >= MAX_REDIRECTS:
+                    self._end(Outcome("error", detail=f"more than {MAX_REDIRECTS} redirects in a row"))
+                    return
+                target = urljoin(doc_url, (verb.text or "").strip())
+                self._fetch("redirect", verb.get("method", "POST").upper(), target, {}, None,
+                            redirects + 1)  # fmt: skip
+                return
+            elif tag == "Hangup":
+                self._end(Outcome("hangup"))
+                return
+            elif tag == "Reject":
+                self._end(Outcome("reject", detail=verb.get("reason", "rejected")))
+                return
+            elif tag == "Dial":
+                self._end(Outcome("dial", target=_dial_target(verb)))
+                return
+            elif tag == "Enqueue":
+                self._enqueue(verb, doc_url)
+                return
+        self._end(Outcome("completed"))  # out of TwiML: Twilio hangs up
+
+    def _hear(self, verb: ElementTree.Element, step: Step) -> None:
+        loops = max(_int(verb.get("loop"), 1), 1)
+        if verb.tag == "Say":
+            text = " ".join("".join(verb.itertext()).split())
+            for _ in range(loops):
+                heard = Heard("say", text, verb.get("voice"), verb.get("language"))
+                self._record(step, heard)
+                self.clock += len(text.split()) / WORDS_PER_SECOND
+        elif verb.tag == "Play":
+            what = verb.get("digits") or (verb.text or "").strip()
+            for _ in range(loops):
+                self._record(step, Heard("play" if verb.text else "digits", what))
+                self.clock += 2.0
+        elif verb.tag == "Pause":
+            length = _int(verb.get("length"), 1)
+            self._record(step, Heard("pause", f"{length}s"))
+            self.clock += length
+
+    def _record(self, step: Step, heard: Heard) -> None:
+        step.heard.append(heard)
+        self._since_input.append(heard)
+
+    def _enqueue(self, verb: ElementTree.Element, doc_url: str) -> None:
+        queue = (verb.text or "").strip()
+        wait_url = verb.get("waitUrl")
+        if wait_url:
+            # The caller waits in the queue and hears the wait URL's TwiML once.
+            method = verb.get("waitUrlMethod", "POST").upper()
+            extra = {"QueueSid": "QU" + "0" * 32, "QueuePosition": "1", "QueueTime": "0",
+                     "AvgQueueTime": "0", "CurrentQueueSize": "1"}  # fmt: skip
+            wait, root = self._request("wait", method, urljoin(doc_url, wait_url), extra, None)
+            if root is None:
+                return
+            for child in root:
+                if child.tag in ("Say", "Play", "Pause"):
+                    self._hear(child, wait)
+        self._end(Outcome("enqueue", target=queue))
+
+    def _end(self, outcome: Outcome) -> None:
+        if self.transcript.outcome is not None:
+            return
+        self.transcript.outcome = outcome
+        self._waiting = None
+        status = "completed" if outcome.kind != "error" else "failed"
+        self._status = status
+        if self.status_callback:
+            duration = {"CallDuration": str(int(self.clock)), "CallStatus": status}
+            self._send("status", "POST", self.status_callback, duration, None)
+
+    def _check_supported(self, element: ElementTree.Element, parent: str = "") -> None:
+        path = f"{parent}/{element.tag}" if parent else element.tag
+        allowed = SUPPORTED.get(element.tag)
+        if allowed is None:
+            if parent.endswith("Say"):
+                return  # SSML inside Say: its text is what the caller hears
+            raise SimulationError(f"the simulator does not support <{element.tag}> (at {path})")
+        for name in element.attrib:
+            if name not in allowed:
+                raise SimulationError(
+                    f"the simulator does not support attribute {name!r} of <{element.tag}> "
+                    f"(at {path})"
+                )
+        for child in element:
+            self._check_supported(child, path)
+
+    def _fields(self) -> dict[str, str]:
+        return {
+            "CallSid": self.call_sid, "AccountSid": self.account_sid, "From": self.caller,
+            "To": self.to, "Caller": self.caller, "Called": self.to, "CallStatus": self._status,
+            "Direction": "inbound", "ApiVersion": "2010-04-01",
+        }  # fmt: skip
+
+    def _absolute(self, url: str) -> str:
+        return url if urlsplit(url).scheme else self.base_url + "/" + url.lstrip("/")
+
+    def _last_step(self) -> Step:
+        return self.transcript.steps[-1]
+
+
+def _inputs(gather: ElementTree.Element) -> set[str]:
+    return set(gather.get("input", "dtmf").split())
+
+
+def _int(value: str | None, default: int) -> int:
+    try:
+        return int(value) if value not in (None, "") else default  # type: ignore[arg-type]
+    except ValueError:
+        return default
+
+
+def _dial_target(verb: ElementTree.Element) -> str:
+    for noun in _DIAL_NOUNS:
+        found = verb.find(noun)
+        if found is not None:
+            return f"{noun.lower()}:{(found.text or '').strip()}"
+    return f"number:{(verb.text or '').strip()}"
+
+
+def sign(token: str, url: str, fields: Mapping[str, str]) -> str:
+    """The X-Twilio-Signature Twilio would send for this request."""
+    return RequestValidator(token).compute_signature(url, dict(fields))

@@ -1,0 +1,90 @@
+"""What a simulated call leaves behind: each request, its TwiML, what was heard and the outcome."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Heard:
+    """One thing the caller heard: spoken text (with voice and language), a sound, or silence."""
+
+    kind: str  # say | play | pause | digits
+    text: str
+    voice: str | None = None
+    language: str | None = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How the call ended: hangup, reject, dial, enqueue, completed (ran out of TwiML), error."""
+
+    kind: str
+    target: str | None = None
+    detail: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.target}" if self.target else self.kind
+
+
+@dataclass
+class Step:
+    """One webhook request of a call, as a transcript shows it."""
+
+    index: int
+    kind: str  # voice | action | redirect | wait | fallback | status
+    method: str
+    url: str
+    fields: dict[str, str]
+    input: str | None = None
+    status: int = 0
+    twiml: str = ""
+    heard: list[Heard] = field(default_factory=list)
+    state: str | None = None
+    trigger: str | None = None
+    language: str | None = None
+    at: float = 0.0  # virtual seconds since the call started
+    elapsed_ms: float = 0.0  # real time the webhook took
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Transcript:
+    """Every step of one call, and how it ended."""
+
+    call_sid: str
+    to: str
+    steps: list[Step] = field(default_factory=list)
+    outcome: Outcome | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "call_sid": self.call_sid,
+            "to": self.to,
+            "outcome": asdict(self.outcome) if self.outcome else None,
+            "steps": [s.to_dict() for s in self.steps],
+        }
+
+    def render(self) -> str:
+        """A readable transcript, one block per step, for reports of failing calls."""
+        lines = [f"call {self.call_sid} to {self.to}"]
+        for step in self.steps:
+            head = f"[{step.at:7.1f}s] {step.method} {step.url} -> {step.status}"
+            if step.input is not None:
+                head += f"  input: {step.input}"
+            if step.state:
+                head += f"  state: {step.state}"
+            lines.append(head)
+            for heard in step.heard:
+                if heard.kind == "say":
+                    lines.append(f"    heard ({heard.language or '?'}): {heard.text}")
+                elif heard.kind != "pause":
+                    lines.append(f"    {heard.kind}: {heard.text}")
+            if step.error:
+                lines.append(f"    error: {step.error}")
+        lines.append(f"outcome: {self.outcome or 'in progress'}")
+        return "\n".join(lines)

@@ -1,0 +1,96 @@
+"""How a simulated caller reaches a TwiML app: in-process over WSGI, or over HTTP."""
+
+from __future__ import annotations
+
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+from urllib.parse import urlencode, urlsplit
+
+from werkzeug.test import Client
+
+
+@dataclass(frozen=True)
+class HttpReply:
+    """What a webhook answered."""
+
+    status: int
+    headers: dict[str, str]
+    body: str
+
+    @property
+    def content_type(self) -> str:
+        return self.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+class Transport(Protocol):
+    """Sends one webhook request; `url` is absolute, `fields` form-encoded (POST) or in the query."""
+
+    def request(
+        self, method: str, url: str, fields: Mapping[str, str], headers: Mapping[str, str]
+    ) -> HttpReply: ...
+
+
+WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+def url_with_query(url: str, fields: Mapping[str, str]) -> str:
+    """Append fields to a URL's query, as Twilio does for GET webhooks."""
+    if not fields:
+        return url
+    return url + ("&" if urlsplit(url).query else "?") + urlencode(dict(fields))
+
+
+class WsgiTransport:
+    """Calls a WSGI app in-process: no sockets, and the request line keeps its escapes."""
+
+    def __init__(self, app: WsgiApp) -> None:
+        self._client = Client(app)
+
+    def request(
+        self, method: str, url: str, fields: Mapping[str, str], headers: Mapping[str, str]
+    ) -> HttpReply:
+        if method == "GET":
+            url = url_with_query(url, fields)
+        parts = urlsplit(url)
+        response = self._client.open(
+            path=parts.path or "/",
+            base_url=f"{parts.scheme}://{parts.netloc}",
+            query_string=parts.query,
+            method=method,
+            data=dict(fields) if method == "POST" else None,
+            headers=dict(headers),
+        )
+        return HttpReply(
+            response.status_code,
+            {k.lower(): v for k, v in response.headers.items()},
+            response.get_data(as_text=True),
+        )
+
+
+class HttpTransport:
+    """Calls any URL over HTTP(S): our server, or someone else's TwiML app."""
+
+    def __init__(self, timeout: float = 15.0) -> None:
+        self.timeout = timeout
+
+    def request(
+        self, method: str, url: str, fields: Mapping[str, str], headers: Mapping[str, str]
+    ) -> HttpReply:
+        data = None
+        if method == "GET":
+            url = url_with_query(url, fields)
+        else:
+            data = urlencode(dict(fields)).encode()
+        req = urllib.request.Request(url, data=data, method=method, headers=dict(headers))
+        if data is not None:
+            req.add_header("Content-Type", "application/x-www-form-urlencoded")
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout) as resp:  # noqa: S310
+                return HttpReply(resp.status, {k.lower(): v for k, v in resp.headers.items()},
+                                 resp.read().decode("utf-8", "replace"))  # fmt: skip
+        except urllib.error.HTTPError as err:
+            body = err.read().decode("utf-8", "replace") if err.fp else ""
+            return HttpReply(err.code, {k.lower(): v for k, v in err.headers.items()}, body)

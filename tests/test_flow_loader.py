@@ -1,0 +1,604 @@
+"""Flow files: the shipped ones load and are sound; each kind of broken file is refused
+with a FlowError naming the file, the state and the field."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from ivr.config import FLOWS_DIR
+from ivr.errors import FlowError, FlowErrors
+from ivr.flow import REQUIRED_MESSAGES
+from ivr.flow_checks import check_graph, reachable_states
+from ivr.flow_loader import load_flow
+
+FLOW_FILES = sorted(FLOWS_DIR.glob("*.yaml"))
+
+
+# -- the shipped flows --------------------------------------------------------------------------
+
+
+def test_the_flows_folder_holds_the_three_lines() -> None:
+    assert [p.name for p in FLOW_FILES] == ["main.yaml", "specialty.yaml", "tty.yaml"]
+
+
+@pytest.mark.parametrize("path", FLOW_FILES, ids=[p.name for p in FLOW_FILES])
+def test_shipped_flow_loads_and_is_sound(path: Path) -> None:
+    flow = load_flow(path)
+    assert flow.file == str(path)
+    assert flow.name == path.stem
+    assert check_graph(flow) == []
+    assert reachable_states(flow) == set(flow.states), "every state is reachable"
+    assert flow.states[flow.initial].type == "start"
+    assert [n for n, s in flow.states.items() if s.type == "start"] == [flow.initial]
+    assert {"en", "es"} <= set(flow.languages)
+    for lang in ("en", "es"):
+        for name, spec in flow.states.items():
+            if spec.type == "start":
+                continue
+            assert spec.prompt.get(lang, "").strip(), f"{name}: no '{lang}' prompt"
+            assert spec.reprompt.get(lang, "").strip(), f"{name}: no '{lang}' reprompt"
+        for message in REQUIRED_MESSAGES:
+            assert flow.messages[message].get(lang, "").strip(), f"{message}: no '{lang}' text"
+    for spec in flow.states.values():
+        if spec.type == "transfer":
+            assert spec.desk, f"{spec.name}: a transfer without a desk"
+
+
+# -- a small valid flow, and broken copies of it ------------------------------------------------
+
+MESSAGES = "\n".join(
+    f"  {name}:\n    en: The {name} message.\n    es: El mensaje {name}."
+    for name in REQUIRED_MESSAGES
+)
+
+MINIMAL = f"""\
+name: mini
+title: Minimal test line
+languages: [en, es]
+initial: incoming
+
+greeting:
+  en: Welcome to the test line.
+  es: Bienvenido a la línea de prueba.
+
+messages:
+{MESSAGES}
+
+speech:
+  "0":
+    en: [representative]
+    es: [representante]
+
+states:
+  - name: incoming
+    type: start
+
+  - name: main_menu
+    type: menu
+    prompt:
+      en: Press 1 for help or 0 for a representative.
+      es: Oprima 1 para ayuda o 0 para un representante.
+    reprompt:
+      en: Press 1 or 0.
+      es: Oprima 1 o 0.
+    speech:
+      "1":
+        en: [help]
+        es: [ayuda]
+
+  - name: help
+    type: goodbye
+    prompt:
+      en: Here is some help. Goodbye.
+      es: Aquí tiene ayuda. Adiós.
+
+  - name: representative
+    type: transfer
+    desk: representative
+    prompt:
+      en: Connecting you.
+      es: Lo comunico.
+
+transitions:
+  - {{trigger: start, source: incoming, dest: main_menu}}
+  - {{trigger: press_1, source: main_menu, dest: help}}
+  - {{trigger: press_0, source: main_menu, dest: representative}}
+  - {{trigger: no_input, source: main_menu, dest: "=", conditions: can_retry, after: count_failure}}
+  - {{trigger: no_input, source: main_menu, dest: representative}}
+  - {{trigger: invalid, source: main_menu, dest: "=", conditions: can_retry, after: count_failure}}
+  - {{trigger: invalid, source: main_menu, dest: representative}}
+"""
+
+T_PRESS_1 = "  - {trigger: press_1, source: main_menu, dest: help}\n"
+T_NO_INPUT_RETRY = (
+    '  - {trigger: no_input, source: main_menu, dest: "=", conditions: can_retry, '
+    "after: count_failure}\n"
+)
+T_NO_INPUT_LAST = "  - {trigger: no_input, source: main_menu, dest: representative}\n"
+T_INVALID_RETRY = T_NO_INPUT_RETRY.replace("no_input", "invalid")
+T_INVALID_LAST = T_NO_INPUT_LAST.replace("no_input", "invalid")
+HELP_STATE = "  - name: help\n    type: goodbye\n"
+HOURS = """\
+hours:
+  timezone: America/Chicago
+  days: [mon, tue, wed, thu, fri]
+  open: "08:00"
+  close: "20:00"
+"""
+WITH_HOURS = MINIMAL.replace("\ngreeting:\n", f"\n{HOURS}\ngreeting:\n")
+
+
+def edit(text: str, old: str, new: str) -> str:
+    """Replace `old`, which must occur exactly once, so every mutation is the one intended."""
+    assert text.count(old) == 1, f"{old!r} occurs {text.count(old)} times"
+    return text.replace(old, new)
+
+
+def line_of(text: str, needle: str) -> int:
+    """The 1-based line number of the only line that contains `needle`."""
+    hits = [n for n, line in enumerate(text.splitlines(), 1) if needle in line]
+    assert len(hits) == 1, f"{needle!r} is on lines {hits}"
+    return hits[0]
+
+
+def load_errors(path: Path) -> list[FlowError]:
+    with pytest.raises(FlowErrors) as info:
+        load_flow(path)
+    errors = info.value.errors
+    assert errors and all(isinstance(e, FlowError) for e in errors)
+    return errors
+
+
+Expect = tuple[str | None, str | None, str]  # state, field, a fragment of the message
+
+
+def assert_errors(errors: list[FlowError], file: Path, expected: list[Expect]) -> None:
+    """Each expected (state, field, fragment) matches exactly one error, and nothing else is left."""
+    shown = "\n".join(f"  {e.state!r} {e.field!r}: {e.detail}" for e in errors)
+    left = list(errors)
+    for state, field, fragment in expected:
+        match = next(
+            (e for e in left if e.state == state and e.field == field and fragment in e.detail),
+            None,
+        )
+        assert match is not None, f"no error ({state!r}, {field!r}, {fragment!r}) among:\n{shown}"
+        left.remove(match)
+        assert match.file == str(file)
+        # the message a person reads names the file, the state and the field
+        text = str(match)
+        assert text.startswith(str(file))
+        assert state is None or f"state '{state}'" in text
+        assert field is None or f"field '{field}'" in text
+    assert not left, f"unexpected errors:\n{shown}"
+
+
+@pytest.mark.parametrize("text", [MINIMAL, WITH_HOURS], ids=["minimal", "with-hours"])
+def test_the_minimal_flow_is_valid(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "mini.yaml"
+    path.write_text(text, encoding="utf-8")
+    flow = load_flow(path)
+    assert set(flow.states) == {"incoming", "main_menu", "help", "representative"}
+    assert check_graph(flow) == []
+
+
+@dataclass(frozen=True)
+class Bad:
+    id: str
+    text: str | bytes
+    expected: list[Expect]
+
+
+DUP_LINE = line_of(MINIMAL, "    reprompt:")
+SYNTAX_TEXT = edit(MINIMAL, "    type: goodbye\n", "    type: goodbye: soon\n")
+
+BAD_FLOWS = [
+    Bad(
+        "unknown-target-state",
+        edit(MINIMAL, T_PRESS_1, T_PRESS_1.replace("dest: help", "dest: nowhere")),
+        [("main_menu", "transitions[1].dest", "unknown target state 'nowhere'")],
+    ),
+    Bad(
+        "unknown-source-state",
+        edit(MINIMAL, T_PRESS_1, T_PRESS_1.replace("main_menu", "[main_menu, nowhere]")),
+        [("nowhere", "transitions[1].source", "unknown source state 'nowhere'")],
+    ),
+    Bad(
+        "yaml-duplicate-key",
+        edit(MINIMAL, "    reprompt:\n", "    reprompt:\n      en: A.\n      es: B.\n    reprompt:\n"),
+        [(None, None, f"duplicate key 'reprompt' (first on line {DUP_LINE}, "
+                      f"again on line {DUP_LINE + 3})")],
+    ),  # fmt: skip
+    Bad(
+        "duplicate-state-name",
+        edit(MINIMAL, HELP_STATE, HELP_STATE + "    prompt: {en: Again., es: Otra vez.}\n"
+             + HELP_STATE),
+        [("help", "name", "duplicate state name")],
+    ),  # fmt: skip
+    Bad(
+        "missing-spanish-prompt",
+        edit(MINIMAL, "      es: Aquí tiene ayuda. Adiós.\n", ""),
+        [("help", "prompt.es", "missing the 'es' text")],
+    ),
+    Bad(
+        "missing-reprompt-language",
+        edit(MINIMAL, "      es: Oprima 1 o 0.\n", ""),
+        [("main_menu", "reprompt.es", "missing the 'es' text")],
+    ),
+    Bad(
+        "unreachable-state",
+        edit(MINIMAL, "\ntransitions:\n", "  - name: orphan\n    type: goodbye\n"
+             "    prompt: {en: Bye., es: Adiós.}\n\ntransitions:\n"),
+        [("orphan", "name", "unreachable")],
+    ),  # fmt: skip
+    Bad(
+        "menu-with-no-way-out",
+        edit(
+            edit(MINIMAL, "\ntransitions:\n", "  - name: dead_end\n    type: menu\n"
+                 "    prompt: {en: Nothing here., es: Nada aquí.}\n\ntransitions:\n"),
+            T_PRESS_1, T_PRESS_1 + "  - {trigger: press_2, source: main_menu, dest: dead_end}\n",
+        ),
+        [
+            ("dead_end", "transitions", "no way out"),
+            ("dead_end", "transitions", "needs a 'no_input' transition"),
+            ("dead_end", "transitions", "needs a 'invalid' transition"),
+        ],
+    ),  # fmt: skip
+    Bad(
+        "menu-missing-no-input",
+        edit(edit(MINIMAL, T_NO_INPUT_RETRY, ""), T_NO_INPUT_LAST, ""),
+        [("main_menu", "transitions", "a menu state needs a 'no_input' transition")],
+    ),
+    Bad(
+        "menu-missing-invalid",
+        edit(edit(MINIMAL, T_INVALID_RETRY, ""), T_INVALID_LAST, ""),
+        [("main_menu", "transitions", "a menu state needs a 'invalid' transition")],
+    ),
+    Bad(
+        "shadowed-transition",
+        edit(MINIMAL, T_PRESS_1,
+             "  - {trigger: press_1, source: main_menu, dest: representative}\n" + T_PRESS_1),
+        [("main_menu", "transitions", "an earlier 'press_1' transition has no conditions")],
+    ),  # fmt: skip
+    Bad(
+        "conditional-without-fallback",
+        edit(MINIMAL, T_INVALID_LAST, ""),
+        [("main_menu", "transitions", "the last 'invalid' transition is conditional")],
+    ),
+    Bad(
+        "callback-dotted-import-path",
+        edit(MINIMAL, T_NO_INPUT_RETRY, T_NO_INPUT_RETRY.replace("count_failure", "os.system")),
+        [("main_menu", "transitions[3].after", "'os.system' is not an allowed callback")],
+    ),
+    Bad(
+        "condition-not-allowed",
+        edit(MINIMAL, T_INVALID_RETRY,
+             T_INVALID_RETRY.replace("conditions: can_retry", "conditions: [can_retry, is_vip]")),
+        [("main_menu", "transitions[5].conditions", "'is_vip' is not an allowed callback")],
+    ),  # fmt: skip
+    Bad(
+        "unknown-trigger",
+        edit(MINIMAL, T_PRESS_1, T_PRESS_1.replace("press_1", "press_one")),
+        [("main_menu", "transitions[1].trigger", "unknown trigger 'press_one'")],
+    ),
+    Bad(
+        "unknown-top-level-field",
+        edit(MINIMAL, "languages: [en, es]\n", "languages: [en, es]\ncolour: blue\n"),
+        [(None, "colour", "unknown field")],
+    ),
+    Bad(
+        "unknown-state-field",
+        edit(MINIMAL, HELP_STATE, HELP_STATE + "    colour: blue\n"),
+        [("help", "colour", "unknown field")],
+    ),
+    Bad(
+        "unknown-transition-field",
+        edit(MINIMAL, T_PRESS_1, T_PRESS_1.replace("dest: help", "dest: help, prepare: x")),
+        [("main_menu", "transitions[1].prepare", "unknown field")],
+    ),
+    Bad(
+        "bad-state-type",
+        edit(MINIMAL, HELP_STATE, HELP_STATE.replace("goodbye", "farewell")),
+        [("help", "type", "must be one of")],
+    ),
+    Bad(
+        "state-type-not-a-name",
+        edit(MINIMAL, HELP_STATE, HELP_STATE.replace("goodbye", "[goodbye]")),
+        [("help", "type", "must be one of")],
+    ),
+    Bad(
+        "hours-bad-time",
+        edit(WITH_HOURS, 'open: "08:00"', 'open: "8am"'),
+        [(None, "hours.open", "must be a 24-hour time")],
+    ),
+    Bad(
+        "hours-hour-out-of-range",
+        edit(WITH_HOURS, 'close: "20:00"', 'close: "24:30"'),
+        [(None, "hours.close", "must be a 24-hour time")],
+    ),
+    Bad(
+        "hours-close-before-open",
+        edit(WITH_HOURS, 'close: "20:00"', 'close: "07:00"'),
+        [(None, "hours.close", "must be later than hours.open")],
+    ),
+    Bad(
+        "hours-unknown-day",
+        edit(WITH_HOURS, "days: [mon,", "days: [funday,"),
+        [(None, "hours.days", "unknown day 'funday'")],
+    ),
+    Bad(
+        "hours-day-with-a-valid-prefix",
+        edit(WITH_HOURS, "days: [mon,", "days: [monkey,"),
+        [(None, "hours.days", "unknown day 'monkey'")],
+    ),
+    Bad(
+        "hours-no-days",
+        edit(WITH_HOURS, "days: [mon, tue, wed, thu, fri]", "days: []"),
+        [(None, "hours.days", "at least one day")],
+    ),
+    Bad(
+        "hours-bad-timezone",
+        edit(WITH_HOURS, "timezone: America/Chicago", "timezone: Mars/Olympus"),
+        [(None, "hours.timezone", "unknown time zone 'Mars/Olympus'")],
+    ),
+    Bad(
+        "hours-timezone-is-a-folder",
+        edit(WITH_HOURS, "timezone: America/Chicago", "timezone: America"),
+        [(None, "hours.timezone", "unknown time zone 'America'")],
+    ),
+    Bad(
+        "extends-missing-file",
+        "extends: nowhere.yaml\n" + MINIMAL,
+        [(None, "extends", "extends 'nowhere.yaml', which does not exist")],
+    ),
+    Bad(
+        "speech-key-without-transition",
+        edit(MINIMAL, '        es: [ayuda]\n',
+             '        es: [ayuda]\n      "5":\n        en: [five]\n        es: [cinco]\n'),
+        [("main_menu", "speech.5", "words for key '5', which does nothing here")],
+    ),  # fmt: skip
+    Bad(
+        "unknown-placeholder",
+        edit(MINIMAL, "en: Here is some help.", "en: Here is some help, {member_name}."),
+        [("help", "prompt.en", "unknown placeholder {member_name}")],
+    ),
+    Bad(
+        "transfer-without-desk",
+        edit(MINIMAL, "    desk: representative\n", ""),
+        [("representative", "desk", "needs a desk")],
+    ),
+    Bad(
+        "non-utf8-bytes",
+        MINIMAL.encode("utf-8").replace("Adiós".encode(), "Adiós".encode("latin-1")),
+        [(None, None, f"line {line_of(MINIMAL, 'Adiós')}: the file is not UTF-8 text")],
+    ),
+    Bad(
+        "yaml-syntax-error",
+        SYNTAX_TEXT,
+        [(None, None, f"line {line_of(SYNTAX_TEXT, 'goodbye: soon')}, column ")],
+    ),
+    Bad(
+        "yaml-unhashable-key",
+        edit(MINIMAL, HELP_STATE, HELP_STATE + "    ? [a, b]\n    : c\n"),
+        [(None, None, f"line {line_of(MINIMAL, 'name: help') + 2}, column 7: ")],
+    ),
+    Bad(
+        "not-a-mapping",
+        "- just\n- a list\n",
+        [(None, None, "the file must be a mapping of flow fields")],
+    ),
+]
+
+
+@pytest.mark.parametrize("bad", BAD_FLOWS, ids=[b.id for b in BAD_FLOWS])
+def test_a_broken_flow_is_refused_naming_file_state_and_field(tmp_path: Path, bad: Bad) -> None:
+    path = tmp_path / "bad.yaml"
+    if isinstance(bad.text, bytes):
+        path.write_bytes(bad.text)
+    else:
+        path.write_text(bad.text, encoding="utf-8")
+    assert_errors(load_errors(path), path, bad.expected)
+
+
+def test_the_unhashable_key_error_says_what_is_wrong(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(edit(MINIMAL, HELP_STATE, HELP_STATE + "    ? [a, b]\n    : c\n"))
+    [error] = load_errors(path)
+    assert "unhashable" in error.detail or "cannot be a key" in error.detail
+
+
+# -- several problems, several errors -----------------------------------------------------------
+
+
+def test_every_problem_of_a_file_is_reported_together(tmp_path: Path) -> None:
+    text = edit(WITH_HOURS, "      es: Aquí tiene ayuda. Adiós.\n", "")
+    text = edit(text, "    desk: representative\n", "    desk: representative\n    colour: red\n")
+    text = edit(text, "timezone: America/Chicago", "timezone: Mars/Olympus")
+    path = tmp_path / "three.yaml"
+    path.write_text(text, encoding="utf-8")
+    errors = load_errors(path)
+    assert len(errors) == 3
+    assert_errors(
+        errors,
+        path,
+        [
+            ("help", "prompt.es", "missing the 'es' text"),
+            ("representative", "colour", "unknown field"),
+            (None, "hours.timezone", "unknown time zone"),
+        ],
+    )
+
+
+def test_every_graph_problem_of_a_file_is_reported_together(tmp_path: Path) -> None:
+    text = edit(MINIMAL, "\ntransitions:\n", "  - name: orphan\n    type: goodbye\n"
+                "    prompt: {en: Bye., es: Adiós.}\n\ntransitions:\n")  # fmt: skip
+    text = edit(text, T_INVALID_LAST, "")
+    text = edit(text, '        es: [ayuda]\n', '        es: [ayuda]\n      "5":\n'
+                "        en: [five]\n        es: [cinco]\n")  # fmt: skip
+    path = tmp_path / "three.yaml"
+    path.write_text(text, encoding="utf-8")
+    assert_errors(
+        load_errors(path),
+        path,
+        [
+            ("orphan", "name", "unreachable"),
+            ("main_menu", "transitions", "the last 'invalid' transition is conditional"),
+            ("main_menu", "speech.5", "does nothing here"),
+        ],
+    )
+
+
+# -- callbacks are names from the allow-list, never import paths --------------------------------
+
+PROBE = "ivr_flow_probe_module"
+
+
+def test_a_dotted_callback_is_refused_and_never_imported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    marker = tmp_path / "imported.txt"
+    (tmp_path / f"{PROBE}.py").write_text(
+        f"from pathlib import Path\nPath({str(marker)!r}).write_text('imported')\n"
+        "def boom(*args, **kwargs):\n    return True\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, PROBE, raising=False)
+    text = edit(MINIMAL, T_NO_INPUT_RETRY, T_NO_INPUT_RETRY.replace(
+        "conditions: can_retry, after: count_failure",
+        f"conditions: {PROBE}.boom, after: [count_failure, {PROBE}.boom]"))  # fmt: skip
+    path = tmp_path / "flows" / "bad.yaml"
+    path.parent.mkdir()
+    path.write_text(text, encoding="utf-8")
+
+    assert_errors(
+        load_errors(path),
+        path,
+        [
+            ("main_menu", "transitions[3].conditions", f"'{PROBE}.boom' is not an allowed"),
+            ("main_menu", "transitions[3].after", f"'{PROBE}.boom' is not an allowed"),
+        ],
+    )
+    assert PROBE not in sys.modules
+    assert not marker.exists()
+
+    # The probe would have shown an import: importing it by hand leaves the marker.
+    try:
+        importlib.import_module(PROBE)
+        assert marker.exists()
+    finally:
+        sys.modules.pop(PROBE, None)
+
+
+# -- extends --------------------------------------------------------------------------------------
+
+
+def test_an_error_in_the_parent_file_names_the_parent(tmp_path: Path) -> None:
+    parent = tmp_path / "parent.yaml"
+    parent.write_text(SYNTAX_TEXT, encoding="utf-8")
+    child = tmp_path / "child.yaml"
+    child.write_text("extends: parent.yaml\nname: child\n", encoding="utf-8")
+    [error] = load_errors(child)
+    assert error.file == str(parent)
+    assert f"line {line_of(SYNTAX_TEXT, 'goodbye: soon')}" in error.detail
+
+
+def test_a_child_flow_without_a_name_is_named_after_its_file(tmp_path: Path) -> None:
+    (tmp_path / "mini.yaml").write_text(MINIMAL, encoding="utf-8")
+    child = tmp_path / "night.yaml"
+    child.write_text("extends: mini.yaml\ntitle: Night line\n", encoding="utf-8")
+    flow = load_flow(child)
+    assert flow.name == "night"
+    assert flow.title == "Night line"
+
+
+def test_a_child_flow_adds_states_and_its_transitions_go_first(tmp_path: Path) -> None:
+    (tmp_path / "mini.yaml").write_text(MINIMAL, encoding="utf-8")
+    child = tmp_path / "night.yaml"
+    child.write_text(
+        "extends: mini.yaml\nname: night\n"
+        "extra_states:\n  - {name: closed, type: closed, prompt: {en: Closed., es: Cerrado.}}\n"
+        "extra_transitions:\n  - {trigger: start, source: incoming, dest: closed,"
+        " unless: line_open}\n",
+        encoding="utf-8",
+    )
+    flow = load_flow(child)
+    assert "closed" in flow.states
+    assert [(e.dest, e.unless) for e in flow.edges_from("incoming")] == [
+        ("closed", ("line_open",)),
+        ("main_menu", ()),
+    ]
+
+
+def test_extra_states_without_extends_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(
+        MINIMAL + "extra_states:\n  - {name: closed, type: closed, prompt: {en: C., es: C.}}\n",
+        encoding="utf-8",
+    )
+    assert_errors(load_errors(path), path, [(None, "extra_states", "only with extends")])
+
+
+def test_a_flow_that_extends_itself_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "loop.yaml"
+    path.write_text("extends: loop.yaml\n" + MINIMAL, encoding="utf-8")
+    assert_errors(load_errors(path), path, [(None, "extends", "extends itself")])
+
+
+# -- malformed values are FlowErrors, never a crash ----------------------------------------------
+
+MALFORMED = [
+    pytest.param(edit(MINIMAL, T_PRESS_1, T_PRESS_1.replace("press_1", "[press_1]")),
+                 ("main_menu", "transitions[1].trigger"), id="trigger-is-a-list"),
+    pytest.param(edit(MINIMAL, T_PRESS_1, T_PRESS_1.replace("main_menu", "[[main_menu]]")),
+                 (None, "transitions[1].source"), id="source-is-a-nested-list"),
+    pytest.param(edit(MINIMAL, T_PRESS_1, T_PRESS_1.replace("help", "[help]")),
+                 ("main_menu", "transitions[1].dest"), id="dest-is-a-list"),
+    pytest.param(edit(MINIMAL, T_NO_INPUT_RETRY,
+                      T_NO_INPUT_RETRY.replace("after: count_failure", "after: [{x: 1}]")),
+                 ("main_menu", "transitions[3].after"), id="callback-is-a-mapping"),
+    pytest.param(edit(WITH_HOURS, "days: [mon, tue, wed, thu, fri]", "days: {mon: 1}"),
+                 (None, "hours.days"), id="days-is-a-mapping"),
+    pytest.param(edit(MINIMAL, "    desk: representative\n", "    desk: [representative]\n"),
+                 ("representative", "desk"), id="desk-is-a-list"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("text", "where"), MALFORMED)
+def test_a_malformed_value_is_a_flow_error(
+    tmp_path: Path, text: str, where: tuple[str | None, str]
+) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(text, encoding="utf-8")
+    errors = load_errors(path)
+    assert [(e.file, e.state, e.field) for e in errors] == [(str(path), *where)]
+
+
+@pytest.mark.parametrize("extra", ["5", "{name: x}"], ids=["number", "mapping"])
+def test_malformed_extra_states_in_a_child_are_a_flow_error(tmp_path: Path, extra: str) -> None:
+    (tmp_path / "mini.yaml").write_text(MINIMAL, encoding="utf-8")
+    child = tmp_path / "child.yaml"
+    child.write_text(f"extends: mini.yaml\nname: child\nextra_states: {extra}\n")
+    assert_errors(load_errors(child), child, [(None, "extra_states", "must be a list")])
+
+
+# keep the helper honest: a mismatch in any of state, field or message fails
+@pytest.mark.parametrize(
+    "expected",
+    [
+        [("main_menu", "transitions[1].dest", "unknown target")],  # wrong state
+        [("help", "transitions[1].source", "unknown target")],  # wrong field
+        [("help", "transitions[1].dest", "unknown source")],  # wrong message
+        [],  # an error left over
+    ],
+)
+def test_assert_errors_fails_on_any_mismatch(tmp_path: Path, expected: list[Expect]) -> None:
+    path = tmp_path / "bad.yaml"
+    error = FlowError(str(path), "unknown target state 'x'", state="help",
+                      field="transitions[1].dest")  # fmt: skip
+    with pytest.raises(AssertionError):
+        assert_errors([error], path, expected)
+

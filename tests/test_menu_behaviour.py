@@ -1,0 +1,196 @@
+"""What callers of a real IVR expect: retries, no input, speech, identity checks, hours."""
+
+from __future__ import annotations
+
+import pytest
+
+from .phone import MAIN, TTY
+
+MEMBER_ID, MEMBER_DOB = "10203040", "03071956"
+FULL_MAIN = "For refill requests or delivery status, press 1"
+SHORT_MAIN = "Press 1 for refills and delivery"
+
+
+def test_first_prompt_then_shorter_reprompt_after_a_failure(call):
+    phone = call()
+    assert FULL_MAIN in phone.heard
+    phone.silence()
+    assert SHORT_MAIN in phone.heard and FULL_MAIN not in phone.heard
+    assert len(phone.heard) < len(call().heard)
+
+
+def test_no_input_and_invalid_input_have_distinct_messages(call):
+    silent = call().silence().heard
+    wrong = call().press("7").heard
+    assert "didn't hear anything" in silent and "not one of the options" not in silent
+    assert "not one of the options" in wrong and "didn't hear anything" not in wrong
+
+
+@pytest.mark.parametrize(
+    "failures",
+    [
+        pytest.param(["silence", "silence", "silence"], id="three-silences"),
+        pytest.param(["7", "8", "#"], id="three-bad-keys"),
+        pytest.param(["silence", "7", "say:banana"], id="mixed"),
+    ],
+)
+def test_three_failures_then_a_representative(call, engine, failures):
+    phone = call()
+    for index, failure in enumerate(failures):
+        if failure == "silence":
+            phone.silence()
+        elif failure.startswith("say:"):
+            phone.say(failure[4:])
+        else:
+            phone.press(failure)
+        if index < 2:
+            assert phone.gather is not None, f"hung up after {index + 1} failures"
+    assert phone.enqueue is not None and phone.enqueue.text == "sim-representative"
+    assert "let me get you to a representative" in phone.heard
+    assert engine.store.get_call(phone.sid).outcome == "transfer:representative"
+
+
+def test_a_good_key_resets_the_failure_count(call):
+    phone = call().silence().silence().press("2")  # two failures, then billing
+    phone.silence().silence()
+    assert phone.gather is not None  # still two chances at the billing menu
+    assert "Press 1 for a billing discrepancy" in phone.heard
+
+
+def test_several_digits_where_one_is_expected_are_invalid(call, engine):
+    phone = call().press("12")
+    assert "not one of the options" in phone.heard
+    assert engine.store.get_call(phone.sid).state == "main_menu"
+
+
+@pytest.mark.parametrize(
+    ("words", "expected"),
+    [
+        ("I need a refill", "verify your identity"),
+        ("billing please", "Billing and insurance"),
+        ("Medicare", "Medicare Part D support"),
+        ("can I talk to a pharmacist", "licensed clinical pharmacist"),
+        ("international", "Global Member Services"),
+        ("representative", "Connecting you with a representative"),
+        ("Español", "Para resurtir recetas"),
+        ("two", "Billing and insurance"),
+        ("repeat", FULL_MAIN),
+    ],
+    ids=["refill", "billing", "medicare", "pharmacist", "international", "representative",
+         "espanol", "number-word", "repeat"],
+)  # fmt: skip
+def test_speech_picks_the_same_options(call, words, expected):
+    assert expected in call().say(words).heard
+
+
+@pytest.mark.parametrize(
+    ("words", "expected"),
+    [
+        ("facturación", "Facturación y seguro"),
+        ("quiero un resurtido", "verificar su identidad"),
+        ("farmacéutico", "farmacéutico clínico certificado"),
+        ("representante", "Lo comunico con un representante"),
+        ("english", "For refill requests"),
+    ],
+    ids=["facturacion", "resurtido", "farmaceutico", "representante", "english"],
+)
+def test_spanish_speech(call, words, expected):
+    assert expected in call().press("9").say(words).heard
+
+
+def test_speech_that_matches_nothing_is_invalid_not_silence(call):
+    heard = call().say("the weather in Paris").heard
+    assert "not one of the options" in heard
+
+
+def test_menus_listen_for_keys_and_speech_with_hints(call):
+    gather = call().gather
+    assert gather is not None
+    assert gather.attrib["input"] == "dtmf speech"
+    assert gather.attrib["numDigits"] == "1"
+    assert "refill" in gather.attrib["hints"] and "representative" in gather.attrib["hints"]
+    assert gather.attrib["actionOnEmptyResult"] == "true"
+
+
+def test_identity_success_reaches_refills_and_stays_verified(call):
+    phone = call().press("1")
+    assert "enter your Caremark member ID" in phone.heard
+    phone.press(MEMBER_ID)
+    assert "date of birth" in phone.heard
+    phone.press(MEMBER_DOB)
+    assert "you are verified" in phone.heard
+    phone.press("#").press("1")  # back to the main menu and into refills: no second check
+    assert "To request a refill, press 1" in phone.heard
+
+
+def test_member_id_is_never_spoken_back(call):
+    phone = call().press("1").press(MEMBER_ID).press(MEMBER_DOB)
+    for document in phone.history:
+        assert MEMBER_ID not in document and MEMBER_DOB not in document
+        assert " ".join(MEMBER_ID) not in document
+
+
+def test_wrong_identity_gets_one_retry_then_a_representative(call, engine):
+    phone = call().press("1").press(MEMBER_ID).press("01011990")
+    assert "could not verify those details" in phone.heard
+    assert "enter your Caremark member ID" in phone.heard
+    phone.press("99999999").press("01011990")
+    assert phone.enqueue is not None and phone.enqueue.text == "sim-representative"
+    assert "could not verify" in phone.heard
+    assert engine.store.get_call(phone.sid).outcome == "transfer:representative"
+
+
+def test_malformed_member_id_is_retried_without_a_lookup(call, engine):
+    phone = call().press("1").press("12")
+    assert "that entry is not valid" in phone.heard and "six to twelve digits" in phone.heard
+    assert engine.store.get_call(phone.sid).state == "verify_id"
+
+
+def test_identity_in_spanish(call):
+    phone = call().press("9").press("1")
+    assert "número de miembro" in phone.heard
+    phone.press(MEMBER_ID).press(MEMBER_DOB)
+    assert "identidad está verificada" in phone.heard
+    assert "Su pedido más reciente" in phone.press("2").heard
+
+
+# -- TTY hours -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("now", "open_"),
+    [
+        ("2026-11-23T08:00:00-06:00", True),  # Monday 8:00 Central, opening time
+        ("2026-11-23T19:59:00-06:00", True),  # Monday just before 8 p.m.
+        ("2026-11-23T20:00:00-06:00", False),  # Monday 8 p.m.: closed
+        ("2026-11-23T07:59:00-06:00", False),  # Monday before 8 a.m.
+        ("2026-11-28T12:00:00-06:00", True),  # Saturday noon
+        ("2026-11-29T12:00:00-06:00", False),  # Sunday noon
+        ("2026-11-23T14:30:00+00:00", True),  # 8:30 Central given in UTC
+        ("2026-07-06T13:30:00+00:00", True),  # summer: 8:30 CDT given in UTC
+        ("2026-07-06T12:30:00+00:00", False),  # summer: 7:30 CDT given in UTC
+        ("2026-11-23T09:00:00", True),  # naive times are Central
+    ],
+    ids=lambda v: str(v),
+)
+def test_tty_hours(make_app, now, open_):
+    from .phone import Phone
+
+    app = make_app(NOW=now)
+    phone = Phone(app.test_client(), to=TTY).dial()
+    if open_:
+        assert "TTY line simulator" in phone.heard and FULL_MAIN in phone.heard
+    else:
+        assert "The TTY line is closed now" in phone.heard
+        assert "8 a.m. to 8 p.m. Central time, Monday through Saturday" in phone.heard
+        assert phone.hung_up and phone.gather is None
+        record = app.extensions["ivr"].store.get_call(phone.sid)
+        assert record.outcome == "closed"
+        assert " ".join(record.reference[:4]) in phone.heard
+
+
+def test_main_line_is_open_when_tty_is_closed(make_app):
+    from .phone import Phone
+
+    app = make_app(NOW="2026-11-29T03:00:00-06:00")
+    assert FULL_MAIN in Phone(app.test_client(), to=MAIN).dial().heard

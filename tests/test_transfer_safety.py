@@ -1,0 +1,76 @@
+"""No TwiML the app produces dials a number from the guide; transfers go to simulated queues."""
+
+from __future__ import annotations
+
+import pytest
+
+from ivr.config import FORBIDDEN_NUMBERS
+from ivr.errors import ConfigError
+
+from .crawl import crawl
+from .phone import MAIN, SPECIALTY, TTY, Phone
+
+LINES = [
+    pytest.param(MAIN, "2026-11-23T10:00:00-06:00", "main", id="main"),
+    pytest.param(SPECIALTY, "2026-11-23T10:00:00-06:00", "specialty", id="specialty"),
+    pytest.param(TTY, "2026-11-23T10:00:00-06:00", "tty", id="tty-open"),
+    pytest.param(TTY, "2026-11-23T22:00:00-06:00", "tty", id="tty-closed"),
+]
+
+
+def _digits(text: str) -> str:
+    return "".join(c for c in text if c.isdigit())
+
+
+@pytest.mark.parametrize(("to", "now", "line"), LINES)
+def test_every_reachable_state_is_safe_by_default(make_app, to, now, line):
+    app = make_app(NOW=now)
+    flow = app.extensions["ivr"].flows.get(line).machine.flow
+    visited = set()
+    for _path, state, phone in crawl(app, to):
+        visited.add(state)
+        assert phone.root.find(".//Dial") is None and phone.root.find(".//Number") is None
+        for element in phone.root.iter():
+            # Prompts may speak the guide's numbers; nothing else may carry them.
+            dialable = " ".join(element.attrib.values())
+            if element.tag != "Say":
+                dialable += " " + (element.text or "")
+            for number in FORBIDDEN_NUMBERS:
+                assert _digits(number)[1:] not in _digits(dialable), (state, element.tag)
+        if flow.states[state].type == "transfer":
+            assert phone.enqueue is not None and phone.enqueue.text.startswith("sim-")
+    if line == "tty" and "22:00" in now:
+        assert visited == {"closed"}
+    else:
+        expected = {name for name, spec in flow.states.items() if spec.type != "start"}
+        expected.discard("closed")
+        assert visited == expected
+
+
+def test_configured_transfer_number_is_dialled(make_app):
+    app = make_app(TRANSFER_NUMBER="+15005550006")
+    phone = Phone(app.test_client()).dial().press("0")
+    dial = phone.root.find("Dial")
+    assert dial is not None and phone.enqueue is None
+    assert [n.text for n in dial.iter("Number")] == ["+15005550006"]
+    assert dial.attrib["action"].startswith("/voice/after-transfer")
+
+
+def test_per_desk_number_overrides(make_app):
+    app = make_app(TRANSFER_PHARMACIST="+1 (500) 555-0001")
+    client = app.test_client()
+    pharmacist = Phone(client).dial().press("4")
+    assert [n.text for n in pharmacist.root.iter("Number")] == ["+15005550001"]
+    representative = Phone(client).dial().press("0")
+    assert representative.enqueue is not None and representative.enqueue.text == "sim-representative"
+
+
+@pytest.mark.parametrize("number", sorted(FORBIDDEN_NUMBERS) + ["1-800-237-2765"])
+def test_a_number_from_the_guide_is_refused_at_start_up(make_app, number):
+    with pytest.raises(ConfigError, match="never dials it"):
+        make_app(TRANSFER_REPRESENTATIVE=number)
+
+
+def test_a_malformed_transfer_number_is_refused(make_app):
+    with pytest.raises(ConfigError, match="IVR_TRANSFER_NUMBER.*not a phone number"):
+        make_app(TRANSFER_NUMBER="call-me")

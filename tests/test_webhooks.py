@@ -1,0 +1,143 @@
+"""The webhook edges: status callbacks, fallback, hold, bad requests, calls that come back."""
+
+from __future__ import annotations
+
+import pytest
+
+from ivr.twiml_rules import validate_twiml
+
+from .phone import MAIN, Phone
+
+
+def test_status_callback_is_204_and_closes_the_record(call, client, engine):
+    phone = call().press("2")
+    assert phone.hangup("completed") == 204
+    record = engine.store.get_call(phone.sid)
+    assert record.status == "completed" and record.ended_at is not None
+    assert record.outcome == "hung up in billing_menu"
+    response = client.post("/voice/status", data={"CallSid": phone.sid, "CallStatus": "completed"})
+    assert response.status_code == 204 and response.data == b""
+
+
+def test_progress_status_does_not_close(call, engine):
+    phone = call()
+    assert phone.hangup("ringing") == 204
+    assert engine.store.get_call(phone.sid).ended_at is None
+
+
+def test_a_call_that_hung_up_and_comes_back_is_told_it_ended(call):
+    phone = call().press("2")
+    action = phone.action
+    phone.hangup()
+    phone.press("1")
+    assert "This call has already ended" in phone.heard and phone.hung_up
+    assert action  # the stale action URL still answered with valid TwiML
+
+
+def test_unknown_call_sid_at_input_starts_a_new_session(client, engine):
+    phone = Phone(client, sid="CAunknown")
+    phone.root = None
+    phone._post("/voice/input?step=5", {"Digits": "3"})
+    assert "For refill requests" in phone.heard
+    assert engine.store.get_call("CAunknown").state == "main_menu"
+
+
+@pytest.mark.parametrize("url", ["/voice", "/voice/input", "/voice/input?step=1"])
+def test_missing_call_sid_is_a_clear_400(client, url):
+    response = client.post(url, data={"To": MAIN, "Digits": "1"})
+    assert response.status_code == 400 and response.mimetype == "text/xml"
+    root = validate_twiml(response.data)
+    assert "has no CallSid" in root.find("Say").text
+
+
+def test_fallback_is_static_bilingual_and_offers_a_representative(client):
+    first = client.post("/voice/fallback").get_data(as_text=True)
+    assert client.get("/voice/fallback").get_data(as_text=True) == first
+    root = validate_twiml(first)
+    languages = [s.attrib["language"] for s in root.iter("Say")]
+    assert languages == ["en-US", "es-US"]
+    assert root.find("Enqueue").text == "sim-representative"
+
+
+def test_hold_and_after_transfer(client):
+    hold = validate_twiml(client.post("/voice/hold?lang=es").data)
+    assert hold.find("Say").attrib["language"] == "es-US" and hold.find("Pause") is not None
+    after = validate_twiml(client.post("/voice/after-transfer?lang=en").data)
+    assert "Goodbye" in after.find("Say").text and after.find("Hangup") is not None
+
+
+def test_retried_webhook_returns_the_same_twiml_and_moves_once(call, client, engine):
+    phone = call()
+    action = phone.action
+    fields = {**phone._fields(), "Digits": "2"}
+    first = client.post(action, data=fields).get_data(as_text=True)
+    again = client.post(action, data=fields).get_data(as_text=True)
+    assert first == again
+    record = engine.store.get_call(phone.sid)
+    assert record.state == "billing_menu"
+    assert [e.trigger for e in record.events] == ["start", "press_2"]
+
+
+def test_a_retried_first_request_does_not_start_a_second_call(call, client, engine):
+    phone = call()
+    again = client.post("/voice", data=phone._fields()).get_data(as_text=True)
+    assert again == phone.history[-1]
+    assert len(engine.store.get_call(phone.sid).events) == 1
+
+
+def test_stale_action_repeats_the_current_menu_without_moving(call, client, engine):
+    phone = call()
+    stale = phone.action
+    phone.press("2").press("1")
+    response = client.post(stale, data={**phone._fields(), "Digits": "5"})
+    assert "correct a billing discrepancy" in validate_twiml(response.data).find(".//Say").text
+    assert engine.store.get_call(phone.sid).state == "billing_discrepancy"
+
+
+def test_call_record_keeps_the_path(call, engine):
+    phone = call().press("2").silence().press("1")
+    record = engine.store.get_call(phone.sid)
+    assert [(e.trigger, e.source, e.dest) for e in record.events] == [
+        ("start", "incoming", "main_menu"),
+        ("press_2", "main_menu", "billing_menu"),
+        ("no_input", "billing_menu", "billing_menu"),
+        ("press_1", "billing_menu", "billing_discrepancy"),
+    ]
+    assert record.caller == "***0000" and record.line == "main"
+    assert len(record.reference) == 8 and record.reference.isdigit()
+
+
+def test_every_call_gets_its_own_reference(call, engine):
+    refs = {engine.store.get_call(call().sid).reference for _ in range(20)}
+    assert len(refs) == 20
+
+
+def test_healthz_lists_lines(client):
+    data = client.get("/healthz").get_json()
+    assert data["lines"] == ["main", "specialty", "tty"] and data["signed"] is False
+
+
+def test_replies_say_where_the_call_is(client):
+    fields = {"CallSid": "CAhdr", "To": MAIN, "From": "+15551230000"}
+    first = client.post("/voice", data=fields)
+    assert (first.headers["X-IVR-Line"], first.headers["X-IVR-State"]) == ("main", "main_menu")
+    second = client.post("/voice/input?step=0", data={**fields, "Digits": "9"})
+    assert second.headers["X-IVR-State"] == "main_menu"
+    assert second.headers["X-IVR-Language"] == "es"
+
+
+def test_a_bad_flow_stops_start_up_naming_file_state_and_field(make_app, tmp_path):
+    import shutil
+
+    from ivr.config import FLOWS_DIR
+    from ivr.errors import FlowErrors
+
+    flows = tmp_path / "flows"
+    shutil.copytree(FLOWS_DIR, flows)
+    main = flows / "main.yaml"
+    main.write_text(main.read_text().replace("dest: billing_menu}", "dest: billing_menus}"))
+    with pytest.raises(FlowErrors) as caught:
+        make_app(FLOWS_DIR=str(flows))
+    error = caught.value.errors[0]
+    assert error.file.endswith("main.yaml") and error.state == "main_menu"
+    assert error.field.endswith(".dest") and "billing_menus" in str(error)
