@@ -17,7 +17,14 @@ from .flow_loader import load_flow
 @click.group()
 @click.version_option(package_name="ivr-simulator")
 def main() -> None:
-    """IVR phone-menu simulator: flows, Twilio numbers and (soon) simulated calls."""
+    """IVR phone-menu simulator: flows, Twilio numbers and simulated calls.
+
+    Example:
+
+    \b
+        ivr validate
+        ivr configure-number +15551234567 https://abc123.ngrok.app
+    """
 
 
 @main.command()
@@ -81,6 +88,12 @@ def configure_number_cmd(phone_number: str, base_url: str) -> None:
 
 
 # -- subcommands in ivr/commands: one registration line each ------------------------------
+from .commands.call_cmd import call_cmd  # noqa: E402
+
+main.add_command(call_cmd)
+from .commands.test_cmd import test_cmd  # noqa: E402
+
+main.add_command(test_cmd)
 # (end of registrations)
 
 

@@ -73,7 +73,7 @@ class EngineConfig:
         for line in ("main", "specialty", "tty"):
             number = conf.get(f"LINE_{line.upper()}")
             if number:
-                out.lines = {n: l for n, l in out.lines.items() if l != line}
+                out.lines = {n: name for n, name in out.lines.items() if name != line}
                 out.lines[normalize_number(str(number))] = line
         for desk in DESKS:
             key = f"TRANSFER_{desk.upper()}" if conf.get(f"TRANSFER_{desk.upper()}") else "TRANSFER_NUMBER"

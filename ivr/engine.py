@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from .call import Call, CallContext, CallSession
 from .config import EngineConfig, normalize_number
 from .errors import ConfigError
-from .hours import frozen_clock
 from .flow import FAILURE_TRIGGERS, StateSpec
 from .flow_registry import FlowRegistry, Line
+from .hours import frozen_clock
 from .inputs import choose_trigger
 from .machine import Step
 from .store import CallEvent, CallSlot, SessionStore

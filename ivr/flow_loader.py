@@ -290,19 +290,24 @@ def _gather(value: Any, kind: str, err: _Collector, state: str) -> GatherSpec | 
     finish = str(value.get("finish_on_key", "#"))
     if finish not in ("", "#", "*"):
         err.add("must be '#', '*' or ''", state=state, field="gather.finish_on_key")
-    num = value.get("num_digits")
-    timeout = value.get("timeout", 10)
-    max_digits = value.get("max_digits", num or 20)
-    for field, number in (("num_digits", num), ("timeout", timeout), ("max_digits", max_digits)):
+    numbers: dict[str, int | None] = {}
+    for field in ("num_digits", "timeout", "max_digits"):
+        number = value.get(field)
         if number is not None and not (
             isinstance(number, int) and not isinstance(number, bool) and 0 < number <= 64
         ):
             err.add("must be a whole number from 1 to 64", state=state, field=f"gather.{field}")
             return None
+        numbers[field] = number
+    num = numbers["num_digits"]
     if num is None and finish == "":
         err.add("needs num_digits or a finish_on_key", state=state, field="gather")
     return GatherSpec(
-        input="dtmf", num_digits=num, finish_on_key=finish, timeout=timeout, max_digits=max_digits
+        input="dtmf",
+        num_digits=num,
+        finish_on_key=finish,
+        timeout=numbers["timeout"] or 10,
+        max_digits=numbers["max_digits"] or num or 20,
     )
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .config import EngineConfig
-from .errors import ConfigError, FlowErrors, IvrError
+from .errors import ConfigError, FlowError, FlowErrors, IvrError
 from .flow_loader import load_flow
 from .machine import FlowMachine
 from .render import Renderer
@@ -37,6 +37,11 @@ def load_all(flows_dir: Path) -> dict[str, FlowMachine]:
             flow = load_flow(path)
         except FlowErrors as exc:
             problems.extend(exc.errors)
+            continue
+        if flow.name in machines:
+            first = machines[flow.name].flow.file
+            problems.append(FlowError(str(path), f"a flow named '{flow.name}' is already defined "
+                                      f"in {first}; give each line its own name", field="name"))
             continue
         machines[flow.name] = FlowMachine(flow)
     if problems:

@@ -602,3 +602,62 @@ def test_assert_errors_fails_on_any_mismatch(tmp_path: Path, expected: list[Expe
     with pytest.raises(AssertionError):
         assert_errors([error], path, expected)
 
+
+
+# -- YAML details ---------------------------------------------------------------------------------
+
+
+def test_a_merge_key_may_be_overridden_but_a_real_duplicate_is_refused(tmp_path: Path) -> None:
+    from ivr.yaml_source import load_yaml
+
+    path = tmp_path / "merge.yaml"
+    path.write_text("base: &b {k: 1, j: 2}\nover:\n  <<: *b\n  k: 3\n", encoding="utf-8")
+    assert load_yaml(path) == {"base": {"k": 1, "j": 2}, "over": {"k": 3, "j": 2}}
+
+    path.write_text("base: &b {k: 1}\nover:\n  <<: *b\n  k: 3\n  k: 4\n", encoding="utf-8")
+    with pytest.raises(FlowError, match=r"line 5, .*duplicate key 'k' \(first on line 4"):
+        load_yaml(path)
+
+
+def test_a_bad_initial_does_not_hide_the_other_problems(tmp_path: Path) -> None:
+    text = edit(MINIMAL, "initial: incoming", "initial: nowhere")
+    text = edit(text, "      es: Oprima 1 o 0.\n", "")
+    path = tmp_path / "bad.yaml"
+    path.write_text(text, encoding="utf-8")
+    assert_errors(
+        load_errors(path),
+        path,
+        [
+            (None, "initial", "names no state of this flow: 'nowhere'"),
+            ("main_menu", "reprompt.es", "missing the 'es' text"),
+        ],
+    )
+
+
+WITH_ENTRY = edit(
+    edit(
+        MINIMAL,
+        "\ntransitions:\n",
+        "  - name: ask_id\n    type: entry\n    gather: {finish_on_key: '#', timeout: 10}\n"
+        "    prompt: {en: Enter your ID., es: Marque su número.}\n\ntransitions:\n",
+    ),
+    T_PRESS_1,
+    T_PRESS_1
+    + "  - {trigger: press_2, source: main_menu, dest: ask_id}\n"
+    + "  - {trigger: entry, source: ask_id, dest: help}\n"
+    + "  - {trigger: no_input, source: ask_id, dest: representative}\n",
+)
+
+
+@pytest.mark.parametrize(
+    ("timeout", "expected"),
+    [("10", 10), ("null", 10), ("3", 3), ("true", None), ("0", None), ("'5'", None)],
+)
+def test_gather_numbers_are_whole_numbers(tmp_path: Path, timeout: str, expected: int | None) -> None:
+    path = tmp_path / "entry.yaml"
+    path.write_text(edit(WITH_ENTRY, "timeout: 10}", f"timeout: {timeout}}}"), encoding="utf-8")
+    if expected is None:
+        assert_errors(load_errors(path), path, [("ask_id", "gather.timeout", "whole number")])
+    else:
+        gather = load_flow(path).states["ask_id"].gather
+        assert gather is not None and gather.timeout == expected and gather.max_digits == 20

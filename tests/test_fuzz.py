@@ -22,6 +22,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from twilio.request_validator import RequestValidator
 from werkzeug.test import TestResponse
 
 from ivr.twiml_rules import validate_twiml
@@ -266,6 +267,45 @@ def test_random_call(client, errors, to, script, sid):
             path = "/voice"
         response = _post(client, errors, path, data)
         _assert_twiml(response, 200)
+
+
+# --------------------------------------------------------------------------- signatures
+
+TOKEN = "fuzz-token"
+#: What a request line can carry in its query: printable, no spaces, no fragment.
+url_text = st.text(
+    st.characters(exclude_categories=["Cs", "Cc", "Cf", "Zs", "Zl", "Zp"], exclude_characters="#"),
+    min_size=1, max_size=40,
+)  # fmt: skip
+forged = st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E), max_size=60)
+
+
+@pytest.fixture
+def signed_client(make_app: Callable[..., Flask]) -> Iterator[FlaskClient]:
+    app = make_app(TWILIO_AUTH_TOKEN=TOKEN)
+    yield app.test_client()
+    app.extensions["ivr"].store.close()
+
+
+@fuzz
+@given(
+    path=st.sampled_from(["/voice/hold", "/voice/after-transfer", "/voice/fallback"]),
+    query=url_text, form=st.dictionaries(st.text(min_size=1, max_size=20), st.text(max_size=60),
+                                         max_size=6), forgery=forged,
+)  # fmt: skip
+def test_signatures_over_random_urls_and_forms(signed_client, errors, path, query, form, forgery):
+    """A true signature passes whatever the query and fields; anything else is a TwiML 403."""
+    url = f"{path}?{query}"
+    signature = RequestValidator(TOKEN).compute_signature("http://localhost" + url, form)
+    errors.records.clear()
+    response = signed_client.post(url, data=form, headers={"X-Twilio-Signature": signature})
+    assert not errors.records
+    _assert_twiml(response, 200)
+    header = forgery if forgery != signature else forgery + "x"
+    response = signed_client.post(url, data=form, headers={"X-Twilio-Signature": header})
+    assert not errors.records
+    _assert_twiml(response, 403)
+    assert TOKEN not in response.get_data(as_text=True)
 
 
 # --------------------------------------------------------------------------- oversized

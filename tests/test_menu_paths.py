@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import pytest
 
-from .phone import MAIN, SPECIALTY, Phone
+from .phone import SPECIALTY, Phone
 
 MEMBER_ID, MEMBER_DOB = "10203040", "03071956"
 

@@ -364,3 +364,12 @@ def test_signed_raw_utf8_query_passes(client):
     path = "/voice/hold?lang=é"
     response = client.post(path, data=CALL, headers={HEADER: sign(LOCAL + path, CALL)})
     assert_answered(response)
+
+
+def test_a_signature_check_that_cannot_parse_the_url_refuses(make_app):
+    app = make_app(TWILIO_AUTH_TOKEN="test-token", PUBLIC_BASE_URL="https://ivr.example.com:99999")
+    response = app.test_client().post(
+        "/voice", data={"CallSid": "CAport", "To": "+18002372765"},
+        headers={"X-Twilio-Signature": "x"},
+    )  # fmt: skip
+    assert response.status_code == 403 and response.mimetype == "text/xml"

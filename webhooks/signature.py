@@ -52,7 +52,11 @@ def require_twilio_signature() -> None:
     signature = request.headers.get("X-Twilio-Signature", "")
     if not signature:
         abort(403, "missing X-Twilio-Signature")
-    url = url_as_requested(request, current_app.config.get("PUBLIC_BASE_URL"))
-    params = request.form if request.method == "POST" else {}
-    if not RequestValidator(token).validate(url, params, signature):
+    try:
+        url = url_as_requested(request, current_app.config.get("PUBLIC_BASE_URL"))
+        params = request.form if request.method == "POST" else {}
+        valid = RequestValidator(token).validate(url, params, signature)
+    except ValueError:  # e.g. a URL the validator cannot parse: refuse, never a fallback 200
+        valid = False
+    if not valid:
         abort(403, "X-Twilio-Signature does not match this request")

@@ -30,6 +30,6 @@ def call_params(req: Request) -> CallParams:
         digits=form.get("Digits", ""),
         speech=form.get("SpeechResult", ""),
         call_status=form.get("CallStatus", ""),
-        duration=int(duration) if duration.isdigit() and len(duration) < 9 else None,
+        duration=int(duration) if duration.isascii() and duration.isdigit() and len(duration) < 9 else None,
         simulated_now=form.get("SimulatedNow", "")[:40],
     )

@@ -23,6 +23,11 @@ def _engine() -> Engine:
     return engine
 
 
+def _step(value: str) -> int | None:
+    """The step in an action URL; anything but a plain small number means 'not given'."""
+    return int(value) if value.isascii() and value.isdigit() and len(value) < 10 else None
+
+
 def _answer(reply: Reply) -> Response:
     """TwiML, plus where the call now is: simulated callers put it in their transcripts."""
     response = twiml(reply.twiml)
@@ -55,7 +60,7 @@ def gather_input() -> Response:
     """A Gather's result: keys, speech, or nothing at all."""
     step = request.args.get("step", "")
     return _needs_call_sid() or _answer(
-        _engine().handle_input(call_params(request), int(step) if step.isdigit() and len(step) < 10 else None)
+        _engine().handle_input(call_params(request), _step(step))
     )
 
 
