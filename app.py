@@ -49,8 +49,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
             "simulation; set it before exposing the app to the internet."
         )
 
+    from web import trainer, trainer_api
     from webhooks import health, voice
 
     app.register_blueprint(voice.bp)
     app.register_blueprint(health.bp)
+    app.register_blueprint(trainer.bp)
+    app.register_blueprint(trainer_api.bp)
     return app
