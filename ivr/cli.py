@@ -94,6 +94,9 @@ main.add_command(call_cmd)
 from .commands.test_cmd import test_cmd  # noqa: E402
 
 main.add_command(test_cmd)
+from .commands.crawl_cmd import crawl_cmd  # noqa: E402
+
+main.add_command(crawl_cmd)
 # (end of registrations)
 
 

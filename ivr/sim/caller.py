@@ -23,6 +23,12 @@ KEYS = frozenset("0123456789*#")
 WORDS_PER_SECOND = 2.5
 MAX_REDIRECTS = 20
 
+# ErrorCode values Twilio posts to the fallback URL (twilio.com/docs/api/errors/<code>).
+HTTP_RETRIEVAL_FAILURE = "11200"
+HTTP_CONNECTION_FAILURE = "11205"
+DOCUMENT_PARSE_FAILURE = "12100"
+INVALID_CONTENT_TYPE = "12300"
+
 #: Verbs and attributes the simulator runs; anything else is an error, never skipped silently.
 SUPPORTED: dict[str, frozenset[str]] = {
     "Response": frozenset(),
@@ -108,6 +114,8 @@ class SimulatedCall:
         self._waiting: _Waiting | None = None
         self._since_input: list[Heard] = []
         self._status = "ringing"
+        # Twilio answers the call when it runs a document that does not start with <Reject>.
+        self._answered = False
 
     # -- what a caller does ----------------------------------------------------------------
 
@@ -242,34 +250,44 @@ class SimulatedCall:
         self, kind: str, method: str, url: str, extra: dict[str, str], shown: str | None,
         redirects: int = 0,
     ) -> None:  # fmt: skip
-        step, root = self._request(kind, method, url, extra, shown)
+        step, root, doc_url = self._request(kind, method, url, extra, shown)
         if root is None:
             return
-        self._run(list(root), url, step, redirects)
+        self._run(list(root), doc_url, step, redirects)
 
     def _request(
         self, kind: str, method: str, url: str, extra: dict[str, str], shown: str | None
-    ) -> tuple[Step, ElementTree.Element | None]:
-        step = self._send(kind, method, url, extra, shown)
-        failure = step.error
-        if failure is None:
+    ) -> tuple[Step, ElementTree.Element | None, str]:
+        """Fetch a document: (step, root, the URL it came from), or root None when the call ended.
+
+        On failure Twilio requests the fallback URL with ErrorCode and ErrorUrl, and the fallback
+        document runs in its place, its relative URLs resolved against the fallback URL.
+        """
+        step, code = self._send(kind, method, url, extra, shown)
+        if code is None:
             try:
                 root = ElementTree.fromstring(step.twiml)
-                self._check_supported(root)
-                return step, root
             except ElementTree.ParseError as exc:
-                failure = step.error = f"not XML: {exc}"
-            except SimulationError as exc:
-                failure = step.error = str(exc)
+                step.error, code = f"not XML: {exc}", DOCUMENT_PARSE_FAILURE
+            else:
+                try:
+                    self._check_supported(root)
+                except SimulationError as exc:
+                    # Twilio would run this TwiML: the limit is the simulator's, so no fallback.
+                    step.error = str(exc)
+                    self._end(Outcome("error", detail=step.error))
+                    return step, None, url
+                return step, root, url
         if self.fallback_url and kind != "fallback":
-            fields = {**extra, "ErrorCode": "11200", "ErrorUrl": url}
+            fields = {**extra, "ErrorCode": code, "ErrorUrl": url}
             return self._request("fallback", "POST", self.fallback_url, fields, shown)
-        self._end(Outcome("error", detail=failure))
-        return step, None
+        self._end(Outcome("error", detail=step.error))
+        return step, None, url
 
     def _send(
         self, kind: str, method: str, url: str, extra: dict[str, str], shown: str | None
-    ) -> Step:
+    ) -> tuple[Step, str | None]:
+        """Send one request; returns its step and, when it failed, Twilio's error code."""
         fields = {**self._fields(), **extra}
         if method == "GET":
             url, fields = url_with_query(url, fields), {}
@@ -283,34 +301,39 @@ class SimulatedCall:
         except OSError as exc:
             step.error = f"could not reach {url}: {exc}"
             self.transcript.steps.append(step)
-            return step
+            return step, HTTP_CONNECTION_FAILURE
         step.elapsed_ms = (time.perf_counter() - started) * 1000
-        self._take(step, reply)
+        code = self._take(step, reply)
         self.transcript.steps.append(step)
-        if kind != "status":
-            self._status = "in-progress"
-        return step
+        return step, code
 
-    def _take(self, step: Step, reply: HttpReply) -> None:
+    def _take(self, step: Step, reply: HttpReply) -> str | None:
         step.status = reply.status
         step.twiml = reply.body
         step.state = reply.headers.get("x-ivr-state")
         step.trigger = reply.headers.get("x-ivr-trigger")
         step.language = reply.headers.get("x-ivr-language")
         if step.kind == "status":
-            return
+            return None
         if not 200 <= reply.status < 300:
             step.error = f"HTTP {reply.status} from {step.url}"
-        elif reply.content_type not in ("text/xml", "application/xml", "text/html"):
+            return HTTP_RETRIEVAL_FAILURE
+        if reply.content_type not in ("text/xml", "application/xml", "text/html"):
             step.error = f"content type {reply.content_type or 'missing'} is not TwiML"
-        elif self.validate:
+            return INVALID_CONTENT_TYPE
+        if self.validate:
             found = twiml_problems(reply.body)
             if found:
                 step.error = "invalid TwiML: " + "; ".join(found)
+                return DOCUMENT_PARSE_FAILURE
+        return None
 
     def _run(
         self, verbs: list[ElementTree.Element], doc_url: str, step: Step, redirects: int = 0
     ) -> None:
+        if not self._answered and not (verbs and verbs[0].tag == "Reject"):
+            self._answered = True
+            self._status = "in-progress"
         for index, verb in enumerate(verbs):
             tag = verb.tag
             if tag in ("Say", "Play", "Pause"):
@@ -372,7 +395,7 @@ class SimulatedCall:
             method = verb.get("waitUrlMethod", "POST").upper()
             extra = {"QueueSid": "QU" + "0" * 32, "QueuePosition": "1", "QueueTime": "0",
                      "AvgQueueTime": "0", "CurrentQueueSize": "1"}  # fmt: skip
-            wait, root = self._request("wait", method, urljoin(doc_url, wait_url), extra, None)
+            wait, root, _ = self._request("wait", method, urljoin(doc_url, wait_url), extra, None)
             if root is None:
                 return
             for child in root:
@@ -385,11 +408,18 @@ class SimulatedCall:
             return
         self.transcript.outcome = outcome
         self._waiting = None
-        status = "completed" if outcome.kind != "error" else "failed"
+        if outcome.kind == "error":
+            status = "failed"
+        elif not self._answered:
+            # <Reject> first: Twilio never picks up; the call ends busy or no-answer.
+            status = "busy" if outcome.detail == "busy" else "no-answer"
+        else:
+            status = "completed"
         self._status = status
         if self.status_callback:
-            duration = {"CallDuration": str(int(self.clock)), "CallStatus": status}
-            self._send("status", "POST", self.status_callback, duration, None)
+            duration = str(int(self.clock)) if self._answered else "0"
+            fields = {"CallDuration": duration, "CallStatus": status}
+            self._send("status", "POST", self.status_callback, fields, None)
 
     def _check_supported(self, element: ElementTree.Element, parent: str = "") -> None:
         path = f"{parent}/{element.tag}" if parent else element.tag
@@ -427,7 +457,7 @@ def _inputs(gather: ElementTree.Element) -> set[str]:
 
 def _int(value: str | None, default: int) -> int:
     try:
-        return int(value) if value not in (None, "") else default  # type: ignore[arg-type]
+        return int(value) if value else default
     except ValueError:
         return default
 
@@ -442,4 +472,5 @@ def _dial_target(verb: ElementTree.Element) -> str:
 
 def sign(token: str, url: str, fields: Mapping[str, str]) -> str:
     """The X-Twilio-Signature Twilio would send for this request."""
-    return RequestValidator(token).compute_signature(url, dict(fields))
+    signature: str = RequestValidator(token).compute_signature(url, dict(fields))
+    return signature

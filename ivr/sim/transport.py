@@ -55,10 +55,12 @@ class WsgiTransport:
         if method == "GET":
             url = url_with_query(url, fields)
         parts = urlsplit(url)
+        # Path and query together, as on a request line: werkzeug then puts both in
+        # REQUEST_URI/RAW_URI, as real servers do; with `query_string=` they held the path only.
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         response = self._client.open(
-            path=parts.path or "/",
+            path=target,
             base_url=f"{parts.scheme}://{parts.netloc}",
-            query_string=parts.query,
             method=method,
             data=dict(fields) if method == "POST" else None,
             headers=dict(headers),

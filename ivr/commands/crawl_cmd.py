@@ -1,0 +1,114 @@
+"""`ivr crawl`: walk every key of a line, report traps and dead keys, and write scenarios."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ..config import DEFAULT_LINES
+from ..crawl import DEFAULT_ENTRY_INPUTS, CrawlOptions, crawl, write_scenarios
+from ..flow import Flow
+from .target import open_target, target_options
+
+LINE_NUMBERS: dict[str, str] = {line: number for number, line in DEFAULT_LINES.items()}
+
+
+def _check_now(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(
+            f"{value!r} is not an ISO 8601 time; use e.g. 2026-11-23T21:30:00-06:00"
+        ) from None
+    return value
+
+
+@click.command("crawl")
+@click.option("--line", type=click.Choice(sorted(LINE_NUMBERS)), default="main", show_default=True,
+              help="Our line to call (its number is the To of every call).")  # fmt: skip
+@click.option("--to", default=None, help="The number called instead of --line, e.g. for "
+              "someone else's app over --url.")  # fmt: skip
+@click.option("--now", default=None, callback=_check_now, help="A clock for every call "
+              "(our app reads SimulatedNow), e.g. 2026-11-23T21:30:00-06:00 for after hours.")  # fmt: skip
+@click.option("--depth", type=click.IntRange(1, 50), default=8, show_default=True,
+              help="Most inputs in one call.")  # fmt: skip
+@click.option("--max-calls", type=click.IntRange(1), default=3000, show_default=True,
+              help="Most calls placed in all.")  # fmt: skip
+@click.option("--entry-input", "entry_inputs", multiple=True, metavar="KEYS",
+              help="Input to try at entry prompts (repeatable; replaces the defaults "
+              f"{', '.join(DEFAULT_ENTRY_INPUTS)}).")  # fmt: skip
+@click.option("--write-scenarios", "scenario_dir", default=None,
+              type=click.Path(file_okay=False, path_type=Path),
+              help="Write one scenario file per discovered path into this folder.")  # fmt: skip
+@click.option("--json", "json_file", default=None, type=click.Path(dir_okay=False, allow_dash=True),
+              help="Write the report as JSON to this file ('-' for standard output).")  # fmt: skip
+@click.option("--strict", is_flag=True, help="Exit 1 when the crawl finds dead ends, loops with "
+              "no exit, states never reached, dead keys or errors.")  # fmt: skip
+@target_options
+def crawl_cmd(
+    line: str, to: str | None, now: str | None, depth: int, max_calls: int,
+    entry_inputs: tuple[str, ...], scenario_dir: Path | None, json_file: str | None,
+    strict: bool, url: str | None, app_spec: str, database: str | None,
+) -> None:  # fmt: skip
+    """Call a line over and over, pressing every key and staying silent at every menu.
+
+    Reports each path found with how the call ended and, for our app in-process, the states and
+    transitions of the flow never reached, dead ends, loops with no exit and prompts that name a
+    key that does nothing. Example:
+
+    \b
+        ivr crawl --line main --depth 6 --write-scenarios scenarios/crawl --json crawl.json
+        ivr crawl --line tty --now 2026-11-23T21:30:00-06:00
+        ivr crawl --url http://127.0.0.1:5000 --to +15005550006 --strict
+    """
+    bad = [k for k in entry_inputs if not k or set(k) - set("0123456789*#")]
+    if bad:
+        raise click.BadParameter(f"{bad[0]!r} is not a sequence of phone keys (0-9, *, #)",
+                                 param_hint="--entry-input")  # fmt: skip
+    number = to or LINE_NUMBERS[line]
+    target = open_target(url, app_spec, database)
+    flow = _flow_of(target.engine(), number)
+    options = CrawlOptions(depth=depth, max_calls=max_calls,
+                           entry_inputs=entry_inputs or DEFAULT_ENTRY_INPUTS)  # fmt: skip
+    try:
+        report = crawl(target.transport, number, base_url=target.base_url, simulated_now=now,
+                       flow=flow, options=options, line=None if to else line)  # fmt: skip
+    finally:
+        engine = target.engine()
+        if engine is not None:
+            engine.store.close()
+    first = report.paths[0].outcome if report.paths else None
+    if first is not None and first.kind == "error":
+        where = f"--url {url}" if url else f"the app {app_spec!r}"
+        raise click.ClickException(
+            f"the first call failed, so nothing was crawled: {first.detail}. "
+            f"Check that {where} answers Twilio voice webhooks at /voice."
+        )
+    to_stdout = json_file == "-"  # then standard output carries the JSON alone
+    click.echo(report.render(), err=to_stdout)
+    if scenario_dir is not None:
+        files = write_scenarios(report, scenario_dir)
+        click.echo(f"wrote {len(files)} scenario files to {scenario_dir}", err=to_stdout)
+    if json_file is not None:
+        text = json.dumps(report.to_dict(), indent=2, ensure_ascii=False)
+        if to_stdout:
+            click.echo(text)
+        else:
+            Path(json_file).write_text(text + "\n", encoding="utf-8")
+    if strict and report.problems:
+        click.echo(f"{len(report.problems)} problem(s) found (--strict)", err=True)
+        raise SystemExit(1)
+
+
+def _flow_of(engine: Any, number: str) -> Flow | None:
+    """The flow our engine runs for `number`, or None when the app is not ours."""
+    if engine is None:
+        return None
+    flow: Flow = engine.flows.get(engine.line_for(number)).machine.flow
+    return flow

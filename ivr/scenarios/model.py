@@ -1,0 +1,150 @@
+"""A scenario as data: one scripted call, its steps and the outcome it must reach."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+#: How a call may end (`Outcome.kind` of the simulator).
+OUTCOME_KINDS = ("enqueue", "dial", "hangup", "reject", "completed", "caller-hangup", "error")
+#: The ways `expect` can check what was heard.
+CHECK_KINDS = ("contains", "not_contains", "regex", "fuzzy")
+DEFAULT_THRESHOLD = 0.8
+DEFAULT_CONFIDENCE = 0.92
+DEFAULT_CALLER = "+15005550006"
+
+
+@dataclass(frozen=True)
+class Check:
+    """What an `expect` step looks for in what was heard since the last input."""
+
+    kind: str  # one of CHECK_KINDS
+    text: str
+    threshold: float = DEFAULT_THRESHOLD
+    pattern: re.Pattern[str] | None = None  # compiled `regex`
+
+    def describe(self) -> str:
+        if self.kind == "fuzzy":
+            return f"fuzzy {self.text!r} (threshold {self.threshold:g})"
+        return f"{self.kind.replace('_', ' ')} {self.text!r}"
+
+
+@dataclass(frozen=True)
+class Press:
+    number: int
+    keys: str
+
+    def describe(self) -> str:
+        return f"press {self.keys}"
+
+
+@dataclass(frozen=True)
+class Say:
+    number: int
+    text: str
+    confidence: float = DEFAULT_CONFIDENCE
+
+    def describe(self) -> str:
+        extra = "" if self.confidence == DEFAULT_CONFIDENCE else f" (confidence {self.confidence:g})"
+        return f"say {self.text!r}{extra}"
+
+
+@dataclass(frozen=True)
+class Silence:
+    number: int
+
+    def describe(self) -> str:
+        return "silence"
+
+
+@dataclass(frozen=True)
+class Hangup:
+    number: int
+
+    def describe(self) -> str:
+        return "hangup"
+
+
+@dataclass(frozen=True)
+class Wait:
+    number: int
+    seconds: float
+
+    def describe(self) -> str:
+        return f"wait {self.seconds:g}s"
+
+
+@dataclass(frozen=True)
+class Expect:
+    number: int
+    check: Check
+
+    def describe(self) -> str:
+        return f"expect {self.check.describe()}"
+
+
+@dataclass(frozen=True)
+class ExpectState:
+    number: int
+    state: str
+
+    def describe(self) -> str:
+        return f"expect state {self.state}"
+
+
+@dataclass(frozen=True)
+class ExpectLanguage:
+    number: int
+    language: str
+
+    def describe(self) -> str:
+        return f"expect language {self.language}"
+
+
+ScenarioStep = Press | Say | Silence | Hangup | Wait | Expect | ExpectState | ExpectLanguage
+
+
+@dataclass(frozen=True)
+class ExpectedOutcome:
+    """How the call must end; a field left as None is not checked."""
+
+    kind: str | None = None
+    target: str | None = None
+    state: str | None = None
+    language: str | None = None
+
+    def describe(self) -> str:
+        parts = [f"{name} {value}" for name, value in (
+            ("kind", self.kind), ("target", self.target), ("state", self.state),
+            ("language", self.language),
+        ) if value is not None]  # fmt: skip
+        return "outcome " + ", ".join(parts)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One scripted call from a scenario file."""
+
+    name: str
+    file: Path
+    to: str  # the number called (from `to:`, or the number of `line:`)
+    line: str | None = None  # our line name, when the file gave `line:`
+    caller: str = DEFAULT_CALLER
+    now: str | None = None
+    tags: tuple[str, ...] = ()
+    steps: tuple[ScenarioStep, ...] = ()
+    outcome: ExpectedOutcome | None = None
+
+    def matches(self, expression: str) -> bool:
+        """Say whether `expression` is a substring (any case) of the name or of a tag."""
+        needle = expression.casefold()
+        return needle in self.name.casefold() or any(needle in t.casefold() for t in self.tags)
+
+
+@dataclass(frozen=True)
+class Suite:
+    """The scenarios of one file or one folder: a JUnit testsuite."""
+
+    name: str
+    scenarios: tuple[Scenario, ...] = field(default_factory=tuple)

@@ -1,0 +1,142 @@
+"""Load runs on Locust: every simulated user places scenario calls (docs/scenarios.md) over HTTP.
+
+Install once:  .venv/bin/pip install -e '.[load]'
+
+One machine (the app served at --host; the web UI on http://localhost:8089 unless --headless):
+
+    locust -f load/locustfile.py --host http://127.0.0.1:5000 -u 50 -r 10
+    locust -f load/locustfile.py --host http://127.0.0.1:5000 -u 50 -r 10 -t 5m --headless \\
+        --csv results/run        # results/run_stats.csv, _failures.csv, _stats_history.csv
+
+Many machines (each with this checkout and the scenario files):
+
+    locust -f load/locustfile.py --master --host http://app.internal:5000 -u 500 -r 20
+    locust -f load/locustfile.py --worker --master-host <master address>     # on each worker
+
+-u is the number of simultaneous calls, -r how many new callers start per second (ramp-up).
+Each user picks a scenario at random, places its call and walks its steps, waiting about
+IVR_STEP_SECONDS (default 5, drawn between half and one and a half of it) before each webhook
+request of the call, as a caller listens before pressing. Every request is counted by Locust
+under its path ("POST /voice", "POST /voice/input", ...); each whole call is counted as type
+SCENARIO under the scenario's name, and a failing expectation is a failure of that entry,
+with the scenario runner's reason ("step 3 (expect contains 'Billing'): did not hear ...").
+
+Environment:
+    IVR_SCENARIOS       scenario files or folders, separated by ':' (default: scenarios/)
+    IVR_STEP_SECONDS    think time between the webhook requests of a call (default: 5)
+    TWILIO_AUTH_TOKEN   sign requests as Twilio does, when the app checks signatures
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import gevent
+from locust import HttpUser, between, task
+
+from ivr.scenarios import Scenario, ScenarioErrors, load_paths, run_scenario
+from ivr.sim import HttpReply, Transport
+
+STEP_SECONDS = float(os.environ.get("IVR_STEP_SECONDS", "5"))
+
+
+class ScenarioFailed(Exception):
+    """A scenario's call did not go as its file says: Locust lists it under Failures."""
+
+
+def _load_scenarios() -> list[Scenario]:
+    spec = os.environ.get("IVR_SCENARIOS", "scenarios")
+    paths = [Path(p) for p in spec.split(os.pathsep) if p.strip()]
+    try:
+        suites = load_paths(paths)
+    except ScenarioErrors as exc:
+        raise SystemExit(f"IVR_SCENARIOS={spec}: cannot load the scenarios:\n{exc}") from exc
+    scenarios = [scenario for suite in suites for scenario in suite.scenarios]
+    if not scenarios:
+        raise SystemExit(f"IVR_SCENARIOS={spec}: no scenarios found")
+    return scenarios
+
+
+SCENARIOS = _load_scenarios()
+
+
+class LocustTransport:
+    """Sends a call's webhooks through the user's Locust session, pacing them like a caller."""
+
+    def __init__(self, client: Any, step_seconds: float) -> None:
+        self.client = client
+        self.step_seconds = step_seconds
+        self.slept = 0.0
+        self._call_sid: str | None = None
+
+    def request(
+        self, method: str, url: str, fields: Mapping[str, str], headers: Mapping[str, str]
+    ) -> HttpReply:
+        self._think(fields)
+        response = self.client.request(
+            method, url, name=urlsplit(url).path or "/", data=dict(fields) if method != "GET" else None,
+            headers=dict(headers), allow_redirects=False,
+        )  # fmt: skip
+        return HttpReply(
+            response.status_code or 0,
+            {k.lower(): v for k, v in (response.headers or {}).items()},
+            response.text or "",
+        )
+
+    def _think(self, fields: Mapping[str, str]) -> None:
+        # The first request of a call (the dial) and its final status callback go at once.
+        sid = fields.get("CallSid")
+        first = sid != self._call_sid
+        self._call_sid = sid
+        if first or "CallDuration" in fields or self.step_seconds <= 0:
+            return
+        pause = random.uniform(0.5, 1.5) * self.step_seconds
+        gevent.sleep(pause)
+        self.slept += pause
+
+
+@dataclass
+class _Target:
+    """A CallTarget (ivr.scenarios.runner) over HTTP: the Locust host, no app in-process."""
+
+    transport: Transport
+    base_url: str
+    in_process: bool = False
+    app: Any = field(default=None)
+
+    def engine(self) -> Any:
+        return None
+
+
+class IvrCaller(HttpUser):
+    """One caller after another on the same line of the load: scenario calls with think time."""
+
+    wait_time = between(0.5 * STEP_SECONDS, 1.5 * STEP_SECONDS)
+
+    def on_start(self) -> None:
+        self.transport = LocustTransport(self.client, STEP_SECONDS)
+        self.target = _Target(self.transport, (self.host or "").rstrip("/"))
+        self.auth_token = os.environ.get("TWILIO_AUTH_TOKEN") or None
+
+    @task
+    def place_call(self) -> None:
+        scenario = random.choice(SCENARIOS)
+        self.transport.slept = 0.0
+        started = time.perf_counter()
+        result = run_scenario(scenario, self.target, auth_token=self.auth_token)
+        elapsed_ms = (time.perf_counter() - started - self.transport.slept) * 1000
+        self.environment.events.request.fire(
+            request_type="SCENARIO",
+            name=scenario.name,
+            response_time=elapsed_ms,  # the app's time, without the caller's think time
+            response_length=len(result.transcript.steps),
+            exception=None if result.passed else ScenarioFailed(result.message),
+            context={"file": str(scenario.file)},
+        )

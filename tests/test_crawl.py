@@ -1,0 +1,452 @@
+"""The crawler: every key at every state, traps and dead keys found, scenarios generated."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from click.testing import CliRunner, Result
+from flask import Flask, Response, request
+from werkzeug.serving import WSGIRequestHandler, make_server
+
+from app import create_app
+from ivr.cli import main
+from ivr.commands.target import Target
+from ivr.config import FLOWS_DIR
+from ivr.coverage import Transition
+from ivr.crawl import SILENCE, CrawlOptions, CrawlReport, Move, crawl, mentioned_keys, write_scenarios
+from ivr.flow import Flow
+from ivr.flow_loader import load_flow
+from ivr.scenarios import load_paths, run_scenarios
+from ivr.sim import HttpTransport, Outcome, WsgiTransport
+
+from .conftest import OPEN_HOURS
+from .phone import MAIN
+
+CLOSED_HOURS = "2026-11-23T21:30:00-06:00"  # a Monday, 9:30 p.m. Central: the TTY line is closed
+FOREIGN_NUMBER = "+15005550006"
+
+
+def run(*args: str, env: dict[str, str | None] | None = None) -> Result:
+    return CliRunner(env=env).invoke(main, list(args), catch_exceptions=False)
+
+
+def flow_of(app: Flask, line: str) -> Flow:
+    flow: Flow = app.extensions["ivr"].flows.get(line).machine.flow
+    return flow
+
+
+# -- our main line, in-process ------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def main_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
+    database = tmp_path_factory.mktemp("crawl") / "ivr.sqlite3"
+    application = create_app({"TESTING": True, "DATABASE": str(database), "NOW": OPEN_HOURS})
+    yield application
+    application.extensions["ivr"].store.close()
+
+
+@pytest.fixture(scope="module")
+def main_crawl(main_app: Flask) -> CrawlReport:
+    return crawl(WsgiTransport(main_app), MAIN, flow=flow_of(main_app, "main"), line="main")
+
+
+def test_the_main_line_crawl_reaches_every_state_and_finds_nothing_wrong(main_app, main_crawl):
+    flow = flow_of(main_app, "main")
+    assert set(main_crawl.states) == set(flow.states) - {flow.initial}
+    assert main_crawl.problems == []
+    assert (main_crawl.unreached_states, main_crawl.unreached_transitions) == ([], [])
+    assert main_crawl.conditional_unreached_states == []
+    assert (main_crawl.truncated, main_crawl.frontier) == (False, [])
+    assert main_crawl.calls < 600  # replays stay bounded: about one call per state and input
+
+
+PATHS = [
+    pytest.param((), "main_menu", None, id="dial"),
+    pytest.param(("0",), "representative", Outcome("enqueue", target="sim-representative"), id="rep"),
+    pytest.param(("2", "1"), "billing_discrepancy", None, id="billing-discrepancy"),
+    pytest.param(("2", "9"), "goodbye", Outcome("hangup"), id="goodbye"),
+    pytest.param(("1", "10203040#", "03071956"), "refill_menu", None, id="identity-verified"),
+    pytest.param(("1", "10203040#", "03071956", "1", "10203040#"), "refill_submitted", None,
+                 id="refill-submitted"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("inputs", "state", "outcome"), PATHS)
+def test_each_state_has_its_shortest_path_and_outcome(main_crawl, inputs, state, outcome):
+    found = {p.state: p for p in main_crawl.paths}[state]
+    assert (found.inputs, found.outcome) == (inputs, outcome)
+
+
+def test_repeating_a_failing_input_finds_the_way_out(main_crawl):
+    # Silence twice keeps the caller in the menu; the third time hands over.
+    move = Move("main_menu", (SILENCE,) * 3, "representative", "no_input")
+    assert move in main_crawl.moves
+    assert Move("verify_id", ("12#",) * 3, "representative", "entry") in main_crawl.moves
+
+
+@pytest.mark.parametrize(
+    ("options", "states", "truncated"),
+    [
+        pytest.param(CrawlOptions(depth=1), ["billing_menu", "international_menu", "main_menu",
+                     "medicare_menu", "pharmacist", "representative", "verify_id"], False, id="depth-1"),
+        pytest.param(CrawlOptions(max_calls=3), ["main_menu", "representative", "verify_id"], True,
+                     id="3-calls"),
+    ],
+)  # fmt: skip
+def test_bounds_stop_the_crawl(main_app, options, states, truncated):
+    report = crawl(WsgiTransport(main_app), MAIN, options=options)
+    assert report.states == states
+    assert report.truncated is truncated
+    assert report.calls <= options.max_calls
+    assert report.dead_ends == [] and report.no_exit == []  # a half-explored menu is no trap
+    assert ("stopped at the call limit" in report.render()) is truncated
+
+
+# -- the TTY line, open and closed, through the command ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("now", "missing", "conditional"),
+    [pytest.param(OPEN_HOURS, {"closed"}, ["closed"], id="open"),
+     pytest.param(CLOSED_HOURS, "all but closed", None, id="closed")],
+)  # fmt: skip
+def test_the_tty_line_open_and_closed(tmp_path, now, missing, conditional):
+    flow = load_flow(FLOWS_DIR / "tty.yaml")
+    out = tmp_path / "crawl.json"
+    result = run("crawl", "--line", "tty", "--now", now, "--json", str(out),
+                 "--database", str(tmp_path / "ivr.sqlite3"))  # fmt: skip
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text(encoding="utf-8"))
+    everything = set(flow.states) - {flow.initial}
+    if missing == "all but closed":
+        assert data["states"] == ["closed"]
+        assert [p["outcome"]["kind"] for p in data["paths"]] == ["hangup"]
+        assert "main_menu" in data["conditional_unreached_states"]
+    else:
+        assert set(data["states"]) == everything - missing
+        assert data["conditional_unreached_states"] == conditional
+        assert {"trigger": "start", "source": "incoming", "dest": "closed"} in (
+            data["conditional_unreached_transitions"]
+        )
+    assert data["unreached_states"] == [] and data["problems"] == []
+    assert f"crawl of +18007114041 (line tty) at {now}" in result.output
+
+
+# -- planted faults: a trap, a loop, a state behind a condition, a dead key ------------------------
+
+PLANTED_STATES = """\
+  - name: trap
+    type: menu
+    prompt:
+      en: You are in the trap. To hear this again, press star.
+      es: Está en la trampa. Para escuchar esto otra vez, oprima asterisco.
+
+  - name: loop_a
+    type: menu
+    prompt:
+      en: Room A. For room B, press 1.
+      es: Sala A. Para la sala B, oprima 1.
+
+  - name: loop_b
+    type: menu
+    prompt:
+      en: Room B. For room A, press 1.
+      es: Sala B. Para la sala A, oprima 1.
+
+  - name: secret_menu
+    type: menu
+    prompt:
+      en: The secret menu. For the main menu, press pound.
+      es: El menú secreto. Para el menú principal, oprima la tecla de número.
+
+"""
+PLANTED_TRANSITIONS = """\
+  - {trigger: press_6, source: main_menu, dest: trap}
+  - {trigger: press_8, source: main_menu, dest: secret_menu, unless: line_open}
+  - {trigger: press_8, source: main_menu, dest: main_menu}
+  - {trigger: press_4, source: international_menu, dest: loop_a}
+  - {trigger: press_1, source: loop_a, dest: loop_b}
+  - {trigger: press_1, source: loop_b, dest: loop_a}
+  - {trigger: press_star, source: trap, dest: "="}
+  - {trigger: no_input, source: [trap, loop_a, loop_b], dest: "="}
+  - {trigger: invalid, source: [trap, loop_a, loop_b], dest: "="}
+  - {trigger: press_pound, source: secret_menu, dest: main_menu}
+  - {trigger: no_input, source: secret_menu, dest: representative}
+  - {trigger: invalid, source: secret_menu, dest: representative}
+"""
+BILLING = "Billing and insurance. For a billing discrepancy, press 1."
+BILLING_WITH_DEAD_KEY = "Billing and insurance. For refunds, press 7. For a billing discrepancy, press 1."
+
+
+def _edit(text: str, old: str, new: str) -> str:
+    assert text.count(old) == 1, f"the shipped main.yaml changed: {old!r} is not there once"
+    return text.replace(old, new)
+
+
+@pytest.fixture
+def planted_flows(tmp_path: Path) -> Path:
+    """A copy of ivr/flows whose main line has faults the flow loader accepts but a crawl finds."""
+    folder = tmp_path / "flows"
+    shutil.copytree(FLOWS_DIR, folder)
+    main_yaml = folder / "main.yaml"
+    text = main_yaml.read_text(encoding="utf-8")
+    text = _edit(text, "  - name: representative\n", PLANTED_STATES + "  - name: representative\n")
+    text = _edit(text, BILLING, BILLING_WITH_DEAD_KEY)
+    main_yaml.write_text(text.rstrip("\n") + "\n" + PLANTED_TRANSITIONS, encoding="utf-8")
+    load_flow(main_yaml)  # the loader accepts every planted fault
+    return folder
+
+
+def test_planted_faults_are_reported(make_app: Callable[..., Flask], planted_flows):
+    app = make_app(FLOWS_DIR=str(planted_flows))
+    report = crawl(WsgiTransport(app), MAIN, flow=flow_of(app, "main"), line="main")
+    assert report.dead_ends == ["trap"]
+    assert report.no_exit == [["loop_a", "loop_b"]]
+    assert (report.unreached_states, report.conditional_unreached_states) == ([], ["secret_menu"])
+    assert Transition("press_8", "main_menu", "secret_menu") in report.conditional_unreached_transitions
+    assert Transition("press_pound", "secret_menu", "main_menu") in report.conditional_unreached_transitions
+    assert report.unreached_transitions == []
+    assert [(k.label, k.key, k.phrase, k.path) for k in report.dead_keys] == [
+        ("billing_menu", "7", "For refunds, press 7.", ("2",))
+    ]
+    assert report.problems == [
+        "dead end: trap", "loop with no exit: loop_a, loop_b",
+        "dead key: billing_menu: 7 ('For refunds, press 7.')",
+    ]  # fmt: skip
+    text = report.render()
+    assert "dead ends (every input leads back here) (1):\n  trap\n" in text
+    assert "billing_menu: says 'For refunds, press 7.', but 7 is not an option (reach: 2)" in text
+    app.extensions["ivr"].store.close()
+
+
+@pytest.mark.parametrize(("flags", "code"), [pytest.param([], 0, id="report-only"),
+                                             pytest.param(["--strict"], 1, id="strict")])  # fmt: skip
+def test_strict_fails_the_command_on_planted_faults(tmp_path, planted_flows, flags, code):
+    result = run("crawl", "--depth", "2", "--database", str(tmp_path / "ivr.sqlite3"), *flags,
+                 env={"IVR_FLOWS_DIR": str(planted_flows)})  # fmt: skip
+    assert result.exit_code == code, result.output
+    assert "  trap\n" in result.stdout
+    assert ("2 problem(s) found (--strict)" in result.stderr) is (code == 1)
+
+
+# -- someone else's TwiML app, over HTTP ----------------------------------------------------------
+
+ACME_MENU = (
+    '<Gather numDigits="1" action="/acme/main" method="POST"><Say>Welcome to Acme Tools. For sales, '
+    "press 1. For support, press 2. For our opening hours, press 3.</Say></Gather>"
+    "<Say>We did not hear you. Goodbye.</Say><Hangup/>"
+)
+SALES_MENU = (
+    '<Gather numDigits="1" action="/acme/sales" method="POST"><Say>Sales. For new orders, press 1. '
+    "To go back, press star.</Say></Gather><Redirect>/voice</Redirect>"
+)
+
+
+def acme_app() -> Flask:
+    """A foreign TwiML app: no X-IVR headers, and 3 ("opening hours") is not wired up."""
+    app = Flask("acme")
+
+    def twiml(body: str) -> Response:
+        return Response(f"<?xml version='1.0' encoding='UTF-8'?><Response>{body}</Response>",
+                        mimetype="text/xml")  # fmt: skip
+
+    @app.route("/voice", methods=["GET", "POST"])
+    def voice() -> Response:
+        return twiml(ACME_MENU)
+
+    @app.post("/acme/main")
+    def main_menu() -> Response:
+        digits = request.form.get("Digits", "")
+        if digits == "1":
+            return twiml(SALES_MENU)
+        if digits == "2":
+            return twiml("<Say>Support is closed today. Goodbye.</Say><Hangup/>")
+        return twiml("<Say>Sorry, that is not an option.</Say><Redirect>/voice</Redirect>")
+
+    @app.post("/acme/sales")
+    def sales() -> Response:
+        digits = request.form.get("Digits", "")
+        if digits == "1":
+            return twiml(f"<Say>Connecting you to sales.</Say><Dial>{FOREIGN_NUMBER}</Dial>")
+        if digits == "*":
+            return twiml("<Redirect>/voice</Redirect>")
+        return twiml(f"<Say>Sorry.</Say>{SALES_MENU}")
+
+    return app
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_request(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def acme_url() -> Iterator[str]:
+    server = make_server("127.0.0.1", 0, acme_app(), threaded=True, request_handler=_QuietHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(5)
+
+
+@pytest.fixture(scope="module")
+def acme_crawl(acme_url: str) -> CrawlReport:
+    return crawl(HttpTransport(timeout=5), FOREIGN_NUMBER, base_url=acme_url)
+
+
+def test_a_foreign_app_is_crawled_by_fingerprint(acme_crawl):
+    paths = [(p.inputs, p.outcome) for p in acme_crawl.paths]
+    assert paths == [
+        ((), None),
+        (("1",), None),
+        (("2",), Outcome("hangup")),
+        (("#",), Outcome("hangup")),  # '#' ends a Gather with no digits: it falls through
+        (("1", "1"), Outcome("dial", target=f"number:{FOREIGN_NUMBER}")),
+    ]
+    assert acme_crawl.states == [] and acme_crawl.flow is None
+    labels = [p.label for p in acme_crawl.paths]
+    assert labels[0].startswith("menu “Welcome to Acme Tools.") and labels[1].startswith("menu “Sales.")
+    assert len(set(p.node for p in acme_crawl.paths)) == 5
+    # Star at the sales menu leads back to the main menu: a way out, not a dead key.
+    assert Move(acme_crawl.paths[1].node, ("*",), acme_crawl.paths[0].node, None) in acme_crawl.moves
+    assert [(k.node, k.key, k.phrase) for k in acme_crawl.dead_keys] == [
+        (acme_crawl.paths[0].node, "3", "For our opening hours, press 3.")
+    ]
+    assert acme_crawl.dead_ends == [] and acme_crawl.no_exit == [] and acme_crawl.errors == []
+
+
+def test_the_command_crawls_a_url_and_strict_fails_on_its_dead_key(acme_url):
+    result = run("crawl", "--url", acme_url, "--to", FOREIGN_NUMBER, "--strict", "--json", "-")
+    assert result.exit_code == 1, result.output
+    assert f"crawl of {FOREIGN_NUMBER}: 5 states" in result.stderr  # stdout holds the JSON alone
+    data = json.loads(result.stdout)
+    assert data["line"] is None and data["flow"] is None
+    assert data["problems"] == [f"dead key: {data['dead_keys'][0]['label']}: 3 "
+                                "('For our opening hours, press 3.')"]  # fmt: skip
+
+
+# -- scenarios written from the crawl ------------------------------------------------------------
+
+SCENARIO_KEYS = ["name", "line", "tags", "steps", "outcome"]
+
+
+def _scenarios(folder: Path) -> dict[str, dict[str, Any]]:
+    return {f.name: yaml.safe_load(f.read_text(encoding="utf-8")) for f in sorted(folder.glob("*.yaml"))}
+
+
+def test_written_scenarios_follow_the_format_and_pass(tmp_path, main_app, main_crawl):
+    files = write_scenarios(main_crawl, tmp_path / "crawl")
+    assert len(files) == len(main_crawl.paths)
+    scenarios = _scenarios(tmp_path / "crawl")
+    assert sorted(scenarios) == sorted(f.name for f in files)
+    for name, data in scenarios.items():
+        assert list(data) == SCENARIO_KEYS, name
+        assert data["line"] == "main" and data["tags"] == ["crawl"]
+        for step in data["steps"]:
+            assert step in ("silence", "hangup") or list(step) in (["press"], ["expect"]), (name, step)
+    assert scenarios["002-representative.yaml"]["steps"] == [
+        {"press": "0"}, {"expect": "Connecting you with a representative."}
+    ]  # fmt: skip
+    assert scenarios["002-representative.yaml"]["outcome"] == {
+        "kind": "enqueue", "target": "sim-representative", "state": "representative"
+    }  # fmt: skip
+    refill = next(d for n, d in scenarios.items() if n.endswith("-refill-menu.yaml"))
+    assert refill["steps"][:3] == [{"press": "1"}, {"press": "10203040#"}, {"press": "03071956"}]
+    assert refill["steps"][4:] == ["hangup"]
+    assert refill["outcome"] == {"kind": "caller-hangup", "state": "refill_menu"}
+    # The generated suite runs green against the app it came from.
+    (suite,) = load_paths([tmp_path / "crawl"])
+    target = Target(WsgiTransport(main_app), "http://localhost", in_process=True, app=main_app)
+    results = run_scenarios(suite.scenarios, target, workers=1)
+    assert [r.message for r in results if not r.passed] == []
+    assert len(results) == len(main_crawl.paths)
+
+
+def test_scenarios_of_a_foreign_app_dial_its_number_and_pass(tmp_path, acme_url, acme_crawl):
+    write_scenarios(acme_crawl, tmp_path / "acme")
+    scenarios = _scenarios(tmp_path / "acme")
+    assert [d["to"] for d in scenarios.values()] == [FOREIGN_NUMBER] * 5
+    assert all("line" not in d for d in scenarios.values())
+    names = list(scenarios)
+    assert names[4].startswith("005-dial-number-15005550006-connecting-you"), names
+    dial = scenarios[names[4]]
+    assert dial["steps"] == [{"press": "1"}, {"press": "1"}, {"expect": "Connecting you to sales."}]
+    assert dial["outcome"] == {"kind": "dial", "target": f"number:{FOREIGN_NUMBER}"}
+    (suite,) = load_paths([tmp_path / "acme"])
+    target = Target(HttpTransport(timeout=5), acme_url, in_process=False)
+    results = run_scenarios(suite.scenarios, target, workers=1)
+    assert [r.message for r in results if not r.passed] == []
+
+
+# -- prompts and the command's edges -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("prompt", "keys"),
+    [
+        pytest.param("For billing, press 2. To hear these options again, press star.", "2*", id="press"),
+        pytest.param("Press 1 for refills, 2 for billing, or 0 for a representative.", "120", id="list"),
+        pytest.param("Para español, oprima 9. Para el menú principal, oprima la tecla de número.", "9#",
+                     id="spanish"),
+        pytest.param("Press one for sales, or press pound to finish.", "1#", id="words"),
+        pytest.param("Standard delivery takes 7 to 10 business days.", "", id="no-press"),
+        pytest.param("Enter your ID followed by the pound key.", "", id="entry-instructions"),
+    ],
+)  # fmt: skip
+def test_mentioned_keys(prompt, keys):
+    assert "".join(mentioned_keys(prompt)) == keys
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        pytest.param(["--now", "tonight"], "'tonight' is not an ISO 8601 time", id="bad-now"),
+        pytest.param(["--entry-input", "12a"], "'12a' is not a sequence of phone keys", id="bad-entry"),
+        pytest.param(["--line", "fax"], "'fax' is not one of", id="bad-line"),
+    ],
+)  # fmt: skip
+def test_bad_options_say_how_to_mend_them(args, message):
+    result = run("crawl", *args)
+    assert result.exit_code == 2
+    assert message in result.stderr
+
+
+def test_an_app_that_cannot_be_reached_is_an_error_not_a_report():
+    with socket.socket() as sock:  # a port that nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    result = run("crawl", "--url", url, "--to", FOREIGN_NUMBER)
+    assert result.exit_code == 1
+    assert f"could not reach {url}/voice" in result.stderr
+    assert f"Check that --url {url} answers Twilio voice webhooks at /voice." in result.stderr
+
+
+def test_help_has_a_copy_pasteable_example():
+    result = run("crawl", "--help")
+    assert result.exit_code == 0
+    assert "    ivr crawl --line main --depth 6 --write-scenarios scenarios/crawl --json crawl.json\n" in (
+        result.stdout
+    )
+
+
+def test_the_command_writes_scenarios_and_json(tmp_path):
+    out, folder = tmp_path / "report.json", tmp_path / "scenarios"
+    result = run("crawl", "--line", "main", "--depth", "2", "--strict", "--write-scenarios", str(folder),
+                 "--json", str(out), "--database", str(tmp_path / "ivr.sqlite3"))  # fmt: skip
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text(encoding="utf-8"))
+    assert data["options"]["depth"] == 2 and data["problems"] == []
+    assert len(list(folder.glob("*.yaml"))) == len(data["paths"]) > 10
+    assert f"wrote {len(data['paths'])} scenario files to {folder}" in result.stdout
+    assert "refill_menu" in data["beyond_depth_states"]  # three inputs away
+    assert data["unreached_states"] == []

@@ -1,0 +1,134 @@
+"""A short Locust run of load/locustfile.py against our app served on a loopback port."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from werkzeug.serving import make_server
+
+from app import create_app
+
+ROOT = Path(__file__).resolve().parent.parent
+LOCUSTFILE = ROOT / "load" / "locustfile.py"
+OPEN_HOURS = "2026-11-23T10:00:00-06:00"
+USERS, SECONDS, STEP = 5, 6, 0.2
+
+# Locust is imported only by its own process: importing it here would monkey-patch this one.
+pytestmark = pytest.mark.skipif(
+    importlib.util.find_spec("locust") is None,
+    reason="locust is not installed: pip install -e '.[load]' to run the load test",
+)
+
+BILLING = """\
+name: Billing menu by keys
+line: main
+steps:
+  - expect: Thank you for calling
+  - press: "2"
+  - expect: {contains: Billing and insurance}
+  - press: "0"
+outcome: {kind: enqueue, target: sim-representative}
+"""
+REPRESENTATIVE = """\
+name: Representative by voice
+line: main
+steps:
+  - say: representative
+  - expect_state: representative
+outcome: {kind: enqueue}
+"""
+WRONG = """\
+name: Expects what is never said
+line: specialty
+steps:
+  - press: "1"
+  - expect: {contains: Press 7 for the moon}
+"""
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[str]:
+    """Our app on a free loopback port, threaded, in this process."""
+    app = create_app({"DATABASE": str(tmp_path / "load.sqlite3"), "NOW": OPEN_HOURS})
+    httpd = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_port}"
+    httpd.shutdown()
+    thread.join(5)
+    app.extensions["ivr"].store.close()
+
+
+def read_rows(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_a_short_load_run_records_each_webhook_and_each_scenario(tmp_path: Path, server: str) -> None:
+    folder = tmp_path / "scenarios"
+    folder.mkdir()
+    (folder / "billing.yaml").write_text(BILLING, encoding="utf-8")
+    (folder / "representative.yaml").write_text(REPRESENTATIVE, encoding="utf-8")
+    wrong = tmp_path / "wrong.yaml"
+    wrong.write_text(WRONG, encoding="utf-8")
+    env = {**os.environ, "IVR_SCENARIOS": f"{folder}{os.pathsep}{wrong}", "IVR_STEP_SECONDS": str(STEP)}
+    env.pop("TWILIO_AUTH_TOKEN", None)
+    command = [
+        sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "-u", str(USERS),
+        "-r", str(USERS), "-t", f"{SECONDS}s", "--host", server, "--csv", str(tmp_path / "run"),
+        "--only-summary",
+    ]  # fmt: skip
+    done = subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert (tmp_path / "run_stats.csv").exists(), done.stderr[-3000:]
+
+    stats = {(row["Type"], row["Name"]): row for row in read_rows(tmp_path / "run_stats.csv")}
+    count = {key: int(row["Request Count"]) for key, row in stats.items()}
+    failed = {key: int(row["Failure Count"]) for key, row in stats.items()}
+    webhooks = [
+        ("POST", "/voice"),
+        ("POST", "/voice/input"),
+        ("POST", "/voice/status"),
+        ("POST", "/voice/hold"),
+    ]
+    for key in webhooks:
+        assert count.get(key, 0) > 0, (key, sorted(count))
+        assert failed[key] == 0, (key, done.stderr[-3000:])
+    assert not [name for _, name in stats if "?" in name], "request names keep no query string"
+    good = [("SCENARIO", "Billing menu by keys"), ("SCENARIO", "Representative by voice")]
+    for key in good:
+        assert count.get(key, 0) > 0, (key, sorted(count))
+        assert failed[key] == 0, (key, done.stderr[-3000:])
+    bad = ("SCENARIO", "Expects what is never said")
+    assert count.get(bad, 0) > 0 and failed[bad] == count[bad]
+    # the failing expectation, and nothing else, is what Locust counts as failures
+    assert int(stats[("", "Aggregated")]["Failure Count"]) == failed[bad]
+    failures = read_rows(tmp_path / "run_failures.csv")
+    assert {row["Name"] for row in failures} == {bad[1]}
+    assert all(
+        "step 2 (expect contains 'Press 7 for the moon'): did not hear" in row["Error"] for row in failures
+    )
+    # Think time: a user waits STEP on average before each request of a call after the dial
+    # (and between calls), so in SECONDS the users make at most about USERS * SECONDS / STEP of
+    # those waits; without them they would make several times more.
+    waits = count[("POST", "/voice/input")] + count[("POST", "/voice/hold")] + count[("POST", "/voice")]
+    assert waits <= 1.5 * USERS * SECONDS / STEP, waits
+    assert done.returncode == 1  # Locust's exit code when anything failed
+
+
+def test_bad_scenario_files_stop_the_run_with_a_message(tmp_path: Path) -> None:
+    (tmp_path / "bad.yaml").write_text("name: x\nline: main\nsteps:\n  - press: A\n", encoding="utf-8")
+    env = {**os.environ, "IVR_SCENARIOS": str(tmp_path / "bad.yaml")}
+    command = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "-u", "1", "-t", "1s",
+               "--host", "http://127.0.0.1:9"]  # fmt: skip
+    done = subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0
+    assert "cannot load the scenarios" in done.stderr
+    assert "bad.yaml: step 1: field 'press'" in done.stderr
