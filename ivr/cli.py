@@ -97,6 +97,9 @@ main.add_command(test_cmd)
 from .commands.crawl_cmd import crawl_cmd  # noqa: E402
 
 main.add_command(crawl_cmd)
+from .commands.graph_cmd import graph_cmd  # noqa: E402
+
+main.add_command(graph_cmd)
 # (end of registrations)
 
 

@@ -1,0 +1,82 @@
+"""`ivr graph`: draw a line's menu as Mermaid, DOT, SVG or PNG."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import click
+
+from ..config import DEFAULT_LINES, FLOWS_DIR
+from ..diagram import DETAILS, GraphvizError, render_graphviz, to_dot, to_mermaid, to_svg
+from ..errors import FlowErrors
+from ..flow import Flow
+from ..flow_loader import load_flow
+
+FORMATS = ("mermaid", "dot", "svg", "png")
+_SUFFIXES = {".mmd": "mermaid", ".mermaid": "mermaid", ".dot": "dot", ".gv": "dot", ".svg": "svg",
+             ".png": "png"}  # fmt: skip
+
+
+def find_flow(line: str, flows_dir: Path = FLOWS_DIR) -> Flow:
+    """The flow named `line` among the flow files of `flows_dir`."""
+    for path in sorted(flows_dir.glob("*.yaml")):
+        try:
+            flow = load_flow(path)
+        except FlowErrors as exc:
+            if path.stem == line:
+                raise click.ClickException(f"the {line} flow is not valid:\n{exc}") from exc
+            continue
+        if flow.name == line:
+            return flow
+    raise click.ClickException(f"no flow named {line!r} in {flows_dir}")
+
+
+@click.command("graph")
+@click.option("--line", type=click.Choice(sorted(set(DEFAULT_LINES.values()))), default="main",
+              show_default=True, help="Which line's menu to draw.")  # fmt: skip
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default=None,
+              help="Output format [default: from the -o suffix, else mermaid]. svg uses Graphviz "
+              "when installed, else a built-in layout; png needs Graphviz.")  # fmt: skip
+@click.option("--detail", type=click.Choice(DETAILS), default="menu", show_default=True,
+              help="menu: choices as arrows, keys every menu shares (0 * # 9) and retries as "
+              "badges; full: every transition as an arrow.")  # fmt: skip
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write to this file instead of standard output.")  # fmt: skip
+def graph_cmd(line: str, fmt: str | None, detail: str, output: Path | None) -> None:
+    """Draw a line's menu: states as boxes, the keys that lead from one to another as arrows.
+
+    Examples:
+
+    \b
+        ivr graph --line main > main.mmd
+        ivr graph --line main --format svg -o main.svg
+        ivr graph --line tty --format png --detail full -o tty.png
+    """
+    fmt = fmt or (_SUFFIXES.get(output.suffix.lower(), "mermaid") if output else "mermaid")
+    flow = find_flow(line)
+    data: str | bytes
+    if fmt == "mermaid":
+        data = to_mermaid(flow, detail)
+    elif fmt == "dot":
+        data = to_dot(flow, detail)
+    elif fmt == "svg" and shutil.which("dot") is None:
+        click.echo("note: Graphviz is not installed, so the SVG uses the built-in layout "
+                   "(install graphviz for dot's layout)", err=True)  # fmt: skip
+        data = to_svg(flow, detail)
+    else:
+        if fmt == "png" and output is None and sys.stdout.isatty():
+            raise click.UsageError("a PNG is binary: give -o FILE, e.g. -o main.png")
+        try:
+            data = render_graphviz(to_dot(flow, detail), fmt)
+        except GraphvizError as exc:
+            raise click.ClickException(str(exc)) from exc
+    if output is None:
+        click.echo(data, nl=False)  # bytes go to the binary stream
+        return
+    if isinstance(data, bytes):
+        output.write_bytes(data)
+    else:
+        output.write_text(data, encoding="utf-8")
+    click.echo(f"wrote {output} ({fmt}, {line} line, {detail} view)", err=True)
