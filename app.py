@@ -12,7 +12,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from ivr.config import EngineConfig
 from ivr.engine import Engine
-from ivr.sqlite_store import SqliteStore
+from ivr.stores import open_store
 
 log = logging.getLogger("ivr.app")
 
@@ -26,18 +26,18 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         TWILIO_AUTH_TOKEN=None,
         PUBLIC_BASE_URL=None,
         TRUST_PROXY=0,
+        REDIS_URL=None,
     )
     app.config.from_prefixed_env("IVR")
     if os.environ.get("TWILIO_AUTH_TOKEN"):
         app.config["TWILIO_AUTH_TOKEN"] = os.environ["TWILIO_AUTH_TOKEN"]
+    if os.environ.get("REDIS_URL") and not app.config.get("REDIS_URL"):
+        app.config["REDIS_URL"] = os.environ["REDIS_URL"]  # the usual name on hosted platforms
     if test_config:
         app.config.update(test_config)
 
     engine_config = EngineConfig.from_mapping(app.config)
-    store = SqliteStore(
-        app.config["DATABASE"], ttl=engine_config.session_ttl, secret_key=engine_config.secret_key
-    )
-    app.extensions["ivr"] = Engine(engine_config, store)
+    app.extensions["ivr"] = Engine(engine_config, open_store(engine_config))
 
     hops = int(app.config.get("TRUST_PROXY") or 0)
     if hops:

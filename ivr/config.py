@@ -63,6 +63,12 @@ class EngineConfig:
     secret_key: str | None = None
     url_prefix: str = "/voice"
     allow_simulated_clock: bool = True
+    #: The session store: Redis when `redis_url` is set, else SQLite in the `database` file.
+    database: str | None = None
+    redis_url: str | None = None
+    redis_prefix: str = "ivr:"
+    #: How long a call's record and path outlive its session (Redis; SQLite keeps them).
+    record_ttl: int = 30 * 24 * 3600
 
     @classmethod
     def from_mapping(cls, conf: Mapping[str, Any]) -> EngineConfig:
@@ -90,6 +96,11 @@ class EngineConfig:
         out.reload_flows = _flag(conf.get("RELOAD_FLOWS", False))
         out.allow_simulated_clock = _flag(conf.get("ALLOW_SIMULATED_CLOCK", True))
         out.secret_key = str(conf["SECRET_KEY"]) if conf.get("SECRET_KEY") else None
+        out.database = str(conf["DATABASE"]) if conf.get("DATABASE") else None
+        out.redis_url = str(conf["REDIS_URL"]) if conf.get("REDIS_URL") else None
+        if conf.get("REDIS_PREFIX"):
+            out.redis_prefix = str(conf["REDIS_PREFIX"])
+        out.record_ttl = _positive_int(conf, "RECORD_TTL", out.record_ttl)
         return out
 
 

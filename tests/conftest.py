@@ -26,6 +26,9 @@ def make_app(tmp_path: Path) -> Callable[..., Flask]:
             "TESTING": True,
             "DATABASE": str(tmp_path / "ivr.sqlite3"),
             "NOW": OPEN_HOURS,
+            # Hermetic: a developer's REDIS_URL or TWILIO_AUTH_TOKEN must not change the tests.
+            "REDIS_URL": None,
+            "TWILIO_AUTH_TOKEN": None,
         }
         settings.update(config)
         return create_app(settings)

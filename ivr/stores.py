@@ -1,0 +1,30 @@
+"""Choose the session store from the settings: Redis when a URL is given, else SQLite."""
+
+from __future__ import annotations
+
+import logging
+
+from .config import EngineConfig
+from .errors import ConfigError
+from .sqlite_store import SqliteStore
+from .store import SessionStore
+
+log = logging.getLogger(__name__)
+
+
+def open_store(config: EngineConfig) -> SessionStore:
+    """Open the store `config` names: `redis_url` (shared by hosts) wins over `database`."""
+    if config.redis_url:
+        from .redis_store import RedisStore, redact_url  # redis-py is imported only when used
+
+        log.info("session store: Redis at %s, keys under %r", redact_url(config.redis_url),
+                 config.redis_prefix)  # fmt: skip
+        return RedisStore(config.redis_url, ttl=config.session_ttl, record_ttl=config.record_ttl,
+                          secret_key=config.secret_key, prefix=config.redis_prefix)  # fmt: skip
+    if not config.database:
+        raise ConfigError(
+            "no session store: set IVR_DATABASE to an SQLite file path, or IVR_REDIS_URL "
+            "(or REDIS_URL) to a Redis URL such as redis://127.0.0.1:6379/0"
+        )
+    log.info("session store: SQLite at %s", config.database)
+    return SqliteStore(config.database, ttl=config.session_ttl, secret_key=config.secret_key)
