@@ -19,6 +19,16 @@ from .phone import MAIN, Phone
 OPEN_HOURS = "2026-11-23T10:00:00-06:00"
 
 
+@pytest.fixture(autouse=True)
+def _hermetic_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A developer's IVR_*, REDIS_URL or Twilio variables must not change what tests see."""
+    import os
+
+    for name in list(os.environ):
+        if name.startswith(("IVR_", "TWILIO_")) or name == "REDIS_URL":
+            monkeypatch.delenv(name)
+
+
 @pytest.fixture
 def make_app(tmp_path: Path) -> Callable[..., Flask]:
     def build(**config: Any) -> Flask:
@@ -26,9 +36,6 @@ def make_app(tmp_path: Path) -> Callable[..., Flask]:
             "TESTING": True,
             "DATABASE": str(tmp_path / "ivr.sqlite3"),
             "NOW": OPEN_HOURS,
-            # Hermetic: a developer's REDIS_URL or TWILIO_AUTH_TOKEN must not change the tests.
-            "REDIS_URL": None,
-            "TWILIO_AUTH_TOKEN": None,
         }
         settings.update(config)
         return create_app(settings)

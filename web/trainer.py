@@ -2,7 +2,21 @@
 
 from __future__ import annotations
 
-from flask import Blueprint
+from flask import Blueprint, Response, render_template
 
 bp = Blueprint("trainer", __name__, static_folder="static", static_url_path="/trainer/static",
                template_folder="templates")  # fmt: skip
+
+#: Nothing but this app: a CDN or web font would fail in a room without internet anyway.
+_POLICY = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+)
+
+
+@bp.get("/")
+def page() -> Response:
+    """The softphone, the live diagram, the transcript, history and analytics (all in JS)."""
+    response = Response(render_template("trainer.html"))
+    response.headers["Content-Security-Policy"] = _POLICY
+    return response
