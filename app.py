@@ -54,6 +54,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     app.register_blueprint(voice.bp)
     app.register_blueprint(health.bp)
-    app.register_blueprint(trainer.bp)
-    app.register_blueprint(trainer_api.bp)
+    if str(app.config.get("TRAINER", "1")).lower() not in ("0", "false", "no", "off"):
+        # The trainer page has no login: turn it off (IVR_TRAINER=0) on a publicly reachable host.
+        app.register_blueprint(trainer.bp)
+        app.register_blueprint(trainer_api.bp)
     return app

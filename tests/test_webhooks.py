@@ -141,3 +141,12 @@ def test_a_bad_flow_stops_start_up_naming_file_state_and_field(make_app, tmp_pat
     error = caught.value.errors[0]
     assert error.file.endswith("main.yaml") and error.state == "main_menu"
     assert error.field.endswith(".dest") and "billing_menus" in str(error)
+
+
+def test_the_trainer_page_can_be_turned_off(make_app):
+    on = make_app().test_client()
+    assert on.get("/").status_code == 200
+    off = make_app(TRAINER="0").test_client()
+    assert off.get("/").status_code == 404
+    assert off.get("/trainer/api/lines").status_code == 404
+    assert off.post("/voice", data={"CallSid": "CAoff", "To": MAIN}).status_code == 200
