@@ -8,6 +8,10 @@ from pathlib import Path
 
 import click
 
+from .commands.call_cmd import call_cmd
+from .commands.crawl_cmd import crawl_cmd
+from .commands.graph_cmd import graph_cmd
+from .commands.test_cmd import test_cmd
 from .config import FLOWS_DIR
 from .errors import FlowErrors, IvrError
 from .flow_checks import reachable_states
@@ -87,20 +91,9 @@ def configure_number_cmd(phone_number: str, base_url: str) -> None:
         click.echo(f"warning: {warning}", err=True)
 
 
-# -- subcommands in ivr/commands: one registration line each ------------------------------
-from .commands.call_cmd import call_cmd  # noqa: E402
-
-main.add_command(call_cmd)
-from .commands.test_cmd import test_cmd  # noqa: E402
-
-main.add_command(test_cmd)
-from .commands.crawl_cmd import crawl_cmd  # noqa: E402
-
-main.add_command(crawl_cmd)
-from .commands.graph_cmd import graph_cmd  # noqa: E402
-
-main.add_command(graph_cmd)
-# (end of registrations)
+# Subcommands that place calls or draw diagrams live in ivr/commands, one module each.
+for _command in (call_cmd, test_cmd, crawl_cmd, graph_cmd):
+    main.add_command(_command)
 
 
 if __name__ == "__main__":  # pragma: no cover
