@@ -30,7 +30,7 @@ def choose_trigger(
     said = speech.strip()[:500]
     if spec.type == "entry":
         return _entry(spec, raw_digits, said)
-    keys = fm.flow.keys_at(spec.name)
+    keys = fm.keys_at[spec.name]
     if raw_digits:
         key = raw_digits if raw_digits in KEY_TRIGGERS and raw_digits in keys else None
         trigger = KEY_TRIGGERS[key] if key else "invalid"

@@ -43,6 +43,8 @@ class FlowMachine:
         self.triggers_at: dict[str, frozenset[str]] = {
             state: frozenset(e.trigger for e in flow.edges_from(state)) for state in flow.states
         }
+        #: The keys that do something at each state (computed once: a scan of every edge).
+        self.keys_at: dict[str, tuple[str, ...]] = {state: flow.keys_at(state) for state in flow.states}
         self.speech = SpeechTable(flow)
 
     def fire(self, call: Call, trigger: str) -> Step:
