@@ -37,6 +37,10 @@ class Renderer:
         self.hints = hints
         self.prefix = config.url_prefix
         self._cached = lru_cache(maxsize=4096)(self._template)
+        # Documents with nothing of the call in them are built once per language.
+        self.message = lru_cache(maxsize=64)(self.message)  # type: ignore[method-assign]
+        self.hold = lru_cache(maxsize=8)(self.hold)  # type: ignore[method-assign]
+        self.fallback = lru_cache(maxsize=1)(self.fallback)  # type: ignore[method-assign]
 
     def state(
         self,

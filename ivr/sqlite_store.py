@@ -142,18 +142,25 @@ class SqliteStore(SessionStore):
         self.ttl = ttl
         self._local = threading.local()
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        db = self.connection()
-        db.executescript(_SCHEMA)
-        key = secret_key.encode() if secret_key else self._stored_key(db)
-        self._members = SqliteMembers(self, key)
-        self._seed_members(db, key)
+        # Several workers may open a brand-new file at once: switching it to WAL does not wait
+        # on SQLite's busy handler, so the set-up runs behind the writers' lock.
+        lock = self._writer_lock()
+        try:
+            db = self.connection()
+            if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                db.execute("PRAGMA journal_mode=WAL")  # kept in the file from then on
+            db.executescript(_SCHEMA)
+            key = secret_key.encode() if secret_key else self._stored_key(db)
+            self._members = SqliteMembers(self, key)
+            self._seed_members(db, key)
+        finally:
+            self._unlock(lock)
 
     def connection(self) -> sqlite3.Connection:
         """Return this thread's connection (sqlite3 connections are not shared across threads)."""
         db: sqlite3.Connection | None = getattr(self._local, "db", None)
         if db is None:
             db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-            db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")  # durable across a process kill in WAL mode
             db.execute("PRAGMA busy_timeout=30000")
             self._local.db = db
@@ -179,8 +186,12 @@ class SqliteStore(SessionStore):
                 raise
             db.execute("COMMIT")
         finally:
-            if lock is not None:
-                fcntl.flock(lock, fcntl.LOCK_UN)
+            self._unlock(lock)
+
+    @staticmethod
+    def _unlock(lock: int | None) -> None:
+        if lock is not None:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
     def _writer_lock(self) -> int | None:
         """Queue this thread behind the other writers of the file, processes included.
@@ -200,12 +211,16 @@ class SqliteStore(SessionStore):
 
     def end_call(self, call_sid: str, status: str, now: float, duration: int | None) -> bool:
         db = self.connection()
-        cursor = db.execute(
-            "UPDATE calls SET status = ?, ended_at = ?, updated_at = ?,"
-            " outcome = COALESCE(outcome, 'hung up in ' || state),"
-            " session = json_set(session, '$.ended', json('true')) WHERE call_sid = ?",
-            (status, now, now, call_sid),
-        )
+        lock = self._writer_lock()
+        try:
+            cursor = db.execute(
+                "UPDATE calls SET status = ?, ended_at = ?, updated_at = ?,"
+                " outcome = COALESCE(outcome, 'hung up in ' || state),"
+                " session = json_set(session, '$.ended', json('true')) WHERE call_sid = ?",
+                (status, now, now, call_sid),
+            )
+        finally:
+            self._unlock(lock)
         return cursor.rowcount > 0
 
     def get_call(self, call_sid: str) -> CallRecord | None:

@@ -105,3 +105,27 @@ def test_no_member_id_or_birth_date_in_clear(make_app, caplog, tmp_path):
         assert secret.encode() not in raw
         assert secret not in caplog.text
     assert "[8 digits hidden]" in dump
+
+
+def _open_store(path: str, results) -> None:  # a separate process, like a gunicorn worker
+    try:
+        SqliteStore(path)
+        results.put("ok")
+    except Exception as exc:  # noqa: BLE001 - the test reports what went wrong
+        results.put(repr(exc))
+
+
+def test_workers_opening_a_new_file_at_once_all_start(tmp_path):
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    for trial in range(8):
+        path = str(tmp_path / f"fresh{trial}.db")
+        results = ctx.Queue()
+        workers = [ctx.Process(target=_open_store, args=(path, results)) for _ in range(5)]
+        for worker in workers:
+            worker.start()
+        outcomes = [results.get(timeout=30) for _ in workers]
+        for worker in workers:
+            worker.join(10)
+        assert outcomes == ["ok"] * 5

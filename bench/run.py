@@ -1,0 +1,509 @@
+"""One benchmark run on this machine, one markdown report: throughput, latency and per-layer costs.
+
+    .venv/bin/python bench/run.py --out bench/results.md          # about 9 minutes
+    .venv/bin/python bench/run.py --quick --out /tmp/results.md   # about 3 minutes, to try things
+
+In one run, with the same gunicorn settings (gunicorn.conf.py) and the same load generator
+(bench/loadgen.py) for every server:
+
+    (a) the floor: a static TwiML Flask app (bench/static_app.py)
+    (b) our app on SQLite (the default)
+    (c) our app on SQLite with Twilio signature validation on
+    (d) our app on Redis (a scratch redis-server started for the run)
+
+each under two load shapes: saturation (K calls back to back, rounds interleaved a-b-c-d so a
+change in the machine's other work hits every server alike) and paced (1,000 calls in progress,
+a step every 5 s). First, with no server: (e) simulated steps per second in-process and a full
+crawl of the main line, (f) the state machine alone and the engine without HTTP, and a profile
+of the app's side of a request: sampled by py-spy when it is on PATH (`pip install py-spy`),
+else cProfile. Everything listens on 127.0.0.1 and every loop is bounded. Run it on a quiet
+machine: the report shows how busy the machine was with other work while it measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+for _path in (str(BENCH), str(ROOT)):
+    if _path not in sys.path:
+        sys.path.insert(0, _path)
+
+import inprocess  # noqa: E402 - after the path set-up above
+import loadgen  # noqa: E402
+import servers  # noqa: E402
+import static_app  # noqa: E402
+
+from app import create_app  # noqa: E402
+
+TOKEN = "bench-made-up-auth-token"  # not a real Twilio token: the signed server and its caller
+TARGET_RATIO = 0.8  # (c) steps/s against (a)
+TARGET_FIRE_US = 50.0
+TARGET_P99_MS = 50.0
+PACKAGES = ("flask", "werkzeug", "gunicorn", "transitions", "twilio", "redis", "hypothesis")
+
+
+@dataclass
+class Backend:
+    """One server of the comparison."""
+
+    key: str
+    label: str
+    app_spec: str
+    env: dict[str, str]
+    token: str | None = None
+    static: bool = False
+    pythonpath: Path | None = None
+    extra_pids: tuple[int, ...] = ()
+    server: servers.Server | None = None
+    rounds: list[loadgen.LoadResult] = field(default_factory=list)
+    paced: loadgen.LoadResult | None = None
+
+
+def _say(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def _options(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, default=BENCH / "results.md", help="markdown report to write")
+    parser.add_argument("--concurrency", type=int, default=16, help="saturation: calls at once (K)")
+    parser.add_argument("--rounds", type=int, default=3, help="saturation rounds per server")
+    parser.add_argument("--seconds", type=float, default=10, help="saturation: measured seconds per round")
+    parser.add_argument("--warmup", type=float, default=2, help="saturation: seconds before measuring")
+    parser.add_argument("--paced-calls", type=int, default=1000, help="paced: calls in progress")
+    parser.add_argument("--ramp", type=float, default=20, help="paced: ramp-up seconds")
+    parser.add_argument("--paced-seconds", type=float, default=60, help="paced: measured seconds")
+    parser.add_argument("--interval", type=float, default=5, help="paced: seconds between a call's steps")
+    parser.add_argument("--senders", type=int, default=64, help="paced: generator threads")
+    parser.add_argument("--quick", action="store_true", help="1 round of 5 s, paced 20 s: a try-out")
+    parser.add_argument("--keep", action="store_true", help="keep the scratch folder (logs, databases)")
+    options = parser.parse_args(argv)
+    if options.quick:
+        options.rounds, options.seconds, options.paced_seconds, options.ramp = 1, 5, 20, 10
+    return options
+
+
+# -- the machine -------------------------------------------------------------------------------
+
+
+def _first(path: str, key: str) -> str:
+    with open(path, encoding="utf-8") as handle:
+        for line in handle:
+            if line.startswith(key):
+                return line.split(":", 1)[1].strip()
+    return "?"
+
+
+def machine_rows() -> list[tuple[str, str]]:
+    ram_kib = int(_first("/proc/meminfo", "MemTotal").split()[0])
+    versions = ", ".join(f"{name} {_version(name)}" for name in PACKAGES)
+    redis_exe = shutil.which("redis-server")
+    redis_version = "not installed"
+    if redis_exe:
+        redis_version = subprocess.run(
+            [redis_exe, "--version"], capture_output=True, text=True
+        ).stdout.split()[2]
+    return [
+        ("nproc (usable cores)", str(len(os.sched_getaffinity(0)))),
+        ("CPU model (/proc/cpuinfo)", _first("/proc/cpuinfo", "model name")),
+        ("RAM", f"{ram_kib / 1024 / 1024:.1f} GiB"),
+        ("kernel", f"{platform.system()} {platform.release()}"),
+        ("Python", f"{platform.python_implementation()} {platform.python_version()}"),
+        ("packages", versions),
+        ("redis-server", redis_version.replace("v=", "")),
+        ("load average at start (1/5/15 min)", " / ".join(f"{v:.2f}" for v in os.getloadavg())),
+        ("code measured", _code_fingerprint()),
+    ]
+
+
+def _code_fingerprint() -> str:
+    """A hash of the app's sources (no git here: several people edit the tree at once)."""
+    files = sorted([ROOT / "app.py", ROOT / "gunicorn.conf.py", *(ROOT / "ivr").rglob("*.py"),
+                    *(ROOT / "ivr" / "flows").glob("*.yaml"), *(ROOT / "webhooks").glob("*.py")])  # fmt: skip
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(path.relative_to(ROOT).as_posix().encode() + b"\0" + path.read_bytes())
+    newest = max(path.stat().st_mtime for path in files)
+    return (
+        f"sha256 {digest.hexdigest()[:12]} over app.py, gunicorn.conf.py, ivr/, webhooks/ "
+        f"({len(files)} files, newest changed {datetime.fromtimestamp(newest, UTC):%Y-%m-%d %H:%M} UTC)"
+    )
+
+
+def _version(name: str) -> str:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+# -- the runs ----------------------------------------------------------------------------------
+
+
+def backends(workdir: Path, redis_url: str | None, redis_pid: int | None) -> list[Backend]:
+    out = [
+        Backend("a", "static TwiML floor", "static_app:create_app()", {}, static=True, pythonpath=BENCH),
+        Backend("b", "our app, SQLite", "app:create_app()", {"IVR_DATABASE": str(workdir / "b.sqlite3")}),
+        Backend("c", "our app, SQLite + signatures", "app:create_app()",
+                {"IVR_DATABASE": str(workdir / "c.sqlite3"), "TWILIO_AUTH_TOKEN": TOKEN}, token=TOKEN),
+    ]  # fmt: skip
+    if redis_url and redis_pid:
+        out.append(Backend("d", "our app, Redis", "app:create_app()",
+                           {"IVR_REDIS_URL": redis_url, "IVR_DATABASE": str(workdir / "d-unused.sqlite3")},
+                           extra_pids=(redis_pid,)))  # fmt: skip
+    return out
+
+
+def saturation(items: list[Backend], options: argparse.Namespace) -> None:
+    for r in range(options.rounds):
+        order = items[r % len(items) :] + items[: r % len(items)]  # a different server first each round
+        for b in order:
+            assert b.server is not None
+            _say(f"saturation round {r + 1}/{options.rounds}: ({b.key}) {b.label}")
+            result = loadgen.saturate(b.server.url, concurrency=options.concurrency, warmup=options.warmup,
+                                      seconds=options.seconds, token=b.token, static=b.static,
+                                      server_pids=b.server.pids)  # fmt: skip
+            b.rounds.append(result)
+            _say(f"  {result.steps_per_second:.0f} steps/s, {len(result.errors)} errors")
+
+
+def paced(items: list[Backend], options: argparse.Namespace) -> None:
+    for b in items:
+        assert b.server is not None
+        _say(f"paced: ({b.key}) {b.label}, {options.paced_calls} calls, {options.ramp:.0f} s ramp-up + "
+             f"{options.paced_seconds:.0f} s")  # fmt: skip
+        b.paced = loadgen.paced(b.server.url, calls=options.paced_calls, ramp=options.ramp,
+                                seconds=options.paced_seconds, interval=options.interval,
+                                threads=options.senders, token=b.token, static=b.static,
+                                server_pids=b.server.pids)  # fmt: skip
+        p99 = loadgen.percentile(b.paced.by_webhook()["all"], 99)
+        _say(f"  p99 {p99:.1f} ms, {len(b.paced.errors)} errors")
+
+
+@dataclass
+class InProcess:
+    """The figures measured with no server: (e), (f), the WSGI apps alone, and a profile."""
+
+    fires: list[inprocess.Figure]
+    engine: list[inprocess.Figure]
+    apps: list[inprocess.Figure]
+    wsgi: list[inprocess.Figure]
+    crawl: inprocess.Figure
+    profile: str
+
+
+def in_process(workdir: Path, redis_url: str | None, options: argparse.Namespace) -> InProcess:
+    calls = 60 if options.quick else 300
+    _say("in-process: state machine")
+    fires = inprocess.machine_fire()
+    _say("in-process: engine without HTTP")
+    stores = [(inprocess.MemoryStore(), "no I/O (a dict for the store)"),
+              (inprocess.open_engine_store(workdir / "engine.sqlite3"), "SQLite")]  # fmt: skip
+    if redis_url:
+        stores.append((inprocess.open_engine_store(redis_url=redis_url), "Redis"))
+    engine = [inprocess.engine_cost(store, label, calls) for store, label in stores]
+    _say("in-process: the WSGI apps alone, replaying recorded requests")
+    recorded = inprocess.record_calls(workdir / "record.sqlite3")
+    signed = create_app({"DATABASE": str(workdir / "wsgi-c.sqlite3"), "TWILIO_AUTH_TOKEN": TOKEN})
+    apps: list[tuple[str, Any, str | None]] = [
+        ("(a) static floor", static_app.create_app(), None),
+        ("(b) SQLite", create_app({"DATABASE": str(workdir / "wsgi-b.sqlite3")}), None),
+        ("(c) SQLite + signatures", signed, TOKEN),
+    ]
+    if redis_url:
+        apps.append(("(d) Redis", create_app({"REDIS_URL": redis_url, "REDIS_PREFIX": "wsgi-d:"}), None))
+    costs = [inprocess.wsgi_app_cost(app, label, recorded, calls, token) for label, app, token in apps]
+    _say("in-process: simulated steps over WSGI")
+    wsgi = [inprocess.wsgi_steps(workdir / "wsgi1.sqlite3", calls, validate=True),
+            inprocess.wsgi_steps(workdir / "wsgi2.sqlite3", calls, validate=False)]  # fmt: skip
+    _say("in-process: crawl of the main line")
+    crawl_figure, _ = inprocess.crawl_main(workdir / "crawl.sqlite3")
+    _say("in-process: profile of the app's side, (c)")
+    profile = inprocess.profile_app(signed, recorded, TOKEN)
+    for _, app, _ in apps[1:]:
+        app.extensions["ivr"].store.close()
+    return InProcess(fires, engine, costs, wsgi, crawl_figure, profile)
+
+
+# -- the report --------------------------------------------------------------------------------
+
+
+def _row(*cells: object) -> str:
+    return "| " + " | ".join(str(c) for c in cells) + " |"
+
+
+def _ms(value: float) -> str:
+    return f"{value:.1f}"
+
+
+def _verdict(ok: bool) -> str:
+    return "**PASS**" if ok else "**FAIL**"
+
+
+def _merged(results: list[loadgen.LoadResult]) -> dict[str, list[float]]:
+    out: dict[str, list[float]] = {}
+    for result in results:
+        for webhook, values in result.by_webhook().items():
+            out.setdefault(webhook, []).extend(values)
+    return out
+
+
+def _rate(b: Backend) -> float:
+    return statistics.median(r.steps_per_second for r in b.rounds)
+
+
+def _cores(results: list[loadgen.LoadResult]) -> str:
+    seconds = sum(r.window for r in results)
+    server, gen, other = (sum(pick(r) for r in results) / seconds for pick in _CPU)
+    return f"{server:.2f} / {gen:.2f} / {other:.2f}"
+
+
+def _noise(items: list[Backend]) -> str:
+    runs = [r for b in items for r in [*b.rounds, *filter(None, [b.paced])]]
+    shares = [r.cpu_other / r.window for r in runs]
+    average = sum(r.cpu_other for r in runs) / sum(r.window for r in runs)
+    warning = (
+        " (**a busy machine: figures are lower and noisier than on a quiet one**)" if average > 0.25 else ""
+    )
+    return f"{average:.2f} cores on average, {max(shares):.2f} in the busiest window{warning}"
+
+
+def _us_per_step(results: list[loadgen.LoadResult], pick: Callable[[loadgen.LoadResult], float]) -> float:
+    return sum(pick(r) for r in results) / max(1, sum(r.requests for r in results)) * 1e6
+
+
+_CPU: tuple[Callable[[loadgen.LoadResult], float], ...] = (
+    lambda r: r.cpu_server, lambda r: r.cpu_generator, lambda r: r.cpu_other,
+)  # fmt: skip
+
+
+def report(items: list[Backend], figures: InProcess, options: argparse.Namespace,
+           settings: dict[str, Any], machine: list[tuple[str, str]], started: datetime,
+           seconds: float, notes: list[str]) -> str:  # fmt: skip
+    by_key = {b.key: b for b in items}
+    floor, signed = _rate(by_key["a"]), _rate(by_key["c"])
+    worst_fire = max(f.value for f in figures.fires)
+    p99s = [(loadgen.percentile(v, 99), b.key, w) for b in items if not b.static and b.paced
+            for w, v in b.paced.by_webhook().items() if w != "all"]  # fmt: skip
+    worst_p99 = max(p99s)
+    quick = " QUICK: a shortened try-out run, not the reference figures." if options.quick else ""
+    command = " ".join(["bench/run.py", *sys.argv[1:]])
+    out = [
+        "# Load and benchmark results",
+        "",
+        f"Run on {started:%Y-%m-%d %H:%M} UTC, {seconds / 60:.1f} min: `.venv/bin/python {command}`.{quick}",
+        "",
+        "**The load generator shares the machine's cores with the servers.** Every figure over HTTP "
+        "includes the generator's own CPU (measured, per step) and whatever else ran on the machine "
+        "at the time (`other`: busy cores from /proc/stat not used by the generator or the servers). "
+        "Latencies are as the simulated caller sees them: from sending the request to the last byte "
+        "of the answer, over loopback, on keep-alive connections.",
+        "",
+        "## Targets",
+        "",
+        _row("target", "measured", "result"),
+        _row("---", "---", "---"),
+        _row(
+            f"(c) SQLite + signatures ≥ {TARGET_RATIO}× the static floor's throughput (saturation)",
+            f"{signed / floor:.2f}× ({signed:.0f} vs {floor:.0f} steps/s)",
+            _verdict(signed / floor >= TARGET_RATIO),
+        ),
+        _row(
+            f"state machine ≤ {TARGET_FIRE_US:.0f} µs per request (one trigger fired)",
+            f"worst case {worst_fire:.1f} µs",
+            _verdict(worst_fire <= TARGET_FIRE_US),
+        ),
+        _row(
+            f"p99 per webhook step < {TARGET_P99_MS:.0f} ms, {options.paced_calls:,} paced calls, our app "
+            "(b, c, d)",
+            f"worst {worst_p99[0]:.1f} ms: ({worst_p99[1]}) `{worst_p99[2]}`",
+            _verdict(worst_p99[0] < TARGET_P99_MS),
+        ),
+        "",
+        f"Other work on the machine during the measured windows: {_noise(items)}. Server CPU per step "
+        f"(saturation): (a) {_us_per_step(by_key['a'].rounds, _CPU[0]):.0f} µs, (c) "
+        f"{_us_per_step(by_key['c'].rounds, _CPU[0]):.0f} µs.",
+        "",
+        "## Machine",
+        "",
+        _row("", ""),
+        _row("---", "---"),
+        *[_row(k, v) for k, v in machine],
+        "",
+        "## Server settings (the same for every server)",
+        "",
+        "`gunicorn -c gunicorn.conf.py --no-control-socket <app>`, bound to 127.0.0.1 on a free port; "
+        "environment cleared of IVR_*, TWILIO_AUTH_TOKEN, REDIS_URL and WEB_CONCURRENCY. From "
+        f"gunicorn.conf.py: {', '.join(f'{k}={v}' for k, v in settings.items())}. SQLite: a fresh "
+        "file per server (WAL, synchronous=NORMAL). Redis: a scratch redis-server (no RDB, no AOF) on "
+        "a free loopback port.",
+        "",
+        "## Load generator",
+        "",
+        "bench/loadgen.py, one Python process: ivr.sim.SimulatedCall (TwiML parsed, rule checks off) "
+        "over ivr.sim.transport.PooledHttpTransport (http.client, one keep-alive connection per "
+        "thread). Every call walks a realistic path: dial, a few keys or words, a silence, an outcome "
+        "(a goodbye, or a transfer: the queue's hold page), then the status callback. Paths: "
+        f"{'; '.join(c.name for c in loadgen.CALLS)}. The static floor gets the same inputs and the "
+        "caller hangs up at the end (its answer is always the same Gather). A step is one webhook "
+        "request. Requests to (c) are signed as Twilio signs them (about 20 µs of generator CPU each).",
+        "",
+    ]
+    out += _saturation_section(items, floor, options)
+    out += _paced_section(items, options)
+    out += _in_process_section(figures, items)
+    out += ["## Where the time goes", "", figures.profile, ""]
+    if notes:
+        out += ["## Notes", "", *[f"- {n}" for n in notes], ""]
+    return "\n".join(out)
+
+
+def _saturation_section(items: list[Backend], floor: float, options: argparse.Namespace) -> list[str]:
+    out = [
+        f"## Saturation: {options.concurrency} concurrent calls, no pauses",
+        "",
+        f"{options.rounds} round(s) of {options.seconds:.0f} s (after {options.warmup:.0f} s warm-up), the "
+        "servers interleaved within each round; steps/s is the median of the rounds (each round in "
+        "brackets). CPU: cores busy on average during the measured windows, and CPU time per step.",
+        "",
+        _row("server", "steps/s", "vs floor", "calls/s", "median ms", "p99 ms", "errors",
+             "server µs CPU/step", "generator µs CPU/step", "cores: server / generator / other"),
+        _row("---", *["---:"] * 8, "---"),
+    ]  # fmt: skip
+    for b in items:
+        values = _merged(b.rounds)["all"]
+        calls = sum(r.calls_done for r in b.rounds) / sum(r.window for r in b.rounds)
+        rates = ", ".join(f"{r.steps_per_second:.0f}" for r in b.rounds)
+        out.append(_row(
+            f"({b.key}) {b.label}", f"{_rate(b):.0f} [{rates}]", f"{_rate(b) / floor:.2f}×", f"{calls:.0f}",
+            _ms(loadgen.percentile(values, 50)), _ms(loadgen.percentile(values, 99)),
+            sum(len(r.errors) for r in b.rounds), f"{_us_per_step(b.rounds, _CPU[0]):.0f}",
+            f"{_us_per_step(b.rounds, _CPU[1]):.0f}", _cores(b.rounds),
+        ))  # fmt: skip
+    out += ["", "Per webhook step (all rounds):", ""]
+    out += [
+        _row("server", "webhook", "requests", "median ms", "p99 ms"),
+        _row("---", "---", "---:", "---:", "---:"),
+    ]
+    for b in items:
+        for webhook, values in sorted(_merged(b.rounds).items()):
+            if webhook != "all":
+                median, p99 = loadgen.percentile(values, 50), loadgen.percentile(values, 99)
+                out.append(_row(f"({b.key})", f"`{webhook}`", len(values), _ms(median), _ms(p99)))
+    return [*out, ""]
+
+
+def _paced_section(items: list[Backend], options: argparse.Namespace) -> list[str]:
+    runs = [(b, b.paced) for b in items if b.paced is not None]
+    out = [
+        f"## Paced: {options.paced_calls:,} concurrent calls",
+        "",
+        f"{runs[0][1].detail}. The p99 target is judged for our app (b, c, d); the floor (a) is shown "
+        "for comparison. Lag: how late the generator sent steps against their schedule (when it is "
+        "large, the generator did not get the CPU it needed).",
+        "",
+        _row("server", "webhook", "requests", "median ms", "p99 ms", "max ms", "p99 < 50 ms"),
+        _row("---", "---", "---:", "---:", "---:", "---:", "---"),
+    ]
+    for b, r in runs:
+        for webhook, values in sorted(r.by_webhook().items(), key=lambda kv: (kv[0] == "all", kv[0])):
+            p99 = loadgen.percentile(values, 99)
+            out.append(_row(f"({b.key}) {b.label}", "**all steps**" if webhook == "all" else f"`{webhook}`",
+                            len(values), _ms(loadgen.percentile(values, 50)), _ms(p99), _ms(max(values)),
+                            "—" if b.static else _verdict(p99 < TARGET_P99_MS)))  # fmt: skip
+    out += ["", _row("server", "steps/s", "calls ended", "errors", "lag p99 / max ms",
+                     "cores: server / generator / other"), _row("---", *["---:"] * 4, "---")]  # fmt: skip
+    for b, r in runs:
+        lag = f"{_ms(loadgen.percentile(r.lag_ms, 99))} / {_ms(max(r.lag_ms, default=0))}"
+        out.append(_row(f"({b.key}) {b.label}", f"{r.steps_per_second:.0f}", r.calls_done, len(r.errors), lag,
+                        _cores([r])))  # fmt: skip
+    errors = [
+        (b.key, e) for b in items for r in [*b.rounds, *([b.paced] if b.paced else [])] for e in r.errors
+    ]
+    if errors:
+        out += ["", f"First errors ({len(errors)} in all):", "", *[f"- ({k}) {e}" for k, e in errors[:10]]]
+    return [*out, ""]
+
+
+def _in_process_section(figures: InProcess, items: list[Backend]) -> list[str]:
+    out = ["## In-process (no server, no sockets)", "",
+           _row("figure", "value", "target", "how"), _row("---", "---:", "---", "---")]  # fmt: skip
+    for f in figures.fires:
+        target = f"≤ {TARGET_FIRE_US:.0f} µs: {_verdict(f.value <= TARGET_FIRE_US)}"
+        out.append(_row(f"(f) {f.name}", f"{f.value:.1f} {f.unit}", target, f.how))
+    for f in figures.engine:
+        out.append(_row(f"(f) {f.name}", f"{f.value:.0f} {f.unit}", "—", f.how))
+    for f in figures.apps:
+        out.append(_row(f.name, f"{f.value:.0f} {f.unit}", "—", f.how))
+    for f in figures.wsgi:
+        out.append(_row(f"(e) {f.name}", f"{f.value:.0f} {f.unit}", "—", f.how))
+    out.append(_row(f"(e) {figures.crawl.name}", f"{figures.crawl.value:.1f} {figures.crawl.unit}", "—",
+                    figures.crawl.how))  # fmt: skip
+    out += ["", "Cost of one webhook step, layer by layer (µs of CPU; over HTTP: saturation, per step):", "",
+            _row("", *[f"({b.key})" for b in items]), _row("---", *["---:"] * len(items))]  # fmt: skip
+    out.append(_row("WSGI app alone, in-process", *[f"{f.value:.0f}" for f in figures.apps]))
+    out.append(_row("server processes over HTTP (gunicorn, sockets, app)",
+                    *[f"{_us_per_step(b.rounds, _CPU[0]):.0f}" for b in items]))  # fmt: skip
+    out.append(_row("the load generator", *[f"{_us_per_step(b.rounds, _CPU[1]):.0f}" for b in items]))
+    return [*out, ""]
+
+
+# -- main --------------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    options = _options(argv)
+    started, clock = datetime.now(UTC), time.perf_counter()
+    workdir = inprocess.scratch_dir()
+    notes: list[str] = []
+    machine = machine_rows()
+    settings = servers.gunicorn_settings({})
+    _say(f"scratch files in {workdir}")
+    with ExitStack() as stack:
+        redis_url = redis_pid = None
+        try:
+            redis_url, redis_pid = stack.enter_context(servers.redis_server(workdir))
+        except RuntimeError as exc:
+            notes.append(f"(d) Redis skipped: {exc}")
+        figures = in_process(workdir, redis_url, options)
+        items = backends(workdir, redis_url, redis_pid)
+        for b in items:
+            _say(f"starting ({b.key}) {b.label}")
+            if "IVR_DATABASE" in b.env and "IVR_REDIS_URL" not in b.env:
+                # The file and its WAL mode first: five workers switching a fresh file to WAL at
+                # once can fail with "database is locked" and stop gunicorn.
+                inprocess.open_engine_store(Path(b.env["IVR_DATABASE"])).close()
+            log = workdir / f"gunicorn-{b.key}.log"
+            b.server = stack.enter_context(
+                servers.gunicorn(b.app_spec, b.env, log, pythonpath=b.pythonpath, extra_pids=b.extra_pids)
+            )
+        saturation(items, options)
+        paced(items, options)
+        _say("stopping the servers")
+    text = report(items, figures, options, settings, machine, started, time.perf_counter() - clock, notes)
+    options.out.write_text(text + "\n", encoding="utf-8")
+    _say(f"wrote {options.out}")
+    if not options.keep:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
