@@ -156,11 +156,7 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 def _serve(settings: dict[str, Any], workdir: Path) -> Iterator[Served]:
-    if "DATABASE" in settings:
-        # Create the SQLite file (and switch it to WAL) before the workers open it at once: on a
-        # fresh file, concurrent `PRAGMA journal_mode=WAL` can fail with "database is locked"
-        # and gunicorn then stops ("Worker failed to boot"). A deploy creates the file first too.
-        open_store(EngineConfig.from_mapping(settings)).close()
+    # The workers open a brand-new SQLite file at once: the store's set-up must cope with that.
     port = free_port()
     env = {k: v for k, v in os.environ.items()
            if not k.startswith("IVR_") and k not in ("TWILIO_AUTH_TOKEN", "REDIS_URL")}  # fmt: skip
