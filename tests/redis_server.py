@@ -8,7 +8,6 @@ plain asserts to rewrite).
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import time
 import uuid
@@ -18,6 +17,8 @@ from pathlib import Path
 
 import pytest
 import redis
+
+from .servers import free_port
 
 
 @dataclass(frozen=True)
@@ -30,12 +31,6 @@ class RedisServer:
 
     def client(self) -> redis.Redis:
         return redis.Redis.from_url(self.url, decode_responses=True)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _start(exe: str, workdir: Path) -> tuple[subprocess.Popen[bytes], RedisServer]:

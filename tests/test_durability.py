@@ -4,41 +4,20 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
-import sys
-import time
 import urllib.parse
 import urllib.request
 from pathlib import Path
 
 from ivr.twiml_rules import validate_twiml
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from .servers import ROOT, free_port, start_flask
 
 
 def _start(db: Path, port: int) -> subprocess.Popen[bytes]:
     env = {**os.environ, "IVR_DATABASE": str(db), "PYTHONPATH": str(ROOT)}
     env.pop("TWILIO_AUTH_TOKEN", None)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "flask", "--app", "app", "run", "--port", str(port)],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1).read()
-            return proc
-        except OSError:
-            time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError("server did not start")
+    return start_flask(port, env)
 
 
 def _post(port: int, path: str, fields: dict[str, str]):
@@ -49,7 +28,7 @@ def _post(port: int, path: str, fields: dict[str, str]):
 
 def test_sigkill_mid_call_then_restart(tmp_path):
     db = tmp_path / "ivr.sqlite3"
-    port = _free_port()
+    port = free_port()
     fields = {"CallSid": "CAkill", "To": "+18002372765", "From": "+15551230000"}
     server = _start(db, port)
     try:

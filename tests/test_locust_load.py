@@ -7,14 +7,14 @@ import importlib.util
 import os
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from werkzeug.serving import make_server
 
 from app import create_app
+
+from .servers import served
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCUSTFILE = ROOT / "load" / "locustfile.py"
@@ -54,16 +54,13 @@ steps:
 """
 
 
+
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[str]:
     """Our app on a free loopback port, threaded, in this process."""
     app = create_app({"DATABASE": str(tmp_path / "load.sqlite3"), "NOW": OPEN_HOURS})
-    httpd = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_port}"
-    httpd.shutdown()
-    thread.join(5)
+    with served(app) as url:
+        yield url
     app.extensions["ivr"].store.close()
 
 

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from importlib.metadata import entry_points
 from pathlib import Path
 
 import pytest
-from werkzeug.serving import make_server
 
 from app import create_app
+
+from .servers import served
 
 pytest_plugins = ["pytester"]
 
@@ -65,6 +65,7 @@ def test_wrong_menu(ivr_call):
 def test_without_calls():
     assert 1 == 2
 '''
+
 
 
 def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
@@ -127,12 +128,8 @@ def test_a_bad_app_factory_fails_the_test_with_a_clear_message(pytester: pytest.
 def server(tmp_path: Path) -> Iterator[str]:
     """Our app served over HTTP on a free loopback port, in a thread."""
     app = create_app({"DATABASE": str(tmp_path / "served.sqlite3"), "NOW": OPEN_HOURS})
-    httpd = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_port}"
-    httpd.shutdown()
-    thread.join(5)
+    with served(app) as url:
+        yield url
     app.extensions["ivr"].store.close()
 
 

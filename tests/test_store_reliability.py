@@ -13,7 +13,6 @@ import os
 import queue
 import signal
 import subprocess
-import sys
 import threading
 import time
 import urllib.parse
@@ -35,11 +34,11 @@ from ivr.twiml_rules import validate_twiml
 
 from .conftest import OPEN_HOURS
 from .phone import MAIN, Phone
-from .redis_server import RedisServer, free_port
+from .redis_server import RedisServer
+from .servers import ROOT, free_port, start_flask
 
 pytest_plugins = ["tests.redis_server"]
 
-ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "I-Twilio-Idempotency-Token"
 MEMBER_ID, MEMBER_DOB = "10203040", "03071956"
 
@@ -226,19 +225,7 @@ def test_processes_posting_to_one_call_keep_a_consistent_path(workers, settings)
 
 
 def _serve(port: int, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "flask", "--app", "app", "run", "--port", str(port)],
-        cwd=ROOT, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1).read()
-            return proc
-        except OSError:
-            time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError(f"server did not start: see {log}")
+    return start_flask(port, env, log)
 
 
 def _post(port: int, path: str, fields: dict[str, str]) -> tuple[ElementTree.Element, dict[str, str]]:

@@ -9,14 +9,12 @@ from __future__ import annotations
 import json
 import os
 import re
-import threading
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from werkzeug.serving import make_server
 
 from app import create_app
 from ivr.commands.target import Target
@@ -25,6 +23,7 @@ from ivr.sim import HttpTransport, SimulatedCall
 
 from .conftest import OPEN_HOURS
 from .phone import MAIN
+from .servers import served
 
 pytest.importorskip("playwright.sync_api", reason="pip install -e '.[dev]' (installs playwright)")
 from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: E402
@@ -65,12 +64,8 @@ pytestmark = pytest.mark.skipif(
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     database = tmp_path_factory.mktemp("trainer") / "ivr.sqlite3"
     app = create_app({"TESTING": True, "DATABASE": str(database), "NOW": OPEN_HOURS})
-    httpd = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_port}"
-    httpd.shutdown()
-    thread.join(5)
+    with served(app) as url:
+        yield url
     app.extensions["ivr"].store.close()
 
 
