@@ -13,6 +13,7 @@ from flask.testing import FlaskClient
 from app import create_app
 from ivr.engine import Engine
 
+from .logged_errors import LoggedErrors
 from .phone import MAIN, Phone
 
 # Monday 2026-11-23, 10:00 Central: every line is open.
@@ -69,3 +70,15 @@ def call(client: FlaskClient) -> Callable[..., Phone]:
         return Phone(client, to=to, **kwargs).dial()
 
     return dial
+
+
+@pytest.fixture
+def errors() -> Iterator[LoggedErrors]:
+    """ERROR records logged anywhere while the test runs (the catch-all handler's traces)."""
+    import logging
+
+    handler = LoggedErrors()
+    root = logging.getLogger()
+    root.addHandler(handler)
+    yield handler
+    root.removeHandler(handler)

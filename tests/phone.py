@@ -46,6 +46,12 @@ class Phone:
     def silence(self) -> Phone:
         return self._post(self.action, {})
 
+    def act(self, action: str) -> Phone:
+        """One caller action written as text: keys, 'say <words>', or '' for silence."""
+        if action.startswith("say "):
+            return self.say(action[4:])
+        return self.press(action) if action else self.silence()
+
     def walk(self, *keys: str) -> Phone:
         for key in keys:
             self.press(key)

@@ -33,12 +33,7 @@ def walk(phone: Phone, clock: Clock, *actions: str, hang_up: bool = True) -> Pho
     phone.dial()
     for action in actions:
         clock.now += STEP_SECONDS
-        if action.startswith("say "):
-            phone.say(action[4:])
-        elif action:
-            phone.press(action)
-        else:
-            phone.silence()
+        phone.act(action)
     if hang_up:
         clock.now += STEP_SECONDS
         assert phone.hangup() == 204

@@ -44,12 +44,7 @@ def place(client: FlaskClient, line: str, actions: tuple[Action, ...], hang_up: 
     to = {"specialty": SPECIALTY, "tty": TTY}.get(line)
     phone = (Phone(client, to=to) if to else Phone(client)).dial()
     for action in actions:
-        if action.startswith("say "):
-            phone.say(action[4:])
-        elif action:
-            phone.press(action)
-        else:
-            phone.silence()
+        phone.act(action)
     if hang_up:
         phone.hangup()
     return phone

@@ -27,6 +27,7 @@ from werkzeug.test import TestResponse
 
 from ivr.twiml_rules import validate_twiml
 
+from .logged_errors import LoggedErrors
 from .phone import MAIN, SPECIALTY, TTY
 
 EXAMPLES = int(os.environ.get("IVR_FUZZ_EXAMPLES", "200"))
@@ -115,25 +116,6 @@ raw_queries = st.text(max_size=60)  # passed as the raw QUERY_STRING, escapes an
 # --------------------------------------------------------------------------- checks
 
 
-class _Errors(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.ERROR)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-
-@pytest.fixture
-def errors() -> Iterator[_Errors]:
-    """ERROR records logged anywhere while the test runs (the catch-all handler's traces)."""
-    handler = _Errors()
-    root = logging.getLogger()
-    root.addHandler(handler)
-    yield handler
-    root.removeHandler(handler)
-
-
 @pytest.fixture
 def client(make_app: Callable[..., Flask]) -> Iterator[FlaskClient]:
     """One app per test function; every hypothesis example reuses it."""
@@ -142,7 +124,7 @@ def client(make_app: Callable[..., Flask]) -> Iterator[FlaskClient]:
     app.extensions["ivr"].store.close()
 
 
-def _post(client: FlaskClient, errors: _Errors, path: str, data: dict[str, str],
+def _post(client: FlaskClient, errors: LoggedErrors, path: str, data: dict[str, str],
           query: Any = None) -> TestResponse:  # fmt: skip
     errors.records.clear()
     response = client.post(path, data=data, query_string=query)

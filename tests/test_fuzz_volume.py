@@ -19,7 +19,6 @@ polite 200). Raw WSGI through werkzeug's Client: no sockets.
 
 from __future__ import annotations
 
-import logging
 import os
 import random
 import string
@@ -37,6 +36,7 @@ from werkzeug.test import Client, TestResponse
 
 from ivr.twiml_rules import validate_twiml
 
+from .logged_errors import LoggedErrors
 from .phone import MAIN, SPECIALTY, TTY
 
 REQUESTS = int(os.environ.get("IVR_FUZZ_VOLUME", "10000"))
@@ -57,24 +57,6 @@ GOOD_ENTRIES = {
 }
 
 
-class _Errors(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.ERROR)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-
-@pytest.fixture
-def errors() -> Iterator[_Errors]:
-    """ERROR records logged anywhere while the test runs (the catch-all handler's traces)."""
-    handler = _Errors()
-    logging.getLogger().addHandler(handler)
-    yield handler
-    logging.getLogger().removeHandler(handler)
-
-
 @pytest.fixture
 def wsgi(make_app: Callable[..., Flask]) -> Iterator[Client]:
     app = make_app()
@@ -87,7 +69,7 @@ class Sender:
     """Sends requests, checks every answer, counts them; valid documents are checked once each."""
 
     client: Client
-    errors: _Errors
+    errors: LoggedErrors
     sent: int = 0
     statuses: Counter[int] = field(default_factory=Counter)
     states: Counter[str] = field(default_factory=Counter)  # X-IVR-State of the answers
@@ -207,7 +189,7 @@ def _garbage(junk: Junk) -> tuple[bytes, str | None]:
     return body, content_type
 
 
-def test_ten_thousand_seeded_random_requests(wsgi: Client, errors: _Errors) -> None:
+def test_ten_thousand_seeded_random_requests(wsgi: Client, errors: LoggedErrors) -> None:
     rng = random.Random(SEED)
     junk = Junk(rng)
     sender = Sender(wsgi, errors)
@@ -328,7 +310,7 @@ requests = st.fixed_dictionaries({
 
 @fuzz
 @given(request=requests)
-def test_random_whole_requests(wsgi: Client, errors: _Errors, request: dict[str, Any]) -> None:
+def test_random_whole_requests(wsgi: Client, errors: LoggedErrors, request: dict[str, Any]) -> None:
     """Any method, path, query, content type and body: the same rules as the loop above."""
     sender = Sender(wsgi, errors)
     method, path = request["method"], request["path"]
