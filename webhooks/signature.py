@@ -70,7 +70,7 @@ class _FormValues:
         return values
 
 
-def signed_as_sent(validator: RequestValidator, url: str, params: Any, signature: str) -> bool:
+def _signed_as_sent(validator: RequestValidator, url: str, params: Any, signature: str) -> bool:
     """Check the signature against the URL exactly as requested, then as twilio's validator does.
 
     Twilio signs the URL as configured, which is the URL requested; the validator's own check
@@ -84,19 +84,25 @@ def signed_as_sent(validator: RequestValidator, url: str, params: Any, signature
     return bool(validator.validate(url, params, signature))
 
 
+def signed_by_twilio(req: Request, token: str, public_base_url: str | None) -> bool:
+    """Whether `req` carries a valid X-Twilio-Signature made with `token`."""
+    signature = req.headers.get("X-Twilio-Signature", "")
+    if not signature:
+        return False
+    try:
+        url = url_as_requested(req, public_base_url)
+        params = _FormValues(req.form if req.method == "POST" else {})
+        return _signed_as_sent(_validator(token), url, params, signature)
+    except ValueError:  # e.g. a URL the validator cannot parse: refuse, never a fallback 200
+        return False
+
+
 def require_twilio_signature() -> None:
     """Blueprint hook: with an auth token configured, refuse any request Twilio did not sign."""
     token = current_app.config.get("TWILIO_AUTH_TOKEN")
     if not token:
         return
-    signature = request.headers.get("X-Twilio-Signature", "")
-    if not signature:
+    if not request.headers.get("X-Twilio-Signature", ""):
         abort(403, "missing X-Twilio-Signature")
-    try:
-        url = url_as_requested(request, current_app.config.get("PUBLIC_BASE_URL"))
-        params = _FormValues(request.form if request.method == "POST" else {})
-        valid = signed_as_sent(_validator(token), url, params, signature)
-    except ValueError:  # e.g. a URL the validator cannot parse: refuse, never a fallback 200
-        valid = False
-    if not valid:
+    if not signed_by_twilio(request, token, current_app.config.get("PUBLIC_BASE_URL")):
         abort(403, "X-Twilio-Signature does not match this request")
