@@ -12,6 +12,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from ivr.config import EngineConfig
 from ivr.engine import Engine
+from ivr.signing import signs_webhooks
 from ivr.stores import open_store
 
 log = logging.getLogger("ivr.app")
@@ -24,13 +25,15 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         DATABASE=str(Path(app.instance_path) / "ivr.sqlite3"),
         MAX_CONTENT_LENGTH=64 * 1024,
         TWILIO_AUTH_TOKEN=None,
+        TWILIO_WEBHOOK_SHARED_KEY=None,
         PUBLIC_BASE_URL=None,
         TRUST_PROXY=0,
         REDIS_URL=None,
     )
     app.config.from_prefixed_env("IVR")
-    if os.environ.get("TWILIO_AUTH_TOKEN"):
-        app.config["TWILIO_AUTH_TOKEN"] = os.environ["TWILIO_AUTH_TOKEN"]
+    for name in ("TWILIO_AUTH_TOKEN", "TWILIO_WEBHOOK_SHARED_KEY"):
+        if os.environ.get(name):
+            app.config[name] = os.environ[name]
     if os.environ.get("REDIS_URL") and not app.config.get("REDIS_URL"):
         app.config["REDIS_URL"] = os.environ["REDIS_URL"]  # the usual name on hosted platforms
     if test_config:
@@ -43,10 +46,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     if hops:
         # Behind a TLS-terminating proxy or tunnel: trust its X-Forwarded-Proto/Host/Port.
         app.wsgi_app = ProxyFix(app.wsgi_app, x_proto=hops, x_host=hops, x_port=hops)  # type: ignore[method-assign]
-    if not app.config.get("TWILIO_AUTH_TOKEN"):
+    if not signs_webhooks(app.config):
         log.warning(
             "TWILIO_AUTH_TOKEN is not set: webhooks accept UNSIGNED requests. Fine for local "
-            "simulation; set it before exposing the app to the internet."
+            "simulation; set it (or TWILIO_WEBHOOK_SHARED_KEY) before exposing the app to the internet."
         )
 
     from web import trainer, trainer_api

@@ -132,6 +132,7 @@ def ivr_target(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
 @pytest.fixture
 def ivr_call(request: pytest.FixtureRequest, ivr_target: Target) -> Callable[..., IvrCall]:
     """Factory: `ivr_call(line="main")`, `ivr_call(to="+1...")`, `ivr_call(now="2026-...")`."""
+    from .signing import Signer
     from .sim import SimulatedCall, WsgiTransport
 
     calls = request.node.stash.setdefault(_CALLS, [])
@@ -141,7 +142,8 @@ def ivr_call(request: pytest.FixtureRequest, ivr_target: Target) -> Callable[...
         if to is None and line not in _LINES:
             raise ValueError(f"unknown line {line!r}: use one of {', '.join(_LINES)}, or to=")
         number = to or _numbers(ivr_target).get(line, _LINES[line])
-        options.setdefault("auth_token", os.environ.get("TWILIO_AUTH_TOKEN") or None)
+        if "auth_token" not in options and "signer" not in options:
+            options["signer"] = Signer.from_config(os.environ)  # as the app checks, from the env
         # In-process, a client of its own per call: no cookie or state leaks between calls.
         app = ivr_target.app
         transport = WsgiTransport(app) if ivr_target.in_process and app is not None else ivr_target.transport

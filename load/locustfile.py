@@ -25,6 +25,7 @@ Environment:
     IVR_SCENARIOS       scenario files or folders, separated by ':' (default: scenarios/)
     IVR_STEP_SECONDS    think time between the webhook requests of a call (default: 5)
     TWILIO_AUTH_TOKEN   sign requests as Twilio does, when the app checks signatures
+    TWILIO_WEBHOOK_SHARED_KEY   without an auth token: sign with this webhook shared key
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ import gevent
 from locust import HttpUser, between, task
 
 from ivr.scenarios import Scenario, ScenarioErrors, load_paths, run_scenario
+from ivr.signing import Signer
 from ivr.sim import HttpReply, Transport
 
 STEP_SECONDS = float(os.environ.get("IVR_STEP_SECONDS", "5"))
@@ -123,14 +125,14 @@ class IvrCaller(HttpUser):
     def on_start(self) -> None:
         self.transport = LocustTransport(self.client, STEP_SECONDS)
         self.target = _Target(self.transport, (self.host or "").rstrip("/"))
-        self.auth_token = os.environ.get("TWILIO_AUTH_TOKEN") or None
+        self.signer = Signer.from_config(os.environ)  # signs when the app checks
 
     @task
     def place_call(self) -> None:
         scenario = random.choice(SCENARIOS)
         self.transport.slept = 0.0
         started = time.perf_counter()
-        result = run_scenario(scenario, self.target, auth_token=self.auth_token)
+        result = run_scenario(scenario, self.target, signer=self.signer)
         elapsed_ms = (time.perf_counter() - started - self.transport.slept) * 1000
         self.environment.events.request.fire(
             request_type="SCENARIO",

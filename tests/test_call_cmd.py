@@ -144,3 +144,28 @@ def test_command_exits_1_when_the_call_ends_in_an_error() -> None:
     assert f"Calling main ({MAIN}, http://127.0.0.1:{port})" in out
     assert "error: could not reach" in out
     assert "outcome: error" in out
+
+
+@pytest.mark.parametrize(
+    ("app_env", "args", "answered"),
+    [
+        pytest.param({"TWILIO_AUTH_TOKEN": "cli-token"}, [], True, id="auth-token-from-env"),
+        pytest.param({"TWILIO_WEBHOOK_SHARED_KEY": "cli-key"}, [], True, id="shared-key-from-env"),
+        pytest.param({"TWILIO_WEBHOOK_SHARED_KEY": "cli-key"}, ["--shared-key", "wrong"], False,
+                     id="wrong-shared-key"),
+    ],
+)  # fmt: skip
+def test_command_signs_as_the_app_checks(
+    tmp_path: Path, app_env: dict[str, str], args: list[str], answered: bool
+) -> None:
+    """The in-process app reads the same variables as the options: its calls are signed to match."""
+    result = CliRunner(env=app_env).invoke(
+        main, ["call", "--line", "main", "--database", str(tmp_path / "db"), *args],
+        input="2\nq\n", catch_exceptions=False,
+    )  # fmt: skip
+    if answered:
+        assert result.exit_code == 0, result.output
+        assert "state: billing_menu" in result.output
+    else:
+        assert result.exit_code == 1, result.output
+        assert "HTTP 403" in result.output

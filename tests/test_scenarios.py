@@ -36,7 +36,7 @@ from ivr.scenarios.checks import best_window, check_heard
 from ivr.scenarios.model import Check, Expect, Hangup, Press, Say, Silence, Wait
 from ivr.sim import HttpReply, Transport, WsgiTransport
 
-NO_TWILIO = {"TWILIO_AUTH_TOKEN": None, "TWILIO_ACCOUNT_SID": None}
+NO_TWILIO = {"TWILIO_AUTH_TOKEN": None, "TWILIO_WEBHOOK_SHARED_KEY": None, "TWILIO_ACCOUNT_SID": None}
 
 BILLING = """\
 name: Billing, then a representative
@@ -672,8 +672,9 @@ def test_cli_k_matching_nothing_exits_2(folder: Path) -> None:
     assert "no scenario name or tag contains 'nothing-like-this'" in result.stderr
 
 
-def test_cli_signs_requests_when_the_app_checks_signatures(folder: Path) -> None:
-    result = invoke(str(folder), env={"TWILIO_AUTH_TOKEN": "scenario-test-token"})
+@pytest.mark.parametrize("variable", ["TWILIO_AUTH_TOKEN", "TWILIO_WEBHOOK_SHARED_KEY"])
+def test_cli_signs_requests_when_the_app_checks_signatures(folder: Path, variable: str) -> None:
+    result = invoke(str(folder), env={variable: "scenario-test-secret"})
     assert result.exit_code == 0, result.output
 
 

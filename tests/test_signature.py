@@ -373,3 +373,95 @@ def test_a_signature_check_that_cannot_parse_the_url_refuses(make_app):
         headers={"X-Twilio-Signature": "x"},
     )  # fmt: skip
     assert response.status_code == 403 and response.mimetype == "text/xml"
+
+
+# --------------------------------------------------------------------------- shared keys
+
+SHARED = "test-shared-key-secret"
+OLD_SHARED = "test-retiring-shared-key"
+SETTINGS = "X-Twilio-Webhooks-Signature-Settings"
+KEY_ID = "KS" + "1" * 32
+
+
+def shared_post(
+    client: FlaskClient, data: Mapping[str, Any] = CALL, *, secret: str = SHARED,
+    algorithm: str = "HMAC_SHA256", settings: str | None = None, path: str = "/voice",
+) -> TestResponse:  # fmt: skip
+    """Post as Twilio does under a Webhook Rule: signed with a shared key, and says so."""
+    signature = RequestValidator(secret).compute_signature(LOCAL + path, data, algorithm)
+    header = settings if settings is not None else f"key={KEY_ID},algorithm={algorithm}"
+    return client.post(path, data=data, headers={HEADER: signature, SETTINGS: header})
+
+
+@pytest.mark.parametrize("algorithm", ["HMAC_SHA256", "HMAC_SHA1", "hmac_sha256"])
+@pytest.mark.parametrize("token", [TOKEN, None], ids=["with-auth-token", "shared-key-only"])
+def test_a_shared_key_signature_passes(build, algorithm, token):
+    client = build(TWILIO_AUTH_TOKEN=token, TWILIO_WEBHOOK_SHARED_KEY=SHARED)
+    assert_answered(shared_post(client, algorithm=algorithm))
+    step = shared_post(client, {**CALL, "Digits": "2"}, algorithm=algorithm, path="/voice/input?step=0")
+    assert_answered(step)
+    assert step.headers["X-IVR-State"] == "billing_menu"
+
+
+def test_both_keys_pass_while_rotating(build):
+    client = build(TWILIO_WEBHOOK_SHARED_KEY=f" {SHARED} , {OLD_SHARED} ")
+    assert_answered(shared_post(client, secret=SHARED))
+    assert_answered(shared_post(client, secret=OLD_SHARED))
+    assert_refused(shared_post(client, secret="a-key-already-retired"))
+
+
+SHARED_REFUSED = [
+    pytest.param({}, dict(secret=TOKEN), id="auth-token-signature-under-settings-header"),
+    pytest.param({}, dict(secret="another-shared-key"), id="another-shared-key"),
+    pytest.param({}, dict(algorithm="HMAC_SHA1", settings=f"key={KEY_ID},algorithm=HMAC_SHA256"),
+                 id="algorithm-other-than-named"),
+    pytest.param({}, dict(settings=f"key={KEY_ID},algorithm=HMAC_MD5"), id="unknown-algorithm"),
+    pytest.param({"TWILIO_AUTH_TOKEN": None}, dict(secret=TOKEN), id="shared-key-only-auth-token-used"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("config", "post"), SHARED_REFUSED)
+def test_bad_shared_key_signatures_are_refused(build, config, post):
+    client = build(TWILIO_WEBHOOK_SHARED_KEY=SHARED, **config)
+    response = shared_post(client, **post)
+    assert_refused(response)
+    assert SHARED not in response.get_data(as_text=True)
+
+
+def test_a_field_changed_after_shared_key_signing_is_refused(build):
+    client = build(TWILIO_WEBHOOK_SHARED_KEY=SHARED)
+    path = "/voice/input?step=0"
+    signed = {**CALL, "Digits": "1"}
+    signature = RequestValidator(SHARED).compute_signature(LOCAL + path, signed, "HMAC_SHA256")
+    headers = {HEADER: signature, SETTINGS: f"key={KEY_ID},algorithm=HMAC_SHA256"}
+    assert_refused(client.post(path, data={**CALL, "Digits": "9"}, headers=headers))
+
+
+def test_a_shared_key_signature_without_its_header_is_checked_as_the_auth_token(build):
+    client = build(TWILIO_WEBHOOK_SHARED_KEY=SHARED)
+    signature = RequestValidator(SHARED).compute_signature(LOCAL + "/voice", CALL, "HMAC_SHA256")
+    assert_refused(client.post("/voice", data=CALL, headers={HEADER: signature}))
+    sha1 = RequestValidator(SHARED).compute_signature(LOCAL + "/voice", CALL)
+    assert_refused(client.post("/voice", data=CALL, headers={HEADER: sha1}))
+
+
+def test_with_only_a_shared_key_auth_token_signatures_and_unsigned_requests_are_refused(build):
+    client = build(TWILIO_AUTH_TOKEN=None, TWILIO_WEBHOOK_SHARED_KEY=SHARED)
+    assert_refused(client.post("/voice", data=CALL))
+    response = signed_post(client, "/voice", CALL)  # a valid auth-token signature: no token here
+    assert_refused(response)
+    assert "auth token" in response.get_data(as_text=True)
+    assert client.get("/healthz").get_json()["signed"] is True
+
+
+def test_a_shared_key_request_to_an_app_without_one_is_refused_and_logged(build, caplog):
+    client = build()  # the auth token only
+    with caplog.at_level("WARNING", logger="webhooks.signature"):
+        response = shared_post(client, settings=f"key={KEY_ID},algorithm=HMAC_SHA256\x1b[2J")
+    assert_refused(response)
+    assert "shared key" in response.get_data(as_text=True)
+    (record,) = [r for r in caplog.records if r.name == "webhooks.signature"]
+    message = record.getMessage()
+    assert "TWILIO_WEBHOOK_SHARED_KEY" in message and KEY_ID in message
+    assert "\x1b" not in message  # the header is quoted: no terminal escapes in the log
+    assert client.application.extensions["ivr"].store.get_call(CALL["CallSid"]) is None

@@ -17,6 +17,7 @@ from flask import Flask
 from twilio.request_validator import RequestValidator
 from werkzeug.serving import make_server
 
+from ivr.signing import SETTINGS_HEADER, SIMULATED_KEY_ID, Signer
 from ivr.sim import (
     Heard,
     HttpTransport,
@@ -575,6 +576,51 @@ def test_core_app_accepts_correctly_signed_calls(core_app: Build) -> None:
 
     assert [step.status for step in call.transcript.steps] == [200, 200, 200]
     assert call.outcome is None
+
+
+@pytest.mark.parametrize("algorithm", ["HMAC_SHA256", "HMAC_SHA1"])
+def test_each_request_is_signed_with_a_shared_key_and_says_so(algorithm: str) -> None:
+    """Under a Webhook Rule Twilio signs with the SharedKey and names it in a settings header."""
+    app = apps.gather_app()
+    place(app, signer=Signer.shared_key("shared-secret", algorithm)).dial().press("1#")
+
+    assert len(app.seen) == 3
+    for seen in app.seen:
+        url = LOCAL + seen.path + (f"?{seen.query}" if seen.query else "")
+        assert seen.headers[SETTINGS_HEADER] == f"key={SIMULATED_KEY_ID},algorithm={algorithm}"
+        signature = seen.headers["X-Twilio-Signature"]
+        assert RequestValidator("shared-secret").validate(url, seen.form, signature, algorithm)
+        other = "HMAC_SHA1" if algorithm == "HMAC_SHA256" else "HMAC_SHA256"
+        assert not RequestValidator("shared-secret").validate(url, seen.form, signature, other)
+
+
+def test_a_caller_signs_one_way_only() -> None:
+    with pytest.raises(ValueError, match="not both"):
+        place(apps.gather_app(), auth_token=TOKEN, signer=Signer.shared_key("shared-secret"))
+
+
+def test_core_app_with_a_shared_key_accepts_calls_signed_with_it(core_app: Build) -> None:
+    app = core_app(TWILIO_WEBHOOK_SHARED_KEY="shared-secret")
+    signer = Signer.shared_key("shared-secret")
+    call = walk_billing(SimulatedCall(WsgiTransport(app), MAIN, signer=signer).dial())
+    assert [step.status for step in call.transcript.steps] == [200, 200, 200]
+    refused = SimulatedCall(WsgiTransport(app), MAIN, signer=Signer.shared_key("other")).dial()
+    assert refused.transcript.steps[0].status == 403
+
+
+@pytest.mark.parametrize(
+    ("config", "expected"),
+    [
+        pytest.param({}, None, id="nothing"),
+        pytest.param({"TWILIO_AUTH_TOKEN": "t"}, Signer("t"), id="auth-token"),
+        pytest.param({"TWILIO_WEBHOOK_SHARED_KEY": "k1, k2"}, Signer("k1", SIMULATED_KEY_ID, "HMAC_SHA256"),
+                     id="first-shared-key"),
+        pytest.param({"TWILIO_AUTH_TOKEN": "t", "TWILIO_WEBHOOK_SHARED_KEY": "k"}, Signer("t"),
+                     id="auth-token-first"),
+    ],
+)  # fmt: skip
+def test_signer_from_config(config: dict[str, str], expected: Signer | None) -> None:
+    assert Signer.from_config(config) == expected
 
 
 @pytest.mark.parametrize("token", ["wrong", None], ids=["wrong-token", "unsigned"])

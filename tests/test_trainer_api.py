@@ -222,10 +222,12 @@ def test_a_transfer_ends_the_call_with_the_reference_spoken(client: FlaskClient)
 
 
 @pytest.mark.parametrize("base_url", [None, "https://ivr.example.test"], ids=["localhost", "public"])
+@pytest.mark.parametrize("secret", ["TWILIO_AUTH_TOKEN", "TWILIO_WEBHOOK_SHARED_KEY"],
+                         ids=["auth-token", "shared-key-only"])  # fmt: skip
 def test_signed_mode_page_calls_sign_like_twilio(
-    make_app: Callable[..., Flask], base_url: str | None
+    make_app: Callable[..., Flask], base_url: str | None, secret: str
 ) -> None:
-    app = make_app(TWILIO_AUTH_TOKEN="trainer-secret", PUBLIC_BASE_URL=base_url)
+    app = make_app(**{secret: "trainer-secret"}, PUBLIC_BASE_URL=base_url)
     client = app.test_client()
     unsigned = client.post("/voice", data={"CallSid": "CA" + "9" * 32, "To": MAIN})
     assert unsigned.status_code == 403  # the webhooks do check signatures

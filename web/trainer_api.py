@@ -1,9 +1,9 @@
 """JSON API of the trainer page: simulated calls through the real webhooks, history, analytics.
 
 A page call is a `SimulatedCall` run in-process against this very app (WsgiTransport): it posts
-to /voice exactly as Twilio does, signed when TWILIO_AUTH_TOKEN is set, so the page shows the
-same state machine a phone reaches. Live page calls stay in this process (web/live_calls.py):
-run the trainer with one worker.
+to /voice exactly as Twilio does, signed when the app checks signatures (ivr.signing.Signer), so
+the page shows the same state machine a phone reaches. Live page calls stay in this process
+(web/live_calls.py): run the trainer with one worker.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from ivr.call_export import call_to_scenario, scenario_yaml
 from ivr.diagram import to_svg
 from ivr.engine import Engine
 from ivr.flow import Flow
+from ivr.signing import Signer, signs_webhooks
 from ivr.sim import SimulatedCall, SimulationError, WsgiTransport
 
 from . import call_views
@@ -60,7 +61,7 @@ def _live_calls() -> LiveCalls:
 @bp.get("/lines")
 def lines() -> ResponseReturnValue:
     return jsonify(lines=call_views.lines(_engine()),
-                   signed=bool(current_app.config.get("TWILIO_AUTH_TOKEN")))  # fmt: skip
+                   signed=signs_webhooks(current_app.config))  # fmt: skip
 
 
 @bp.get("/lines/<line>/diagram.svg")
@@ -117,7 +118,7 @@ def start_call() -> ResponseReturnValue:
     sim = SimulatedCall(
         WsgiTransport(current_app._get_current_object()),  # type: ignore[attr-defined]
         to=number, caller=PAGE_CALLER, base_url=config.get("PUBLIC_BASE_URL") or "http://localhost",
-        auth_token=config.get("TWILIO_AUTH_TOKEN") or None, simulated_now=now,
+        signer=Signer.from_config(config), simulated_now=now,
     )  # fmt: skip
     live = _live_calls().add(LiveCall(sim, line, clock=now))
     live.dial()

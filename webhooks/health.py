@@ -5,6 +5,8 @@ from __future__ import annotations
 from flask import Blueprint, current_app, jsonify
 from flask.typing import ResponseReturnValue
 
+from ivr.signing import signs_webhooks
+
 bp = Blueprint("health", __name__)
 
 
@@ -15,5 +17,5 @@ def healthz() -> ResponseReturnValue:
         status="ok",
         lines=engine.flows.names(),
         numbers=engine.config.lines,
-        signed=bool(current_app.config.get("TWILIO_AUTH_TOKEN")),
+        signed=signs_webhooks(current_app.config),
     )

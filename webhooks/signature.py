@@ -1,15 +1,24 @@
-"""Twilio request signatures: check X-Twilio-Signature against the URL as Twilio requested it."""
+"""Twilio request signatures: check X-Twilio-Signature against the URL as Twilio requested it.
+
+Twilio signs with the account auth token (HMAC-SHA1), or, when a Webhook Rule matches the URL,
+with the rule's SharedKey and the algorithm named in X-Twilio-Webhooks-Signature-Settings.
+"""
 
 from __future__ import annotations
 
 import hmac
+import logging
 from collections.abc import Iterator
 from functools import lru_cache
 from typing import Any
 from urllib.parse import quote
 
 from flask import Request, abort, current_app, request
-from twilio.request_validator import RequestValidator
+from twilio.request_validator import HMAC_SHA1, RequestValidator, get_signature_algorithm
+
+from ivr.signing import SETTINGS_HEADER, SIGNATURE_HEADER, shared_keys
+
+log = logging.getLogger(__name__)
 
 
 def url_as_requested(req: Request, public_base_url: str | None) -> str:
@@ -48,7 +57,7 @@ def _wire_text(value: str) -> str:
     return _wire_bytes(value).decode("utf-8", "replace")
 
 
-@lru_cache(maxsize=4)
+@lru_cache(maxsize=8)
 def _validator(token: str) -> RequestValidator:
     return RequestValidator(token)
 
@@ -70,7 +79,9 @@ class _FormValues:
         return values
 
 
-def _signed_as_sent(validator: RequestValidator, url: str, params: Any, signature: str) -> bool:
+def _signed_as_sent(
+    validator: RequestValidator, url: str, params: Any, signature: str, algorithm: str
+) -> bool:
     """Check the signature against the URL exactly as requested, then as twilio's validator does.
 
     Twilio signs the URL as configured, which is the URL requested; the validator's own check
@@ -78,31 +89,46 @@ def _signed_as_sent(validator: RequestValidator, url: str, params: Any, signatur
     The exact URL comes first, so a request signed as sent costs one HMAC; anything else gets
     the validator's full answer.
     """
-    expected = validator.compute_signature(url, params).encode()
+    expected = validator.compute_signature(url, params, algorithm).encode()
     if hmac.compare_digest(expected, signature.encode("utf-8", "replace")):
         return True
-    return bool(validator.validate(url, params, signature))
+    return bool(validator.validate(url, params, signature, algorithm))
 
 
-def signed_by_twilio(req: Request, token: str, public_base_url: str | None) -> bool:
-    """Whether `req` carries a valid X-Twilio-Signature made with `token`."""
-    signature = req.headers.get("X-Twilio-Signature", "")
-    if not signature:
+def signed_by_twilio(
+    req: Request, token: str | None, public_base_url: str | None, keys: tuple[str, ...] = ()
+) -> bool:
+    """Whether `req` carries a valid signature: made with `token` (HMAC-SHA1) when it has no
+    signature-settings header, with one of the shared `keys` (its algorithm) when it has one."""
+    signature = req.headers.get(SIGNATURE_HEADER, "")
+    settings = req.headers.get(SETTINGS_HEADER)
+    candidates = keys if settings is not None else (token,) if token else ()
+    if not signature or not candidates:
         return False
+    algorithm = HMAC_SHA1 if settings is None else get_signature_algorithm(settings)
     try:
         url = url_as_requested(req, public_base_url)
         params = _FormValues(req.form if req.method == "POST" else {})
-        return _signed_as_sent(_validator(token), url, params, signature)
-    except ValueError:  # e.g. a URL the validator cannot parse: refuse, never a fallback 200
+        return any(_signed_as_sent(_validator(s), url, params, signature, algorithm) for s in candidates)
+    except ValueError:  # an algorithm twilio does not know, a URL it cannot parse: refused
         return False
 
 
 def require_twilio_signature() -> None:
-    """Blueprint hook: with an auth token configured, refuse any request Twilio did not sign."""
-    token = current_app.config.get("TWILIO_AUTH_TOKEN")
-    if not token:
+    """Blueprint hook: with an auth token or a shared key configured, refuse what Twilio did not sign."""
+    config = current_app.config
+    token = config.get("TWILIO_AUTH_TOKEN") or None
+    keys = shared_keys(config.get("TWILIO_WEBHOOK_SHARED_KEY"))
+    if not token and not keys:
         return
-    if not request.headers.get("X-Twilio-Signature", ""):
+    if not request.headers.get(SIGNATURE_HEADER, ""):
         abort(403, "missing X-Twilio-Signature")
-    if not signed_by_twilio(request, token, current_app.config.get("PUBLIC_BASE_URL")):
+    settings = request.headers.get(SETTINGS_HEADER)
+    if settings is not None and not keys:
+        log.warning("refused a webhook signed with a Twilio shared key (%.80r): set "
+                    "TWILIO_WEBHOOK_SHARED_KEY to that key's secret", settings)  # fmt: skip
+        abort(403, "the request is signed with a webhook shared key, and this app has none")
+    if settings is None and not token:
+        abort(403, "the request is signed with the account auth token, and this app has none")
+    if not signed_by_twilio(request, token, config.get("PUBLIC_BASE_URL"), keys):
         abort(403, "X-Twilio-Signature does not match this request")

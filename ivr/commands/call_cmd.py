@@ -15,6 +15,7 @@ from rich.panel import Panel
 from rich.text import Text
 
 from ..config import DEFAULT_LINES
+from ..signing import Signer
 from ..sim import Outcome, SimulatedCall, SimulationError, Step
 from .target import Target, open_target, target_options
 
@@ -192,9 +193,17 @@ def _numbers(target: Target) -> dict[str, str]:
     default=None,
     help="Sign requests as Twilio does (default: $TWILIO_AUTH_TOKEN).",
 )
+@click.option(
+    "--shared-key",
+    envvar="TWILIO_WEBHOOK_SHARED_KEY",
+    default=None,
+    help="Without an auth token: sign with this webhook shared key, HMAC-SHA256, as Twilio does "
+    "under a Webhook Rule (default: $TWILIO_WEBHOOK_SHARED_KEY).",
+)
 @target_options
 def call_cmd(line: str | None, to: str | None, now: str | None, auth_token: str | None,
-             url: str | None, app_spec: str, database: str | None) -> None:  # fmt: skip
+             shared_key: str | None, url: str | None, app_spec: str,
+             database: str | None) -> None:  # fmt: skip
     """Place one simulated call in the terminal: hear each menu, type keys or words.
 
     At each prompt type digits, * or # to press keys (e.g. 2, or 10203040#), 'say billing' to
@@ -214,7 +223,9 @@ def call_cmd(line: str | None, to: str | None, now: str | None, auth_token: str 
     try:
         number = to or _numbers(target)[line or "main"]
         call = SimulatedCall(target.transport, number, base_url=target.base_url,
-                             auth_token=auth_token or None, simulated_now=now)  # fmt: skip
+                             signer=Signer.from_config({"TWILIO_AUTH_TOKEN": auth_token,
+                                                        "TWILIO_WEBHOOK_SHARED_KEY": shared_key}),
+                             simulated_now=now)  # fmt: skip
         where = "in-process" if target.in_process else target.base_url
         console.print(Text(f"Calling {line or number} ({number}, {where}). Type {HELP}.", style="dim"))
         outcome = run_call(call, _typed_lines(console), console)

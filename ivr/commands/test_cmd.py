@@ -22,6 +22,7 @@ from ..scenarios import (
     render_report,
     run_scenarios,
 )  # fmt: skip
+from ..signing import Signer
 from ..sim import Transcript
 from .target import Target, open_target, target_options
 
@@ -74,7 +75,7 @@ def test_cmd(
         click.echo("warning: --coverage needs an in-process run of our app (leave out --url); "
                    "running without it", err=True)  # fmt: skip
     with _progress(len(scenarios)) as advance:
-        results = run_scenarios(scenarios, target, workers=workers, auth_token=_auth_token(target),
+        results = run_scenarios(scenarios, target, workers=workers, signer=_signer(target),
                                 on_result=advance)  # fmt: skip
     click.echo(render_report(results, steps_of_passing=False), nl=False)
     if junit_file is not None:
@@ -100,12 +101,11 @@ def _load(paths: Sequence[Path]) -> list[Suite]:
         raise click.exceptions.Exit(EXIT_BAD_FILE) from exc
 
 
-def _auth_token(target: Target) -> str | None:
+def _signer(target: Target) -> Signer | None:
     """Sign requests when the app checks signatures (our app: its config; a URL: the env)."""
     if target.in_process:
-        token = target.app.config.get("TWILIO_AUTH_TOKEN") if hasattr(target.app, "config") else None
-        return str(token) if token else None
-    return os.environ.get("TWILIO_AUTH_TOKEN") or None
+        return Signer.from_config(target.app.config) if hasattr(target.app, "config") else None
+    return Signer.from_config(os.environ)
 
 
 @contextmanager

@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from ..signing import Signer
 from ..sim import SimulatedCall, SimulationError, Transcript, Transport, WsgiTransport
 from .checks import check_heard
 from .model import (
@@ -86,7 +87,7 @@ class ScenarioResult:
 
 def run_scenarios(
     scenarios: Sequence[Scenario], target: CallTarget, *, workers: int = DEFAULT_WORKERS,
-    auth_token: str | None = None, on_result: Callable[[ScenarioResult], None] | None = None,
+    signer: Signer | None = None, on_result: Callable[[ScenarioResult], None] | None = None,
 ) -> list[ScenarioResult]:  # fmt: skip
     """Run scenarios on `workers` threads (in-process runs share the target's one app).
 
@@ -97,14 +98,14 @@ def run_scenarios(
     results: list[ScenarioResult | None] = [None] * len(scenarios)
     if workers == 1 or len(scenarios) <= 1:
         for index, scenario in enumerate(scenarios):
-            result = run_scenario(scenario, target, auth_token=auth_token)
+            result = run_scenario(scenario, target, signer=signer)
             results[index] = result
             if on_result:
                 on_result(result)
     else:
         with ThreadPoolExecutor(max_workers=min(workers, len(scenarios))) as pool:
             futures = {
-                pool.submit(run_scenario, scenario, target, auth_token=auth_token): index
+                pool.submit(run_scenario, scenario, target, signer=signer): index
                 for index, scenario in enumerate(scenarios)
             }
             for future in as_completed(futures):
@@ -116,13 +117,13 @@ def run_scenarios(
 
 
 def run_scenario(
-    scenario: Scenario, target: CallTarget, *, auth_token: str | None = None
+    scenario: Scenario, target: CallTarget, *, signer: Signer | None = None
 ) -> ScenarioResult:
     """Place one scenario's call and check it step by step; stop at the first failing step."""
     started = time.perf_counter()
     call = SimulatedCall(
         _transport(target), to=_number(scenario, target), caller=scenario.caller,
-        base_url=target.base_url, auth_token=auth_token, simulated_now=scenario.now,
+        base_url=target.base_url, signer=signer, simulated_now=scenario.now,
     )  # fmt: skip
     result = ScenarioResult(scenario, call.transcript)
     current = StepResult("dial", f"dial {call.to}")

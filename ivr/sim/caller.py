@@ -5,13 +5,11 @@ from __future__ import annotations
 import logging
 import secrets
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 from xml.etree import ElementTree
 
-from twilio.request_validator import RequestValidator
-
+from ..signing import Signer
 from ..twiml_rules import problems as twiml_problems
 from .transcript import Heard, Outcome, Step, Transcript
 from .transport import HttpReply, Transport, url_with_query
@@ -90,6 +88,7 @@ class SimulatedCall:
         status_callback: str | None = "/voice/status",
         fallback_url: str | None = None,
         auth_token: str | None = None,
+        signer: Signer | None = None,
         account_sid: str = DEFAULT_ACCOUNT,
         call_sid: str | None = None,
         validate: bool = True,
@@ -103,7 +102,10 @@ class SimulatedCall:
         self.voice_method = voice_method.upper()
         self.status_callback = self._absolute(status_callback) if status_callback else None
         self.fallback_url = self._absolute(fallback_url) if fallback_url else None
-        self._validator = RequestValidator(auth_token) if auth_token else None
+        if auth_token and signer is not None:
+            raise ValueError("sign with auth_token or with signer, not both")
+        # Twilio signs with the auth token, or with a shared key when a Webhook Rule says so.
+        self._signer = Signer(auth_token) if auth_token else signer
         self.account_sid = account_sid
         self.call_sid = call_sid or "CA" + secrets.token_hex(16)
         self.validate = validate
@@ -292,8 +294,8 @@ class SimulatedCall:
         if method == "GET":
             url, fields = url_with_query(url, fields), {}
         headers = {"I-Twilio-Idempotency-Token": secrets.token_hex(16), "User-Agent": "TwilioProxy/1.1"}
-        if self._validator is not None:
-            headers["X-Twilio-Signature"] = self._validator.compute_signature(url, fields)
+        if self._signer is not None:
+            headers.update(self._signer.headers(url, fields))
         step = Step(len(self.transcript.steps), kind, method, url, fields, shown, at=self.clock)
         started = time.perf_counter()
         try:
@@ -469,8 +471,3 @@ def _dial_target(verb: ElementTree.Element) -> str:
             return f"{noun.lower()}:{(found.text or '').strip()}"
     return f"number:{(verb.text or '').strip()}"
 
-
-def sign(token: str, url: str, fields: Mapping[str, str]) -> str:
-    """The X-Twilio-Signature Twilio would send for this request."""
-    signature: str = RequestValidator(token).compute_signature(url, dict(fields))
-    return signature

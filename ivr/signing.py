@@ -1,0 +1,68 @@
+"""How Twilio signs a webhook, for the simulated callers that stand in for it.
+
+Twilio signs with the account auth token (HMAC-SHA1) unless a Webhook Rule matches the URL;
+then it signs with the rule's SharedKey and algorithm and says so in
+X-Twilio-Webhooks-Signature-Settings (`key=<id>,algorithm=HMAC_SHA256`). The string signed is
+the same either way: the URL, then the POST fields sorted by name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from twilio.request_validator import HMAC_SHA1, HMAC_SHA256, RequestValidator
+
+SIGNATURE_HEADER = "X-Twilio-Signature"
+SETTINGS_HEADER = "X-Twilio-Webhooks-Signature-Settings"
+#: The key id a simulated caller names in the settings header (our app does not look it up).
+SIMULATED_KEY_ID = "KSsimulated"
+
+
+def shared_keys(value: Any) -> tuple[str, ...]:
+    """TWILIO_WEBHOOK_SHARED_KEY: one secret, or several separated by commas while rotating."""
+    if not value:
+        return ()
+    items = value.split(",") if isinstance(value, str) else list(value)
+    return tuple(s for s in (str(item).strip() for item in items) if s)
+
+
+def signs_webhooks(config: Mapping[str, Any]) -> bool:
+    """Whether an app with this config checks signatures (an auth token or a shared key set)."""
+    return bool(config.get("TWILIO_AUTH_TOKEN") or shared_keys(config.get("TWILIO_WEBHOOK_SHARED_KEY")))
+
+
+@dataclass(frozen=True)
+class Signer:
+    """A secret and the way Twilio uses it; `key_id` set means a shared key (settings header)."""
+
+    secret: str
+    key_id: str | None = None
+    algorithm: str = HMAC_SHA1
+
+    @classmethod
+    def shared_key(cls, secret: str, algorithm: str = HMAC_SHA256) -> Signer:
+        return cls(secret, SIMULATED_KEY_ID, algorithm)
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> Signer | None:
+        """How to sign for an app with this config: its auth token, else its first shared key."""
+        if config.get("TWILIO_AUTH_TOKEN"):
+            return cls(str(config["TWILIO_AUTH_TOKEN"]))
+        keys = shared_keys(config.get("TWILIO_WEBHOOK_SHARED_KEY"))
+        return cls.shared_key(keys[0]) if keys else None
+
+    def headers(self, url: str, fields: Mapping[str, str]) -> dict[str, str]:
+        """The headers Twilio would add to this request."""
+        signature: str = _validator(self.secret).compute_signature(url, dict(fields), self.algorithm)
+        out = {SIGNATURE_HEADER: signature}
+        if self.key_id is not None:
+            out[SETTINGS_HEADER] = f"key={self.key_id},algorithm={self.algorithm}"
+        return out
+
+
+@lru_cache(maxsize=8)
+def _validator(secret: str) -> RequestValidator:
+    return RequestValidator(secret)
