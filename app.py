@@ -12,7 +12,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from ivr.config import EngineConfig
 from ivr.engine import Engine
-from ivr.signing import signs_webhooks
+from ivr.signing import shared_keys, signs_webhooks
 from ivr.stores import open_store
 
 log = logging.getLogger("ivr.app")
@@ -38,6 +38,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         app.config["REDIS_URL"] = os.environ["REDIS_URL"]  # the usual name on hosted platforms
     if test_config:
         app.config.update(test_config)
+    # Parsed once here, not on every request: a tuple of secrets from then on.
+    app.config["TWILIO_WEBHOOK_SHARED_KEY"] = shared_keys(app.config.get("TWILIO_WEBHOOK_SHARED_KEY"))
 
     engine_config = EngineConfig.from_mapping(app.config)
     app.extensions["ivr"] = Engine(engine_config, open_store(engine_config))

@@ -22,7 +22,8 @@ SIMULATED_KEY_ID = "KSsimulated"
 
 
 def shared_keys(value: Any) -> tuple[str, ...]:
-    """TWILIO_WEBHOOK_SHARED_KEY: one secret, or several separated by commas while rotating."""
+    """TWILIO_WEBHOOK_SHARED_KEY: one secret, or several separated by commas while rotating
+    (or already a sequence of secrets, as create_app leaves it in the app's config)."""
     if not value:
         return ()
     items = value.split(",") if isinstance(value, str) else list(value)

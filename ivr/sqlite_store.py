@@ -172,15 +172,21 @@ class SqliteStore(SessionStore):
 
     @contextmanager
     def call(self, call_sid: str, now: float) -> Iterator[CallSlot]:
+        with self.transaction(f"call {call_sid}") as db:
+            yield _SqliteSlot(db, call_sid, self.ttl, now)
+
+    @contextmanager
+    def transaction(self, what: str = "the database") -> Iterator[sqlite3.Connection]:
+        """One write transaction behind the writers' lock: committed, or rolled back on error."""
         db = self.connection()
         lock = self._writer_lock()
         try:
             try:
                 db.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as exc:
-                raise StoreError(f"cannot lock call {call_sid}: {exc}") from exc
+                raise StoreError(f"cannot lock {what}: {exc}") from exc
             try:
-                yield _SqliteSlot(db, call_sid, self.ttl, now)
+                yield db
             except BaseException:
                 db.execute("ROLLBACK")
                 raise

@@ -51,7 +51,7 @@ def least_work(tmp_path: Path) -> tuple[object, Path]:
 
 def _steps(database: Path, call_sid: str) -> int | None:
     with sqlite3.connect(database) as db:
-        row = db.execute("SELECT steps FROM calls WHERE sid = ?", (call_sid,)).fetchone()
+        row = db.execute("SELECT steps FROM steps WHERE sid = ?", (call_sid,)).fetchone()
     return None if row is None else int(row[0])
 
 
