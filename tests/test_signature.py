@@ -416,6 +416,8 @@ SHARED_REFUSED = [
     pytest.param({}, dict(algorithm="HMAC_SHA1", settings=f"key={KEY_ID},algorithm=HMAC_SHA256"),
                  id="algorithm-other-than-named"),
     pytest.param({}, dict(settings=f"key={KEY_ID},algorithm=HMAC_MD5"), id="unknown-algorithm"),
+    pytest.param({}, dict(algorithm="HMAC_SHA1", settings=f"key={KEY_ID},algorithm=HMAC_MD5"),
+                 id="unknown-algorithm-signed-with-the-default"),
     pytest.param({"TWILIO_AUTH_TOKEN": None}, dict(secret=TOKEN), id="shared-key-only-auth-token-used"),
 ]  # fmt: skip
 
