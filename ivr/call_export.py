@@ -18,6 +18,7 @@ import yaml
 from .flow import FAILURE_TRIGGERS, Edge, Flow, key_for_trigger
 from .hours import is_open
 from .members import MEMBERS_FILE
+from .render import heard
 from .store import CallEvent, CallRecord
 
 _SPOKEN = re.compile(r'^said "(.*)"$', re.DOTALL)
@@ -28,7 +29,6 @@ _REFUSED = {"member_id_ok": "12", "identity_matches": "01011990", "rx_number_ok"
 _GOOD_RX = "7654321"
 _SENTENCE_END = re.compile(r"(?<=[a-z0-9)][.!?])\s+(?=[A-Z¿¡])")
 _CLAUSE_END = re.compile(r"[,;:]\s")
-_PLACEHOLDER = re.compile(r"\{[a-z_0-9]+\}")
 _MAX_WORDS = 10
 
 
@@ -146,7 +146,8 @@ def _heard(event: CallEvent, flow: Flow) -> str:
     dest = flow.states[event.dest]
     notice = _notice(event, flow)
     texts = flow.messages.get(notice, {}) if notice else dest.prompt
-    return texts.get(event.lang) or texts.get(flow.languages[0]) or dest.prompt.get(event.lang, "")
+    text = texts.get(event.lang) or texts.get(flow.languages[0]) or dest.prompt.get(event.lang, "")
+    return heard(text, event.lang)
 
 
 def _notice(event: CallEvent, flow: Flow) -> str | None:
@@ -170,7 +171,7 @@ def _edge(event: CallEvent, flow: Flow) -> Edge | None:
 
 def _phrase(text: str) -> str:
     """A distinctive phrase: the first clause or sentence, before any placeholder."""
-    text = _PLACEHOLDER.split(" ".join(text.split()))[0].strip()
+    text = " ".join(text.split()).split("…")[0].strip()
     sentences = _SENTENCE_END.split(text, maxsplit=2)
     phrase = " ".join(sentences[:2]) if len(sentences[0].split()) < 3 else sentences[0]
     if len(phrase.split()) > _MAX_WORDS - 2:

@@ -17,19 +17,13 @@ FLOWS_DIR = Path(__file__).parent / "flows"
 FORBIDDEN_NUMBERS: frozenset[str] = frozenset(
     ["+18002372765", "+18006734828", "+18007114041", "+18662242741"]
 )
-#: Lines chosen by the number called (`To`); any other number reaches the main line.
-DEFAULT_LINES: dict[str, str] = {
-    "+18002372765": "main",
-    "+18006734828": "specialty",
-    "+18007114041": "tty",
-}
 DEFAULT_VOICES: dict[str, tuple[str, str]] = {
     "en": ("Polly.Joanna", "en-US"),
     "es": ("Polly.Lupe", "es-US"),
 }
 DESKS = ("representative", "pharmacist", "medicare", "international", "specialty",
          "specialty_pharmacist")  # fmt: skip
-_E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
+E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
 
 
 def normalize_number(value: str) -> str:
@@ -52,8 +46,10 @@ class EngineConfig:
     """Everything the engine needs that may differ between deployments."""
 
     flows_dir: Path = FLOWS_DIR
-    lines: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_LINES))
-    default_line: str = "main"
+    #: Numbers that reach a line instead of the ones its flow file lists (IVR_LINE_<NAME>).
+    line_numbers: dict[str, str] = field(default_factory=dict)
+    #: The line any other number reaches (IVR_DEFAULT_LINE); unset: `main`, or the only flow.
+    default_line: str | None = None
     transfer_numbers: dict[str, str] = field(default_factory=dict)
     voices: dict[str, tuple[str, str]] = field(default_factory=lambda: dict(DEFAULT_VOICES))
     session_ttl: int = 4 * 3600
@@ -76,11 +72,11 @@ class EngineConfig:
         out = cls()
         if conf.get("FLOWS_DIR"):
             out.flows_dir = Path(str(conf["FLOWS_DIR"]))
-        for line in ("main", "specialty", "tty"):
-            number = conf.get(f"LINE_{line.upper()}")
-            if number:
-                out.lines = {n: name for n, name in out.lines.items() if name != line}
-                out.lines[normalize_number(str(number))] = line
+        for key, number in conf.items():
+            if isinstance(key, str) and key.startswith("LINE_") and number:
+                out.line_numbers[key[5:].lower()] = normalize_number(str(number))
+        if conf.get("DEFAULT_LINE"):
+            out.default_line = str(conf["DEFAULT_LINE"])
         for desk in DESKS:
             key = f"TRANSFER_{desk.upper()}" if conf.get(f"TRANSFER_{desk.upper()}") else "TRANSFER_NUMBER"
             number = conf.get(key)
@@ -106,7 +102,7 @@ class EngineConfig:
 
 def _safe_transfer(key: str, number: str) -> str:
     normalized = normalize_number(number)
-    if not _E164.match(normalized):
+    if not E164.match(normalized):
         raise ConfigError(
             f"IVR_{key}={number!r} is not a phone number; use E.164 such as "
             "+15005550006, or leave it unset to transfer to the simulated queue"

@@ -10,11 +10,12 @@ from dataclasses import dataclass
 from .call import Call, CallContext, CallSession
 from .config import EngineConfig, normalize_number
 from .errors import ConfigError
-from .flow import FAILURE_TRIGGERS, StateSpec
+from .flow import FAILURE_TRIGGERS, Flow, StateSpec
 from .flow_registry import FlowRegistry, Line
 from .hours import frozen_clock
 from .inputs import choose_trigger
 from .machine import Step
+from .placeholders import values_for
 from .store import CallEvent, CallSlot, SessionStore
 
 log = logging.getLogger(__name__)
@@ -67,9 +68,11 @@ class Engine:
 
     def line_for(self, to: str) -> str:
         """The line a call to `to` reaches; any unknown number reaches the default line."""
-        return self.config.lines.get(normalize_number(to), self.config.default_line) if to else (
-            self.config.default_line
-        )
+        return self.flows.line_for(normalize_number(to)) if to else self.flows.default
+
+    def flow(self, line: str) -> Flow:
+        """The validated flow of a line (the default line's for an unknown name)."""
+        return self.flows.get(line).flow
 
     # -- webhooks ----------------------------------------------------------------------------
 
@@ -124,13 +127,13 @@ class Engine:
 
     def fallback(self) -> str:
         """Static, safe TwiML for Twilio's fallback URL: an apology and a representative."""
-        return self.flows.get(self.config.default_line).renderer.fallback()
+        return self.flows.get(self.flows.default).renderer.fallback()
 
     def hold(self, lang: str) -> str:
-        return self.flows.get(self.config.default_line).renderer.hold(_lang(lang))
+        return self.flows.get(self.flows.default).renderer.hold(_lang(lang))
 
     def after_transfer(self, lang: str) -> str:
-        return self.flows.get(self.config.default_line).renderer.message(_lang(lang), "after_transfer")
+        return self.flows.get(self.flows.default).renderer.message(_lang(lang), "after_transfer")
 
     # -- steps -------------------------------------------------------------------------------
 
@@ -138,7 +141,8 @@ class Engine:
         line = self.flows.get(self.line_for(params.to))
         flow = line.machine.flow
         reference = self._new_reference(slot)
-        session = CallSession(params.call_sid, flow.name, flow.initial, reference=reference)
+        session = CallSession(params.call_sid, flow.name, flow.initial, reference=reference,
+                              lang=flow.languages[0], greeted=flow.languages[0])  # fmt: skip
         if params.simulated_now and self.config.allow_simulated_clock:
             try:
                 frozen_clock(params.simulated_now)
@@ -169,7 +173,10 @@ class Engine:
             session.failures = 0
         notice = call.notice or _notice(step, dest)
         session.step += 1
-        twiml = self._render(line, session, dest, notice, notice in _RETRY_NOTICES)
+        # A choice that leads somewhere new is confirmed in a few words before what follows.
+        confirm = step.dest != step.source and chosen.trigger.startswith("press_")
+        twiml = self._render(line, session, dest, notice, notice in _RETRY_NOTICES,
+                             greeting=call.greet, confirm=confirm)  # fmt: skip
         session.last_twiml = twiml
         slot.log(CallEvent(wall, session.step, step.trigger, chosen.shown, step.source, step.dest,
                            session.lang))  # fmt: skip
@@ -179,15 +186,11 @@ class Engine:
 
     def _render(
         self, line: Line, session: CallSession, spec: StateSpec, notice: str | None,
-        reprompt: bool, *, greeting: bool = False,
+        reprompt: bool, *, greeting: bool = False, confirm: bool = False,
     ) -> str:  # fmt: skip
-        values = {
-            "reference": session.reference,
-            "rx_last4": session.rx_last4 or "",
-            "order_status": session.order_status.get(session.lang, ""),
-        }
-        return line.renderer.state(spec, session.lang, step=session.step, values=values,
-                                   notice=notice, reprompt=reprompt, greeting=greeting)  # fmt: skip
+        return line.renderer.state(spec, session.lang, step=session.step, values=values_for(session),
+                                   notice=notice, reprompt=reprompt, greeting=greeting,
+                                   confirm=confirm)  # fmt: skip
 
     def _spec(self, line: Line, session: CallSession) -> StateSpec:
         flow = line.machine.flow

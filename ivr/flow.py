@@ -17,7 +17,11 @@ TRIGGERS: frozenset[str] = frozenset(
 )
 FAILURE_TRIGGERS: frozenset[str] = frozenset(["no_input", "invalid"])
 
-STATE_TYPES: frozenset[str] = frozenset(["start", "menu", "entry", "transfer", "goodbye", "closed"])
+STATE_TYPES: frozenset[str] = frozenset(
+    ["start", "menu", "info", "entry", "transfer", "goodbye", "closed"]
+)
+#: Types that wait for one key: a menu of options, or an information leaf.
+MENU_TYPES: frozenset[str] = frozenset(["menu", "info"])
 #: Types whose TwiML ends the call or hands it over: they take no input, so no way out.
 TERMINAL_TYPES: frozenset[str] = frozenset(["transfer", "goodbye", "closed"])
 #: Messages every flow must carry in every language.
@@ -55,6 +59,20 @@ class GatherSpec:
 
 
 @dataclass(frozen=True)
+class Pace:
+    """How patiently a line listens and how fast it speaks (the TTY line is slower)."""
+
+    timeout: int = 6
+    entry_timeout: int = 10
+    rate: str | None = None  # SSML prosody rate, e.g. "85%"
+
+
+#: What a key of the key map does: go to a state, repeat, or switch the language.
+REPEAT = "repeat"
+LANGUAGE = "language"
+
+
+@dataclass(frozen=True)
 class Hours:
     """Opening hours of a line, in one time zone."""
 
@@ -76,6 +94,10 @@ class StateSpec:
     gather: GatherSpec | None
     desk: str | None = None
     secret: bool = False
+    #: Said first when a caller arrives here by a choice ("Billing and insurance.").
+    confirm: dict[str, str] = field(default_factory=dict)
+    #: The other languages' offers ("Para español, oprima 9.") follow the prompt.
+    offer_language: bool = False
 
     @property
     def terminal(self) -> bool:
@@ -114,6 +136,15 @@ class Flow:
     greeting: dict[str, str]
     hours: Hours | None = None
     edges: tuple[Edge, ...] = field(default=())
+    #: Said after the greeting's language offer on the first words of a call.
+    warning: dict[str, str] = field(default_factory=dict)
+    #: Numbers that reach this line (data: a prompt may speak them, nothing dials them).
+    numbers: tuple[str, ...] = ()
+    pace: Pace = field(default_factory=Pace)
+    #: The key map: key -> a state name, REPEAT or LANGUAGE, the same in every menu.
+    keys: dict[str, str] = field(default_factory=dict)
+    #: Budgets for `ivr lint` that this line sets for itself (e.g. a slower TTY pace).
+    lint: dict[str, Any] = field(default_factory=dict)
 
     def machine_config(self) -> dict[str, Any]:
         """Return fresh keyword arguments for `transitions.Machine` (it mutates what it gets)."""

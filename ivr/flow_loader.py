@@ -6,10 +6,15 @@ import re
 from pathlib import Path
 from typing import Any
 
+from . import markup
 from .call import ACTIONS, CONDITIONS
+from .config import E164, normalize_number
 from .errors import FlowError, FlowErrors
 from .flow import (
     KEY_TRIGGERS,
+    LANGUAGE,
+    MENU_TYPES,
+    REPEAT,
     REQUIRED_MESSAGES,
     STATE_TYPES,
     TRIGGERS,
@@ -17,6 +22,7 @@ from .flow import (
     Flow,
     GatherSpec,
     Hours,
+    Pace,
     StateSpec,
 )
 from .flow_checks import check_graph
@@ -27,16 +33,17 @@ TOP_KEYS = frozenset(
     [
         "name", "title", "description", "extends", "languages", "initial", "states",
         "transitions", "messages", "speech", "greeting", "hours", "extra_states",
-        "extra_transitions",
+        "extra_transitions", "warning", "numbers", "keys", "pace", "failover", "finished", "lint",
     ]
 )  # fmt: skip
 STATE_KEYS = frozenset(
-    ["name", "type", "prompt", "reprompt", "speech", "gather", "desk", "secret", "description"]
-)
+    ["name", "type", "prompt", "reprompt", "speech", "gather", "desk", "secret", "description",
+     "confirm", "offer_language"]
+)  # fmt: skip
+PACE_KEYS = frozenset(["timeout", "entry_timeout", "rate"])
+_RATE = re.compile(r"^([5-9][0-9]|1[0-9][0-9]|200)%$|^(x-slow|slow|medium|fast|x-fast)$")
 TRANSITION_KEYS = frozenset(["trigger", "source", "dest", "conditions", "unless", "before", "after"])
 GATHER_KEYS = frozenset(["input", "num_digits", "finish_on_key", "timeout", "max_digits"])
-PLACEHOLDERS = frozenset(["reference", "rx_last4", "order_status"])
-_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _FULL_DAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _TIME = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])$")
@@ -89,7 +96,9 @@ def _load_raw(path: Path, seen: tuple[Path, ...], problems: list[FlowError]) -> 
     parent = _load_raw(parent_path, (*seen, path.resolve()), problems)
     # The child's own fields win; its name is its own (or its file's), never the parent's,
     # so two lines never share a name.
-    merged = {k: v for k, v in parent.items() if k not in ("name", "extra_states", "extra_transitions")}
+    # Nor its numbers: each line is reached by numbers of its own.
+    merged = {k: v for k, v in parent.items()
+              if k not in ("name", "numbers", "extra_states", "extra_transitions")}  # fmt: skip
     merged.update({k: v for k, v in data.items() if k != "extends"})
     # A child's extra transitions go first: they are tried before the parent's for a trigger.
     # A child that gives its own states or transitions replaces the parent's.
@@ -130,9 +139,22 @@ def _build(raw: dict[str, Any], path: Path, err: _Collector) -> Flow | None:
         err.add(f"names no state of this flow: {initial!r}", field="initial")
     messages = _texts_table(raw.get("messages"), langs, err, "messages", REQUIRED_MESSAGES)
     greeting = _texts(raw.get("greeting", {lang: "" for lang in langs}), langs, err, None, "greeting")
+    warning = _texts(raw.get("warning", {lang: "" for lang in langs}), langs, err, None, "warning")
     speech = _speech(raw.get("speech", {}), langs, err, None, "speech")
-    transitions, edges = _transitions(raw.get("transitions"), declared, err)
+    pace = _pace(raw.get("pace"), err)
+    states = {n: _paced(spec, pace) for n, spec in states.items()}
+    keys = _key_map(raw.get("keys"), declared, langs, err)
+    ends = {f: _state_ref(raw.get(f), declared, err, f) for f in ("failover", "finished")}
+    if not isinstance(raw.get("transitions"), list):
+        err.add("must be a non-empty list of transitions", field="transitions")
+    generated = _generated(raw.get("transitions"), states, keys, ends, err)
+    transitions, edges = _transitions(_as_list(raw.get("transitions")) + generated, declared, err)
     hours = _hours(raw.get("hours"), err)
+    numbers = _numbers(raw.get("numbers"), err)
+    lint = raw.get("lint", {})
+    if not isinstance(lint, dict):
+        err.add("must be a mapping of lint budgets, such as {max_options: 5}", field="lint")
+        lint = {}
     title = raw.get("title", name)
     if err.errors or not isinstance(initial, str):
         return None
@@ -149,6 +171,11 @@ def _build(raw: dict[str, Any], path: Path, err: _Collector) -> Flow | None:
         greeting=greeting,
         hours=hours,
         edges=tuple(edges),
+        warning=warning,
+        numbers=numbers,
+        pace=pace,
+        keys=keys,
+        lint=lint,
     )
 
 
@@ -161,17 +188,13 @@ def _texts(
     out: dict[str, str] = {}
     for lang in langs:
         text = value.get(lang)
-        if not isinstance(text, str) or (not text.strip() and field != "greeting"):
+        if not isinstance(text, str) or (not text.strip() and field not in ("greeting", "warning")):
             err.add(f"missing the '{lang}' text", state=state, field=f"{field}.{lang}")
             continue
-        for placeholder in _PLACEHOLDER.findall(text):
-            if placeholder not in PLACEHOLDERS:
-                err.add(
-                    f"unknown placeholder {{{placeholder}}}; allowed: "
-                    + ", ".join(sorted(PLACEHOLDERS)),
-                    state=state,
-                    field=f"{field}.{lang}",
-                )
+        try:
+            markup.parse(text)
+        except markup.MarkupError as exc:
+            err.add(str(exc), state=state, field=f"{field}.{lang}")
         out[lang] = text.strip()
     for lang in value:
         if lang not in langs:
@@ -252,6 +275,10 @@ def _states(
         if kind != "start":
             prompt = _texts(raw.get("prompt"), langs, err, name, "prompt")
         reprompt = _texts(raw["reprompt"], langs, err, name, "reprompt") if "reprompt" in raw else {}
+        confirm = _texts(raw["confirm"], langs, err, name, "confirm") if "confirm" in raw else {}
+        offer = raw.get("offer_language", False)
+        if not isinstance(offer, bool):
+            err.add("must be true or false", state=name, field="offer_language")
         speech = _speech(raw.get("speech", {}), langs, err, name, "speech")
         gather = _gather(raw.get("gather"), kind, err, name)
         desk = raw.get("desk")
@@ -266,14 +293,17 @@ def _states(
             gather=gather,
             desk=desk if isinstance(desk, str) else None,
             secret=bool(raw.get("secret", False)),
+            confirm=confirm,
+            offer_language=offer is True,
         )
     return states
 
 
 def _gather(value: Any, kind: str, err: _Collector, state: str) -> GatherSpec | None:
-    if kind == "menu":
+    if kind in MENU_TYPES:
         if value is not None:
-            err.add("menus take one key; only entry states set gather", state=state, field="gather")
+            err.add(f"a {kind} takes one key; only entry states set gather", state=state,
+                    field="gather")  # fmt: skip
         return GatherSpec()
     if kind != "entry":
         if value is not None:
@@ -306,7 +336,7 @@ def _gather(value: Any, kind: str, err: _Collector, state: str) -> GatherSpec | 
         input="dtmf",
         num_digits=num,
         finish_on_key=finish,
-        timeout=numbers["timeout"] or 10,
+        timeout=numbers["timeout"] or 0,  # 0: the line's pace decides
         max_digits=numbers["max_digits"] or num or 20,
     )
 
@@ -404,3 +434,147 @@ def _hours(value: Any, err: _Collector) -> Hours | None:
     if minutes[0] >= minutes[1]:
         err.add("must be later than hours.open", field="hours.close")
     return Hours(str(tz), frozenset(day_numbers), minutes[0], minutes[1])
+
+
+def _as_list(value: Any) -> list[Any]:
+    return list(value) if isinstance(value, list) else []
+
+
+def _pace(value: Any, err: _Collector) -> Pace:
+    if value is None:
+        return Pace()
+    if not isinstance(value, dict):
+        err.add("must be a mapping with timeout, entry_timeout and rate", field="pace")
+        return Pace()
+    for key in value:
+        if key not in PACE_KEYS:
+            err.add(f"unknown field; expected one of {', '.join(sorted(PACE_KEYS))}", field=f"pace.{key}")
+    out: dict[str, int] = {}
+    for key, default in (("timeout", Pace.timeout), ("entry_timeout", Pace.entry_timeout)):
+        number = value.get(key, default)
+        if not (isinstance(number, int) and not isinstance(number, bool) and 1 <= number <= 60):
+            err.add("must be a whole number of seconds from 1 to 60", field=f"pace.{key}")
+            number = default
+        out[key] = number
+    rate = value.get("rate")
+    if rate is not None and not (isinstance(rate, str) and _RATE.match(rate)):
+        err.add("must be a speaking rate such as 85% (50%-200%) or slow", field="pace.rate")
+        rate = None
+    return Pace(out["timeout"], out["entry_timeout"], rate)
+
+
+def _paced(spec: StateSpec, pace: Pace) -> StateSpec:
+    """Give a state's Gather the line's timeout unless the state set its own."""
+    from dataclasses import replace
+
+    if spec.gather is None:
+        return spec
+    if spec.type in MENU_TYPES:
+        return replace(spec, gather=replace(spec.gather, timeout=pace.timeout))
+    if not spec.gather.timeout:
+        return replace(spec, gather=replace(spec.gather, timeout=pace.entry_timeout))
+    return spec
+
+
+def _key_map(value: Any, states: set[str], langs: tuple[str, ...], err: _Collector) -> dict[str, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        err.add("must map keys (0-9, *, #) to a state, repeat or language", field="keys")
+        return {}
+    out: dict[str, str] = {}
+    for key, meaning in value.items():
+        key = str(key)
+        if key not in KEY_TRIGGERS:
+            err.add(f"'{key}' is not a phone key (0-9, *, #)", field=f"keys.{key}")
+        elif meaning == LANGUAGE and len(langs) < 2:
+            err.add("a one-language line has no language to switch to", field=f"keys.{key}")
+        elif meaning not in (REPEAT, LANGUAGE) and meaning not in states:
+            err.add(f"must be a state of this flow, '{REPEAT}' or '{LANGUAGE}'; got {meaning!r}",
+                    field=f"keys.{key}")  # fmt: skip
+        else:
+            out[key] = str(meaning)
+    return out
+
+
+def _state_ref(value: Any, states: set[str], err: _Collector, field: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or value not in states:
+        err.add(f"names no state of this flow: {value!r}", field=field)
+        return None
+    return value
+
+
+def _generated(
+    raw_transitions: Any, states: dict[str, StateSpec], keys: dict[str, str],
+    ends: dict[str, str | None], err: _Collector,
+) -> list[dict[str, Any]]:  # fmt: skip
+    """Transitions the key map and the retry rules add to states that do not declare them.
+
+    Each key of the key map means the same at every menu and information leaf; a failed try is
+    retried, and the last one goes to `failover` (at an information leaf, silence means the
+    caller is done: `finished`).
+    """
+    declared: set[tuple[str, str]] = set()
+    for raw in _as_list(raw_transitions):
+        if isinstance(raw, dict):
+            sources = raw.get("source")
+            for source in sources if isinstance(sources, list) else [sources]:
+                declared.add((str(raw.get("trigger")), str(source)))
+    wanted: dict[tuple[str, str, str | None], list[str]] = {}
+
+    def want(trigger: str, state: str, dest: str, after: str | None = None) -> None:
+        if (trigger, state) not in declared:
+            wanted.setdefault((trigger, dest, after), []).append(state)
+
+    retry: dict[tuple[str, str], list[str]] = {}
+    for name, spec in states.items():
+        if spec.type in MENU_TYPES:
+            for key, meaning in keys.items():
+                trigger = KEY_TRIGGERS[key]
+                if meaning == REPEAT:
+                    want(trigger, name, "=")
+                elif meaning == LANGUAGE:
+                    want(trigger, name, "=", "toggle_language")
+                else:
+                    want(trigger, name, meaning)
+        if spec.type in MENU_TYPES or spec.type == "entry":
+            for trigger in ("no_input", "invalid") if spec.type != "entry" else ("no_input",):
+                if (trigger, name) in declared:
+                    continue
+                last = ends["finished"] if spec.type == "info" and trigger == "no_input" else None
+                last = last or ends["failover"]
+                if last is None:
+                    err.add(f"has no '{trigger}' transition; declare one, or give the flow a "
+                            "`failover` state for the last failed try", state=name,
+                            field="transitions")  # fmt: skip
+                    continue
+                retry.setdefault((trigger, last), []).append(name)
+    out: list[dict[str, Any]] = []
+    for (trigger, dest, after), sources in wanted.items():
+        item: dict[str, Any] = {"trigger": trigger, "source": sources, "dest": dest}
+        if after:
+            item["after"] = after
+        out.append(item)
+    for (trigger, last), sources in retry.items():
+        out.append({"trigger": trigger, "source": sources, "dest": "=", "conditions": "can_retry",
+                    "after": "count_failure"})  # fmt: skip
+        out.append({"trigger": trigger, "source": sources, "dest": last})
+    return out
+
+
+def _numbers(value: Any, err: _Collector) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        err.add("must be a list of phone numbers such as ['+18002372765']", field="numbers")
+        return ()
+    out: list[str] = []
+    for number in value:
+        normal = normalize_number(str(number))
+        if not E164.match(normal):
+            err.add(f"{number!r} is not a phone number in E.164 form", field="numbers")
+        else:
+            out.append(normal)
+    return tuple(out)

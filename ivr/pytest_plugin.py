@@ -28,7 +28,6 @@ if TYPE_CHECKING:
     from .sim import Outcome, SimulatedCall, Transcript
 
 DEFAULT_APP = "app:create_app"
-_LINES = {"main": "+18002372765", "specialty": "+18006734828", "tty": "+18007114041"}
 _CALLS = pytest.StashKey[list["IvrCall"]]()
 
 
@@ -139,9 +138,12 @@ def ivr_call(request: pytest.FixtureRequest, ivr_target: Target) -> Callable[...
 
     def place(line: str = "main", *, to: str | None = None, now: str | None = None,
               **options: Any) -> IvrCall:  # fmt: skip
-        if to is None and line not in _LINES:
-            raise ValueError(f"unknown line {line!r}: use one of {', '.join(_LINES)}, or to=")
-        number = to or _numbers(ivr_target).get(line, _LINES[line])
+        from .flow_registry import shipped_numbers
+
+        shipped = shipped_numbers()
+        if to is None and line not in shipped:
+            raise ValueError(f"unknown line {line!r}: use one of {', '.join(shipped)}, or to=")
+        number = to or _numbers(ivr_target).get(line, shipped[line])
         if "auth_token" not in options and "signer" not in options:
             options["signer"] = Signer.from_config(os.environ)  # as the app checks, from the env
         # In-process, a client of its own per call: no cookie or state leaks between calls.
@@ -160,8 +162,10 @@ def _numbers(target: Target) -> dict[str, str]:
     """The number of each line, as the in-process app is configured (IVR_LINE_*)."""
     engine = target.engine()
     if engine is None:
-        return _LINES
-    return {line: number for number, line in engine.config.lines.items()}
+        from .flow_registry import shipped_numbers
+
+        return shipped_numbers()
+    return engine.flows.numbers()
 
 
 @pytest.hookimpl(wrapper=True)

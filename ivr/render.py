@@ -1,31 +1,31 @@
-"""A state's TwiML, built with twilio's VoiceResponse once per variant and filled per call."""
+"""A state's TwiML, built with twilio's VoiceResponse (SSML included) once per variant.
+
+Every `<Say>` holds one language in its own voice. Typed markup in the flow's texts becomes SSML
+through twilio's builder (`say_as`, `break_`, `prosody`); per-call values are tokens in the
+cached document, filled in per call.
+"""
 
 from __future__ import annotations
 
 import re
 from functools import lru_cache
 from typing import Any
+from xml.etree import ElementTree
 from xml.sax.saxutils import escape
 
-from twilio.twiml.voice_response import Dial, Gather, VoiceResponse
+from twilio.twiml.voice_response import Dial, Gather, Say, VoiceResponse
 
+from . import markup
 from .config import EngineConfig
-from .flow import Flow, StateSpec
+from .flow import MENU_TYPES, Flow, StateSpec
+from .placeholders import PLACEHOLDERS
+from .ssml import spoken_text
 
-#: Tokens stand in for what varies per call, so the rest of the document is built only once.
-_TOKEN = re.compile(r"@@(step|reference|rx_last4|order_status)@@")
-_PLACEHOLDER = re.compile(r"\{(reference|rx_last4|order_status)\}")
+_TOKEN = re.compile(r"@@([a-z_0-9]+)@@")
+#: A beat after a confirmation or a notice, before what follows.
+_BEAT = "300ms"
 
-
-def speak_digits(value: str) -> str:
-    """Spell a number digit by digit in groups of four, so a voice reads '4 8 2 1, 9 3 0 7'."""
-    digits = [c for c in value if c.isalnum()]
-    groups = ["".join(digits[i : i + 4]) for i in range(0, len(digits), 4)]
-    return ", ".join(" ".join(group) for group in groups)
-
-
-def _tokens(text: str) -> str:
-    return _PLACEHOLDER.sub(lambda m: f"@@{m.group(1)}@@", text)
+Piece = tuple[str, str, bool]  # language, text, a beat after it
 
 
 class Renderer:
@@ -36,11 +36,8 @@ class Renderer:
         self.config = config
         self.hints = hints
         self.prefix = config.url_prefix
-        self._cached = lru_cache(maxsize=4096)(self._template)
-        # Documents with nothing of the call in them are built once per language.
-        self.message = lru_cache(maxsize=64)(self.message)  # type: ignore[method-assign]
-        self.hold = lru_cache(maxsize=8)(self.hold)  # type: ignore[method-assign]
-        self.fallback = lru_cache(maxsize=1)(self.fallback)  # type: ignore[method-assign]
+        self._template = lru_cache(maxsize=4096)(self._build)
+        self._static = lru_cache(maxsize=64)(self._build_static)
 
     def state(
         self,
@@ -52,67 +49,77 @@ class Renderer:
         notice: str | None = None,
         reprompt: bool = False,
         greeting: bool = False,
+        confirm: bool = False,
     ) -> str:
-        """Return the TwiML a caller gets on entering (or staying in) `spec`."""
-        template = self._cached(spec.name, lang, notice, reprompt, greeting)
-        return self._fill(template, step, values)
+        """Return the TwiML a caller gets on entering (or staying in) `spec`.
+
+        greeting: the first words of a call (welcome, language offer, warning); confirm: the
+        caller arrived by a choice, so the state's confirmation comes first.
+        """
+        template = self._template(spec.name, lang, notice, reprompt, greeting, confirm)
+        return fill(template, step, values)
 
     def message(self, lang: str, name: str) -> str:
         """A spoken flow message followed by a hang-up (used for calls that already ended)."""
-        response = VoiceResponse()
-        self._say(response, self._text("messages", name, lang), lang)
-        response.hangup()
-        return str(response)
+        return self._static("message", lang, name)
 
     def hold(self, lang: str) -> str:
         """The wait-URL document played to a caller in the simulated queue."""
-        response = VoiceResponse()
-        self._say(response, self._text("messages", "hold", lang), lang)
-        response.pause(length=20)
-        return str(response)
+        return self._static("hold", lang, "hold")
 
     def fallback(self) -> str:
         """An apology in every language of the flow, then a representative; no call state."""
-        response = VoiceResponse()
-        for lang in self.flow.languages:
-            self._say(response, self._text("messages", "error", lang), lang)
-        self._handover(response, "representative", self.flow.languages[0])
-        return str(response)
+        return self._static("fallback", self.flow.languages[0], "error")
 
-    def error_transfer(self, lang: str, reference: str) -> str:
-        """What a caller hears when the engine itself failed: an apology and a representative."""
-        response = VoiceResponse()
-        self._say(response, self._text("messages", "error", lang), lang)
-        if reference:
-            text = self._text("messages", "reference", lang)
-            self._say(response, text.replace("{reference}", speak_digits(reference)), lang)
-        self._handover(response, "representative", lang)
-        return str(response)
+    def spoken_pieces(
+        self, spec: StateSpec, lang: str, *, notice: str | None = None, reprompt: bool = False,
+        greeting: bool = False, confirm: bool = False,
+    ) -> list[Piece]:  # fmt: skip
+        """What a state's document says, in order: (language, flow text, beat after)."""
+        flow = self.flow
+        pieces: list[Piece] = []
+        if spec.type == "closed":
+            # The caller has chosen no language yet: the closed message in every language.
+            for each in flow.languages:
+                if greeting and flow.greeting.get(each):
+                    pieces.append((each, flow.greeting[each], False))
+                pieces.append((each, spec.prompt[each], True))
+            return [piece for piece in pieces if piece[1].strip()]
+        if greeting and flow.greeting.get(lang):
+            pieces.append((lang, flow.greeting[lang], False))
+            pieces += self._offers(lang)
+            if flow.warning.get(lang):
+                pieces.append((lang, flow.warning[lang], True))
+        if confirm and spec.confirm.get(lang):
+            pieces.append((lang, spec.confirm[lang], True))
+        if notice:
+            pieces.append((lang, self._text(notice, lang), True))
+        if spec.type in MENU_TYPES or spec.type == "entry":
+            pieces.append((lang, (spec.reprompt if reprompt else spec.prompt)[lang], False))
+            if spec.offer_language and not greeting:
+                pieces += self._offers(lang)
+        elif spec.type == "transfer":
+            pieces += [(lang, spec.prompt[lang], False), (lang, self._text("reference", lang), False),
+                       (lang, self._text("transfer", lang), False)]  # fmt: skip
+        else:  # goodbye: the reference number before the last words
+            pieces += [(lang, self._text("reference", lang), False), (lang, spec.prompt[lang], False)]
+        return [piece for piece in pieces if piece[1].strip()]
 
     # -- building ----------------------------------------------------------------------------
 
-    def _template(
-        self, state: str, lang: str, notice: str | None, reprompt: bool, greeting: bool
-    ) -> str:
+    def _build(
+        self, state: str, lang: str, notice: str | None, reprompt: bool, greeting: bool,
+        confirm: bool,
+    ) -> str:  # fmt: skip
         spec = self.flow.states[state]
+        pieces = self.spoken_pieces(spec, lang, notice=notice, reprompt=reprompt,
+                                    greeting=greeting, confirm=confirm)  # fmt: skip
         response = VoiceResponse()
-        spoken: list[str] = []
-        if greeting and self.flow.greeting.get(lang):
-            spoken.append(self.flow.greeting[lang])
-        if notice:
-            spoken.append(self._text("messages", notice, lang))
-        if spec.type in ("menu", "entry"):
-            assert spec.gather is not None
-            spoken.append((spec.reprompt if reprompt else spec.prompt)[lang])
-            self._gather(response, spec, lang, spoken)
+        if spec.gather is not None:
+            self._gather(response, spec, lang, pieces)
             return str(response)
-        reference = self._text("messages", "reference", lang)
-        if spec.type == "transfer":
-            spoken += [spec.prompt[lang], reference, self._text("messages", "transfer", lang)]
-        else:  # goodbye and closed: the reference number before the last words
-            spoken += [reference, spec.prompt[lang]]
-        for text in spoken:
-            self._say(response, _tokens(text), lang)
+        for piece in pieces:
+            self._say(response, piece)
         if spec.type == "transfer":
             assert spec.desk is not None
             self._handover(response, spec.desk, lang)
@@ -120,7 +127,27 @@ class Renderer:
             response.hangup()
         return str(response)
 
-    def _gather(self, response: VoiceResponse, spec: StateSpec, lang: str, spoken: list[str]) -> None:
+    def _build_static(self, kind: str, lang: str, name: str) -> str:
+        response = VoiceResponse()
+        if kind == "fallback":
+            for each in self.flow.languages:
+                self._say(response, (each, self._text("error", each), False))
+            self._handover(response, "representative", lang)
+        elif kind == "hold":
+            self._say(response, (lang, self._text("hold", lang), False))
+            response.pause(length=20)
+        else:
+            self._say(response, (lang, self._text(name, lang), False))
+            response.hangup()
+        return str(response)
+
+    def _offers(self, lang: str) -> list[Piece]:
+        """'Para español, oprima 9.' in Spanish, in an English call (and the other way round)."""
+        offers = self.flow.messages.get("language_offer", {})
+        return [(other, offers[other], False) for other in self.flow.languages
+                if other != lang and offers.get(other)]  # fmt: skip
+
+    def _gather(self, response: VoiceResponse, spec: StateSpec, lang: str, pieces: list[Piece]) -> None:
         assert spec.gather is not None
         g = spec.gather
         action = f"{self.prefix}/input?step=@@step@@"
@@ -137,12 +164,13 @@ class Renderer:
         if "speech" in g.input:
             attrs["language"] = self.config.voices[lang][1]
             attrs["speech_timeout"] = "auto"
+            attrs["barge_in"] = True  # a caller may speak over the prompt, as with keys
             hints = self.hints.get((spec.name, lang))
             if hints:
                 attrs["hints"] = hints
         gather = Gather(**attrs)
-        for text in spoken:
-            self._say(gather, _tokens(text), lang)
+        for piece in pieces:
+            self._say(gather, piece)
         response.append(gather)
         # Reached only if a Gather ends without calling its action: treated as no input.
         response.redirect(f"{self.prefix}/input?step=@@step@@", method="POST")
@@ -163,23 +191,51 @@ class Renderer:
                 method="POST",
             )
 
-    def _say(self, parent: VoiceResponse | Gather, text: str, lang: str) -> None:
+    def _say(self, parent: VoiceResponse | Gather, piece: Piece) -> None:
+        lang, text, beat = piece
         voice, language = self.config.voices[lang]
-        parent.say(text, voice=voice, language=language)
+        parent.append(build_say(text, voice, language, rate=self.flow.pace.rate, beat=beat))
 
-    def _text(self, table: str, name: str, lang: str) -> str:
+    def _text(self, name: str, lang: str) -> str:
         texts = self.flow.messages.get(name, {})
         return texts.get(lang) or texts.get(self.flow.languages[0], "")
 
-    @staticmethod
-    def _fill(template: str, step: int, values: dict[str, str]) -> str:
-        def sub(match: re.Match[str]) -> str:
-            name = match.group(1)
-            if name == "step":
-                return str(step)
-            value = values.get(name, "")
-            if name in ("reference", "rx_last4"):
-                value = speak_digits(value)
-            return escape(value)
 
-        return _TOKEN.sub(sub, template)
+def build_say(
+    text: str, voice: str | None, language: str, *, rate: str | None = None, beat: bool = False
+) -> Say:
+    """One `<Say>` of a flow text, its markup as SSML; placeholders left as tokens to fill."""
+    say = Say(voice=voice, language=language)
+    body: Any = say.prosody(rate=rate) if rate else say
+    for segment in markup.parse(text):
+        if isinstance(segment, markup.Text):
+            body.nest(segment.text)
+        elif isinstance(segment, markup.SayAs):
+            body.say_as(segment.value, interpret_as=segment.interpret_as, format=segment.format)
+        elif isinstance(segment, markup.Pause):
+            body.break_(time=segment.time)
+        elif PLACEHOLDERS[segment.name].spoken_as == "digits":
+            body.say_as(f"@@{segment.name}@@", interpret_as="digits")
+        else:
+            body.nest(f"@@{segment.name}@@")
+    if beat:
+        body.break_(time=_BEAT)
+    return say
+
+
+def heard(text: str, lang: str, values: dict[str, str] | None = None) -> str:
+    """The words a caller hears for a flow text; a placeholder without a value is '…'."""
+    values = values or {}
+    xml = fill(build_say(text, None, lang).to_xml(xml_declaration=False), 0,
+               {name: values.get(name, "…") for name in PLACEHOLDERS})  # fmt: skip
+    return spoken_text(ElementTree.fromstring(xml), lang)
+
+
+def fill(template: str, step: int, values: dict[str, str]) -> str:
+    """Put a call's step and placeholder values into a cached document (values XML-escaped)."""
+
+    def sub(match: re.Match[str]) -> str:
+        name = match.group(1)
+        return str(step) if name == "step" else escape(values.get(name, ""))
+
+    return _TOKEN.sub(sub, template)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import ast
-import re
 import time
 from typing import Any
 
 from ivr.engine import Engine
 from ivr.flow import Flow
+from ivr.render import heard as heard_text
 from ivr.sim import Outcome, SimulatedCall
 from ivr.store import CallEvent, CallRecord
 
@@ -17,7 +17,6 @@ from .live_calls import LiveCall
 #: A number for the default line when no number is configured for it (any number reaches it).
 FALLBACK_NUMBER = "+15555550100"
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-_PLACEHOLDER = re.compile(r"\{(\w+)\}")
 
 
 # -- lines -----------------------------------------------------------------------------------
@@ -25,10 +24,8 @@ _PLACEHOLDER = re.compile(r"\{(\w+)\}")
 
 def line_numbers(engine: Engine) -> dict[str, str]:
     """The number a page call dials to reach each line (the first one configured for it)."""
-    numbers: dict[str, str] = {}
-    for number, line in engine.config.lines.items():
-        numbers.setdefault(line, number)
-    numbers.setdefault(engine.config.default_line, FALLBACK_NUMBER)
+    numbers = engine.flows.numbers()
+    numbers.setdefault(engine.flows.default, FALLBACK_NUMBER)
     return numbers
 
 
@@ -143,8 +140,7 @@ def _prompt(flow: Flow, event: CallEvent, reference: str) -> str:
     parts.append(spec.prompt.get(event.lang, ""))
     if spec.type in ("transfer", "goodbye"):
         parts.append(flow.messages.get("reference", {}).get(event.lang, ""))
-    text = " ".join(p for p in parts if p)
-    return _PLACEHOLDER.sub(lambda m: reference if m.group(1) == "reference" else "…", text)
+    return " ".join(heard_text(p, event.lang, {"reference": reference}) for p in parts if p)
 
 
 # -- live page calls --------------------------------------------------------------------------

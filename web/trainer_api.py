@@ -107,7 +107,7 @@ def start_call() -> ResponseReturnValue:
     """Place a page call: `{"line": "tty", "now": "2026-11-24T21:30"}` (`now` optional)."""
     body = _json_body()
     engine = _engine()
-    line = body.get("line", engine.config.default_line)
+    line = body.get("line", engine.flows.default)
     if not isinstance(line, str) or line not in engine.flows.names():
         abort(400, f"line {line!r} does not exist; choose one of {', '.join(engine.flows.names())}")
     number = call_views.line_numbers(engine).get(line)

@@ -16,6 +16,6 @@ def healthz() -> ResponseReturnValue:
     return jsonify(
         status="ok",
         lines=engine.flows.names(),
-        numbers=engine.config.lines,
+        numbers={number: line for line, number in engine.flows.numbers().items()},
         signed=signs_webhooks(current_app.config),
     )

@@ -14,12 +14,11 @@ from rich.console import Console, Group
 from rich.panel import Panel
 from rich.text import Text
 
-from ..config import DEFAULT_LINES
+from ..flow_registry import shipped_numbers
 from ..signing import Signer
 from ..sim import Outcome, SimulatedCall, SimulationError, Step
-from .target import Target, open_target, target_options
+from .target import LINE, Target, open_target, target_options
 
-LINES: dict[str, str] = {line: number for number, line in DEFAULT_LINES.items()}
 KEYS = frozenset("0123456789*#")
 HELP = ("keys (0-9 * #) press them, 'say <words>' speaks, an empty line stays silent, "
         "'q' or 'hangup' hangs up")  # fmt: skip
@@ -169,14 +168,14 @@ def _quiet_start(in_process: bool) -> Iterator[None]:
 def _numbers(target: Target) -> dict[str, str]:
     engine = target.engine()
     if engine is None:
-        return LINES
-    return {line: number for number, line in engine.config.lines.items()}
+        return shipped_numbers()
+    return engine.flows.numbers()
 
 
 @click.command("call")
 @click.option(
     "--line",
-    type=click.Choice(list(LINES)),
+    type=LINE,
     default=None,
     help="Which line to call (asked when neither --line nor --to is given).",
 )
@@ -217,7 +216,7 @@ def call_cmd(line: str | None, to: str | None, now: str | None, auth_token: str 
     """
     console = Console(highlight=False)
     if line is None and to is None:
-        line = click.prompt("Line", type=click.Choice(list(LINES)), default="main")
+        line = click.prompt("Line", type=click.Choice(sorted(shipped_numbers())), default="main")
     with _quiet_start(url is None):
         target = open_target(url, app_spec, database)
     try:

@@ -9,12 +9,10 @@ from typing import Any
 
 import click
 
-from ..config import DEFAULT_LINES
 from ..crawl import DEFAULT_ENTRY_INPUTS, CrawlOptions, crawl, write_scenarios
 from ..flow import Flow
-from .target import open_target, target_options
-
-LINE_NUMBERS: dict[str, str] = {line: number for number, line in DEFAULT_LINES.items()}
+from ..flow_registry import shipped_numbers
+from .target import LINE, open_target, target_options
 
 
 def _check_now(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
@@ -30,7 +28,7 @@ def _check_now(ctx: click.Context, param: click.Parameter, value: str | None) ->
 
 
 @click.command("crawl")
-@click.option("--line", type=click.Choice(sorted(LINE_NUMBERS)), default="main", show_default=True,
+@click.option("--line", type=LINE, default="main", show_default=True,
               help="Our line to call (its number is the To of every call).")  # fmt: skip
 @click.option("--to", default=None, help="The number called instead of --line, e.g. for "
               "someone else's app over --url.")  # fmt: skip
@@ -71,7 +69,7 @@ def crawl_cmd(
     if bad:
         raise click.BadParameter(f"{bad[0]!r} is not a sequence of phone keys (0-9, *, #)",
                                  param_hint="--entry-input")  # fmt: skip
-    number = to or LINE_NUMBERS[line]
+    number = to or shipped_numbers()[line]
     target = open_target(url, app_spec, database)
     flow = _flow_of(target.engine(), number)
     options = CrawlOptions(depth=depth, max_calls=max_calls,

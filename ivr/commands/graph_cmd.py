@@ -8,11 +8,12 @@ from pathlib import Path
 
 import click
 
-from ..config import DEFAULT_LINES, FLOWS_DIR
+from ..config import FLOWS_DIR
 from ..diagram import DETAILS, GraphvizError, render_graphviz, to_dot, to_mermaid, to_svg
 from ..errors import FlowErrors
 from ..flow import Flow
 from ..flow_loader import load_flow
+from .target import LINE
 
 FORMATS = ("mermaid", "dot", "svg", "png")
 _SUFFIXES = {".mmd": "mermaid", ".mermaid": "mermaid", ".dot": "dot", ".gv": "dot", ".svg": "svg",
@@ -34,7 +35,7 @@ def find_flow(line: str, flows_dir: Path = FLOWS_DIR) -> Flow:
 
 
 @click.command("graph")
-@click.option("--line", type=click.Choice(sorted(set(DEFAULT_LINES.values()))), default="main",
+@click.option("--line", type=LINE, default="main",
               show_default=True, help="Which line's menu to draw.")  # fmt: skip
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default=None,
               help="Output format [default: from the -o suffix, else mermaid]. svg uses Graphviz "

@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from ..engine import Engine
 from ..sim import HttpTransport, Transport, WsgiTransport
 
 DEFAULT_APP = "app:create_app"
@@ -24,9 +25,10 @@ class Target:
     in_process: bool
     app: Any = None
 
-    def engine(self) -> Any:
+    def engine(self) -> Engine | None:
         """Our engine when running in-process against our app, else None."""
-        return self.app.extensions.get("ivr") if self.app is not None else None
+        found = self.app.extensions.get("ivr") if self.app is not None else None
+        return found if isinstance(found, Engine) else None
 
 
 def load_app(spec: str = DEFAULT_APP, config: dict[str, Any] | None = None) -> Any:
@@ -67,3 +69,24 @@ def target_options(func: Any) -> Any:
     func = click.option("--url", default=None, help="Call a running server (any TwiML app) "
                         "over HTTP instead, e.g. http://127.0.0.1:5000.")(func)  # fmt: skip
     return func
+
+
+class LineName(click.ParamType):  # type: ignore[type-arg]
+    """One of the lines the shipped flow files define, checked when used (not at import)."""
+
+    name = "line"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        from ..errors import IvrError
+        from ..flow_registry import shipped_numbers
+
+        try:
+            lines = shipped_numbers()
+        except IvrError as exc:
+            self.fail(f"the flow files do not load, so no line can be called:\n{exc}", param, ctx)
+        if value not in lines:
+            self.fail(f"{value!r} is not a line; choose one of: {', '.join(sorted(lines))}", param, ctx)
+        return str(value)
+
+
+LINE = LineName()

@@ -6,6 +6,8 @@ import hashlib
 import re
 from xml.etree import ElementTree
 
+from ..ssml import spoken_text
+
 _KEY_WORDS: dict[str, str] = {
     **{str(d): str(d) for d in range(10)},
     **dict(zip("zero one two three four five six seven eight nine".split(), "0123456789", strict=True)),
@@ -22,7 +24,7 @@ _SENTENCES = re.compile(r"(?<=[.;!?])\s+")
 
 
 def _gather_text(gather: ElementTree.Element) -> str:
-    return " ".join(" ".join("".join(say.itertext()).split()) for say in gather.iter("Say"))
+    return " ".join(spoken_text(say) for say in gather.iter("Say"))
 
 
 def _digest(text: str) -> str:

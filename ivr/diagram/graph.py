@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from ..call import CallContext
 from ..config import EngineConfig
 from ..flow import FAILURE_TRIGGERS, Edge, Flow, key_for_trigger
+from ..render import heard
 
 DETAILS = ("menu", "full")
 #: Keys that work the same way in many menus: shown as badges in the menu view.
@@ -38,7 +39,6 @@ _DOES: dict[str, str] = {"toggle_language": "language"}  # what a key that stays
 _TITLE_WORDS: dict[str, str] = {"id": "ID", "dob": "DOB", "lis": "LIS", "rx": "Rx", "tty": "TTY",
                                 "medicare": "Medicare", "intl": "Intl"}  # fmt: skip
 _SENTENCE_END = re.compile(r"(?<=[a-z0-9)][.!?])\s+(?=[A-Z¿¡])")
-_PLACEHOLDER = re.compile(r"\{[a-z_0-9]+\}")
 _SUMMARY_CHARS = 72
 
 
@@ -238,10 +238,10 @@ def _summary(flow: Flow, name: str) -> str:
     """The first sentence a caller hears in the state (English when the flow has it)."""
     spec = flow.states[name]
     texts = flow.greeting if spec.type == "start" else spec.prompt
-    text = texts.get("en") or texts.get(flow.languages[0], "")
+    lang = "en" if "en" in texts else flow.languages[0]
+    text = heard(texts.get(lang, ""), lang)
     sentences = _SENTENCE_END.split(" ".join(text.split()), maxsplit=2)
     sentence = " ".join(sentences[:2]) if len(sentences[0].split()) < 3 else sentences[0]
-    sentence = _PLACEHOLDER.sub("…", sentence)
     if len(sentence) > _SUMMARY_CHARS:
         sentence = sentence[: _SUMMARY_CHARS - 1].rsplit(" ", 1)[0].rstrip(",;:") + "…"
     return sentence

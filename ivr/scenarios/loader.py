@@ -9,8 +9,8 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from ..config import DEFAULT_LINES
 from ..errors import FlowError, IvrError
+from ..flow_registry import shipped_numbers
 from ..yaml_source import load_yaml
 from .model import (
     CHECK_KINDS,
@@ -34,7 +34,6 @@ from .model import (
 )  # fmt: skip
 
 #: Our lines, by name, and the number that reaches each (`line: tty` means `to: "+18007114041"`).
-LINE_NUMBERS: dict[str, str] = {line: number for number, line in DEFAULT_LINES.items()}
 SUFFIXES = (".yaml", ".yml")
 PHONE_KEYS = frozenset("0123456789*#")
 ACTIONS = ("press", "say", "silence", "hangup", "wait", "expect", "expect_state", "expect_language")
@@ -149,12 +148,13 @@ def _scenario(file: str, path: Path, data: dict[Any, Any]) -> Scenario:
             "or `to: \"+18002372765\"`", field="line"
         )  # fmt: skip
     if line is not None:
-        if line not in LINE_NUMBERS:
+        numbers = shipped_numbers()
+        if line not in numbers:
             raise ScenarioError(
-                file, f"{line!r} is not one of our lines; use {', '.join(LINE_NUMBERS)}, or "
+                file, f"{line!r} is not one of our lines; use {', '.join(numbers)}, or "
                 "`to:` with a number", field="line"
             )  # fmt: skip
-        to = LINE_NUMBERS[line]
+        to = numbers[line]
     else:
         to = _phone_number(file, data, "to")
     steps_raw = data.get("steps", [])

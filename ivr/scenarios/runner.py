@@ -268,5 +268,5 @@ def _number(scenario: Scenario, target: CallTarget) -> str:
     engine = target.engine() if target.in_process else None
     if scenario.line is None or engine is None:
         return scenario.to
-    numbers = [n for n, line in engine.config.lines.items() if line == scenario.line]
-    return numbers[0] if numbers else scenario.to
+    number: str = engine.flows.numbers().get(scenario.line, scenario.to)
+    return number

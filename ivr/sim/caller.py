@@ -10,6 +10,7 @@ from urllib.parse import urljoin, urlsplit
 from xml.etree import ElementTree
 
 from ..signing import Signer
+from ..ssml import spoken
 from ..twiml_rules import problems as twiml_problems
 from .transcript import Heard, Outcome, Step, Transcript
 from .transport import HttpReply, Transport, url_with_query
@@ -370,11 +371,11 @@ class SimulatedCall:
     def _hear(self, verb: ElementTree.Element, step: Step) -> None:
         loops = max(_int(verb.get("loop"), 1), 1)
         if verb.tag == "Say":
-            text = " ".join("".join(verb.itertext()).split())
+            words = spoken(verb)  # SSML as a voice reads it: say-as digits, breaks, sub
             for _ in range(loops):
-                heard = Heard("say", text, verb.get("voice"), verb.get("language"))
+                heard = Heard("say", words.text, verb.get("voice"), verb.get("language"))
                 self._record(step, heard)
-                self.clock += len(text.split()) / WORDS_PER_SECOND
+                self.clock += len(words.text.split()) / WORDS_PER_SECOND + words.pause_seconds
         elif verb.tag == "Play":
             what = verb.get("digits") or (verb.text or "").strip()
             for _ in range(loops):
