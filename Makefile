@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test lint pytest clean
+.PHONY: setup system run test lint pytest clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,12 +16,16 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
+## system: redis-server, Graphviz, Chromium and espeak-ng for the tests (apt-get when root)
+system:
+	bash scripts/system-packages
+
 ## run: the webhook app on http://$(HOST):$(PORT), SQLite in ./instance, flows reloaded on edit
 run: setup
 	IVR_RELOAD_FLOWS=$${IVR_RELOAD_FLOWS:-1} $(BIN)/flask --app app run --host $(HOST) --port $(PORT)
 
 ## test: lint, types, then the whole test suite
-test: setup lint pytest
+test: setup system lint pytest
 
 lint: setup
 	$(BIN)/ruff check .
