@@ -11,6 +11,7 @@ import click
 from .commands.call_cmd import call_cmd
 from .commands.crawl_cmd import crawl_cmd
 from .commands.graph_cmd import graph_cmd
+from .commands.lint_cmd import lint_cmd
 from .commands.test_cmd import test_cmd
 from .config import FLOWS_DIR
 from .errors import FlowErrors, IvrError
@@ -92,7 +93,7 @@ def configure_number_cmd(phone_number: str, base_url: str) -> None:
 
 
 # Subcommands that place calls or draw diagrams live in ivr/commands, one module each.
-for _command in (call_cmd, test_cmd, crawl_cmd, graph_cmd):
+for _command in (call_cmd, test_cmd, crawl_cmd, graph_cmd, lint_cmd):
     main.add_command(_command)
 
 

@@ -33,6 +33,7 @@ class _Node:
     outcome: Outcome | None
     entry: bool
     heard: str
+    seconds: float = 0.0  # virtual seconds of the call on arrival (the simulated caller's clock)
     moves: dict[Inputs, Move] = field(default_factory=dict)
     explored: bool = False
 
@@ -172,7 +173,7 @@ class _Crawler:
         gather = call.gather
         node = _Node(node_id, label, path, call.state, call.outcome,
                      entry=gather is not None and gather.get("numDigits") != "1",
-                     heard=call.heard)  # fmt: skip
+                     heard=call.heard, seconds=_listened(call))  # fmt: skip
         self.nodes[node_id] = node
         if call.outcome is not None and call.outcome.kind == "error":
             self.errors.append(CrawlError(path, call.outcome.detail or "error"))
@@ -195,7 +196,7 @@ class _Crawler:
         corpus = "\n".join(n.heard for n in nodes).lower()
         for node in nodes:
             report.paths.append(CrawlPath(node.path, node.id, node.label, node.state, node.outcome,
-                                          _distinctive(node.heard, corpus)))  # fmt: skip
+                                          _distinctive(node.heard, corpus), node.seconds))  # fmt: skip
             report.moves.extend(node.moves.values())
         report.frontier = [n.label for n in nodes if n.waiting and not n.explored]
         trapped = self._trapped(nodes)
@@ -284,6 +285,14 @@ def _identify(call: SimulatedCall) -> tuple[str, str]:
     says = [h.text for h in call.heard_all if h.kind == "say"]
     text = says[-1] if says else ""
     return f"{outcome}:{_digest(text)}", f"{outcome} “{_excerpt(text)}”"
+
+
+def _listened(call: SimulatedCall) -> float:
+    """Virtual seconds from dialling to here; a queued caller's hold message is not counted."""
+    waits = [step.at for step in call.transcript.steps if step.kind == "wait"]
+    if call.outcome is not None and call.outcome.kind == "enqueue" and waits:
+        return waits[-1]
+    return call.clock
 
 
 def _last_trigger(call: SimulatedCall) -> str | None:

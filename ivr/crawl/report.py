@@ -43,6 +43,7 @@ class CrawlPath:
     state: str | None
     outcome: Outcome | None  # None: the call waits for input
     expect: str | None  # a distinctive phrase heard on arrival
+    seconds: float = 0.0  # virtual seconds of the call on arrival (a queue's hold message aside)
 
 
 @dataclass(frozen=True)
@@ -107,6 +108,16 @@ class CrawlReport:
         return sorted({p.state for p in self.paths if p.state})
 
     @property
+    def outcome_seconds(self) -> dict[str, float]:
+        """The fewest virtual seconds of a call to each way a call ended (hangup, a queue, ...)."""
+        fewest: dict[str, float] = {}
+        for p in self.paths:
+            if p.outcome is not None:
+                key = str(p.outcome)
+                fewest[key] = min(fewest.get(key, p.seconds), p.seconds)
+        return dict(sorted(fewest.items(), key=lambda item: item[1]))
+
+    @property
     def problems(self) -> list[str]:
         """One line per finding that `--strict` fails on."""
         found = [f"dead end: {n}" for n in self.dead_ends]
@@ -127,7 +138,10 @@ class CrawlReport:
         ]  # fmt: skip
         width = max((len(_show(p.inputs)) for p in self.paths), default=0)
         for p in self.paths:
-            lines.append(f"  {_show(p.inputs):<{width}}  {p.label}  [{p.outcome or 'waiting'}]")
+            lines.append(f"  {_show(p.inputs):<{width}}  {p.label}  [{p.outcome or 'waiting'}]  "
+                         f"{p.seconds:.1f}s")  # fmt: skip
+        _section(lines, "fewest seconds to each outcome",
+                 [f"{outcome}: {seconds:.1f}s" for outcome, seconds in self.outcome_seconds.items()])
         _section(lines, "dead ends (every input leads back here)", self.dead_ends)
         _section(lines, "loops with no exit", [", ".join(g) for g in self.no_exit])
         _section(lines, "prompts naming a key that does nothing", [
@@ -159,8 +173,10 @@ class CrawlReport:
             "calls": self.calls, "seconds": round(self.seconds, 3), "truncated": self.truncated,
             "states": self.states,
             "paths": [{"inputs": list(p.inputs), "node": p.node, "label": p.label, "state": p.state,
-                       "outcome": asdict(p.outcome) if p.outcome else None, "expect": p.expect}
+                       "outcome": asdict(p.outcome) if p.outcome else None, "expect": p.expect,
+                       "seconds": round(p.seconds, 1)}
                       for p in self.paths],
+            "outcome_seconds": {k: round(v, 1) for k, v in self.outcome_seconds.items()},
             "moves": [{**asdict(m), "inputs": list(m.inputs)} for m in self.moves],
             "frontier": self.frontier, "dead_ends": self.dead_ends, "no_exit": self.no_exit,
             "dead_keys": [{**asdict(k), "path": list(k.path)} for k in self.dead_keys],
