@@ -101,7 +101,8 @@ def _retries(records: list[CallRecord], flow: Flow) -> dict[str, dict[str, int]]
         counts = table.setdefault(event.source, Counter())
         counts[kind] += 1
         spec = flow.states.get(event.dest)
-        if spec is not None and spec.terminal and event.dest != event.source:
+        # To a person only: silence after an information leaf ends the call politely (goodbye).
+        if spec is not None and spec.type == "transfer" and event.dest != event.source:
             counts["failover"] += 1
     order = {name: i for i, name in enumerate(flow.states)}
     return {

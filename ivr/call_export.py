@@ -67,7 +67,9 @@ def call_to_scenario(record: CallRecord, flow: Flow) -> dict[str, Any]:
     elif record.outcome in ("goodbye", "closed"):
         outcome["kind"] = "hangup"
     outcome["state"] = events[-1].dest if events else record.state
-    outcome["language"] = events[-1].lang if events else record.lang
+    final = flow.states.get(outcome["state"])
+    if final is None or final.type != "closed":  # a closed line speaks every language, chosen none
+        outcome["language"] = events[-1].lang if events else record.lang
     if steps:
         data["steps"] = steps
     data["outcome"] = outcome
@@ -157,6 +159,10 @@ def _notice(event: CallEvent, flow: Flow) -> str | None:
         return "identity_failed"
     if not (event.trigger in FAILURE_TRIGGERS or (event.trigger == "entry" and event.dest == event.source)):
         return None
+    source = flow.states.get(event.source)
+    if (source is not None and source.type == "info" and event.trigger == "no_input"
+            and flow.states[event.dest].type == "goodbye"):  # fmt: skip
+        return None  # silence after an information leaf: "finished", no failover notice
     if flow.states[event.dest].terminal:
         return "failover"
     if event.trigger == "entry":

@@ -171,7 +171,7 @@ class Engine:
         dest = fm.flow.states[session.state]
         if chosen.trigger.startswith("press_") or step.dest != step.source:
             session.failures = 0
-        notice = call.notice or _notice(step, dest)
+        notice = call.notice or _notice(step, spec, dest)
         session.step += 1
         # A choice that leads somewhere new is confirmed in a few words before what follows.
         confirm = step.dest != step.source and chosen.trigger.startswith("press_")
@@ -214,10 +214,12 @@ class Engine:
                 return reference
 
 
-def _notice(step: Step, dest: StateSpec) -> str | None:
+def _notice(step: Step, source: StateSpec, dest: StateSpec) -> str | None:
     failed = step.trigger in FAILURE_TRIGGERS or (step.trigger == "entry" and step.dest == step.source)
     if not failed:
         return None
+    if source.type == "info" and step.trigger == "no_input" and dest.type == "goodbye":
+        return None  # silence after an information leaf: the caller is done ("finished")
     if dest.terminal:
         return "failover"
     if step.trigger == "entry":

@@ -79,10 +79,12 @@ class Renderer:
         flow = self.flow
         pieces: list[Piece] = []
         if spec.type == "closed":
-            # The caller has chosen no language yet: the closed message in every language.
+            # The caller has chosen no language yet: the closed message in every language, each
+            # with the reference number before the last words (as a goodbye has).
             for each in flow.languages:
                 if greeting and flow.greeting.get(each):
                     pieces.append((each, flow.greeting[each], False))
+                pieces.append((each, self._text("reference", each), False))
                 pieces.append((each, spec.prompt[each], True))
             return [piece for piece in pieces if piece[1].strip()]
         if greeting and flow.greeting.get(lang):
@@ -207,17 +209,30 @@ def build_say(
     """One `<Say>` of a flow text, its markup as SSML; placeholders left as tokens to fill."""
     say = Say(voice=voice, language=language)
     body: Any = say.prosody(rate=rate) if rate else say
+    # twilio's builder keeps only the last of two strings nested in a row (each one replaces
+    # the text or tail before it), so adjacent text, and text placeholders, go in as one string.
+    text_run: list[str] = []
+
+    def flush() -> None:
+        if text_run:
+            body.nest("".join(text_run))
+            text_run.clear()
+
     for segment in markup.parse(text):
         if isinstance(segment, markup.Text):
-            body.nest(segment.text)
-        elif isinstance(segment, markup.SayAs):
+            text_run.append(segment.text)
+            continue
+        if isinstance(segment, markup.Slot) and PLACEHOLDERS[segment.name].spoken_as != "digits":
+            text_run.append(f"@@{segment.name}@@")
+            continue
+        flush()
+        if isinstance(segment, markup.SayAs):
             body.say_as(segment.value, interpret_as=segment.interpret_as, format=segment.format)
         elif isinstance(segment, markup.Pause):
             body.break_(time=segment.time)
-        elif PLACEHOLDERS[segment.name].spoken_as == "digits":
-            body.say_as(f"@@{segment.name}@@", interpret_as="digits")
         else:
-            body.nest(f"@@{segment.name}@@")
+            body.say_as(f"@@{segment.name}@@", interpret_as="digits")
+    flush()
     if beat:
         body.break_(time=_BEAT)
     return say

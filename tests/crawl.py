@@ -15,6 +15,8 @@ ENTRY_INPUTS = {
     "verify_dob": ["03071956", "01011990"],
     "refill_request": ["7654321", "1"],
 }
+#: Silent tries in a row worth walking: the engine's default of three failures, and one more.
+MAX_SILENCES = 4
 Path = tuple[str, ...]
 
 
@@ -35,15 +37,20 @@ def crawl(app: Flask, to: str) -> Iterator[tuple[Path, str, Phone]]:
     state = store.get_call(first.sid).state
     seen = {state}
     yield (), state, first
-    queue: deque[tuple[Path, str, Phone]] = deque([((), state, first)])
+    # (path, state, phone, silent retries so far): a state re-prompted after silence is walked
+    # on with more silence only, so where the last silent try leads (a goodbye) is found too.
+    queue: deque[tuple[Path, str, Phone, int]] = deque([((), state, first, 0)])
     while queue:
-        path, state, phone = queue.popleft()
+        path, state, phone, silences = queue.popleft()
         if phone.gather is None:
             continue
-        for step in [*ENTRY_INPUTS.get(state, KEYS), "<silence>"]:
+        steps = ["<silence>"] if silences else [*ENTRY_INPUTS.get(state, KEYS), "<silence>"]
+        for step in steps:
             nxt = _replay(app, to, (*path, step))
             nstate = store.get_call(nxt.sid).state
             if nstate not in seen:
                 seen.add(nstate)
                 yield (*path, step), nstate, nxt
-                queue.append(((*path, step), nstate, nxt))
+                queue.append(((*path, step), nstate, nxt, 0))
+            elif step == "<silence>" and nstate == state and silences + 1 < MAX_SILENCES:
+                queue.append(((*path, step), nstate, nxt, silences + 1))

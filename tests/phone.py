@@ -8,6 +8,7 @@ from xml.etree import ElementTree
 
 from flask.testing import FlaskClient
 
+from ivr.ssml import spoken_text
 from ivr.twiml_rules import validate_twiml
 
 MAIN = "+18002372765"
@@ -73,7 +74,8 @@ class Phone:
 
     @property
     def heard(self) -> str:
-        return " ".join((s.text or "") for s in self.says)
+        """The words of every <Say>, SSML spoken as a voice says it (ivr.ssml)."""
+        return " ".join(spoken_text(s) for s in self.says)
 
     @property
     def gather(self) -> ElementTree.Element | None:

@@ -44,8 +44,10 @@ def walk(phone: Phone, clock: Clock, *actions: str, hang_up: bool = True) -> Pho
 CALLS: list[tuple[str, tuple[str, ...], bool]] = [
     ("main", ("2", "1", "0"), True),  # billing, discrepancy, representative: 3 steps, 40 s
     ("main", ("say billing", "", "7"), True),  # hangs up in billing_menu after two retries
-    ("main", ("9", "3", "9"), True),  # Spanish, Medicare, goodbye
-    ("main", ("1", "12", "10203040", "03071956", "9"), True),  # a bad ID, then verified: 60 s
+    # Spanish, Medicare, the coverage gap, then silent three times: goodbye ("finished"), 70 s
+    ("main", ("9", "3", "1", "", "", ""), True),
+    # a bad ID, then verified; Spanish in the refill menu (9 stays), delivery times, silent: 100 s
+    ("main", ("1", "12", "10203040", "03071956", "9", "4", "", "", ""), True),
     ("main", ("1", "", "", ""), True),  # silent at verify_id three times: a representative, 50 s
     ("main", ("5",), False),  # still in the international menu: no end, no duration
     ("tty", ("2", "0"), True),
@@ -77,15 +79,17 @@ EXPECTED: list[Any] = [
                  id="outcome-kinds"),
     pytest.param("transfers", {"representative": 2}, id="transfers"),
     pytest.param("hangups", {"billing_menu": 1}, id="hangups"),
-    pytest.param("retries", {
+    pytest.param("retries", {  # silence after an information leaf ends the call: no failover
         "verify_id": {"no_input": 3, "invalid": 0, "invalid_entry": 1, "failover": 1},
+        "delivery_info": {"no_input": 3, "invalid": 0, "invalid_entry": 0, "failover": 0},
         "billing_menu": {"no_input": 1, "invalid": 1, "invalid_entry": 0, "failover": 0},
+        "medicare_gap": {"no_input": 3, "invalid": 0, "invalid_entry": 0, "failover": 0},
     }, id="retries"),
-    pytest.param("steps", {"average": 3.17, "min": 1, "max": 5}, id="steps"),
-    pytest.param("duration_seconds", {"average": 46.0, "min": 40.0, "max": 60.0, "measured": 5},
+    pytest.param("steps", {"average": 4.33, "min": 1, "max": 9}, id="steps"),
+    pytest.param("duration_seconds", {"average": 60.0, "min": 40.0, "max": 100.0, "measured": 5},
                  id="durations"),
-    pytest.param("languages", {"en": 5, "es": 1}, id="languages"),
-    pytest.param("switched_language", 1, id="switched"),
+    pytest.param("languages", {"en": 4, "es": 2}, id="languages"),
+    pytest.param("switched_language", 2, id="switched"),
 ]  # fmt: skip
 
 
@@ -110,8 +114,12 @@ CHOICES: list[Any] = [
                  id="billing"),
     pytest.param("billing_discrepancy", 1, {"0": _option(1, {"representative": 1}, "0 → representative")},
                  id="leaf"),
-    pytest.param("medicare_menu", 1, {"9": _option(1, {"goodbye": 1}, "9 → goodbye")}, id="spanish"),
-    pytest.param("refill_menu", 1, {"9": _option(1, {"goodbye": 1}, "9 → goodbye")}, id="verified"),
+    pytest.param("medicare_menu", 1, {"1": _option(1, {"medicare_gap": 1}, "1 → medicare_gap")},
+                 id="spanish"),
+    pytest.param("refill_menu", 2, {
+        "4": _option(1, {"delivery_info": 1}, "4 → delivery_info"),
+        "9": _option(1, {"refill_menu": 1}, "9 (stays)"),
+    }, id="verified"),
 ]  # fmt: skip
 
 
@@ -143,7 +151,7 @@ def test_records_without_events_count_only_as_calls(
     assert (figures["calls"], figures["calls_with_events"]) == (6, 0)
     assert figures["outcomes"]["goodbye"] == 2
     assert (figures["choices"], figures["retries"], figures["steps"]) == ({}, {}, None)
-    assert figures["duration_seconds"] == {"average": 46.0, "min": 40.0, "max": 60.0, "measured": 5}
+    assert figures["duration_seconds"] == {"average": 60.0, "min": 40.0, "max": 100.0, "measured": 5}
 
 
 def test_no_calls_no_figures(engine: Engine) -> None:

@@ -65,7 +65,8 @@ def drive(
 def test_a_call_shows_each_answer_the_state_and_ends_with_outcome_and_transcript(app: Flask) -> None:
     text, call = drive(app, ["2", "0"])
     answered, billing, rest = re.split(r"╭─ after keys 2 ─+╮|╭─ after keys 0 ─+╮", text)
-    assert "[en-US] Thank you for calling the Caremark" in answered
+    assert "[en-US] Thanks for calling the Caremark" in answered
+    assert "[es-US] Para español, oprima 9." in answered  # the offer in its own language
     assert "POST /voice -> 200 | state main_menu" in answered
     assert "state main_menu  language en-US  waiting for keys or speech" in answered
     assert "[en-US] Billing and insurance." in billing
@@ -80,10 +81,10 @@ def test_a_call_shows_each_answer_the_state_and_ends_with_outcome_and_transcript
 @pytest.mark.parametrize(
     ("lines", "shown", "outcome"),
     [
-        (["9"], "[es-US] ", "caller-hangup"),
+        (["9"], "[es-US] Gracias por llamar", "caller-hangup"),
         (["say representative"], "Connecting you with a representative.", "enqueue:sim-representative"),
         ([""], "Sorry, I didn't hear anything.", "caller-hangup"),
-        (["1", "10203040#", "03071956"], "Thank you, you are verified.", "caller-hangup"),
+        (["1", "10203040#", "03071956"], "Thank you, you're verified.", "caller-hangup"),
         (["x", "?", "hangup"], "not understood: 'x'", "caller-hangup"),
         ([], "outcome: caller-hangup", "caller-hangup"),
     ],

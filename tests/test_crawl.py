@@ -73,7 +73,8 @@ PATHS = [
     pytest.param((), "main_menu", None, id="dial"),
     pytest.param(("0",), "representative", Outcome("enqueue", target="sim-representative"), id="rep"),
     pytest.param(("2", "1"), "billing_discrepancy", None, id="billing-discrepancy"),
-    pytest.param(("2", "9"), "goodbye", Outcome("hangup"), id="goodbye"),
+    pytest.param(("2", "1", SILENCE, SILENCE, SILENCE), "goodbye", Outcome("hangup"), id="goodbye"),
+    pytest.param(("2", "4"), "billing_appeals", None, id="billing-appeals"),
     pytest.param(("1", "10203040#", "03071956"), "refill_menu", None, id="identity-verified"),
     pytest.param(("1", "10203040#", "03071956", "1", "10203040#"), "refill_submitted", None,
                  id="refill-submitted"),
@@ -177,14 +178,17 @@ PLANTED_TRANSITIONS = """\
   - {trigger: press_1, source: loop_a, dest: loop_b}
   - {trigger: press_1, source: loop_b, dest: loop_a}
   - {trigger: press_star, source: trap, dest: "="}
+  # The key map would give every menu a way out with 0 and #: the planted ones keep their own.
+  - {trigger: press_0, source: [trap, loop_a, loop_b], dest: "="}
+  - {trigger: press_pound, source: [trap, loop_a, loop_b], dest: "="}
   - {trigger: no_input, source: [trap, loop_a, loop_b], dest: "="}
   - {trigger: invalid, source: [trap, loop_a, loop_b], dest: "="}
   - {trigger: press_pound, source: secret_menu, dest: main_menu}
   - {trigger: no_input, source: secret_menu, dest: representative}
   - {trigger: invalid, source: secret_menu, dest: representative}
 """
-BILLING = "Billing and insurance. For a billing discrepancy, press 1."
-BILLING_WITH_DEAD_KEY = "Billing and insurance. For refunds, press 7. For a billing discrepancy, press 1."
+BILLING = "For a billing discrepancy, press 1. To learn"
+BILLING_WITH_DEAD_KEY = "For refunds, press 7. For a billing discrepancy, press 1. To learn"
 
 
 def _edit(text: str, old: str, new: str) -> str:
@@ -412,7 +416,8 @@ def test_mentioned_keys(prompt, keys):
     [
         pytest.param(["--now", "tonight"], "'tonight' is not an ISO 8601 time", id="bad-now"),
         pytest.param(["--entry-input", "12a"], "'12a' is not a sequence of phone keys", id="bad-entry"),
-        pytest.param(["--line", "fax"], "'fax' is not one of", id="bad-line"),
+        pytest.param(["--line", "fax"], "'fax' is not a line; choose one of: main, specialty, tty",
+                     id="bad-line"),
     ],
 )  # fmt: skip
 def test_bad_options_say_how_to_mend_them(args, message):

@@ -23,7 +23,7 @@ from ivr.diagram import (
     to_mermaid,
     to_svg,
 )
-from ivr.flow import Flow
+from ivr.flow import STATE_TYPES, Flow
 from ivr.flow_loader import load_flow
 
 from .test_flow_loader import MINIMAL, edit
@@ -101,9 +101,12 @@ LABELS = [
     pytest.param("main", "full", "main_menu", "representative",
                  "0/say representative, no input ×3, invalid ×3", id="merged"),
     pytest.param("main", "full", "billing_menu", "billing_menu",
-                 "*/say repeat, no input (retry), invalid (retry)", id="loop"),
+                 "*/say repeat, 9/say spanish, no input (retry), invalid (retry)", id="loop"),
     pytest.param("main", "full", "main_menu", "main_menu",
-                 "9/say spanish, */say repeat, no input (retry), invalid (retry)", id="language"),
+                 "*/say repeat, #/say main menu, 9/say spanish, no input (retry), invalid (retry)",
+                 id="language"),
+    pytest.param("main", "full", "billing_discrepancy", "goodbye", "no input ×3", id="finished"),
+    pytest.param("main", "menu", "billing_menu", "billing_appeals", "4/say appeal", id="appeals"),
     pytest.param("tty", "menu", "incoming", "closed", "closed", id="hours-closed"),
     pytest.param("tty", "menu", "incoming", "main_menu", "call", id="hours-open"),
 ]  # fmt: skip
@@ -117,12 +120,13 @@ def test_edge_labels(name: str, detail: str, source: str, dest: str, label: str)
 
 
 BADGES = [
-    pytest.param("billing_menu", ["0 → Representative", "* repeat", "# → Main menu", "9 → Goodbye",
+    pytest.param("billing_menu", ["0 → Representative", "* repeat", "# → Main menu", "9 language",
                                   "no input/invalid ×3 → Representative"], id="sub-menu"),
-    pytest.param("main_menu", ["9 language", "0 → Representative", "* repeat",
+    pytest.param("main_menu", ["0 → Representative", "* repeat", "# repeat", "9 language",
                                "no input/invalid ×3 → Representative"], id="main-menu"),
-    pytest.param("medicare_gap", ["0 → Medicare team", "* repeat", "# → Main menu", "9 → Goodbye",
-                                  "no input/invalid ×3 → Representative"], id="medicare"),
+    pytest.param("medicare_gap", ["0 → Medicare team", "* repeat", "# → Main menu", "9 language",
+                                  "invalid ×3 → Representative", "no input ×3 → Goodbye"],
+                 id="medicare"),
     pytest.param("verify_id", ["no input ×3 → Representative"], id="entry"),
     pytest.param("representative", [], id="transfer"),
 ]  # fmt: skip
@@ -135,17 +139,17 @@ def test_menu_detail_turns_shared_keys_into_badges(state: str, badges: list[str]
 
 
 NODES = [
-    pytest.param("main_menu", "menu", "Main menu", "For refill requests or delivery status, press 1.",
+    pytest.param("main_menu", "menu", "Main menu", "For refills or delivery status, press 1.",
                  id="menu"),
     pytest.param("incoming", "start", "Incoming",
-                 "Thank you for calling the Caremark mail order pharmacy simulator.", id="greeting"),
+                 "Thanks for calling the Caremark mail order pharmacy simulator.", id="greeting"),
     pytest.param("verify_dob", "entry", "Verify DOB",
                  "Thank you. Now enter your date of birth as eight digits: two for the…", id="short"),
-    pytest.param("refill_submitted", "menu", "Refill submitted",
+    pytest.param("refill_submitted", "info", "Refill submitted",
                  "Your refill request for the prescription ending in … has been received.",
                  id="placeholder"),
-    pytest.param("international_desk", "transfer", "International desk",
-                 "Connecting you with the International Compliance Desk for import rules…",
+    pytest.param("pharmacist", "transfer", "Pharmacist",
+                 "Connecting you with a licensed clinical pharmacist, who can help with…",
                  id="long"),
 ]  # fmt: skip
 
@@ -204,9 +208,20 @@ def test_mermaid_declares_every_state_and_joins_only_declared_ones(name: str, de
     assert {kind for kind, *_ in parsed["classdef"]} == set(classed.values())
 
 
+@pytest.mark.parametrize("kind", sorted(STATE_TYPES))
+def test_every_state_type_has_a_style_of_its_own_in_every_format(kind: str) -> None:
+    from ivr.diagram.dot import _DOT_FILL
+    from ivr.diagram.mermaid import _MERMAID_STYLES
+    from ivr.diagram.svg import _SVG_STYLE
+
+    assert kind in _MERMAID_STYLES and kind in _DOT_FILL
+    assert kind == "menu" or f".state-{kind} rect" in _SVG_STYLE  # menu is the default .node rect
+
+
 def test_mermaid_of_the_main_line_reads_as_a_menu() -> None:
     text = to_mermaid(FLOWS["main"])
-    assert '  state "Billing menu" as billing_menu\n  billing_menu : Billing and insurance.\n' in text
+    billing = '  state "Billing menu" as billing_menu\n  billing_menu : For a billing discrepancy, press 1.\n'
+    assert billing in text
     assert "  main_menu --> billing_menu : 2/say billing\n" in text
     assert "Your most recent order – …" in text  # ':' would end a Mermaid description
 
@@ -454,4 +469,4 @@ def test_graph_help_has_an_example_and_bad_lines_are_refused() -> None:
     assert "ivr graph --line main --format svg -o main.svg" in helped.stdout
     refused = CliRunner().invoke(main, ["graph", "--line", "nope"])
     assert refused.exit_code == 2
-    assert "'nope' is not one of" in refused.stderr
+    assert "'nope' is not a line; choose one of: main, specialty, tty" in refused.stderr

@@ -9,8 +9,10 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
+from ivr.ssml import spoken_text
 from ivr.twiml_rules import validate_twiml
 
+from .flow_text import confirm, prompt
 from .servers import ROOT, free_port, start_flask
 
 
@@ -26,6 +28,10 @@ def _post(port: int, path: str, fields: dict[str, str]):
         return validate_twiml(r.read())
 
 
+def _heard(root) -> str:
+    return " ".join(spoken_text(say) for say in root.iter("Say"))
+
+
 def test_sigkill_mid_call_then_restart(tmp_path):
     db = tmp_path / "ivr.sqlite3"
     port = free_port()
@@ -34,7 +40,7 @@ def test_sigkill_mid_call_then_restart(tmp_path):
     try:
         _post(port, "/voice", fields)
         root = _post(port, "/voice/input?step=0", {**fields, "Digits": "3"})
-        assert "Medicare Part D support" in root.find(".//Say").text
+        assert _heard(root) == f"{confirm('medicare_menu')} {prompt('medicare_menu')}"
         action = root.find("Gather").attrib["action"]
     finally:
         server.send_signal(signal.SIGKILL)
@@ -42,7 +48,8 @@ def test_sigkill_mid_call_then_restart(tmp_path):
     server = _start(db, port)
     try:
         root = _post(port, action, {**fields, "Digits": "2"})
-        assert "low-income subsidy" in root.find(".//Say").text
+        assert _heard(root) == f"{confirm('medicare_lis')} {prompt('medicare_lis')}"
+        assert "low-income subsidy" in _heard(root)
     finally:
         server.send_signal(signal.SIGKILL)
         server.wait(10)

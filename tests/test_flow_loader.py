@@ -123,6 +123,8 @@ T_NO_INPUT_LAST = "  - {trigger: no_input, source: main_menu, dest: representati
 T_INVALID_RETRY = T_NO_INPUT_RETRY.replace("no_input", "invalid")
 T_INVALID_LAST = T_NO_INPUT_LAST.replace("no_input", "invalid")
 HELP_STATE = "  - name: help\n    type: goodbye\n"
+#: A menu without its retries, in a flow with no `failover` state to send the last try to.
+OR_FAILOVER = "declare one, or give the flow a `failover` state for the last failed try"
 HOURS = """\
 hours:
   timezone: America/Chicago
@@ -243,20 +245,20 @@ BAD_FLOWS = [
             T_PRESS_1, T_PRESS_1 + "  - {trigger: press_2, source: main_menu, dest: dead_end}\n",
         ),
         [
-            ("dead_end", "transitions", "no way out"),
-            ("dead_end", "transitions", "needs a 'no_input' transition"),
-            ("dead_end", "transitions", "needs a 'invalid' transition"),
+            # No failover state to add the retries to, so the menu has no way out at all.
+            ("dead_end", "transitions", "has no 'no_input' transition; " + OR_FAILOVER),
+            ("dead_end", "transitions", "has no 'invalid' transition; " + OR_FAILOVER),
         ],
     ),  # fmt: skip
     Bad(
         "menu-missing-no-input",
         edit(edit(MINIMAL, T_NO_INPUT_RETRY, ""), T_NO_INPUT_LAST, ""),
-        [("main_menu", "transitions", "a menu state needs a 'no_input' transition")],
+        [("main_menu", "transitions", "has no 'no_input' transition; " + OR_FAILOVER)],
     ),
     Bad(
         "menu-missing-invalid",
         edit(edit(MINIMAL, T_INVALID_RETRY, ""), T_INVALID_LAST, ""),
-        [("main_menu", "transitions", "a menu state needs a 'invalid' transition")],
+        [("main_menu", "transitions", "has no 'invalid' transition; " + OR_FAILOVER)],
     ),
     Bad(
         "shadowed-transition",

@@ -16,7 +16,7 @@ from ivr.config import FLOWS_DIR
 
 from .phone import MAIN, TTY, Phone
 
-OLD = "For refill requests or delivery status, press 1."
+OLD = "For refills or delivery status, press 1."
 NEW = "For refills, renewals and every delivery question, press 1."  # not the same length
 REGISTRY_LOGGER = "ivr.flow_registry"
 

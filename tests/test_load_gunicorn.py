@@ -31,12 +31,13 @@ import pytest
 from app import create_app
 from ivr.config import EngineConfig
 from ivr.engine import mask_number
-from ivr.render import speak_digits
 from ivr.sim import HttpTransport, SimulatedCall, Transcript, WsgiTransport
 from ivr.sim.transport import PooledHttpTransport
+from ivr.ssml import say_as
 from ivr.store import CallRecord
 from ivr.stores import open_store
 
+from .flow_text import confirm, first, greeting, message, prompt
 from .phone import MAIN, SPECIALTY, TTY
 from .redis_server import free_port
 
@@ -56,37 +57,47 @@ class Path_:
     to: str
     inputs: tuple[str, ...]
     outcome: str
-    languages: frozenset[str]  # every Say of the call is in one of these
+    languages: frozenset[str]  # every Say of the call is in one of these (the offers of 9 aside)
     hears: tuple[str, ...] = ()  # phrases this path must hear (and most others never do)
     now: str | None = None
     repeat_at_start: bool = True  # "*" repeats the first menu: a per-call number of times
 
 
+OFFERS = frozenset({"Para español, oprima 9.", "For English, press 9."})  # in their own voices
+SILENT_END = ("silence", "silence", "silence")  # at an information leaf: "finished"
+ENGLISH, GOODBYE, GOODBYE_ES = message("language_set"), prompt("goodbye"), prompt("goodbye", "es")
+
 PATHS = (
-    Path_("billing updates, goodbye", MAIN, ("2", "3", "silence", "9"), "hangup", frozenset({"en-US"}),
-          ("member portal at caremark dot com",)),
+    # No key ends a call: 9 switches the language where the caller is, and silence after an
+    # information leaf (the third try) ends the call with the reference number and a goodbye.
+    Path_("billing updates, Spanish, goodbye", MAIN, ("2", "3", "silence", "9", *SILENT_END), "hangup",
+          frozenset({"en-US", "es-US"}),
+          ("member portal at caremark dot com", "caremark punto com", GOODBYE_ES)),
     Path_("spanish billing, representative", MAIN, ("9", "2", "1", "0"), "enqueue",
-          frozenset({"en-US", "es-US"}), ("Para una diferencia en su factura",)),
+          frozenset({"en-US", "es-US"}), (prompt("billing_menu", "es"),)),
     Path_("Alex verified, shipment, representative", MAIN, ("1", "10203040#", "03071956", "2", "0"),
           "enqueue", frozenset({"en-US"}), ("two prescriptions shipped on Monday",)),
-    Path_("Maria verified in Spanish, shipment, goodbye", MAIN,
-          ("9", "1", "55501234#", "11231948", "2", "9"), "hangup", frozenset({"en-US", "es-US"}),
-          ("una receta está esperando una autorización previa",)),
-    Path_("Sam verified, refill with own number, goodbye", MAIN,
-          ("1", "123456789012#", "07041976", "1", "RX", "9"), "hangup", frozenset({"en-US"}),
-          ("has been received",)),
+    Path_("Maria verified in Spanish, shipment, English, goodbye", MAIN,
+          ("9", "1", "55501234#", "11231948", "2", "9", *SILENT_END), "hangup",
+          frozenset({"en-US", "es-US"}),
+          ("una receta está esperando una autorización previa", ENGLISH, GOODBYE)),
+    Path_("Sam verified, refill with own number, Spanish, goodbye", MAIN,
+          ("1", "123456789012#", "07041976", "1", "RX", "9", *SILENT_END), "hangup",
+          frozenset({"en-US", "es-US"}), ("has been received", GOODBYE_ES)),
     Path_("specialty prior authorization, team", SPECIALTY, ("1", "silence", "0"), "enqueue",
           frozenset({"en-US"}), ("prior authorization",)),
-    Path_("specialty in Spanish, goodbye", SPECIALTY, ("9", "2", "9"), "hangup",
-          frozenset({"en-US", "es-US"})),
+    Path_("specialty in Spanish, English, goodbye", SPECIALTY, ("9", "2", "9", *SILENT_END), "hangup",
+          frozenset({"en-US", "es-US"}),
+          (confirm("adherence", "es", "specialty"), ENGLISH, prompt("goodbye", "en", "specialty"))),
     Path_("tty open, billing, representative", TTY, ("2", "0"), "enqueue", frozenset({"en-US"}),
-          ("TTY line simulator",), now=OPEN),
-    Path_("tty after hours", TTY, (), "hangup", frozenset({"en-US"}), ("The TTY line is closed now",),
+          (greeting("en", "tty"),), now=OPEN),
+    Path_("tty after hours", TTY, (), "hangup", frozenset({"en-US", "es-US"}),
+          ("The TTY line is closed now", first(prompt("closed", "es", "tty"))),
           now=CLOSED, repeat_at_start=False),
     Path_("speech billing, representative", MAIN, ("say:billing", "say:representative"), "enqueue",
-          frozenset({"en-US"}), ("Billing and insurance",)),
+          frozenset({"en-US"}), (confirm("billing_menu"),)),
     Path_("three failures, representative", MAIN, ("7", "silence", "7"), "enqueue", frozenset({"en-US"}),
-          ("I'm having trouble with your entries",), repeat_at_start=False),
+          (message("failover"),), repeat_at_start=False),
 )  # fmt: skip
 
 
@@ -203,12 +214,17 @@ def served(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Served]:
     yield from _serve({"REDIS_URL": server.url, "REDIS_PREFIX": prefix}, tmp_path)
 
 
+def _digits(value: str) -> str:
+    """A number as a caller hears it from <say-as interpret-as=\"digits\">."""
+    return say_as("digits", value, "en")
+
+
 # -- what each call should have heard ----------------------------------------------------------
 
 
 def _spoken(transcript: Transcript, reference: str) -> list[list[tuple[str, str, str | None]]]:
     """Per step: what was heard, with this call's reference number blanked out."""
-    own = speak_digits(reference)
+    own = _digits(reference)
     return [[(h.kind, h.text.replace(own, "<reference>"), h.language) for h in step.heard]
             for step in transcript.steps]  # fmt: skip
 
@@ -289,16 +305,18 @@ def test_sixty_concurrent_calls_each_hear_only_their_own(served: Served, tmp_pat
         alone = _spoken(want.transcript, want.record.reference)
         assert _spoken(call.transcript, record.reference) == alone, where
         assert _path_of(call.transcript) == _path_of(want.transcript), where
-        languages = {h.language for h in call.heard_all if h.kind == "say"}
+        # Menus offer the other language in its own voice; apart from those offers, a call hears
+        # only its path's languages.
+        languages = {h.language for h in call.heard_all if h.kind == "say" and h.text not in OFFERS}
         assert languages <= plan.path.languages, (where, languages)
         for phrase in plan.path.hears:
             assert phrase in text, (where, phrase)
         if "RX" in plan.path.inputs:
-            assert f"ending in {speak_digits(f'{plan.index:04d}')}" in text, where
+            assert f"ending in {_digits(f'{plan.index:04d}')}" in text, where
         # Its reference number is its own: spoken in its transcript and in no other.
         assert record.reference not in references, where
         references.add(record.reference)
-        spoken = speak_digits(record.reference)
+        spoken = _digits(record.reference)
         assert spoken in text, where
         assert [i for i, other in enumerate(transcripts) if spoken in other] == [plan.index], where
         # Its record holds exactly its own events, and its own masked caller.

@@ -31,7 +31,7 @@ BILLING = """\
 name: Billing menu by keys
 line: main
 steps:
-  - expect: Thank you for calling
+  - expect: Thanks for calling
   - press: "2"
   - expect: {contains: Billing and insurance}
   - press: "0"

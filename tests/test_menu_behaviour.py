@@ -4,11 +4,20 @@ from __future__ import annotations
 
 import pytest
 
+from ivr.ssml import say_as, spoken_text
+
+from .flow_text import confirm, first, flow, greeting, message, prompt, reprompt
 from .phone import MAIN, TTY
 
 MEMBER_ID, MEMBER_DOB = "10203040", "03071956"
-FULL_MAIN = "For refill requests or delivery status, press 1"
-SHORT_MAIN = "Press 1 for refills and delivery"
+FULL_MAIN = prompt("main_menu")
+SHORT_MAIN = reprompt("main_menu")
+
+
+def arrival(state: str, lang: str = "en") -> str:
+    """What a caller hears first on choosing `state`: its confirmation, then its first sentence."""
+    said = [confirm(state, lang)] if flow().states[state].confirm else []
+    return " ".join([*said, first(prompt(state, lang))])
 
 
 def test_first_prompt_then_shorter_reprompt_after_a_failure(call):
@@ -30,7 +39,7 @@ def test_no_input_and_invalid_input_have_distinct_messages(call):
     "failures",
     [
         pytest.param(["silence", "silence", "silence"], id="three-silences"),
-        pytest.param(["7", "8", "#"], id="three-bad-keys"),
+        pytest.param(["7", "8", "6"], id="three-bad-keys"),
         pytest.param(["silence", "7", "say:banana"], id="mixed"),
     ],
 )
@@ -54,7 +63,7 @@ def test_a_good_key_resets_the_failure_count(call):
     phone = call().silence().silence().press("2")  # two failures, then billing
     phone.silence().silence()
     assert phone.gather is not None  # still two chances at the billing menu
-    assert "Press 1 for a billing discrepancy" in phone.heard
+    assert reprompt("billing_menu") in phone.heard
 
 
 def test_several_digits_where_one_is_expected_are_invalid(call, engine):
@@ -66,31 +75,34 @@ def test_several_digits_where_one_is_expected_are_invalid(call, engine):
 @pytest.mark.parametrize(
     ("words", "expected"),
     [
-        ("I need a refill", "verify your identity"),
-        ("billing please", "Billing and insurance"),
-        ("Medicare", "Medicare Part D support"),
-        ("can I talk to a pharmacist", "licensed clinical pharmacist"),
-        ("international", "Global Member Services"),
-        ("representative", "Connecting you with a representative"),
-        ("Español", "Para resurtir recetas"),
-        ("two", "Billing and insurance"),
+        ("I need a refill", arrival("verify_id")),
+        ("billing please", arrival("billing_menu")),
+        ("Medicare", arrival("medicare_menu")),
+        ("can I talk to a pharmacist", arrival("pharmacist")),
+        ("international", arrival("international_menu")),
+        ("representative", arrival("representative")),
+        ("Español", f"{greeting('es')} {message('language_offer', 'en')}"),
+        ("two", arrival("billing_menu")),
         ("repeat", FULL_MAIN),
     ],
     ids=["refill", "billing", "medicare", "pharmacist", "international", "representative",
          "espanol", "number-word", "repeat"],
 )  # fmt: skip
 def test_speech_picks_the_same_options(call, words, expected):
-    assert expected in call().say(words).heard
+    heard = call().say(words).heard
+    assert expected in heard
+    if words == "Español":
+        assert prompt("main_menu", "es") in heard
 
 
 @pytest.mark.parametrize(
     ("words", "expected"),
     [
-        ("facturación", "Facturación y seguro"),
-        ("quiero un resurtido", "verificar su identidad"),
-        ("farmacéutico", "farmacéutico clínico certificado"),
-        ("representante", "Lo comunico con un representante"),
-        ("english", "For refill requests"),
+        ("facturación", arrival("billing_menu", "es")),
+        ("quiero un resurtido", arrival("verify_id", "es")),
+        ("farmacéutico", arrival("pharmacist", "es")),
+        ("representante", arrival("representative", "es")),
+        ("english", f"{message('language_set')} {FULL_MAIN}"),
     ],
     ids=["facturacion", "resurtido", "farmaceutico", "representante", "english"],
 )
@@ -118,16 +130,25 @@ def test_identity_success_reaches_refills_and_stays_verified(call):
     phone.press(MEMBER_ID)
     assert "date of birth" in phone.heard
     phone.press(MEMBER_DOB)
-    assert "you are verified" in phone.heard
+    assert spoken_text(phone.says[0]) == message("verified")
+    assert prompt("refill_menu") in phone.heard
     phone.press("#").press("1")  # back to the main menu and into refills: no second check
-    assert "To request a refill, press 1" in phone.heard
+    assert phone.heard == f"{confirm('refill_menu')} {prompt('refill_menu')}"
 
 
-def test_member_id_is_never_spoken_back(call):
-    phone = call().press("1").press(MEMBER_ID).press(MEMBER_DOB)
-    for document in phone.history:
-        assert MEMBER_ID not in document and MEMBER_DOB not in document
-        assert " ".join(MEMBER_ID) not in document
+@pytest.mark.parametrize(
+    ("member_id", "dob"),
+    [(MEMBER_ID, MEMBER_DOB), ("55501234", "11231948"), ("123456789012", "07041976")],
+    ids=["member-1", "member-2", "member-3"],
+)
+def test_member_id_is_never_spoken_back(call, engine, member_id, dob):
+    phone = call().press("1").press(member_id).press(dob)
+    assert message("verified") in phone.heard
+    # The date-of-birth prompt's example is no member's date of birth.
+    assert dob not in engine.flow("main").states["verify_dob"].prompt["en"]
+    for index, document in enumerate(phone.history):
+        assert member_id not in document and " ".join(member_id) not in document
+        assert dob not in document and " ".join(dob) not in document, index
 
 
 def test_wrong_identity_gets_one_retry_then_a_representative(call, engine):
@@ -179,14 +200,21 @@ def test_tty_hours(make_app, now, open_):
     app = make_app(NOW=now)
     phone = Phone(app.test_client(), to=TTY).dial()
     if open_:
-        assert "TTY line simulator" in phone.heard and FULL_MAIN in phone.heard
+        assert greeting(line="tty") in phone.heard and FULL_MAIN in phone.heard
+        assert phone.gather is not None and phone.gather.attrib["timeout"] == "15"  # its pace
     else:
         assert "The TTY line is closed now" in phone.heard
         assert "8 a.m. to 8 p.m. Central time, Monday through Saturday" in phone.heard
+        # No language has been chosen yet: the closed message in Spanish too, in its own voice.
+        spanish = " ".join(spoken_text(s) for s in phone.says if s.attrib["language"] == "es-US")
+        assert "La línea TTY está cerrada ahora" in spanish and "de lunes a sábado" in spanish
         assert phone.hung_up and phone.gather is None
         record = app.extensions["ivr"].store.get_call(phone.sid)
         assert record.outcome == "closed"
-        assert " ".join(record.reference[:4]) in phone.heard
+        # The reference number, as digits, in each language's part of the message.
+        english = " ".join(spoken_text(s) for s in phone.says if s.attrib["language"] == "en-US")
+        assert f"your reference number is {say_as('digits', record.reference, 'en')}" in english
+        assert f"su número de referencia es {say_as('digits', record.reference, 'es')}" in spanish
 
 
 def test_main_line_is_open_when_tty_is_closed(make_app):

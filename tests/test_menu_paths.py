@@ -3,39 +3,48 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from xml.etree import ElementTree
 
 import pytest
 
+from ivr.ssml import say_as, spoken_text
+
+from .flow_text import confirm, greeting, message, prompt, warning
 from .phone import SPECIALTY, Phone
 
 MEMBER_ID, MEMBER_DOB = "10203040", "03071956"
 
-# (keys after the main menu, phrases the caller must hear at the end) per language.
+# (keys after the main menu, the state they reach, facts the caller must hear there) per
+# language; the state's confirmation and its whole prompt, as the flow file words them, too.
 MAIN_FACTS = [
-    pytest.param(("2",), ["billing discrepancy", "update your address or insurance"],
-                 ["diferencia en su factura", "actualizar su dirección o su seguro"], id="billing"),
-    pytest.param(("2", "1"), ["correct a billing discrepancy"], ["corregir la diferencia"],
-                 id="billing-discrepancy"),
-    pytest.param(("2", "2"), ["no extra charge for mail order", "formulary and your copay"],
+    pytest.param(("2",), "billing_menu", [], [], id="billing"),
+    pytest.param(("2", "1"), "billing_discrepancy", ["resolve the billing discrepancy"],
+                 ["resolver la diferencia en su factura"], id="billing-discrepancy"),
+    pytest.param(("2", "2"), "billing_cost", ["no extra charge for mail order", "formulary and your copay"],
                  ["no tiene cargo adicional", "formulario de su plan y de su copago"],
                  id="billing-cost"),
-    pytest.param(("2", "3"), ["member portal", "2 2 4, 2 7 4", "P.O. Box 52058"],
-                 ["portal para miembros", "2 2 4, 2 7", "P.O. Box 52058"], id="billing-updates"),
-    pytest.param(("3",), ["Medicare Part D", "donut hole", "low-income subsidy"],
-                 ["Parte D de Medicare", "subsidio por bajos ingresos"], id="medicare"),
-    pytest.param(("3", "1"), ["coverage gap", "donut hole"], ["periodo sin cobertura"],
-                 id="medicare-gap"),
-    pytest.param(("3", "2"), ["low-income subsidy"], ["subsidio por bajos ingresos"],
+    pytest.param(("2", "3"), "billing_updates", ["member portal", "by fax to 1, 8 6 6, 2 2 4, 2 7 4 1."],
+                 ["portal para miembros", "por fax al 1, 8 6 6, 2 2 4, 2 7 4 1."],
+                 id="billing-updates"),
+    pytest.param(("2", "4"), "billing_appeals",
+                 ["P.O. Box 5 2 0 5 8, Phoenix, Arizona 8 5 0 7 2, 2 0 5 8",
+                  "fax them to 1, 8 6 6, 2 2 4, 2 7 4 1."],
+                 ["P.O. Box 5 2 0 5 8, Phoenix, Arizona 8 5 0 7 2, 2 0 5 8",
+                  "por fax al 1, 8 6 6, 2 2 4, 2 7 4 1."], id="billing-appeals"),
+    pytest.param(("3",), "medicare_menu", [], [], id="medicare"),
+    pytest.param(("3", "1"), "medicare_gap", ["coverage gap", "donut hole", "ended in 2025"],
+                 ["periodo sin cobertura", "terminó en 2025"], id="medicare-gap"),
+    pytest.param(("3", "2"), "medicare_lis", ["low-income subsidy"], ["subsidio por bajos ingresos"],
                  id="medicare-lis"),
-    pytest.param(("3", "3"), ["formulary change"], ["cambio en el formulario"],
+    pytest.param(("3", "3"), "medicare_formulary", ["formulary change"], ["cambio en el formulario"],
                  id="medicare-formulary"),
-    pytest.param(("3", "4"), ["retail pharmacy to mail order"], ["farmacia local al servicio por correo"],
-                 id="medicare-retail-to-mail"),
-    pytest.param(("5",), ["Global Member Services", "do not ship to addresses outside"],
-                 ["Servicios Globales para Miembros", "No enviamos"], id="international"),
-    pytest.param(("5", "1"), ["30-day travel supply", "member portal"],
-                 ["suministro de viaje de hasta 30 días"], id="intl-travel"),
-    pytest.param(("5", "2"), ["letter of medical necessity"], ["carta de necesidad médica"],
+    pytest.param(("3", "4"), "medicare_mail_order", ["retail pharmacy to mail order"],
+                 ["farmacia local al servicio por correo"], id="medicare-retail-to-mail"),
+    pytest.param(("5",), "international_menu", ["ship outside the United States"], ["No enviamos"],
+                 id="international"),
+    pytest.param(("5", "1"), "intl_travel", ["30-day travel supply", "member portal"],
+                 ["suministro de 30 días", "portal para miembros"], id="intl-travel"),
+    pytest.param(("5", "2"), "intl_letter", ["letter of medical necessity"], ["carta de necesidad médica"],
                  id="intl-letter"),
 ]  # fmt: skip
 
@@ -44,10 +53,10 @@ VERIFIED_FACTS = [
                  ["Su pedido más reciente", "se enviaron el lunes"], id="track-shipment"),
     pytest.param(("3",), ["replacement at no cost", "return the damaged package"],
                  ["reemplazo sin costo", "devolver el paquete dañado"], id="missing-damaged"),
-    pytest.param(("4",), ["7 to 10 business days", "3 to 5 business days for a fee",
-                          "prior authorization", "P.O. box addresses", "Puerto Rico, Guam"],
-                 ["7 a 10 días hábiles", "3 a 5 días hábiles", "autorización previa",
-                  "apartado postal", "Puerto Rico, Guam"], id="delivery-info"),
+    pytest.param(("4",), ["7 to 10 business days", "3 to 5", "for a fee",
+                          "prior authorization", "P.O. box", "Puerto Rico, Guam"],
+                 ["7 a 10 días hábiles", "3 a 5", "autorización previa",
+                  "apartados postales", "Puerto Rico, Guam"], id="delivery-info"),
 ]  # fmt: skip
 
 
@@ -55,7 +64,7 @@ def _lang_call(call: Callable[..., Phone], lang: str) -> Phone:
     phone = call()
     if lang == "es":
         phone.press("9")
-        assert "Para resurtir recetas" in phone.heard
+        assert greeting("es") in phone.heard and prompt("main_menu", "es") in phone.heard
     return phone
 
 
@@ -68,9 +77,12 @@ def _verify(phone: Phone) -> Phone:
 
 
 @pytest.mark.parametrize("lang", ["en", "es"])
-@pytest.mark.parametrize(("keys", "english", "spanish"), MAIN_FACTS)
-def test_main_line_options(call, lang, keys, english, spanish):
+@pytest.mark.parametrize(("keys", "state", "english", "spanish"), MAIN_FACTS)
+def test_main_line_options(call, engine, lang, keys, state, english, spanish):
     phone = _lang_call(call, lang).walk(*keys)
+    assert engine.store.get_call(phone.sid).state == state
+    assert spoken_text(phone.says[0]) == confirm(state, lang)  # the choice confirmed first
+    assert prompt(state, lang) in phone.heard
     for phrase in english if lang == "en" else spanish:
         assert phrase in phone.heard
     assert phone.languages == {"en-US" if lang == "en" else "es-US"}
@@ -81,7 +93,8 @@ def test_main_line_options(call, lang, keys, english, spanish):
 @pytest.mark.parametrize(("keys", "english", "spanish"), VERIFIED_FACTS)
 def test_refill_options_after_identity(call, lang, keys, english, spanish):
     phone = _verify(_lang_call(call, lang))
-    assert ("you are verified" if lang == "en" else "identidad está verificada") in phone.heard
+    assert spoken_text(phone.says[0]) == message("verified", lang)  # before the refill menu
+    assert prompt("refill_menu", lang) in phone.heard
     phone.walk(*keys)
     for phrase in english if lang == "en" else spanish:
         assert phrase in phone.heard
@@ -108,7 +121,7 @@ def test_transfers_go_to_simulated_queues(call, engine, lang, keys, queue, engli
     assert phone.root is not None and phone.root.find("Dial") is None
     assert (english if lang == "en" else spanish) in phone.heard
     reference = engine.store.get_call(phone.sid).reference
-    assert " ".join(reference[:4]) in phone.heard  # spoken before the transfer
+    assert say_as("digits", reference, lang) in phone.heard  # spoken before the transfer
     assert engine.store.get_call(phone.sid).outcome == f"transfer:{queue[4:]}"
 
 
@@ -117,36 +130,75 @@ def test_refill_request_by_rx_number(call, engine):
     assert "prescription number" in phone.heard
     phone.press("7654321")
     assert "prescription ending in 4 3 2 1 has been received" in phone.heard
+    digits = [e.text for e in phone.root.iter("say-as") if e.get("interpret-as") == "digits"]
+    assert digits == ["4321"]  # the last four, as digits (never "four thousand ...")
     assert "7 to 10 business days" in phone.heard
     phone.press("2")
     assert "Your most recent order" in phone.heard
 
 
 def test_goodbye_speaks_reference_and_hangs_up(call, engine):
-    phone = call().walk("2", "9")
+    # No key ends a call: silence after an information leaf is "finished" (goodbye).
+    phone = call().walk("2", "1")
+    assert not phone.hung_up
+    phone.silence()
+    assert not phone.hung_up and message("no_input") in phone.heard
+    phone.silence().silence()
     reference = engine.store.get_call(phone.sid).reference
-    assert phone.hung_up
+    assert phone.hung_up and phone.enqueue is None
     heard = phone.heard
-    assert heard.index(" ".join(reference[:4])) < heard.index("Goodbye")
+    assert message("failover") not in heard and "representative" not in heard
+    assert heard.index(say_as("digits", reference, "en")) < heard.index(prompt("goodbye"))
     assert engine.store.get_call(phone.sid).outcome == "goodbye"
+
+
+def test_nine_switches_language_below_the_main_menu_and_never_hangs_up(call):
+    phone = call().walk("2", "1")
+    first = [spoken_text(s) for s in phone.says]
+    phone.press("9")
+    assert not phone.hung_up and phone.gather is not None
+    # The first switch to Spanish: the greeting and warning in Spanish (with the English offer
+    # in its own English <Say>), then the same leaf.
+    english = [spoken_text(s) for s in phone.says if s.attrib["language"] == "en-US"]
+    assert english == [message("language_offer", "en")]
+    assert greeting("es") in phone.heard and warning("es") in phone.heard
+    assert prompt("billing_discrepancy", "es") in phone.heard
+    phone.press("9")
+    assert not phone.hung_up
+    # Back to a language already heard: a one-word confirmation, then the same leaf.
+    assert [spoken_text(s) for s in phone.says] == [message("language_set", "en"), *first[1:]]
 
 
 def test_star_repeats_and_pound_returns_to_main_menu(call):
     phone = call().press("2")
-    first = phone.heard
-    assert "press star" in first and "press pound" in first
-    assert phone.press("*").heard == first
-    assert "For refill requests or delivery status, press 1" in phone.press("#").heard
+    first = [spoken_text(s) for s in phone.says]
+    assert first == [confirm("billing_menu"), prompt("billing_menu")]  # the choice confirmed first
+    assert "press pound" in first[-1]
+    assert [spoken_text(s) for s in phone.press("*").says] == first[1:]
+    leaf = [spoken_text(s) for s in phone.press("1").says]
+    assert leaf == [confirm("billing_discrepancy"), prompt("billing_discrepancy")]
+    assert "press star" in leaf[-1] and "press pound" in leaf[-1]
+    assert [spoken_text(s) for s in phone.press("*").says] == leaf[1:]
+    heard = phone.press("#").heard
+    assert heard.startswith(confirm("main_menu"))
+    assert prompt("main_menu") in heard
 
 
 def test_spanish_toggle_back_to_english(call):
     phone = call().press("9")
-    assert phone.languages == {"es-US"}
+    # All Spanish, but for the English offer in its own English <Say>.
+    spanish = [s for s in phone.says if s.attrib["language"] == "es-US"]
+    english = [spoken_text(s) for s in phone.says if s.attrib["language"] == "en-US"]
+    assert english == [message("language_offer", "en")] and spanish
     assert phone.gather is not None and phone.gather.attrib["language"] == "es-US"
     assert "resurtido" in phone.gather.attrib["hints"]
     phone.press("9")
-    assert phone.languages == {"en-US"}
-    assert "For refill requests" in phone.heard
+    says = [(s.attrib["language"], spoken_text(s)) for s in phone.says]
+    assert says[0] == ("en-US", message("language_set", "en"))
+    assert says[-1] == ("es-US", message("language_offer", "es"))
+    assert {lang for lang, _ in says[:-1]} == {"en-US"}
+    assert phone.gather is not None and phone.gather.attrib["language"] == "en-US"
+    assert prompt("main_menu") in phone.heard
 
 
 def test_every_say_has_voice_and_language_of_the_call(call):
@@ -159,7 +211,7 @@ def test_specialty_line(call):
     assert "specialty pharmacy" in phone.heard
     assert "prior authorization" in phone.heard and "oral oncology" in phone.heard
     assert "prescriber and your insurance plan" in phone.press("1").heard
-    assert "adherence coaches" in phone.press("#").press("2").heard
+    assert "adherence coaching" in phone.press("#").press("2").heard
     assert "special handling" in phone.press("#").press("3").heard
     phone.press("0")
     assert phone.enqueue is not None and phone.enqueue.text == "sim-specialty"
@@ -167,15 +219,26 @@ def test_specialty_line(call):
 
 def test_specialty_line_in_spanish(call):
     phone = call(to=SPECIALTY).press("9")
-    assert "Farmacia especializada" in phone.heard
+    assert greeting("es", "specialty") in phone.heard and "farmacia especializada" in phone.heard
     assert "autorización previa" in phone.press("1").heard
 
 
 def test_unknown_number_reaches_main_line(call):
-    assert "For refill requests" in call(to="+15005550006").heard
+    assert prompt("main_menu") in call(to="+15005550006").heard
 
 
-def test_greeting_warns_about_scams_and_what_to_have_ready(call):
+def test_greeting_warns_about_scams_and_what_to_have_ready(call, client):
     heard = call().heard
-    assert "Never give your Social Security number, Medicare ID or card details" in heard
-    assert "member ID, insurance information and medication name" in heard
+    assert "Never give Social Security, Medicare or card numbers" in warning()
+    # A short welcome, Spanish offered in Spanish, the warning, then the menu.
+    offer = message("language_offer", "es")
+    order = [heard.index(greeting()), heard.index(offer), heard.index(warning()),
+             heard.index(prompt("main_menu"))]  # fmt: skip
+    assert order == sorted(order)
+    # What to have ready is said while the caller waits for a person (the hold message),
+    # not before the first choice.
+    hold = client.post("/voice/hold?lang=en")
+    assert hold.status_code == 200
+    root = ElementTree.fromstring(hold.get_data(as_text=True))
+    waiting = " ".join(spoken_text(s) for s in root.iter("Say"))
+    assert "member ID, insurance information and medication name" in waiting

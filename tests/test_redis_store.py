@@ -17,12 +17,15 @@ from ivr.redis_store import RECORD_TTL, RedisStore
 from ivr.sqlite_store import SqliteStore
 from ivr.store import CallEvent
 
+from .flow_text import greeting, message, prompt
 from .phone import SPECIALTY, Phone
 from .redis_server import RedisServer, free_port, scan_everything
 
 pytest_plugins = ["tests.redis_server"]
 
 MEMBER_ID, MEMBER_DOB = "10203040", "03071956"
+# The scans for secrets look for member 2's entries as well.
+MEMBER2_ID, MEMBER2_DOB = "55501234", "11231948"
 
 
 @pytest.fixture
@@ -288,7 +291,14 @@ def test_a_restarted_app_continues_the_call(redis_app):
     first.extensions["ivr"].store.close()
     second = redis_app()  # same Redis, new process state
     phone.client = second.test_client()
-    assert "correct a billing discrepancy" in phone.press("1").heard
+    assert prompt("billing_discrepancy") in phone.press("1").heard
+    # The languages already greeted are kept too: a switch back and forth is only confirmed.
+    phone.press("9")  # Spanish, greeted for the first time
+    assert greeting("es") in phone.heard
+    phone.client = redis_app().test_client()
+    assert phone.press("9").heard.startswith(message("language_set", "en"))
+    assert phone.press("9").heard.startswith(message("language_set", "es"))
+    assert greeting("es") not in phone.heard
 
 
 def test_call_record_keeps_the_path(redis_app):
@@ -309,7 +319,8 @@ def test_no_member_id_or_birth_date_in_clear(redis_app, redis_server, caplog):
     caplog.set_level(logging.DEBUG)
     app = redis_app()
     client = app.test_client()
-    Phone(client).dial().press("1").press(MEMBER_ID).press(MEMBER_DOB)
+    assert "verified" in Phone(client).dial().press("1").press(MEMBER_ID).press(MEMBER_DOB).heard
+    assert "verified" in Phone(client).dial().press("1").press(MEMBER2_ID).press(MEMBER2_DOB).heard
     Phone(client).dial().press("1").press(MEMBER_ID).press("12251999").press("77777777")
     Phone(client).dial().say("refill").press(MEMBER_ID)
     texts = list(app.extensions["ivr"].store.iter_raw_text())
@@ -318,7 +329,7 @@ def test_no_member_id_or_birth_date_in_clear(redis_app, redis_server, caplog):
     assert set(texts) <= set(everything)  # and the store hides nothing from a full scan
     dump = "\n".join(everything)
     assert "[8 digits hidden]" in dump
-    for secret in (MEMBER_ID, MEMBER_DOB, "12251999", "77777777"):
+    for secret in (MEMBER_ID, MEMBER2_ID, MEMBER2_DOB, "12251999", "77777777"):
         assert secret not in dump
         assert secret not in caplog.text
 
@@ -352,11 +363,12 @@ def test_redis_url_selects_the_redis_store(make_app, monkeypatch, redis_server, 
 # -- the menus, on both stores (the `app` fixture above runs each test once per store) ---------
 
 PATHS = [
-    pytest.param(("2", "1"), ["correct a billing discrepancy"], id="billing-discrepancy"),
+    pytest.param(("2", "1"), [prompt("billing_discrepancy")], id="billing-discrepancy"),
     pytest.param(("3", "2"), ["low-income subsidy"], id="medicare-lis"),
     pytest.param(("5", "1"), ["30-day travel supply"], id="intl-travel"),
     pytest.param(("9", "2"), ["diferencia en su factura"], id="spanish-billing"),
-    pytest.param(("1", MEMBER_ID, MEMBER_DOB, "2"), ["Your most recent order"], id="verified-tracking"),
+    pytest.param(("1", MEMBER_ID, MEMBER_DOB, "2"),
+                 ["Your most recent order: two prescriptions shipped on Monday"], id="verified-tracking"),
 ]  # fmt: skip
 
 
@@ -376,7 +388,10 @@ def test_transfer_records_its_outcome(call, engine):
 
 
 def test_goodbye_hangs_up_and_a_status_closes_the_call(call, engine):
-    phone = call().walk("2", "9")
+    phone = call().walk("2", "1")  # no key ends a call: silence after a leaf is "finished"
+    phone.silence().silence()
+    assert not phone.hung_up
+    phone.silence()
     assert phone.hung_up and engine.store.get_call(phone.sid).outcome == "goodbye"
     assert phone.hangup("completed") == 204
     record = engine.store.get_call(phone.sid)

@@ -43,7 +43,7 @@ name: Billing, then a representative
 line: main
 tags: [billing, smoke]
 steps:
-  - expect: Thank you for calling
+  - expect: Thanks for calling
   - press: "2"
   - expect: {contains: Billing and insurance}
   - expect: {regex: "discrepancy, press \\\\d"}
@@ -115,7 +115,7 @@ def test_a_full_scenario_file_loads_into_typed_steps(tmp_path: Path) -> None:
     ]  # fmt: skip
     assert [s.number for s in scenario.steps] == list(range(1, 12))
     first, regex, fuzzy = scenario.steps[0], scenario.steps[3], scenario.steps[4]
-    assert isinstance(first, Expect) and first.check == Check("contains", "Thank you for calling")
+    assert isinstance(first, Expect) and first.check == Check("contains", "Thanks for calling")
     assert isinstance(regex, Expect) and regex.check.pattern is not None
     assert regex.check.pattern.pattern == "discrepancy, press \\d"
     assert isinstance(fuzzy, Expect) and fuzzy.check.threshold == 0.8
@@ -595,7 +595,7 @@ def test_the_report_marks_each_step_and_shows_failing_calls(
     assert text.count("transcript:") == 1  # only the failing call's
     assert lines[-1].startswith("3 scenarios: 2 passed, 1 failed in ")
     compact = render_report(results, steps_of_passing=False)
-    assert "✓ step 1   expect contains 'Thank you for calling'" not in compact
+    assert "✓ step 1   expect contains 'Thanks for calling'" not in compact
     assert "✗ step 3" in compact
 
 
@@ -623,7 +623,7 @@ def test_cli_all_pass_exits_0_and_writes_junit(folder: Path, tmp_path: Path) -> 
     names = [c.get("name") for c in root.iter("testcase")]
     assert names == ["Billing, then a representative", "TTY after hours"]
     report = (tmp_path / "r.txt").read_text(encoding="utf-8")
-    assert "✓ step 1   expect contains 'Thank you for calling'" in report
+    assert "✓ step 1   expect contains 'Thanks for calling'" in report
 
 
 def test_cli_a_failure_exits_1_and_names_the_step(folder: Path) -> None:

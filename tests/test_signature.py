@@ -17,9 +17,11 @@ from twilio.request_validator import RequestValidator
 from werkzeug.datastructures import MultiDict
 from werkzeug.test import TestResponse
 
+from ivr.ssml import spoken_text
 from ivr.twiml_rules import validate_twiml
 from webhooks.signature import url_as_requested
 
+from .flow_text import confirm, prompt
 from .phone import MAIN
 
 TOKEN = "test-token"
@@ -108,7 +110,8 @@ def test_signed_call_follows_its_gather_actions(client):
         response = signed_post(client, action, {**CALL, "Digits": keys})
         assert_answered(response)
         root = validate_twiml(response.data)
-    assert "For refill requests" in " ".join(s.text or "" for s in root.iter("Say"))
+    heard = " ".join(spoken_text(s) for s in root.iter("Say"))
+    assert heard.startswith(f"{confirm('main_menu')} {prompt('main_menu')}")
 
 
 def test_repeated_form_fields_are_signed_value_by_value(client):

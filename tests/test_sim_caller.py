@@ -29,6 +29,7 @@ from ivr.sim import (
 )
 from ivr.sim.caller import DEFAULT_ACCOUNT
 
+from . import flow_text
 from . import twiml_apps as apps
 from .phone import MAIN, TTY
 from .twiml_apps import ESCAPED_ACTION, NO_INPUT, PROMPT, TwimlApp
@@ -540,9 +541,9 @@ def serve() -> Iterator[Serve]:
 
 
 BILLING_PATH = [
-    ("main_menu", "For billing or insurance questions, press 2."),
-    ("billing_menu", "Billing and insurance. For a billing discrepancy, press 1."),
-    ("billing_discrepancy", "If a charge looks wrong, a representative can review your statement"),
+    ("main_menu", flow_text.prompt("main_menu")),
+    *((state, f"{flow_text.confirm(state)} {flow_text.prompt(state)}")  # the choice confirmed first
+      for state in ("billing_menu", "billing_discrepancy")),
 ]
 
 

@@ -11,9 +11,12 @@ from ivr.call import CallSession
 from ivr.sqlite_store import SqliteStore
 from ivr.store import CallEvent
 
+from .flow_text import greeting, message, prompt
 from .phone import Phone
 
 MEMBER_ID, MEMBER_DOB = "10203040", "03071956"
+# The scans for secrets look for member 2's entries as well.
+MEMBER2_ID, MEMBER2_DOB = "55501234", "11231948"
 
 
 def test_database_defaults_to_the_instance_folder(tmp_path, monkeypatch):
@@ -85,14 +88,22 @@ def test_a_restarted_app_continues_the_call(make_app):
     first.extensions["ivr"].store.close()
     second = make_app()  # same database file, new process state
     phone.client = second.test_client()
-    assert "correct a billing discrepancy" in phone.press("1").heard
+    assert prompt("billing_discrepancy") in phone.press("1").heard
+    # The languages already greeted are kept too: a switch back and forth is only confirmed.
+    phone.press("9")  # Spanish, greeted for the first time
+    assert greeting("es") in phone.heard
+    phone.client = make_app().test_client()
+    assert phone.press("9").heard.startswith(message("language_set", "en"))
+    assert phone.press("9").heard.startswith(message("language_set", "es"))
+    assert greeting("es") not in phone.heard
 
 
 def test_no_member_id_or_birth_date_in_clear(make_app, caplog, tmp_path):
     caplog.set_level(logging.DEBUG)
     app = make_app()
     client = app.test_client()
-    Phone(client).dial().press("1").press(MEMBER_ID).press(MEMBER_DOB)
+    assert "verified" in Phone(client).dial().press("1").press(MEMBER_ID).press(MEMBER_DOB).heard
+    assert "verified" in Phone(client).dial().press("1").press(MEMBER2_ID).press(MEMBER2_DOB).heard
     Phone(client).dial().press("1").press(MEMBER_ID).press("12251999").press("77777777")
     Phone(client).dial().say("refill").press(MEMBER_ID)
     store = app.extensions["ivr"].store
@@ -100,7 +111,7 @@ def test_no_member_id_or_birth_date_in_clear(make_app, caplog, tmp_path):
     assert any("verify_dob" in t for t in texts)  # the scan does see the call data
     dump = "\n".join(texts) + "\n".join(sqlite3.connect(store.path).iterdump())
     raw = b"".join(p.read_bytes() for p in tmp_path.glob("ivr.sqlite3*"))
-    for secret in (MEMBER_ID, MEMBER_DOB, "12251999", "77777777"):
+    for secret in (MEMBER_ID, MEMBER2_ID, MEMBER2_DOB, "12251999", "77777777"):
         assert secret not in dump
         assert secret.encode() not in raw
         assert secret not in caplog.text

@@ -28,11 +28,13 @@ from flask import Flask
 from app import create_app
 from ivr.config import EngineConfig
 from ivr.redis_store import RedisStore
+from ivr.ssml import spoken_text
 from ivr.store import CallEvent, CallRecord
 from ivr.stores import open_store
 from ivr.twiml_rules import validate_twiml
 
 from .conftest import OPEN_HOURS
+from .flow_text import message, prompt
 from .phone import MAIN, Phone
 from .redis_server import RedisServer
 from .servers import ROOT, free_port, start_flask
@@ -137,7 +139,8 @@ def test_a_retry_after_the_call_moved_on_does_not_move_it_back(workers):
     url, fields = phone.action, {**phone._fields(), "Digits": "2"}
     phone.press("2").press("1")
     retried = workers[1].test_client().post(url, data=fields, headers={TOKEN: "late"})
-    assert "correct a billing discrepancy" in validate_twiml(retried.data).find(".//Say").text
+    says = [spoken_text(s) for s in validate_twiml(retried.data).iter("Say")]
+    assert says[0] == prompt("billing_discrepancy")  # where the call is, not re-confirmed
     record = _record(workers[0], phone.sid)
     assert record.state == "billing_discrepancy" and len(record.events) == 3
 
@@ -242,10 +245,10 @@ def _kill(proc: subprocess.Popen[bytes]) -> None:
 # keys before the kill, state then, key after the restart, phrase heard then
 CALLS = [
     ("medicare", ("3",), "medicare_menu", "2", "low-income subsidy"),
-    ("billing", ("2",), "billing_menu", "1", "correct a billing discrepancy"),
+    ("billing", ("2",), "billing_menu", "1", prompt("billing_discrepancy")),
     ("spanish", ("9",), "main_menu", "2", "diferencia en su factura"),
     ("international", ("5",), "international_menu", "1", "30-day travel supply"),
-    ("identity", ("1", MEMBER_ID), "verify_dob", MEMBER_DOB, "you are verified"),
+    ("identity", ("1", MEMBER_ID), "verify_dob", MEMBER_DOB, message("verified")),
 ]
 
 
@@ -303,7 +306,7 @@ def test_sigkill_mid_calls_on_redis_then_restart(tmp_path, redis_server: RedisSe
             assert store.get_call(f"CA{name}").state == state
             fields = {"CallSid": f"CA{name}", "To": MAIN, "From": "+15551230000", "Digits": key}
             root, _ = _post(port, actions[name], fields)
-            assert phrase in " ".join(s.text or "" for s in root.iter("Say")), name
+            assert phrase in " ".join(spoken_text(s) for s in root.iter("Say")), name
         root, headers = _post(port, f"/voice/input?step={moves}", {**busy, "Digits": "9"})
         assert headers["X-IVR-Trigger"] == "press_9"
         assert headers["X-IVR-Language"] == ("en" if moves % 2 else "es")

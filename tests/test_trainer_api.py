@@ -110,9 +110,11 @@ def test_a_page_call_answers_with_the_greeting_and_the_main_menu(client: FlaskCl
     assert detail["call"]["in_progress"] is True
     assert detail["live"]["waiting"] is True
     assert detail["live"]["language"] == "en-US"
-    first, menu = spoken(detail)
-    assert first["text"].startswith("Thank you for calling the Caremark mail order pharmacy")
-    assert "For refill requests or delivery status, press 1." in menu["text"]
+    first, offer, warning, menu = spoken(detail)
+    assert first["text"] == "Thanks for calling the Caremark mail order pharmacy simulator."
+    assert (offer["text"], offer["lang"]) == ("Para español, oprima 9.", "es-US")  # its own voice
+    assert warning["text"].startswith("Never give Social Security") and warning["lang"] == "en-US"
+    assert "For refills or delivery status, press 1." in menu["text"]
     assert menu["lang"] == "en-US"
     assert [s["trigger"] for s in detail["steps"]] == ["start"]
     assert detail["call"]["path"] == ["incoming", "main_menu"]
@@ -124,8 +126,10 @@ def test_pressing_1_reaches_the_identity_check(client: FlaskClient) -> None:
     assert detail["call"]["state"] == detail["live"]["state"] == "verify_id"
     caller = [e for e in detail["live"]["transcript"] if e["who"] == "caller"]
     assert caller == [{"who": "caller", "text": "pressed 1", "lang": "en-US", "state": "main_menu",
-                       "n": 2}]  # fmt: skip
-    assert last_heard(detail)["text"].startswith("For your security, I need to verify your identity.")
+                       "n": 4}]  # fmt: skip
+    confirm, prompt = spoken(detail)[-2:]
+    assert confirm["text"] == "Refills and delivery status."  # the choice confirmed first
+    assert prompt["text"].startswith("For your security, I need to verify your identity.")
     step = detail["steps"][-1]
     assert (step["source"], step["trigger"], step["dest"]) == ("main_menu", "press_1", "verify_id")
     assert step["input"] == "pressed 1"
@@ -136,7 +140,11 @@ def test_pressing_9_switches_to_spanish(client: FlaskClient) -> None:
     detail = act(client, sid_of(start(client)), "press", keys="9")
     heard = last_heard(detail)
     assert heard["lang"] == "es-US"
-    assert heard["text"].startswith("Para resurtir recetas o conocer el estado de su entrega, oprima 1.")
+    assert heard["text"].startswith("Para resurtidos o entregas, oprima 1.")
+    greeting, offer, warning = spoken(detail)[-4:-1]  # the first Spanish: greeting and warning in it
+    assert greeting["text"].startswith("Gracias por llamar") and greeting["lang"] == "es-US"
+    assert (offer["text"], offer["lang"]) == ("For English, press 9.", "en-US")
+    assert warning["text"].startswith("Nunca dé números") and warning["lang"] == "es-US"
     assert detail["live"]["language"] == "es-US"
     assert detail["call"]["lang"] == "es"
     assert detail["steps"][-1]["input_lang"] == "en" and detail["steps"][-1]["lang"] == "es"
@@ -195,8 +203,7 @@ def test_the_tty_line_after_hours_plays_the_closed_message(client: FlaskClient) 
 def test_the_tty_line_in_opening_hours_answers_with_its_menu(client: FlaskClient) -> None:
     detail = start(client, line="tty", now="2026-11-24T10:00")
     assert detail["call"]["state"] == "main_menu"
-    assert spoken(detail)[0]["text"].startswith("Thank you for calling the Caremark mail order "
-                                                "pharmacy TTY line simulator.")  # fmt: skip
+    assert spoken(detail)[0]["text"] == "Thanks for calling the Caremark TTY and relay line simulator."
 
 
 def test_hanging_up_closes_the_record_and_later_input_is_refused(client: FlaskClient) -> None:
@@ -216,8 +223,8 @@ def test_a_transfer_ends_the_call_with_the_reference_spoken(client: FlaskClient)
     reference = detail["call"]["reference"]
     assert detail["call"]["outcome"] == "transfer:representative"
     assert detail["live"]["outcome"] == "enqueue:sim-representative"
-    spaced = f"{' '.join(reference[:4])}, {' '.join(reference[4:])}"
-    assert any(spaced in e["text"] for e in spoken(detail))
+    spaced = " ".join(reference)  # SSML say-as digits: "4 8 2 1 9 3 0 7"
+    assert [e["text"].count(spaced) for e in spoken(detail) if spaced in e["text"]] == [2]
     assert detail["call"]["in_progress"] is False
 
 
@@ -294,12 +301,13 @@ def test_a_real_call_can_be_followed_but_not_driven(client: FlaskClient) -> None
     assert before["live"] is None
     assert before["call"]["in_progress"] is True
     assert [s["dest"] for s in before["steps"]] == ["main_menu"]
-    assert before["steps"][0]["heard"].startswith("Thank you for calling the Caremark")
+    assert before["steps"][0]["heard"].startswith("Thanks for calling the Caremark")
     phone.press("9")
     phone.press("2")
     after = ok(client.get(f"{API}/calls/{phone.sid}"))
     assert [s["dest"] for s in after["steps"]] == ["main_menu", "main_menu", "billing_menu"]
-    assert after["steps"][-1]["heard"].startswith("Facturación y seguro.")
+    assert after["steps"][1]["heard"].startswith("Gracias por llamar")  # Spanish, first time
+    assert after["steps"][-1]["heard"].startswith("Facturación y seguro.")  # the confirmation
     assert after["steps"][-1]["lang"] == "es"
     refused = client.post(f"{API}/calls/{phone.sid}/press", json={"keys": "1"})
     assert refused.status_code == 404

@@ -121,10 +121,12 @@ def api(server: str, path: str, body: dict[str, Any] | None = None) -> dict[str,
 def test_call_press_1_speaks_tones_and_highlights_the_identity_check(page: Page) -> None:
     page.keyboard.press("Enter")  # Enter places the call
     transcript = page.locator("#transcript")
-    expect(transcript).to_contain_text("Thank you for calling the Caremark mail order pharmacy")
+    expect(transcript).to_contain_text("Thanks for calling the Caremark mail order pharmacy")
     expect(page.locator("#call")).to_have_text("Hang up")
     current(page, "main_menu")
-    assert any(s["lang"] == "en-US" and "For refill requests" in s["text"] for s in spoken(page))
+    assert any(s["lang"] == "en-US" and "For refills or delivery status" in s["text"] for s in spoken(page))
+    # The Spanish offer is spoken in its own Spanish voice, not read out by the English one.
+    assert any(s["lang"] == "es-US" and s["text"] == "Para español, oprima 9." for s in spoken(page))
 
     page.keyboard.press("1")
     expect(transcript.locator(".who-caller").last).to_contain_text("pressed 1")
@@ -155,10 +157,12 @@ def test_pressing_9_switches_the_call_to_spanish(page: Page) -> None:
     current(page, "main_menu")
     page.keyboard.press("9")
     last = page.locator("#transcript .who-ivr").last
-    expect(last).to_contain_text("Para resurtir recetas o conocer el estado de su entrega")
+    expect(last).to_contain_text("Para resurtidos o entregas, oprima 1")
     expect(last.locator(".lang")).to_have_text("es-US")
     expect(page.locator("#display-lang")).to_contain_text("Spanish · ref")
-    assert any(s["lang"] == "es-US" and s["text"].startswith("Para resurtir") for s in spoken(page))
+    assert any(s["lang"] == "es-US" and s["text"].startswith("Para resurtidos") for s in spoken(page))
+    assert any(s["lang"] == "es-US" and s["text"].startswith("Gracias por llamar") for s in spoken(page))
+    assert any(s["lang"] == "en-US" and s["text"] == "For English, press 9." for s in spoken(page))
     shot(page, "02-spanish")
 
 

@@ -104,19 +104,23 @@ def outcome_label(outcome: str | None) -> str:
 def call_steps(record: CallRecord, flow: Flow) -> list[dict[str, Any]]:
     """Each step of a record with the prompt of the state it reached, for follow and replay.
 
-    The store keeps the path, not the audio: `heard` is the reached state's prompt, which is
-    what the caller heard up to retry notices and re-prompts (`approximate`).
+    The store keeps the path, not the audio: `heard` is the reached state's prompt (after the
+    greeting and warning the first time a language is heard, and after the confirmation of a
+    choice), which is what the caller heard up to retry notices and re-prompts (`approximate`).
     """
     steps = []
     previous_lang = record.events[0].lang if record.events else record.lang
+    greeted: set[str] = set()
     for index, event in enumerate(record.events):
         spec = flow.states.get(event.dest)
+        greeting = event.lang not in greeted and (event.trigger == "start" or event.lang != previous_lang)
+        greeted.add(event.lang)
         steps.append({
             "index": index, "at": event.at, "trigger": event.trigger,
             "input": _event_input(event), "input_lang": previous_lang,
             "source": event.source, "dest": event.dest, "lang": event.lang,
             "state_type": spec.type if spec else None,
-            "heard": _prompt(flow, event, record.reference), "approximate": True,
+            "heard": _prompt(flow, event, record.reference, greeting), "approximate": True,
         })  # fmt: skip
         previous_lang = event.lang
     return steps
@@ -132,11 +136,15 @@ def _event_input(event: CallEvent) -> str:
     return "silence (no input)" if event.trigger == "no_input" else event.trigger.replace("_", " ")
 
 
-def _prompt(flow: Flow, event: CallEvent, reference: str) -> str:
+def _prompt(flow: Flow, event: CallEvent, reference: str, greeting: bool = False) -> str:
     spec = flow.states.get(event.dest)
     if spec is None:
         return ""
-    parts = [flow.greeting.get(event.lang, "")] if event.trigger == "start" else []
+    parts = [flow.greeting.get(event.lang, "")] if greeting else []
+    if greeting and spec.type != "closed":  # a closed line's message follows its greeting
+        parts.append(flow.warning.get(event.lang, ""))
+    if event.trigger.startswith("press_") and event.dest != event.source:  # the engine's rule
+        parts.append(spec.confirm.get(event.lang, ""))
     parts.append(spec.prompt.get(event.lang, ""))
     if spec.type in ("transfer", "goodbye"):
         parts.append(flow.messages.get("reference", {}).get(event.lang, ""))

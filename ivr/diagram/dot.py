@@ -18,8 +18,9 @@ class GraphvizError(IvrError):
 
 # -- Graphviz --------------------------------------------------------------------------------
 
-_DOT_FILL: dict[str, str] = {"start": "#f2f2f2", "menu": "#e8f0fe", "entry": "#fff6cc",
-                             "transfer": "#fde8d0", "goodbye": "#e6e6e6", "closed": "#e6e6e6"}  # fmt: skip
+_DOT_FILL: dict[str, str] = {"start": "#f2f2f2", "menu": "#e8f0fe", "info": "#e6f4ea",
+                             "entry": "#fff6cc", "transfer": "#fde8d0", "goodbye": "#e6e6e6",
+                             "closed": "#e6e6e6"}  # fmt: skip
 
 
 def to_dot(flow: Flow, detail: str = "menu") -> str:

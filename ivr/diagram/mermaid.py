@@ -12,6 +12,7 @@ from .graph import menu_graph
 _MERMAID_STYLES: dict[str, str] = {
     "start": "fill:#f2f2f2,stroke:#777",
     "menu": "fill:#e8f0fe,stroke:#4a6fa5",
+    "info": "fill:#e6f4ea,stroke:#3b7d4f",
     "entry": "fill:#fff6cc,stroke:#a68a00",
     "transfer": "fill:#fde8d0,stroke:#b35c00",
     "goodbye": "fill:#e6e6e6,stroke:#555",

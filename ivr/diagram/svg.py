@@ -24,6 +24,7 @@ _SWEEPS = 6
 _SVG_STYLE = """
 .node rect { stroke: #4a6fa5; stroke-width: 1.2; fill: #e8f0fe; }
 .state-start rect { fill: #f2f2f2; stroke: #777; }
+.state-info rect { fill: #e6f4ea; stroke: #3b7d4f; }
 .state-entry rect { fill: #fff6cc; stroke: #a68a00; }
 .state-transfer rect { fill: #fde8d0; stroke: #b35c00; }
 .state-goodbye rect, .state-closed rect { fill: #e6e6e6; stroke: #555; stroke-width: 2; }
