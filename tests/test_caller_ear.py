@@ -300,3 +300,13 @@ def test_tty_closed_message_in_both_languages(dial: Callable[..., SimulatedCall]
     assert "8 a.m." in english and "8 p.m." in english and "Saturday" in english
     assert "sábado" in spanish
     assert call.outcome is not None and call.outcome.kind == "hangup"
+
+
+def test_the_call_language_is_not_the_closing_offer(dial: Callable[..., SimulatedCall]) -> None:
+    """A menu that ends with "Para español, oprima 9" is still an English menu."""
+    call = dial().press("9").press("9")
+    assert says(doc(call))[-1].get("language") == "es-US"  # the offer comes last
+    assert call.language == "en-US"
+    call.press("9")
+    assert says(doc(call))[-1].get("language") == "en-US"
+    assert call.language == "es-US"

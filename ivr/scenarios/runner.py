@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ..signing import Signer
-from ..sim import SimulatedCall, SimulationError, Transcript, Transport, WsgiTransport
+from ..sim import SimulatedCall, SimulationError, Transcript, Transport, WsgiTransport, main_language
 from .checks import check_heard
 from .model import (
     Expect,
@@ -251,8 +251,11 @@ def _same_target(expected: str, actual: str | None) -> bool:
 
 
 def _last_language(call: SimulatedCall) -> str | None:
-    spoken = [h.language for h in call.heard_all if h.kind == "say" and h.language]
-    return spoken[-1] if spoken else None
+    for step in reversed(call.transcript.steps):
+        found = main_language(step.heard)
+        if found is not None:
+            return found
+    return None
 
 
 # -- where calls go ----------------------------------------------------------------------

@@ -1,10 +1,10 @@
 """The simulated Twilio caller: runs TwiML as Twilio does, in-process or over HTTP."""
 
 from .caller import SimulatedCall, SimulationError
-from .transcript import Heard, Outcome, Step, Transcript
+from .transcript import Heard, Outcome, Step, Transcript, main_language
 from .transport import HttpReply, HttpTransport, Transport, WsgiTransport
 
 __all__ = [
     "Heard", "HttpReply", "HttpTransport", "Outcome", "SimulatedCall", "SimulationError", "Step",
-    "Transcript", "Transport", "WsgiTransport",
+    "Transcript", "Transport", "WsgiTransport", "main_language",
 ]  # fmt: skip

@@ -12,7 +12,7 @@ from xml.etree import ElementTree
 from ..signing import Signer
 from ..ssml import spoken
 from ..twiml_rules import problems as twiml_problems
-from .transcript import Heard, Outcome, Step, Transcript
+from .transcript import Heard, Outcome, Step, Transcript, main_language
 from .transport import HttpReply, Transport, url_with_query
 
 log = logging.getLogger(__name__)
@@ -194,8 +194,8 @@ class SimulatedCall:
 
     @property
     def language(self) -> str | None:
-        spoken = [h.language for h in self._since_input if h.kind == "say" and h.language]
-        return spoken[-1] if spoken else None
+        """The language of what was heard since the last input (most of its words)."""
+        return main_language(self._since_input)
 
     @property
     def state(self) -> str | None:

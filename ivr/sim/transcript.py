@@ -16,6 +16,17 @@ class Heard:
     language: str | None = None
 
 
+def main_language(heard: list[Heard]) -> str | None:
+    """The language most of these words were spoken in (an app may end a menu with a short
+    offer in another language, "Para español, oprima 9", which does not make the call Spanish);
+    a tie goes to the later language."""
+    words: dict[str, int] = {}
+    for item in heard:
+        if item.kind == "say" and item.language:
+            words[item.language] = words.pop(item.language, 0) + len(item.text.split())
+    return max(reversed(list(words)), key=lambda lang: words[lang]) if words else None
+
+
 @dataclass(frozen=True)
 class Outcome:
     """How the call ended: hangup, reject, dial, enqueue, completed (ran out of TwiML), error."""
