@@ -6,6 +6,9 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any
 
+#: The keys of a phone keypad, in keypad order: the one definition every face uses.
+PHONE_KEYS = "0123456789*#"
+
 #: Triggers a flow may declare; the engine maps webhook input onto exactly these.
 KEY_TRIGGERS: dict[str, str] = {
     **{str(d): f"press_{d}" for d in range(10)},
