@@ -156,26 +156,35 @@ def load_errors(path: Path) -> list[FlowError]:
     return errors
 
 
-Expect = tuple[str | None, str | None, str]  # state, field, a fragment of the message
+#: Where an error is: a fragment of the only line it names, a line number, or None (no line).
+Where = str | int | None
+#: (where, state, field, a fragment of the message); "{line}" in the field is the error's line.
+Expect = tuple[Where, str | None, str | None, str]
 
 
 def assert_errors(errors: list[FlowError], file: Path, expected: list[Expect]) -> None:
-    """Each expected (state, field, fragment) matches exactly one error, and nothing else is left."""
-    shown = "\n".join(f"  {e.state!r} {e.field!r}: {e.detail}" for e in errors)
+    """Each expected error matches exactly one error, line included, and nothing else is left."""
+    text = file.read_bytes().decode("utf-8", "replace") if file.is_file() else ""
+    shown = "\n".join(f"  {e.line!r} {e.state!r} {e.field!r}: {e.detail}" for e in errors)
     left = list(errors)
-    for state, field, fragment in expected:
+    for where, state, field, fragment in expected:
+        line = line_of(text, where) if isinstance(where, str) else where
+        field = field.format(line=line) if field is not None else None
         match = next(
-            (e for e in left if e.state == state and e.field == field and fragment in e.detail),
+            (e for e in left if e.line == line and e.state == state and e.field == field
+             and fragment in e.detail),
             None,
+        )  # fmt: skip
+        assert match is not None, (
+            f"no error ({line!r}, {state!r}, {field!r}, {fragment!r}) among:\n{shown}"
         )
-        assert match is not None, f"no error ({state!r}, {field!r}, {fragment!r}) among:\n{shown}"
         left.remove(match)
         assert match.file == str(file)
-        # the message a person reads names the file, the state and the field
-        text = str(match)
-        assert text.startswith(str(file))
-        assert state is None or f"state '{state}'" in text
-        assert field is None or f"field '{field}'" in text
+        # the message a person reads names the file and line, the state and the field
+        message = str(match)
+        assert message.startswith(f"{file}:{line}: " if line is not None else f"{file}: ")
+        assert state is None or f"state '{state}'" in message
+        assert field is None or f"field '{field}'" in message
     assert not left, f"unexpected errors:\n{shown}"
 
 
@@ -197,45 +206,48 @@ class Bad:
 
 DUP_LINE = line_of(MINIMAL, "    reprompt:")
 SYNTAX_TEXT = edit(MINIMAL, "    type: goodbye\n", "    type: goodbye: soon\n")
+HELP_LINE = line_of(MINIMAL, "- name: help")
+#: One transition, as its line shows in a field: "transitions (line 79): dest".
+T = "transitions (line {line}): "
 
 BAD_FLOWS = [
     Bad(
         "unknown-target-state",
         edit(MINIMAL, T_PRESS_1, T_PRESS_1.replace("dest: help", "dest: nowhere")),
-        [("main_menu", "transitions[1].dest", "unknown target state 'nowhere'")],
+        [("dest: nowhere", "main_menu", T + "dest", "unknown target state 'nowhere'")],
     ),
     Bad(
         "unknown-source-state",
         edit(MINIMAL, T_PRESS_1, T_PRESS_1.replace("main_menu", "[main_menu, nowhere]")),
-        [("nowhere", "transitions[1].source", "unknown source state 'nowhere'")],
+        [("nowhere]", "nowhere", T + "source", "unknown source state 'nowhere'")],
     ),
     Bad(
         "yaml-duplicate-key",
         edit(MINIMAL, "    reprompt:\n", "    reprompt:\n      en: A.\n      es: B.\n    reprompt:\n"),
-        [(None, None, f"duplicate key 'reprompt' (first on line {DUP_LINE}, "
-                      f"again on line {DUP_LINE + 3})")],
+        [(DUP_LINE + 3, None, None, f"duplicate key 'reprompt' (first on line {DUP_LINE}, "
+                                    f"again on line {DUP_LINE + 3})")],
     ),  # fmt: skip
     Bad(
         "duplicate-state-name",
         edit(MINIMAL, HELP_STATE, HELP_STATE + "    prompt: {en: Again., es: Otra vez.}\n"
              + HELP_STATE),
-        [("help", "name", "duplicate state name")],
+        [(HELP_LINE + 3, "help", "name", "duplicate state name")],
     ),  # fmt: skip
     Bad(
         "missing-spanish-prompt",
         edit(MINIMAL, "      es: Aquí tiene ayuda. Adiós.\n", ""),
-        [("help", "prompt.es", "missing the 'es' text")],
+        [(HELP_LINE + 2, "help", "prompt.es", "missing the 'es' text")],  # the line of `prompt:`
     ),
     Bad(
         "missing-reprompt-language",
         edit(MINIMAL, "      es: Oprima 1 o 0.\n", ""),
-        [("main_menu", "reprompt.es", "missing the 'es' text")],
+        [(DUP_LINE, "main_menu", "reprompt.es", "missing the 'es' text")],
     ),
     Bad(
         "unreachable-state",
         edit(MINIMAL, "\ntransitions:\n", "  - name: orphan\n    type: goodbye\n"
              "    prompt: {en: Bye., es: Adiós.}\n\ntransitions:\n"),
-        [("orphan", "name", "unreachable")],
+        [("name: orphan", "orphan", "name", "unreachable")],
     ),  # fmt: skip
     Bad(
         "menu-with-no-way-out",
@@ -246,154 +258,183 @@ BAD_FLOWS = [
         ),
         [
             # No failover state to add the retries to, so the menu has no way out at all.
-            ("dead_end", "transitions", "has no 'no_input' transition; " + OR_FAILOVER),
-            ("dead_end", "transitions", "has no 'invalid' transition; " + OR_FAILOVER),
+            ("name: dead_end", "dead_end", "transitions", "has no 'no_input' transition; "
+             + OR_FAILOVER),
+            ("name: dead_end", "dead_end", "transitions", "has no 'invalid' transition; "
+             + OR_FAILOVER),
         ],
     ),  # fmt: skip
     Bad(
         "menu-missing-no-input",
         edit(edit(MINIMAL, T_NO_INPUT_RETRY, ""), T_NO_INPUT_LAST, ""),
-        [("main_menu", "transitions", "has no 'no_input' transition; " + OR_FAILOVER)],
-    ),
+        [("name: main_menu", "main_menu", "transitions", "has no 'no_input' transition; "
+          + OR_FAILOVER)],
+    ),  # fmt: skip
     Bad(
         "menu-missing-invalid",
         edit(edit(MINIMAL, T_INVALID_RETRY, ""), T_INVALID_LAST, ""),
-        [("main_menu", "transitions", "has no 'invalid' transition; " + OR_FAILOVER)],
-    ),
+        [("name: main_menu", "main_menu", "transitions", "has no 'invalid' transition; "
+          + OR_FAILOVER)],
+    ),  # fmt: skip
     Bad(
         "shadowed-transition",
         edit(MINIMAL, T_PRESS_1,
              "  - {trigger: press_1, source: main_menu, dest: representative}\n" + T_PRESS_1),
-        [("main_menu", "transitions", "an earlier 'press_1' transition has no conditions")],
+        [("name: main_menu", "main_menu", "transitions",
+          "an earlier 'press_1' transition has no conditions")],
     ),  # fmt: skip
     Bad(
         "conditional-without-fallback",
         edit(MINIMAL, T_INVALID_LAST, ""),
-        [("main_menu", "transitions", "the last 'invalid' transition is conditional")],
-    ),
+        [("name: main_menu", "main_menu", "transitions",
+          "the last 'invalid' transition is conditional")],
+    ),  # fmt: skip
     Bad(
         "callback-dotted-import-path",
         edit(MINIMAL, T_NO_INPUT_RETRY, T_NO_INPUT_RETRY.replace("count_failure", "os.system")),
-        [("main_menu", "transitions[3].after", "'os.system' is not an allowed callback")],
+        [("os.system", "main_menu", T + "after", "'os.system' is not an allowed callback")],
     ),
     Bad(
         "condition-not-allowed",
         edit(MINIMAL, T_INVALID_RETRY,
              T_INVALID_RETRY.replace("conditions: can_retry", "conditions: [can_retry, is_vip]")),
-        [("main_menu", "transitions[5].conditions", "'is_vip' is not an allowed callback")],
+        [("is_vip", "main_menu", T + "conditions", "'is_vip' is not an allowed callback")],
     ),  # fmt: skip
     Bad(
         "unknown-trigger",
         edit(MINIMAL, T_PRESS_1, T_PRESS_1.replace("press_1", "press_one")),
-        [("main_menu", "transitions[1].trigger", "unknown trigger 'press_one'")],
+        [("press_one", "main_menu", T + "trigger", "unknown trigger 'press_one'")],
     ),
     Bad(
         "unknown-top-level-field",
         edit(MINIMAL, "languages: [en, es]\n", "languages: [en, es]\ncolour: blue\n"),
-        [(None, "colour", "unknown field")],
+        [("colour: blue", None, "colour", "unknown field; expected one of description, extends,")],
     ),
     Bad(
         "unknown-state-field",
         edit(MINIMAL, HELP_STATE, HELP_STATE + "    colour: blue\n"),
-        [("help", "colour", "unknown field")],
+        [("colour: blue", "help", "colour", "unknown field; expected one of confirm, description,")],
     ),
     Bad(
         "unknown-transition-field",
         edit(MINIMAL, T_PRESS_1, T_PRESS_1.replace("dest: help", "dest: help, prepare: x")),
-        [("main_menu", "transitions[1].prepare", "unknown field")],
+        [("prepare: x", "main_menu", T + "prepare", "unknown field; expected one of after,")],
     ),
     Bad(
         "bad-state-type",
         edit(MINIMAL, HELP_STATE, HELP_STATE.replace("goodbye", "farewell")),
-        [("help", "type", "must be one of")],
+        [("type: farewell", "help", "type", "must be one of")],
     ),
     Bad(
         "state-type-not-a-name",
         edit(MINIMAL, HELP_STATE, HELP_STATE.replace("goodbye", "[goodbye]")),
-        [("help", "type", "must be one of")],
+        [("type: [goodbye]", "help", "type", "must be one of")],
     ),
     Bad(
         "hours-bad-time",
         edit(WITH_HOURS, 'open: "08:00"', 'open: "8am"'),
-        [(None, "hours.open", "must be a 24-hour time")],
+        [("8am", None, "hours.open", "must be a 24-hour time")],
     ),
     Bad(
         "hours-hour-out-of-range",
         edit(WITH_HOURS, 'close: "20:00"', 'close: "24:30"'),
-        [(None, "hours.close", "must be a 24-hour time")],
+        [("24:30", None, "hours.close", "must be a 24-hour time")],
     ),
     Bad(
         "hours-close-before-open",
         edit(WITH_HOURS, 'close: "20:00"', 'close: "07:00"'),
-        [(None, "hours.close", "must be later than hours.open")],
+        [("07:00", None, "hours.close", "must be later than hours.open")],
     ),
     Bad(
         "hours-unknown-day",
         edit(WITH_HOURS, "days: [mon,", "days: [funday,"),
-        [(None, "hours.days", "unknown day 'funday'")],
+        [("funday", None, "hours.days", "unknown day 'funday'")],
     ),
     Bad(
         "hours-day-with-a-valid-prefix",
         edit(WITH_HOURS, "days: [mon,", "days: [monkey,"),
-        [(None, "hours.days", "unknown day 'monkey'")],
+        [("monkey", None, "hours.days", "unknown day 'monkey'")],
     ),
     Bad(
         "hours-no-days",
         edit(WITH_HOURS, "days: [mon, tue, wed, thu, fri]", "days: []"),
-        [(None, "hours.days", "at least one day")],
+        [("days: []", None, "hours.days", "at least one day")],
     ),
     Bad(
         "hours-bad-timezone",
         edit(WITH_HOURS, "timezone: America/Chicago", "timezone: Mars/Olympus"),
-        [(None, "hours.timezone", "unknown time zone 'Mars/Olympus'")],
+        [("Mars/Olympus", None, "hours.timezone", "unknown time zone 'Mars/Olympus'")],
     ),
     Bad(
         "hours-timezone-is-a-folder",
         edit(WITH_HOURS, "timezone: America/Chicago", "timezone: America"),
-        [(None, "hours.timezone", "unknown time zone 'America'")],
+        [("timezone: America", None, "hours.timezone", "unknown time zone 'America'")],
     ),
     Bad(
         "extends-missing-file",
         "extends: nowhere.yaml\n" + MINIMAL,
-        [(None, "extends", "extends 'nowhere.yaml', which does not exist")],
+        [(1, None, "extends", "extends 'nowhere.yaml', which does not exist")],
     ),
     Bad(
         "speech-key-without-transition",
         edit(MINIMAL, '        es: [ayuda]\n',
              '        es: [ayuda]\n      "5":\n        en: [five]\n        es: [cinco]\n'),
-        [("main_menu", "speech.5", "words for key '5', which does nothing here")],
+        [('"5":', "main_menu", "speech.5", "words for key '5', which does nothing here")],
     ),  # fmt: skip
     Bad(
         "unknown-placeholder",
         edit(MINIMAL, "en: Here is some help.", "en: Here is some help, {member_name}."),
-        [("help", "prompt.en", "unknown placeholder {member_name}")],
+        [("{member_name}", "help", "prompt.en", "unknown placeholder {member_name}")],
     ),
     Bad(
         "transfer-without-desk",
         edit(MINIMAL, "    desk: representative\n", ""),
-        [("representative", "desk", "needs a desk")],
+        # no `desk:` to point at: the line of the state
+        [("name: representative", "representative", "desk", "needs a desk")],
     ),
     Bad(
         "non-utf8-bytes",
         MINIMAL.encode("utf-8").replace("Adiós".encode(), "Adiós".encode("latin-1")),
-        [(None, None, f"line {line_of(MINIMAL, 'Adiós')}: the file is not UTF-8 text")],
+        [(line_of(MINIMAL, "Adiós"), None, None, "the file is not UTF-8 text")],
     ),
     Bad(
         "yaml-syntax-error",
         SYNTAX_TEXT,
-        [(None, None, f"line {line_of(SYNTAX_TEXT, 'goodbye: soon')}, column ")],
+        [("goodbye: soon", None, None, "column 18: mapping values are not allowed")],
+    ),
+    Bad(
+        "yaml-unclosed-quote",
+        edit(MINIMAL, "    prompt:\n      en: Here is", '    prompt:\n      en: "Here is'),
+        # PyYAML notices at the end of the file; the quote opens on the line of the prompt
+        [('"Here is', None, None, "column 11: this quoted text runs on to line "
+                                  f"{line_of(MINIMAL, T_NO_INPUT_RETRY.strip())}; "
+                                  "is its closing quote missing?")],
+    ),  # fmt: skip
+    Bad(
+        "yaml-unclosed-bracket",
+        edit(MINIMAL, "languages: [en, es]\n", "languages: [en, es\n"),
+        [("languages: [en, es", None, None, "column 12: parsing a flow sequence that starts here")],
     ),
     Bad(
         "yaml-unhashable-key",
         edit(MINIMAL, HELP_STATE, HELP_STATE + "    ? [a, b]\n    : c\n"),
-        [(None, None, f"line {line_of(MINIMAL, 'name: help') + 2}, column 7: ")],
+        [(HELP_LINE + 2, None, None, "column 7: a list cannot be a key")],
     ),
     Bad(
         "not-a-mapping",
         "- just\n- a list\n",
-        [(None, None, "the file must be a mapping of flow fields")],
+        [(1, None, None, "the file must be a mapping of flow fields")],
     ),
+    Bad(
+        "bad-transition-field-in-block-style",
+        edit(MINIMAL, T_PRESS_1, "  - trigger: press_1\n    source: main_menu\n    dest: help\n"
+             "    after: [1, 2]\n"),
+        # the line of the field, and the transition's first line in the field's name
+        [("after: [1, 2]", "main_menu", f"transitions (line {line_of(MINIMAL, T_PRESS_1[:-1])}): "
+          "after", "must be a name or a list of names")],
+    ),  # fmt: skip
 ]
+
 
 
 @pytest.mark.parametrize("bad", BAD_FLOWS, ids=[b.id for b in BAD_FLOWS])
@@ -428,9 +469,9 @@ def test_every_problem_of_a_file_is_reported_together(tmp_path: Path) -> None:
         errors,
         path,
         [
-            ("help", "prompt.es", "missing the 'es' text"),
-            ("representative", "colour", "unknown field"),
-            (None, "hours.timezone", "unknown time zone"),
+            (line_of(text, "Here is some help") - 1, "help", "prompt.es", "missing the 'es' text"),
+            ("colour: red", "representative", "colour", "unknown field"),
+            ("Mars/Olympus", None, "hours.timezone", "unknown time zone"),
         ],
     )
 
@@ -447,9 +488,10 @@ def test_every_graph_problem_of_a_file_is_reported_together(tmp_path: Path) -> N
         load_errors(path),
         path,
         [
-            ("orphan", "name", "unreachable"),
-            ("main_menu", "transitions", "the last 'invalid' transition is conditional"),
-            ("main_menu", "speech.5", "does nothing here"),
+            ("name: orphan", "orphan", "name", "unreachable"),
+            ("name: main_menu", "main_menu", "transitions",
+             "the last 'invalid' transition is conditional"),
+            ('"5":', "main_menu", "speech.5", "does nothing here"),
         ],
     )
 
@@ -480,8 +522,8 @@ def test_a_dotted_callback_is_refused_and_never_imported(
         load_errors(path),
         path,
         [
-            ("main_menu", "transitions[3].conditions", f"'{PROBE}.boom' is not an allowed"),
-            ("main_menu", "transitions[3].after", f"'{PROBE}.boom' is not an allowed"),
+            (f"{PROBE}.boom]", "main_menu", T + "conditions", f"'{PROBE}.boom' is not an allowed"),
+            (f"{PROBE}.boom]", "main_menu", T + "after", f"'{PROBE}.boom' is not an allowed"),
         ],
     )
     assert PROBE not in sys.modules
@@ -505,7 +547,8 @@ def test_an_error_in_the_parent_file_names_the_parent(tmp_path: Path) -> None:
     child.write_text("extends: parent.yaml\nname: child\n", encoding="utf-8")
     [error] = load_errors(child)
     assert error.file == str(parent)
-    assert f"line {line_of(SYNTAX_TEXT, 'goodbye: soon')}" in error.detail
+    assert error.line == line_of(SYNTAX_TEXT, "goodbye: soon")
+    assert str(error).startswith(f"{parent}:{error.line}: column 18: ")
 
 
 def test_a_child_flow_without_a_name_is_named_after_its_file(tmp_path: Path) -> None:
@@ -541,27 +584,28 @@ def test_extra_states_without_extends_are_refused(tmp_path: Path) -> None:
         MINIMAL + "extra_states:\n  - {name: closed, type: closed, prompt: {en: C., es: C.}}\n",
         encoding="utf-8",
     )
-    assert_errors(load_errors(path), path, [(None, "extra_states", "only with extends")])
+    assert_errors(load_errors(path), path,
+                  [("extra_states:", None, "extra_states", "only with extends")])  # fmt: skip
 
 
 def test_a_flow_that_extends_itself_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "loop.yaml"
     path.write_text("extends: loop.yaml\n" + MINIMAL, encoding="utf-8")
-    assert_errors(load_errors(path), path, [(None, "extends", "extends itself")])
+    assert_errors(load_errors(path), path, [(1, None, "extends", "extends itself")])
 
 
 # -- malformed values are FlowErrors, never a crash ----------------------------------------------
 
 MALFORMED = [
     pytest.param(edit(MINIMAL, T_PRESS_1, T_PRESS_1.replace("press_1", "[press_1]")),
-                 ("main_menu", "transitions[1].trigger"), id="trigger-is-a-list"),
+                 ("main_menu", "transitions (line 79): trigger"), id="trigger-is-a-list"),
     pytest.param(edit(MINIMAL, T_PRESS_1, T_PRESS_1.replace("main_menu", "[[main_menu]]")),
-                 (None, "transitions[1].source"), id="source-is-a-nested-list"),
+                 (None, "transitions (line 79): source"), id="source-is-a-nested-list"),
     pytest.param(edit(MINIMAL, T_PRESS_1, T_PRESS_1.replace("help", "[help]")),
-                 ("main_menu", "transitions[1].dest"), id="dest-is-a-list"),
+                 ("main_menu", "transitions (line 79): dest"), id="dest-is-a-list"),
     pytest.param(edit(MINIMAL, T_NO_INPUT_RETRY,
                       T_NO_INPUT_RETRY.replace("after: count_failure", "after: [{x: 1}]")),
-                 ("main_menu", "transitions[3].after"), id="callback-is-a-mapping"),
+                 ("main_menu", "transitions (line 81): after"), id="callback-is-a-mapping"),
     pytest.param(edit(WITH_HOURS, "days: [mon, tue, wed, thu, fri]", "days: {mon: 1}"),
                  (None, "hours.days"), id="days-is-a-mapping"),
     pytest.param(edit(MINIMAL, "    desk: representative\n", "    desk: [representative]\n"),
@@ -584,23 +628,25 @@ def test_malformed_extra_states_in_a_child_are_a_flow_error(tmp_path: Path, extr
     (tmp_path / "mini.yaml").write_text(MINIMAL, encoding="utf-8")
     child = tmp_path / "child.yaml"
     child.write_text(f"extends: mini.yaml\nname: child\nextra_states: {extra}\n")
-    assert_errors(load_errors(child), child, [(None, "extra_states", "must be a list")])
+    assert_errors(load_errors(child), child, [(3, None, "extra_states", "must be a list")])
 
 
 # keep the helper honest: a mismatch in any of state, field or message fails
 @pytest.mark.parametrize(
     "expected",
     [
-        [("main_menu", "transitions[1].dest", "unknown target")],  # wrong state
-        [("help", "transitions[1].source", "unknown target")],  # wrong field
-        [("help", "transitions[1].dest", "unknown source")],  # wrong message
+        [(7, "main_menu", "transitions (line 7): dest", "unknown target")],  # wrong state
+        [(7, "help", "transitions (line 7): source", "unknown target")],  # wrong field
+        [(7, "help", "transitions (line 7): dest", "unknown source")],  # wrong message
+        [(8, "help", "transitions (line 7): dest", "unknown target")],  # wrong line
+        [(None, "help", "transitions (line 7): dest", "unknown target")],  # no line
         [],  # an error left over
     ],
 )
 def test_assert_errors_fails_on_any_mismatch(tmp_path: Path, expected: list[Expect]) -> None:
     path = tmp_path / "bad.yaml"
     error = FlowError(str(path), "unknown target state 'x'", state="help",
-                      field="transitions[1].dest")  # fmt: skip
+                      field="transitions (line 7): dest", line=7)  # fmt: skip
     with pytest.raises(AssertionError):
         assert_errors([error], path, expected)
 
@@ -617,8 +663,39 @@ def test_a_merge_key_may_be_overridden_but_a_real_duplicate_is_refused(tmp_path:
     assert load_yaml(path) == {"base": {"k": 1, "j": 2}, "over": {"k": 3, "j": 2}}
 
     path.write_text("base: &b {k: 1}\nover:\n  <<: *b\n  k: 3\n  k: 4\n", encoding="utf-8")
-    with pytest.raises(FlowError, match=r"line 5, .*duplicate key 'k' \(first on line 4"):
+    with pytest.raises(FlowError, match=r":5: column 3: duplicate key 'k' \(first on line 4") as info:
         load_yaml(path)
+    assert info.value.line == 5
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "says"),
+    [
+        ('name: x\ntitle: y\nlanguages: [en]\ninitial: "start\nstates: []\ntransitions: []\n', 4,
+         "column 10: scanning a quoted scalar that starts here: found unexpected end of stream "
+         "(line 7, column 1)"),
+        ("name: x\ntitle: 'y\nlanguages: [en]\ninitial: 'start'\nstates: []\n", 2,
+         "column 8: this quoted text runs on to line 4; is its closing quote missing? "
+         "(did not find expected key at line 4, column 11)"),
+        ("name: x\nlanguages: [en, es\ninitial: start\nstates: []\n", 2,
+         "column 12: parsing a flow sequence that starts here: did not find expected ',' or ']' "
+         "(line 3, column 8)"),
+        ("name: x\nstates:\n  - name: a\n type: menu\n", 4, "column 2: did not find expected key"),
+    ],
+    ids=["quote-open-to-the-end", "quote-closed-by-a-later-quote", "bracket-left-open",
+         "bad-indentation"],
+)  # fmt: skip
+def test_a_yaml_syntax_error_names_the_line_where_the_problem_starts(
+    tmp_path: Path, text: str, line: int, says: str
+) -> None:
+    from ivr.yaml_source import load_yaml
+
+    path = tmp_path / "broken.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(FlowError) as info:
+        load_yaml(path)
+    assert (info.value.line, info.value.detail) == (line, says)
+    assert str(info.value) == f"{path}:{line}: {says}"
 
 
 def test_a_bad_initial_does_not_hide_the_other_problems(tmp_path: Path) -> None:
@@ -630,8 +707,8 @@ def test_a_bad_initial_does_not_hide_the_other_problems(tmp_path: Path) -> None:
         load_errors(path),
         path,
         [
-            (None, "initial", "names no state of this flow: 'nowhere'"),
-            ("main_menu", "reprompt.es", "missing the 'es' text"),
+            ("initial: nowhere", None, "initial", "names no state of this flow: 'nowhere'"),
+            (DUP_LINE, "main_menu", "reprompt.es", "missing the 'es' text"),
         ],
     )
 
@@ -659,7 +736,21 @@ def test_gather_numbers_are_whole_numbers(tmp_path: Path, timeout: str, expected
     path = tmp_path / "entry.yaml"
     path.write_text(edit(WITH_ENTRY, "timeout: 10}", f"timeout: {timeout}}}"), encoding="utf-8")
     if expected is None:
-        assert_errors(load_errors(path), path, [("ask_id", "gather.timeout", "whole number")])
+        assert_errors(load_errors(path), path,
+                      [("gather:", "ask_id", "gather.timeout", "whole number")])  # fmt: skip
     else:
         gather = load_flow(path).states["ask_id"].gather
         assert gather is not None and gather.timeout == expected and gather.max_digits == 20
+
+
+def test_a_problem_in_the_parent_file_names_the_parent_and_its_line(tmp_path: Path) -> None:
+    parent = tmp_path / "mini.yaml"
+    parent.write_text(edit(MINIMAL, T_PRESS_1, T_PRESS_1.replace("dest: help", "dest: nowhere")))
+    child = tmp_path / "night.yaml"
+    child.write_text("extends: mini.yaml\nname: night\ncolour: red\n", encoding="utf-8")
+    errors = load_errors(child)
+    assert_errors([e for e in errors if e.file == str(child)], child,
+                  [("colour: red", None, "colour", "unknown field")])  # fmt: skip
+    assert_errors([e for e in errors if e.file == str(parent)], parent,
+                  [("dest: nowhere", "main_menu", T + "dest", "unknown target state")])  # fmt: skip
+    assert len(errors) == 2

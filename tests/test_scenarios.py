@@ -180,6 +180,7 @@ class Bad:
     field: str | None
     says: str
     whole: bool = False
+    line: int | None = None  # the line named; None: the step's (HEAD and `steps:` take 3 lines)
 
 
 HEAD = "name: bad\nline: main\n"
@@ -187,7 +188,8 @@ BAD = [
     Bad("bad-key", '  - press: "1"\n  - press: "1A"\n', 2, "press", "'A' is not a phone key"),
     Bad("keys-as-number", "  - press: 307\n", 1, "press", 'quote the keys: press: "307"'),
     Bad("empty-keys", '  - press: ""\n', 1, "press", "press takes keys as text"),
-    Bad("two-actions", '  - press: "1"\n    expect: Billing\n', 1, "expect", "two actions in one step"),
+    Bad("two-actions", '  - press: "1"\n    expect: Billing\n', 1, "expect", "two actions in one step",
+        line=5),
     Bad("unknown-action", '  - presss: "1"\n', 1, "presss", "unknown action (did you mean 'press'?)"),
     Bad("bare-word", "  - silence\n  - pause\n", 2, None, "'pause' is not a step"),
     Bad("step-a-list", "  - [press, 1]\n", 1, None, "a list; a step is a mapping with one action"),
@@ -209,29 +211,31 @@ BAD = [
     Bad("silence-value", "  - silence: 3\n", 1, "silence", "silence takes no value"),
     Bad("state-empty", "  - expect_state:\n", 1, "expect_state", "nothing; write some text"),
     Bad("unknown-top-key", "name: x\nline: main\ncolour: blue\nsteps: [silence]\n", None, "colour",
-        "unknown key", whole=True),  # fmt: skip
+        "unknown key", whole=True, line=3),  # fmt: skip
     Bad("unknown-line", "line: billing\nsteps: [silence]\n", None, "line",
-        "'billing' is not one of our lines; use main, specialty, tty", whole=True),  # fmt: skip
+        "'billing' is not one of our lines; use main, specialty, tty", whole=True, line=1),  # fmt: skip
     Bad("line-and-to", 'line: main\nto: "+15551234567"\nsteps: [silence]\n', None, "to",
-        "either `line:` or `to:`", whole=True),  # fmt: skip
-    Bad("no-number", "name: x\nsteps: [silence]\n", None, "line", "which number", whole=True),
+        "either `line:` or `to:`", whole=True, line=2),  # fmt: skip
+    Bad("no-number", "name: x\nsteps: [silence]\n", None, "line", "which number", whole=True, line=1),
     Bad("to-as-number", "to: +18002372765\nsteps: [silence]\n", None, "to", 'quote it: to: "+18002372765"',
-        whole=True),  # fmt: skip
+        whole=True, line=1),  # fmt: skip
     Bad("bad-now", "line: tty\nnow: tonight\nsteps: [silence]\n", None, "now", "not an ISO 8601 time",
-        whole=True),  # fmt: skip
+        whole=True, line=2),  # fmt: skip
     Bad("date-now", "line: tty\nnow: 2026-11-23\nsteps: [silence]\n", None, "now", "not a date and time",
-        whole=True),  # fmt: skip
-    Bad("tags-text", "line: main\ntags: smoke\nsteps: [silence]\n", None, "tags", "not a list", whole=True),
-    Bad("steps-mapping", "line: main\nsteps: {press: '1'}\n", None, "steps", "steps is a list", whole=True),
-    Bad("checks-nothing", "line: main\nsteps: []\n", None, "steps", "checks nothing", whole=True),
+        whole=True, line=2),  # fmt: skip
+    Bad("tags-text", "line: main\ntags: smoke\nsteps: [silence]\n", None, "tags", "not a list",
+        whole=True, line=2),  # fmt: skip
+    Bad("steps-mapping", "line: main\nsteps: {press: '1'}\n", None, "steps", "steps is a list",
+        whole=True, line=2),  # fmt: skip
+    Bad("checks-nothing", "line: main\nsteps: []\n", None, "steps", "checks nothing", whole=True, line=2),
     Bad("outcome-kind", "line: main\noutcome: {kind: transfer}\n", None, "outcome.kind",
-        "'transfer' is not a way a call ends", whole=True),  # fmt: skip
+        "'transfer' is not a way a call ends", whole=True, line=2),  # fmt: skip
     Bad("outcome-key", "line: main\noutcome: {queue: x}\n", None, "outcome.queue", "unknown key",
-        whole=True),  # fmt: skip
+        whole=True, line=2),  # fmt: skip
     Bad("duplicate-key", "line: main\nsteps: [silence]\nline: tty\n", None, None,
-        "duplicate key 'line' (first on line 1, again on line 3)", whole=True),  # fmt: skip
-    Bad("not-yaml", "line: main\nsteps: [unclosed\n", None, None, "line ", whole=True),
-    Bad("a-list", "- press: '1'\n", None, None, "the file holds a list", whole=True),
+        "duplicate key 'line' (first on line 1, again on line 3)", whole=True, line=3),  # fmt: skip
+    Bad("not-yaml", "line: main\nsteps: [unclosed\n", None, None, "line ", whole=True, line=2),
+    Bad("a-list", "- press: '1'\n", None, None, "the file holds a list", whole=True, line=1),
 ]
 
 
@@ -241,8 +245,9 @@ def test_a_bad_file_is_refused_naming_file_step_and_field(tmp_path: Path, bad: B
     with pytest.raises(ScenarioError) as caught:
         load_scenario(path)
     error = caught.value
-    assert (error.file, error.step, error.field) == (str(path), bad.step, bad.field)
-    where = str(path) + (f": step {bad.step}" if bad.step else "") + (
+    line = bad.line if bad.line is not None else 3 + (bad.step or 0)
+    assert (error.file, error.line, error.step, error.field) == (str(path), line, bad.step, bad.field)
+    where = f"{path}:{line}" + (f": step {bad.step}" if bad.step else "") + (
         f": field '{bad.field}'" if bad.field else ""
     )
     assert str(error).startswith(where + ": "), str(error)
@@ -253,7 +258,7 @@ def test_the_doc_example_message_reads_as_documented(tmp_path: Path) -> None:
     path = write(tmp_path, HEAD + 'steps:\n  - silence\n  - silence\n  - press: "A"\n', "x.yaml")
     with pytest.raises(ScenarioError) as caught:
         load_scenario(path)
-    assert str(caught.value) == f"{path}: step 3: field 'press': 'A' is not a phone key; use 0-9, * and #"
+    assert str(caught.value) == f"{path}:6: step 3: field 'press': 'A' is not a phone key; use 0-9, * and #"
 
 
 def test_every_bad_file_of_a_folder_is_reported_together(tmp_path: Path) -> None:
@@ -639,7 +644,7 @@ def test_cli_a_bad_file_exits_2_naming_file_step_and_field(folder: Path) -> None
     bad = write(folder, HEAD + 'steps:\n  - silence\n  - press: "A"\n', "main/bad.yaml")
     result = invoke(str(folder))
     assert result.exit_code == 2
-    assert f"error: {bad}: step 2: field 'press': 'A' is not a phone key" in result.stderr
+    assert f"error: {bad}:5: step 2: field 'press': 'A' is not a phone key" in result.stderr
     assert "1 scenario file is not valid; nothing was run" in result.stderr
     assert result.stdout == ""
 
@@ -749,3 +754,15 @@ def test_the_progress_bar_shows_only_for_many_scenarios_on_a_terminal(
 def test_a_scenario_is_hashable_for_junit_grouping(tmp_path: Path) -> None:
     scenario: Scenario = load_scenario(write(tmp_path, BILLING))
     assert {scenario: 1}[load_scenario(write(tmp_path, BILLING))] == 1
+
+
+def test_a_bad_field_of_a_step_written_over_several_lines_names_its_own_line(tmp_path: Path) -> None:
+    text = HEAD + 'steps:\n  - press: "1"\n  - expect:\n      fuzzy: billing\n      threshold: 2\n'
+    path = write(tmp_path, text)
+    with pytest.raises(ScenarioError) as caught:
+        load_scenario(path)
+    error = caught.value
+    assert (error.line, error.step, error.field) == (7, 2, "expect.threshold")
+    assert str(error) == (
+        f"{path}:7: step 2: field 'expect.threshold': 2 is out of range; use a number from 0 to 1"
+    )
