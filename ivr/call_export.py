@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 import yaml
 
-from .flow import FAILURE_TRIGGERS, Edge, Flow, key_for_trigger
+from .flow import FAILURE_TRIGGERS, PHONE_KEYS, Edge, Flow, key_for_trigger
 from .hours import is_open
 from .members import MEMBERS_FILE
 from .render import heard
@@ -23,7 +23,6 @@ from .store import CallEvent, CallRecord
 
 _SPOKEN = re.compile(r'^said "(.*)"$', re.DOTALL)
 _HUNG_UP = "hung up in "
-_PHONE_KEYS = "0123456789*#"
 #: Entry values that fail each input check (the crawler tries the same ones).
 _REFUSED = {"member_id_ok": "12", "identity_matches": "01011990", "rx_number_ok": "12"}
 _GOOD_RX = "7654321"
@@ -97,9 +96,9 @@ def _action(event: CallEvent, flow: Flow) -> Any:
         return {"press": _entry_keys(event, flow)}
     # `invalid`: the key pressed if it is one; else any key that does nothing here
     valid = flow.keys_at(event.source)
-    if len(event.input) == 1 and event.input in _PHONE_KEYS and event.input not in valid:
+    if len(event.input) == 1 and event.input in PHONE_KEYS and event.input not in valid:
         return {"press": event.input}
-    spare = next((k for k in _PHONE_KEYS if k not in valid), None)
+    spare = next((k for k in PHONE_KEYS if k not in valid), None)
     return {"press": spare} if spare else {"say": "nothing like any option"}
 
 

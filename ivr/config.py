@@ -24,6 +24,12 @@ DEFAULT_VOICES: dict[str, tuple[str, str]] = {
 DESKS = ("representative", "pharmacist", "medicare", "international", "specialty",
          "specialty_pharmacist")  # fmt: skip
 E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
+#: Seconds a call's session lives after its last request (IVR_SESSION_TTL).
+SESSION_TTL = 4 * 3600
+#: Seconds a call's record and path outlive its session in Redis (IVR_RECORD_TTL).
+RECORD_TTL = 30 * 24 * 3600
+#: Seconds an idle trainer-page call lives before it is hung up (IVR_TRAINER_CALL_TTL).
+TRAINER_CALL_TTL = 30 * 60
 
 
 def normalize_number(value: str) -> str:
@@ -52,7 +58,7 @@ class EngineConfig:
     default_line: str | None = None
     transfer_numbers: dict[str, str] = field(default_factory=dict)
     voices: dict[str, tuple[str, str]] = field(default_factory=lambda: dict(DEFAULT_VOICES))
-    session_ttl: int = 4 * 3600
+    session_ttl: int = SESSION_TTL
     max_failures: int = 3
     clock: Clock = field(default=clock_from(None))
     reload_flows: bool = False
@@ -64,7 +70,7 @@ class EngineConfig:
     redis_url: str | None = None
     redis_prefix: str = "ivr:"
     #: How long a call's record and path outlive its session (Redis; SQLite keeps them).
-    record_ttl: int = 30 * 24 * 3600
+    record_ttl: int = RECORD_TTL
 
     @classmethod
     def from_mapping(cls, conf: Mapping[str, Any]) -> EngineConfig:
@@ -88,7 +94,7 @@ class EngineConfig:
                 out.voices[lang] = (str(voice), out.voices[lang][1])
         out.session_ttl = _positive_int(conf, "SESSION_TTL", out.session_ttl)
         out.max_failures = _positive_int(conf, "MAX_FAILURES", out.max_failures)
-        out.clock = clock_from(str(conf["NOW"]) if conf.get("NOW") else None)
+        out.clock = clock_from(str(conf["NOW"]) if conf.get("NOW") else None, source="IVR_NOW")
         out.reload_flows = _flag(conf.get("RELOAD_FLOWS", False))
         out.allow_simulated_clock = _flag(conf.get("ALLOW_SIMULATED_CLOCK", True))
         out.secret_key = str(conf["SECRET_KEY"]) if conf.get("SECRET_KEY") else None

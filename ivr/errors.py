@@ -1,23 +1,39 @@
-"""The engine's exception family: each message says what is wrong and how to mend it."""
+"""The engine's exception family: each message says what is wrong and how to mend it.
+
+Every error carries the exit code the CLI ends with (`ivr.commands.errors` translates it):
+2 when the input is bad (a file, a setting, an argument: mend it and run again), 1 when
+something failed while running.
+"""
 
 from __future__ import annotations
+
+#: Exit codes of the `ivr` command, as click uses them (click.UsageError exits 2).
+EXIT_FAILURE = 1
+EXIT_BAD_INPUT = 2
 
 
 class IvrError(Exception):
     """Base class of every error the engine raises on purpose."""
 
+    #: The CLI's exit code for this error: EXIT_FAILURE, or EXIT_BAD_INPUT for bad input.
+    exit_code: int = EXIT_FAILURE
+
 
 class FlowError(IvrError):
     """A flow file is malformed; names the file, the state and the field."""
 
+    exit_code = EXIT_BAD_INPUT
+
     def __init__(
-        self, file: str, message: str, *, state: str | None = None, field: str | None = None
-    ) -> None:
+        self, file: str, message: str, *, state: str | None = None, field: str | None = None,
+        line: int | None = None,
+    ) -> None:  # fmt: skip
         self.file = file
+        self.line = line  # 1-based, when the problem has a place in the file
         self.state = state
         self.field = field
         self.detail = message
-        where = file
+        where = file if line is None else f"{file}:{line}"
         if state is not None:
             where += f": state '{state}'"
         if field is not None:
@@ -28,6 +44,8 @@ class FlowError(IvrError):
 class FlowErrors(IvrError):
     """Several flow errors found in one pass, reported together."""
 
+    exit_code = EXIT_BAD_INPUT
+
     def __init__(self, errors: list[FlowError]) -> None:
         self.errors = errors
         super().__init__("\n".join(str(e) for e in errors))
@@ -35,6 +53,8 @@ class FlowErrors(IvrError):
 
 class ConfigError(IvrError):
     """A configuration value is missing, malformed or unsafe."""
+
+    exit_code = EXIT_BAD_INPUT
 
 
 class StoreError(IvrError):

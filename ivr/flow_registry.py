@@ -97,6 +97,12 @@ class FlowRegistry:
             first.setdefault(line, number)
         return first
 
+    def lines_by_number(self) -> dict[str, str]:
+        """Number -> the line a call to it reaches, for every number a line is reached by."""
+        if self.config.reload_flows:
+            self._reload_if_changed()
+        return dict(self._numbers)
+
     def _build(self) -> tuple[dict[str, Line], dict[str, str], str]:
         machines = load_all(self.config.flows_dir)
         default = self.config.default_line

@@ -25,18 +25,23 @@ def system_clock() -> datetime:
     return datetime.now(UTC)
 
 
-def frozen_clock(iso: str) -> Clock:
-    """Return a clock stopped at `iso` (ISO 8601; a naive time is taken as America/Chicago)."""
+def frozen_clock(iso: str, *, source: str) -> Clock:
+    """Return a clock stopped at `iso` (ISO 8601; a naive time is taken as America/Chicago).
+
+    `source` names where the time came from (IVR_NOW, SimulatedNow, --now, ...), for the error.
+    """
     try:
         moment = datetime.fromisoformat(iso)
     except ValueError as exc:
         raise ConfigError(
-            f"IVR_NOW={iso!r} is not an ISO 8601 time; use e.g. 2026-11-24T21:30:00-06:00"
+            f"{source}={iso!r} is not an ISO 8601 time; use e.g. 2026-11-24T21:30:00-06:00 "
+            "(a time without an offset is Central)"
         ) from exc
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=ZoneInfo("America/Chicago"))
     return lambda: moment
 
 
-def clock_from(value: str | None) -> Clock:
-    return frozen_clock(value) if value else system_clock
+def clock_from(value: str | None, *, source: str = "IVR_NOW") -> Clock:
+    """The clock a setting asks for: stopped at `value`, or the system clock when it is unset."""
+    return frozen_clock(value, source=source) if value else system_clock

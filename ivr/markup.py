@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass
 from datetime import date
 
+from .errors import EXIT_BAD_INPUT, IvrError
 from .placeholders import PLACEHOLDERS
 
 _BRACES = re.compile(r"\{([^{}]*)\}")
@@ -53,8 +54,10 @@ class Slot:
 Segment = Text | SayAs | Pause | Slot
 
 
-class MarkupError(ValueError):
+class MarkupError(IvrError, ValueError):
     """A text's markup is malformed; the message says how to write it."""
+
+    exit_code = EXIT_BAD_INPUT
 
 
 def parse(text: str) -> tuple[Segment, ...]:

@@ -35,13 +35,13 @@ from redis.client import Pipeline
 from redis.typing import EncodableT
 
 from .call import CallSession
+from .config import RECORD_TTL, SESSION_TTL
 from .errors import ConfigError, StoreError
 from .members import check_hash, fixture_rows, id_hash
 from .store import CallEvent, CallRecord, CallSlot, SessionStore
 
 log = logging.getLogger(__name__)
 
-RECORD_TTL = 30 * 24 * 3600
 # Delete the lock only while it still holds our token: after a lapse it may be another's.
 _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
 
@@ -180,7 +180,7 @@ class RedisStore(SessionStore):
     """Calls in one Redis database, shared by every worker on every host that uses the same URL."""
 
     def __init__(
-        self, url: str, *, ttl: int = 4 * 3600, record_ttl: int = RECORD_TTL,
+        self, url: str, *, ttl: int = SESSION_TTL, record_ttl: int = RECORD_TTL,
         secret_key: str | None = None, prefix: str = "ivr:",
         lock_lease: float = 5.0, lock_timeout: float = 10.0,
     ) -> None:  # fmt: skip

@@ -57,7 +57,7 @@ class Signer:
 
     def headers(self, url: str, fields: Mapping[str, str]) -> dict[str, str]:
         """The headers Twilio would add to this request."""
-        signature: str = _validator(self.secret).compute_signature(url, dict(fields), self.algorithm)
+        signature: str = validator(self.secret).compute_signature(url, dict(fields), self.algorithm)
         out = {SIGNATURE_HEADER: signature}
         if self.key_id is not None:
             out[SETTINGS_HEADER] = f"key={self.key_id},algorithm={self.algorithm}"
@@ -65,5 +65,6 @@ class Signer:
 
 
 @lru_cache(maxsize=8)
-def _validator(secret: str) -> RequestValidator:
+def validator(secret: str) -> RequestValidator:
+    """Twilio's request validator for an auth token or shared key, built once per secret."""
     return RequestValidator(secret)

@@ -19,6 +19,7 @@ except ImportError:  # pragma: no cover - not on Windows: SQLite's own busy wait
     fcntl = None  # type: ignore[assignment]
 
 from .call import CallSession
+from .config import SESSION_TTL
 from .errors import StoreError
 from .members import check_hash, fixture_rows, id_hash
 from .store import CallEvent, CallRecord, CallSlot, SessionStore
@@ -125,9 +126,10 @@ class SqliteMembers:
         return id_hash(self._key, member_id)
 
     def verify(self, member_hash: str, dob: str) -> dict[str, str] | None:
-        row = self._store.connection().execute(
-            "SELECT check_hash, order_status FROM members WHERE id_hash = ?", (member_hash,)
-        ).fetchone()
+        with self._store.errors("look a member up"):
+            row = self._store.connection().execute(
+                "SELECT check_hash, order_status FROM members WHERE id_hash = ?", (member_hash,)
+            ).fetchone()
         if row is None or not secrets.compare_digest(row[0], check_hash(self._key, member_hash, dob)):
             return None
         status: dict[str, str] = json.loads(row[1])
@@ -137,7 +139,7 @@ class SqliteMembers:
 class SqliteStore(SessionStore):
     """A file (or `:memory:`-free temporary path) shared by every thread and process of a host."""
 
-    def __init__(self, path: str | Path, *, ttl: int = 4 * 3600, secret_key: str | None = None):
+    def __init__(self, path: str | Path, *, ttl: int = SESSION_TTL, secret_key: str | None = None):
         self.path = str(path)
         self.ttl = ttl
         self._local = threading.local()
@@ -146,13 +148,16 @@ class SqliteStore(SessionStore):
         # on SQLite's busy handler, so the set-up runs behind the writers' lock.
         lock = self._writer_lock()
         try:
-            db = self.connection()
-            if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-                db.execute("PRAGMA journal_mode=WAL")  # kept in the file from then on
-            db.executescript(_SCHEMA)
-            key = secret_key.encode() if secret_key else self._stored_key(db)
+            with self.errors("open the database"):
+                db = self.connection()
+                if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                    db.execute("PRAGMA journal_mode=WAL")  # kept in the file from then on
+                db.executescript(_SCHEMA)
+            with self.errors("keep the member key"):
+                key = secret_key.encode() if secret_key else self._stored_key(db)
             self._members = SqliteMembers(self, key)
-            self._seed_members(db, key)
+            with self.errors("seed the fictional members"):
+                self._seed_members(db, key)
         finally:
             self._unlock(lock)
 
@@ -177,22 +182,40 @@ class SqliteStore(SessionStore):
 
     @contextmanager
     def transaction(self, what: str = "the database") -> Iterator[sqlite3.Connection]:
-        """One write transaction behind the writers' lock: committed, or rolled back on error."""
-        db = self.connection()
+        """One write transaction behind the writers' lock: committed, or rolled back on error.
+
+        An SQLite error inside it, or at BEGIN or COMMIT, is raised as StoreError.
+        """
         lock = self._writer_lock()
         try:
-            try:
+            with self.errors(f"lock {what}"):
+                db = self.connection()
                 db.execute("BEGIN IMMEDIATE")
-            except sqlite3.Error as exc:
-                raise StoreError(f"cannot lock {what}: {exc}") from exc
             try:
                 yield db
-            except BaseException:
-                db.execute("ROLLBACK")
+                with self.errors(f"commit {what}"):
+                    db.execute("COMMIT")
+            except BaseException as exc:
+                _rollback(db)
+                if isinstance(exc, sqlite3.Error):
+                    raise self._error(f"write {what}", exc) from exc
                 raise
-            db.execute("COMMIT")
         finally:
             self._unlock(lock)
+
+    @contextmanager
+    def errors(self, doing: str) -> Iterator[None]:
+        """Raise any SQLite error inside as StoreError, saying what the store was doing."""
+        try:
+            yield
+        except sqlite3.Error as exc:
+            raise self._error(doing, exc) from exc
+
+    def _error(self, doing: str, exc: sqlite3.Error) -> StoreError:
+        return StoreError(
+            f"the SQLite store {self.path} cannot {doing}: {str(exc).rstrip('.')}. Check that the "
+            "file and its folder exist and are writable, and that the disk is not full (IVR_DATABASE)"
+        )
 
     @staticmethod
     def _unlock(lock: int | None) -> None:
@@ -216,41 +239,39 @@ class SqliteStore(SessionStore):
         return fd
 
     def end_call(self, call_sid: str, status: str, now: float, duration: int | None) -> bool:
-        db = self.connection()
-        lock = self._writer_lock()
-        try:
+        with self.transaction(f"the end of call {call_sid}") as db:
             cursor = db.execute(
                 "UPDATE calls SET status = ?, ended_at = ?, updated_at = ?,"
                 " outcome = COALESCE(outcome, 'hung up in ' || state),"
                 " session = json_set(session, '$.ended', json('true')) WHERE call_sid = ?",
                 (status, now, now, call_sid),
             )
-        finally:
-            self._unlock(lock)
         return cursor.rowcount > 0
 
     def get_call(self, call_sid: str) -> CallRecord | None:
-        db = self.connection()
-        row = db.execute(f"SELECT {_RECORD_COLUMNS} FROM calls WHERE call_sid = ?", (call_sid,))
-        found = row.fetchone()
-        if found is None:
-            return None
-        record = _record(found)
-        record.events = [
-            CallEvent(*r)
-            for r in db.execute(
-                "SELECT at, step, trigger, input, source, dest, lang FROM call_events"
-                " WHERE call_sid = ? ORDER BY seq",
-                (call_sid,),
-            )
-        ]
+        with self.errors(f"read call {call_sid}"):
+            db = self.connection()
+            row = db.execute(f"SELECT {_RECORD_COLUMNS} FROM calls WHERE call_sid = ?", (call_sid,))
+            found = row.fetchone()
+            if found is None:
+                return None
+            record = _record(found)
+            record.events = [
+                CallEvent(*r)
+                for r in db.execute(
+                    "SELECT at, step, trigger, input, source, dest, lang FROM call_events"
+                    " WHERE call_sid = ? ORDER BY seq",
+                    (call_sid,),
+                )
+            ]
         return record
 
     def recent_calls(self, limit: int = 50) -> list[CallRecord]:
-        rows = self.connection().execute(
-            f"SELECT {_RECORD_COLUMNS} FROM calls ORDER BY started_at DESC LIMIT ?", (limit,)
-        )
-        return [_record(r) for r in rows]
+        with self.errors("read the recent calls"):
+            rows = self.connection().execute(
+                f"SELECT {_RECORD_COLUMNS} FROM calls ORDER BY started_at DESC LIMIT ?", (limit,)
+            )
+            return [_record(r) for r in rows]
 
     def close(self) -> None:
         db = getattr(self._local, "db", None)
@@ -263,35 +284,34 @@ class SqliteStore(SessionStore):
             self._local.lock_fd = None
 
     def iter_raw_text(self) -> Iterator[str]:
-        db = self.connection()
-        for table in ("calls", "call_events", "meta"):
-            for row in db.execute(f"SELECT * FROM {table}"):  # noqa: S608 - fixed table names
-                yield " ".join(str(v) for v in row)
+        with self.errors("read its tables"):
+            db = self.connection()
+            for table in ("calls", "call_events", "meta"):
+                for row in db.execute(f"SELECT * FROM {table}"):  # noqa: S608 - fixed table names
+                    yield " ".join(str(v) for v in row)
 
     # -- set-up ------------------------------------------------------------------------------
 
     @staticmethod
     def _stored_key(db: sqlite3.Connection) -> bytes:
-        db.execute("BEGIN IMMEDIATE")
-        row = db.execute("SELECT value FROM meta WHERE key = 'member_key'").fetchone()
-        if row is None:
-            value = secrets.token_hex(32)
-            db.execute("INSERT INTO meta (key, value) VALUES ('member_key', ?)", (value,))
-        else:
-            value = row[0]
-        db.execute("COMMIT")
+        with _committed(db):
+            row = db.execute("SELECT value FROM meta WHERE key = 'member_key'").fetchone()
+            if row is None:
+                value = secrets.token_hex(32)
+                db.execute("INSERT INTO meta (key, value) VALUES ('member_key', ?)", (value,))
+            else:
+                value = row[0]
         return bytes.fromhex(value)
 
     @staticmethod
     def _seed_members(db: sqlite3.Connection, key: bytes) -> None:
         rows = fixture_rows(key)
-        db.execute("BEGIN IMMEDIATE")
-        db.execute("DELETE FROM members")
-        db.executemany(
-            "INSERT INTO members (id_hash, check_hash, order_status) VALUES (?, ?, ?)",
-            [(r.id_hash, r.check_hash, json.dumps(r.order_status)) for r in rows],
-        )
-        db.execute("COMMIT")
+        with _committed(db):
+            db.execute("DELETE FROM members")
+            db.executemany(
+                "INSERT INTO members (id_hash, check_hash, order_status) VALUES (?, ?, ?)",
+                [(r.id_hash, r.check_hash, json.dumps(r.order_status)) for r in rows],
+            )
         log.debug("seeded %d fictional members", len(rows))
 
 
@@ -303,3 +323,24 @@ _RECORD_COLUMNS = (
 
 def _record(row: Any) -> CallRecord:
     return CallRecord(*row)
+
+
+@contextmanager
+def _committed(db: sqlite3.Connection) -> Iterator[None]:
+    """A set-up transaction (the caller holds the writers' lock): committed, or rolled back."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+        db.execute("COMMIT")
+    except BaseException:
+        _rollback(db)
+        raise
+
+
+def _rollback(db: sqlite3.Connection) -> None:
+    """Roll back what is open; a failed rollback is logged, never raised over the first error."""
+    try:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+    except sqlite3.Error as exc:
+        log.warning("rollback failed: %s", exc)

@@ -21,7 +21,9 @@ from typing import Literal
 from xml.etree import ElementTree
 from xml.parsers import expat
 
-__all__ = ["RULES", "Rule", "TwimlError", "problems", "validate_twiml"]
+from .errors import IvrError
+
+__all__ = ["RULES", "SIMULATED", "Rule", "TwimlError", "problems", "validate_twiml"]
 
 Check = Callable[[str], str | None]
 """An attribute or text check: returns why the value is wrong, or None when it is fine."""
@@ -30,7 +32,7 @@ TextMode = Literal["none", "optional", "required"]
 Extra = Callable[[ElementTree.Element, str], list[str]]
 
 
-class TwimlError(ValueError):
+class TwimlError(IvrError, ValueError):
     """A TwiML document broke one or more rules; ``problems`` lists each with its location."""
 
     def __init__(self, problems: list[str]) -> None:
@@ -146,6 +148,23 @@ def _kids(*groups: str) -> dict[str, str]:
     return {tag: tag for tag in _names(*groups)}
 
 
+class _Simulated:
+    """An attribute check, marked: the simulated caller (ivr.sim) carries the attribute out."""
+
+    __slots__ = ("check",)
+
+    def __init__(self, check: Check) -> None:
+        self.check = check
+
+    def __call__(self, value: str) -> str | None:
+        return self.check(value)
+
+
+def _sim(check: Check) -> Check:
+    """Mark an attribute the simulator runs; it counts on elements whose Rule is `simulated`."""
+    return _Simulated(check)
+
+
 # --------------------------------------------------------------------------- rule tables
 
 
@@ -160,6 +179,8 @@ class Rule:
     text_check: Check | None = None  # applied to the stripped text when there is some
     required: frozenset[str] = frozenset()  # attributes that must be present
     extra: Extra | None = None  # a check spanning text, attributes and children
+    #: The simulated caller (ivr.sim) runs this element, with the attributes marked by _sim().
+    simulated: bool = False
 
 
 def _own_text(element: ElementTree.Element) -> str:
@@ -220,24 +241,26 @@ SSML_INLINE = "break emphasis lang phoneme prosody say-as sub w"
 SSML_ALL = f"{SSML_INLINE} p s amazon:effect amazon:domain"
 
 SAY = Rule(
-    attrs={"voice": VOICE, "language": LANGUAGE, "loop": NONNEG_INT},
+    attrs={"voice": _sim(VOICE), "language": _sim(LANGUAGE), "loop": _sim(NONNEG_INT)},
     children=_kids(SSML_ALL),
     text="required",
     text_name="text to say",
+    simulated=True,
 )
 PLAY = Rule(
-    attrs={"loop": NONNEG_INT, "digits": DIGITS_TO_SEND},
+    attrs={"loop": _sim(NONNEG_INT), "digits": _sim(DIGITS_TO_SEND)},
     text="optional",
     text_name="a media URL",
     text_check=URL,
     extra=_play_source,
+    simulated=True,
 )
-PAUSE = Rule(attrs={"length": POS_INT})
+PAUSE = Rule(attrs={"length": _sim(POS_INT)}, simulated=True)
 PARAMETER = Rule(attrs=_free("name value"))
 STATUS_CALLBACKS: dict[str, Check] = {
-    "statusCallback": URL,
-    "statusCallbackMethod": METHOD,
-    "statusCallbackEvent": CALL_EVENTS,
+    "statusCallback": _sim(URL),
+    "statusCallbackMethod": _sim(METHOD),
+    "statusCallbackEvent": _sim(CALL_EVENTS),
 }
 MACHINE_DETECTION_ATTRS: dict[str, Check] = {
     "machineDetection": MACHINE_DETECTION,
@@ -265,6 +288,7 @@ RULES: dict[str, Rule] = {
             "Say Play Pause Gather Dial Enqueue Leave Hangup Redirect Reject Record Refer",
             "Connect Start Stop Pay",
         ),
+        simulated=True,
     ),
     # ---- verbs
     "Say": SAY,
@@ -272,43 +296,45 @@ RULES: dict[str, Rule] = {
     "Pause": PAUSE,
     "Gather": Rule(
         attrs={
-            "action": URL,
-            "method": METHOD,
-            "input": _words("dtmf speech"),
-            "timeout": POS_INT,
-            "speechTimeout": SPEECH_TIMEOUT,
-            "maxSpeechTime": POS_INT,
-            "profanityFilter": BOOL,
-            "finishOnKey": DTMF_KEY,
-            "numDigits": POS_INT,
+            "action": _sim(URL),
+            "method": _sim(METHOD),
+            "input": _sim(_words("dtmf speech")),
+            "timeout": _sim(POS_INT),
+            "speechTimeout": _sim(SPEECH_TIMEOUT),
+            "maxSpeechTime": _sim(POS_INT),
+            "profanityFilter": _sim(BOOL),
+            "finishOnKey": _sim(DTMF_KEY),
+            "numDigits": _sim(POS_INT),
             "partialResultCallback": URL,
             "partialResultCallbackMethod": METHOD,
-            "language": LANGUAGE,
-            "hints": _any,
-            "bargeIn": BOOL,
+            "language": _sim(LANGUAGE),
+            "hints": _sim(_any),
+            "bargeIn": _sim(BOOL),
             "debug": BOOL,
-            "actionOnEmptyResult": BOOL,
-            "speechModel": NON_EMPTY,
-            "enhanced": BOOL,
+            "actionOnEmptyResult": _sim(BOOL),
+            "speechModel": _sim(NON_EMPTY),
+            "enhanced": _sim(BOOL),
         },
         children=_kids("Say Play Pause"),
+        simulated=True,
     ),
     "Dial": Rule(
         attrs={
-            **_free("callerId events passports recordingConfigurationId callReason"),
-            "action": URL,
-            "method": METHOD,
-            "timeout": POS_INT,
-            "hangupOnStar": BOOL,
-            "timeLimit": POS_INT,
-            "record": RECORD_MODE,
+            **_free("events passports recordingConfigurationId callReason"),
+            "callerId": _sim(_any),
+            "action": _sim(URL),
+            "method": _sim(METHOD),
+            "timeout": _sim(POS_INT),
+            "hangupOnStar": _sim(BOOL),
+            "timeLimit": _sim(POS_INT),
+            "record": _sim(RECORD_MODE),
             "trim": TRIM,
             "recordingStatusCallback": URL,
             "recordingStatusCallbackMethod": METHOD,
             "recordingStatusCallbackEvent": RECORDING_EVENTS,
             "recordingTrack": _enum("both inbound outbound"),
-            "answerOnBridge": BOOL,
-            "ringTone": RING_TONE,
+            "answerOnBridge": _sim(BOOL),
+            "ringTone": _sim(RING_TONE),
             "sequential": BOOL,
             "referUrl": URL,
             "referMethod": METHOD,
@@ -318,30 +344,33 @@ RULES: dict[str, Rule] = {
         text_name="a phone number",
         text_check=PHONE,
         extra=_dial_targets,
+        simulated=True,
     ),
     "Enqueue": Rule(
         attrs={
-            "action": URL,
-            "method": METHOD,
-            "waitUrl": URL,
-            "waitUrlMethod": METHOD,
+            "action": _sim(URL),
+            "method": _sim(METHOD),
+            "waitUrl": _sim(URL),
+            "waitUrlMethod": _sim(METHOD),
             "workflowSid": NON_EMPTY,
-            "maxQueueSize": POS_INT,
+            "maxQueueSize": _sim(POS_INT),
         },
         children=_kids("Task"),
         text="optional",
         text_name="a queue name",
         extra=_text_or_child("Task", "a queue name as its text, or a <Task>"),
+        simulated=True,
     ),
     "Leave": Rule(),
-    "Hangup": Rule(),
+    "Hangup": Rule(simulated=True),
     "Redirect": Rule(
-        attrs={"method": METHOD},
+        attrs={"method": _sim(METHOD)},
         text="required",
         text_name="a URL",
         text_check=URL,
+        simulated=True,
     ),
-    "Reject": Rule(attrs={"reason": _enum("rejected busy")}),
+    "Reject": Rule(attrs={"reason": _sim(_enum("rejected busy"))}, simulated=True),
     "Record": Rule(
         attrs={
             "action": URL,
@@ -420,21 +449,23 @@ RULES: dict[str, Rule] = {
         attrs={
             **STATUS_CALLBACKS,
             **MACHINE_DETECTION_ATTRS,
-            "sendDigits": DIGITS_TO_SEND,
-            "url": URL,
-            "method": METHOD,
+            "sendDigits": _sim(DIGITS_TO_SEND),
+            "url": _sim(URL),
+            "method": _sim(METHOD),
             "byoc": NON_EMPTY,
         },
         text="required",
         text_name="a phone number",
         text_check=PHONE,
+        simulated=True,
     ),
     "Client": Rule(
-        attrs={**STATUS_CALLBACKS, "url": URL, "method": METHOD},
+        attrs={**STATUS_CALLBACKS, "url": _sim(URL), "method": _sim(METHOD)},
         children=_kids("Identity Parameter"),
         text="optional",
         text_name="a client identity",
         extra=_text_or_child("Identity", "a client identity as its text, or an <Identity>"),
+        simulated=True,
     ),
     "Identity": Rule(text="required", text_name="a client identity"),
     "Conference": Rule(
@@ -466,27 +497,30 @@ RULES: dict[str, Rule] = {
     ),
     "Queue": Rule(
         attrs={
-            "url": URL,
-            "method": METHOD,
+            "url": _sim(URL),
+            "method": _sim(METHOD),
             "reservationSid": NON_EMPTY,
             "postWorkActivitySid": NON_EMPTY,
         },
         text="required",
         text_name="a queue name",
+        simulated=True,
     ),
     "Sip": Rule(
         attrs={
             **STATUS_CALLBACKS,
             **MACHINE_DETECTION_ATTRS,
-            **_free("username password"),
-            "url": URL,
-            "method": METHOD,
+            "username": _sim(_any),
+            "password": _sim(_any),
+            "url": _sim(URL),
+            "method": _sim(METHOD),
         },
         children=_kids("Uri Headers"),
         text="optional",
         text_name="a SIP URI",
         text_check=SIP_URI,
         extra=_text_or_child("Uri", "a SIP URI as its text, or a <Uri>"),
+        simulated=True,
     ),
     "Uri": Rule(
         attrs={**_free("username password"), "priority": NONNEG_INT, "weight": POS_INT},
@@ -706,6 +740,14 @@ RULES: dict[str, Rule] = {
         text="optional",
         required=frozenset({"name"}),
     ),
+}
+
+#: What the simulated caller (ivr.sim) runs, read off RULES: element -> the attributes it
+#: carries out. Anything else is an error there, never skipped silently.
+SIMULATED: dict[str, frozenset[str]] = {
+    tag: frozenset(name for name, check in rule.attrs.items() if isinstance(check, _Simulated))
+    for tag, rule in RULES.items()
+    if rule.simulated
 }
 
 

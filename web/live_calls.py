@@ -16,17 +16,21 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from ivr.config import TRAINER_CALL_TTL
+from ivr.errors import EXIT_BAD_INPUT, IvrError
+from ivr.flow import PHONE_KEYS
 from ivr.sim import SimulatedCall, SimulationError
 
 log = logging.getLogger(__name__)
 
-KEYS = frozenset("0123456789*#")
 MAX_KEYS = 64
 MAX_WORDS = 200
 
 
-class InputError(ValueError):
+class InputError(IvrError, ValueError):
     """Input the page sent that no phone could send: say what is wrong and what is allowed."""
+
+    exit_code = EXIT_BAD_INPUT
 
 
 @dataclass
@@ -56,7 +60,7 @@ class LiveCall:
 
     def press(self, keys: str) -> None:
         """Press keys; they are sent when the Gather would send them, else kept as pending."""
-        if not keys or len(keys) > MAX_KEYS or any(k not in KEYS for k in keys):
+        if not keys or len(keys) > MAX_KEYS or any(k not in PHONE_KEYS for k in keys):
             raise InputError(
                 f"{keys[:MAX_KEYS]!r} is not a sequence of phone keys: send 1 to {MAX_KEYS} of 0-9, * and #"
             )
@@ -118,7 +122,7 @@ class LiveCalls:
     caller's would. Ended calls stay until they expire: their exact transcript stays readable.
     """
 
-    def __init__(self, *, ttl: float = 30 * 60, max_calls: int = 200,
+    def __init__(self, *, ttl: float = TRAINER_CALL_TTL, max_calls: int = 200,
                  clock: Callable[[], float] = time.monotonic) -> None:  # fmt: skip
         self.ttl = ttl
         self.max_calls = max_calls

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import re
-from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, Response, abort, current_app, jsonify, request
@@ -20,9 +19,12 @@ from werkzeug.exceptions import HTTPException
 
 from ivr.analytics import line_analytics
 from ivr.call_export import call_to_scenario, scenario_yaml
+from ivr.config import TRAINER_CALL_TTL
 from ivr.diagram import to_svg
 from ivr.engine import Engine
+from ivr.errors import ConfigError
 from ivr.flow import Flow
+from ivr.hours import frozen_clock
 from ivr.signing import Signer, signs_webhooks
 from ivr.sim import SimulatedCall, SimulationError, WsgiTransport
 
@@ -41,7 +43,7 @@ _EXTENSION = "trainer_calls"
 
 @bp.record_once
 def _setup(state: BlueprintSetupState) -> None:
-    ttl = float(state.app.config.get("TRAINER_CALL_TTL", 30 * 60))
+    ttl = float(state.app.config.get("TRAINER_CALL_TTL", TRAINER_CALL_TTL))
     state.app.extensions[_EXTENSION] = LiveCalls(ttl=ttl)
 
 
@@ -274,10 +276,9 @@ def _clock(value: Any) -> str | None:
     if not isinstance(value, str) or len(value) > 40:
         abort(400, 'now must be an ISO 8601 time such as "2026-11-24T21:30", or left out')
     try:
-        datetime.fromisoformat(value)
-    except ValueError:
-        abort(400, f"now={value!r} is not a date and time; use ISO 8601 such as "
-                   "2026-11-24T21:30 (a time without offset is Central)")  # fmt: skip
+        frozen_clock(value, source="now")
+    except ConfigError as exc:
+        abort(400, str(exc))
     if not _engine().config.allow_simulated_clock:
         abort(400, "this server ignores chosen clocks (IVR_ALLOW_SIMULATED_CLOCK is off); "
                    "leave now empty")  # fmt: skip

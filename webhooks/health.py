@@ -16,6 +16,6 @@ def healthz() -> ResponseReturnValue:
     return jsonify(
         status="ok",
         lines=engine.flows.names(),
-        numbers={number: line for line, number in engine.flows.numbers().items()},
+        numbers=engine.flows.lines_by_number(),
         signed=signs_webhooks(current_app.config),
     )

@@ -9,14 +9,13 @@ from __future__ import annotations
 import hmac
 import logging
 from collections.abc import Iterator
-from functools import lru_cache
 from typing import Any
 from urllib.parse import quote
 
 from flask import Request, abort, current_app, request
 from twilio.request_validator import HMAC_SHA1, RequestValidator, get_signature_algorithm
 
-from ivr.signing import SETTINGS_HEADER, SIGNATURE_HEADER
+from ivr.signing import SETTINGS_HEADER, SIGNATURE_HEADER, validator
 
 log = logging.getLogger(__name__)
 
@@ -55,11 +54,6 @@ def _wire_bytes(value: str) -> bytes:
 
 def _wire_text(value: str) -> str:
     return _wire_bytes(value).decode("utf-8", "replace")
-
-
-@lru_cache(maxsize=8)
-def _validator(token: str) -> RequestValidator:
-    return RequestValidator(token)
 
 
 class _FormValues:
@@ -109,7 +103,7 @@ def signed_by_twilio(
     try:
         url = url_as_requested(req, public_base_url)
         params = _FormValues(req.form if req.method == "POST" else {})
-        return any(_signed_as_sent(_validator(s), url, params, signature, algorithm) for s in candidates)
+        return any(_signed_as_sent(validator(s), url, params, signature, algorithm) for s in candidates)
     except ValueError:  # an algorithm twilio does not know, a URL it cannot parse: refused
         return False
 

@@ -6,7 +6,7 @@ A state is the app's X-IVR-State when it reports one, else a fingerprint of the 
 
 Example:
     report = crawl(WsgiTransport(app), "+18002372765", flow=flow)
-    print(report.render()); write_scenarios(report, Path("scenarios/crawl"))
+    print(report.render()); write_scenarios(report, Path("crawl-scenarios/main"))
 """
 
 from .crawler import crawl
@@ -16,6 +16,7 @@ from .report import (
     KEYS,
     SILENCE,
     CrawlError,
+    CrawlFailure,
     CrawlOptions,
     CrawlPath,
     CrawlReport,
@@ -26,6 +27,7 @@ from .report import (
 from .scenarios import scenario_for, write_scenarios
 
 __all__ = [
-    "DEFAULT_ENTRY_INPUTS", "KEYS", "SILENCE", "CrawlError", "CrawlOptions", "CrawlPath", "CrawlReport",
-    "DeadKey", "Inputs", "Move", "crawl", "mentioned_keys", "scenario_for", "write_scenarios",
+    "DEFAULT_ENTRY_INPUTS", "KEYS", "SILENCE", "CrawlError", "CrawlFailure", "CrawlOptions",
+    "CrawlPath", "CrawlReport", "DeadKey", "Inputs", "Move", "crawl", "mentioned_keys",
+    "scenario_for", "write_scenarios",
 ]  # fmt: skip

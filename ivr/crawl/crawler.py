@@ -17,7 +17,17 @@ from ..coverage import (
 from ..flow import Flow
 from ..sim import Outcome, SimulatedCall, SimulationError, Transport
 from .prompts import _REPEAT, _digest, _distinctive, _excerpt, _gather_text, mentioned_keys
-from .report import SILENCE, CrawlError, CrawlOptions, CrawlPath, CrawlReport, DeadKey, Inputs, Move
+from .report import (
+    SILENCE,
+    CrawlError,
+    CrawlFailure,
+    CrawlOptions,
+    CrawlPath,
+    CrawlReport,
+    DeadKey,
+    Inputs,
+    Move,
+)
 
 log = logging.getLogger(__name__)
 
@@ -47,11 +57,17 @@ def crawl(
     simulated_now: str | None = None, flow: Flow | None = None,
     options: CrawlOptions | None = None, line: str | None = None,
 ) -> CrawlReport:  # fmt: skip
-    """Crawl the line reached by calling `to`; compare with `flow` when it is given."""
+    """Crawl the line reached by calling `to`; compare with `flow` when it is given.
+
+    Raises CrawlError when the first call fails, so that nothing could be crawled.
+    """
     crawler = _Crawler(transport, to, base_url, simulated_now, flow, options or CrawlOptions())
     started = time.perf_counter()
     crawler.run()
     report = crawler.report(line)
+    failure = _start_failure(report)
+    if failure is not None:
+        raise CrawlError(f"the first call failed, so nothing was crawled: {failure}.")
     report.seconds = time.perf_counter() - started
     log.info("crawl of %s: %d states, %d calls, %.1fs", to, len(report.paths), report.calls,
              report.seconds)  # fmt: skip
@@ -73,7 +89,7 @@ class _Crawler:
         self.queue: deque[str] = deque()
         self.calls = 0
         self.truncated = False
-        self.errors: list[CrawlError] = []
+        self.errors: list[CrawlFailure] = []
         self.observed: set[Transition] = set()
 
     # -- walking -----------------------------------------------------------------------------
@@ -108,7 +124,7 @@ class _Crawler:
         try:
             _give(call, inp)
         except SimulationError as exc:
-            self.errors.append(CrawlError((*node.path, inp), str(exc)))
+            self.errors.append(CrawlFailure((*node.path, inp), str(exc)))
             return
         dest = self._arrive((*node.path, inp), call)
         node.moves[(inp,)] = Move(node.id, (inp,), dest.id, _last_trigger(call))
@@ -138,7 +154,7 @@ class _Crawler:
                     count += 1
                     dest = self._arrive((*node.path, *(inp,) * count), call)
             except SimulationError as exc:
-                self.errors.append(CrawlError((*node.path, *(inp,) * (count + 1)), str(exc)))
+                self.errors.append(CrawlFailure((*node.path, *(inp,) * (count + 1)), str(exc)))
                 continue
             seq = (inp,) * count
             node.moves[seq] = Move(node.id, seq, dest.id, _last_trigger(call))
@@ -156,12 +172,12 @@ class _Crawler:
             for inp in path:
                 _give(call, inp)
         except SimulationError as exc:
-            self.errors.append(CrawlError(path, f"replay failed: {exc}"))
+            self.errors.append(CrawlFailure(path, f"replay failed: {exc}"))
             return None
         if expect is not None and (found := _identify(call)[0]) != expect:
             detail = (f"the same inputs led to {found} this time, not {expect}: the app does not "
                       "answer them the same way, so the crawl cannot rely on replaying them")  # fmt: skip
-            self.errors.append(CrawlError(path, detail))
+            self.errors.append(CrawlFailure(path, detail))
             return None
         return call
 
@@ -176,7 +192,7 @@ class _Crawler:
                      heard=call.heard, seconds=_listened(call))  # fmt: skip
         self.nodes[node_id] = node
         if call.outcome is not None and call.outcome.kind == "error":
-            self.errors.append(CrawlError(path, call.outcome.detail or "error"))
+            self.errors.append(CrawlFailure(path, call.outcome.detail or "error"))
         if node.waiting:
             self.queue.append(node_id)
         return node
@@ -261,6 +277,16 @@ class _Crawler:
 
 
 # -- helpers -----------------------------------------------------------------------------------
+
+
+def _start_failure(report: CrawlReport) -> str | None:
+    """Why the first call failed (it was never answered, or answered with an error), if it did."""
+    if not report.paths:
+        return report.errors[0].detail if report.errors else None
+    first = report.paths[0].outcome
+    if first is not None and first.kind == "error":
+        return first.detail or "error"
+    return None
 
 
 def _give(call: SimulatedCall, inp: str) -> None:

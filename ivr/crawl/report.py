@@ -7,11 +7,14 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ..coverage import Transition
+from ..errors import IvrError
+from ..flow import PHONE_KEYS
+from ..plural import plural
 from ..sim import Outcome
 
 Inputs = tuple[str, ...]
 SILENCE = "silence"
-KEYS: Inputs = tuple("0123456789*#")
+KEYS: Inputs = tuple(PHONE_KEYS)
 #: Tried at entry states (a Gather taking more than one key): the fictional member's ID, a
 #: malformed ID, the member's date of birth, a wrong date of birth, a prescription number.
 DEFAULT_ENTRY_INPUTS: Inputs = ("10203040#", "12#", "03071956", "01011990", "7654321#")
@@ -67,8 +70,12 @@ class DeadKey:
     path: Inputs
 
 
+class CrawlError(IvrError):
+    """The crawl could not start: its first call failed, so there is nothing to report."""
+
+
 @dataclass(frozen=True)
-class CrawlError:
+class CrawlFailure:
     """A call of the crawl failed: bad TwiML, an HTTP error, or an answer that changed on replay."""
 
     inputs: Inputs
@@ -92,7 +99,7 @@ class CrawlReport:
     dead_ends: list[str] = field(default_factory=list)
     no_exit: list[list[str]] = field(default_factory=list)
     dead_keys: list[DeadKey] = field(default_factory=list)
-    errors: list[CrawlError] = field(default_factory=list)
+    errors: list[CrawlFailure] = field(default_factory=list)
     flow: str | None = None  # compared with this flow, when the app ran in-process
     unreached_states: list[str] = field(default_factory=list)
     conditional_unreached_states: list[str] = field(default_factory=list)
@@ -132,7 +139,7 @@ class CrawlReport:
         lines = [
             f"crawl of {self.to}" + (f" (line {self.line})" if self.line else "")
             + (f" at {self.now}" if self.now else "")
-            + f": {len(self.paths)} states, {self.calls} calls in {self.seconds:.1f}s, "
+            + f": {plural(len(self.paths), 'state')}, {plural(self.calls, 'call')} in {self.seconds:.1f}s, "
             f"depth {self.options.depth}" + (" (stopped at the call limit)" if self.truncated else ""),
             f"paths ({len(self.paths)}):",
         ]  # fmt: skip

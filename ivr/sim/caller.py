@@ -9,8 +9,11 @@ from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 from xml.etree import ElementTree
 
+from ..errors import IvrError
+from ..flow import PHONE_KEYS
 from ..signing import Signer
 from ..ssml import spoken
+from ..twiml_rules import SIMULATED
 from ..twiml_rules import problems as twiml_problems
 from .transcript import Heard, Outcome, Step, Transcript, main_language
 from .transport import HttpReply, Transport, url_with_query
@@ -18,7 +21,6 @@ from .transport import HttpReply, Transport, url_with_query
 log = logging.getLogger(__name__)
 
 DEFAULT_ACCOUNT = "AC" + "5" * 32
-KEYS = frozenset("0123456789*#")
 WORDS_PER_SECOND = 2.5
 MAX_REDIRECTS = 20
 
@@ -28,37 +30,10 @@ HTTP_CONNECTION_FAILURE = "11205"
 DOCUMENT_PARSE_FAILURE = "12100"
 INVALID_CONTENT_TYPE = "12300"
 
-#: Verbs and attributes the simulator runs; anything else is an error, never skipped silently.
-SUPPORTED: dict[str, frozenset[str]] = {
-    "Response": frozenset(),
-    "Say": frozenset(["voice", "language", "loop"]),
-    "Play": frozenset(["loop", "digits"]),
-    "Pause": frozenset(["length"]),
-    "Gather": frozenset([
-        "action", "method", "timeout", "numDigits", "finishOnKey", "input",
-        "actionOnEmptyResult", "language", "hints", "speechTimeout", "speechModel", "enhanced",
-        "profanityFilter", "bargeIn", "maxSpeechTime",
-    ]),
-    "Redirect": frozenset(["method"]),
-    "Hangup": frozenset(),
-    "Reject": frozenset(["reason"]),
-    "Dial": frozenset([
-        "action", "method", "timeout", "callerId", "answerOnBridge", "timeLimit",
-        "hangupOnStar", "record", "ringTone",
-    ]),
-    "Number": frozenset(["sendDigits", "url", "method", "statusCallback", "statusCallbackEvent",
-                         "statusCallbackMethod"]),
-    "Client": frozenset(["url", "method", "statusCallback", "statusCallbackEvent",
-                         "statusCallbackMethod"]),
-    "Sip": frozenset(["username", "password", "url", "method", "statusCallback",
-                      "statusCallbackEvent", "statusCallbackMethod"]),
-    "Queue": frozenset(["url", "method"]),
-    "Enqueue": frozenset(["action", "method", "waitUrl", "waitUrlMethod", "maxQueueSize"]),
-}  # fmt: skip
 _DIAL_NOUNS = ("Number", "Client", "Sip", "Queue")
 
 
-class SimulationError(Exception):
+class SimulationError(IvrError):
     """The simulated call cannot go on: unsupported TwiML, or input it cannot take now."""
 
 
@@ -133,7 +108,7 @@ class SimulatedCall:
     def press(self, keys: str) -> SimulatedCall:
         """Press keys at the current Gather, as Twilio collects them."""
         waiting = self._need_gather(f"press {keys!r}")
-        bad = [k for k in keys if k not in KEYS]
+        bad = [k for k in keys if k not in PHONE_KEYS]
         if bad or not keys:
             raise SimulationError(f"{keys!r} is not a sequence of phone keys (0-9, *, #)")
         gather = waiting.gather
@@ -426,7 +401,7 @@ class SimulatedCall:
 
     def _check_supported(self, element: ElementTree.Element, parent: str = "") -> None:
         path = f"{parent}/{element.tag}" if parent else element.tag
-        allowed = SUPPORTED.get(element.tag)
+        allowed = SIMULATED.get(element.tag)
         if allowed is None:
             if parent.endswith("Say"):
                 return  # SSML inside Say: its text is what the caller hears
