@@ -24,7 +24,7 @@ system:
 run: setup
 	IVR_RELOAD_FLOWS=$${IVR_RELOAD_FLOWS:-1} $(BIN)/flask --app app run --host $(HOST) --port $(PORT)
 
-## test: lint, types, then the whole test suite
+## test: lint, types, then the whole test suite (on every core: pytest-xdist's -n auto)
 test: setup system lint pytest
 
 lint: setup
@@ -32,7 +32,7 @@ lint: setup
 	$(BIN)/mypy
 
 pytest: setup
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n auto $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,14 +1,13 @@
 """In-process figures: no server, no sockets. Simulated steps over WSGI, a crawl, the engine, the machine.
 
 Each figure peels off one layer: the webhook app through werkzeug (WsgiTransport), the engine
-called directly (with SQLite, Redis, or a dictionary standing in for the store), and the shared
+called directly (with SQLite, Redis, or ivr's in-memory store), and the shared
 `transitions` machine firing one trigger on a light Call model.
 """
 
 from __future__ import annotations
 
 import cProfile
-import json
 import os
 import pstats
 import secrets
@@ -19,8 +18,7 @@ import tempfile
 import time
 import timeit
 from collections import Counter
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,77 +32,10 @@ from ivr.call import Call, CallContext, CallSession
 from ivr.config import EngineConfig
 from ivr.crawl import crawl
 from ivr.engine import CallParams, Engine
-from ivr.members import check_hash, fixture_rows, id_hash
+from ivr.memory_store import MemoryStore
 from ivr.sim import HttpReply, SimulatedCall, Transport, WsgiTransport
-from ivr.store import CallEvent, CallRecord, CallSlot, SessionStore
+from ivr.store import SessionStore
 from ivr.stores import open_store
-
-# -- a store with no I/O, to weigh the engine alone ------------------------------------------
-
-
-class _Members:
-    def __init__(self) -> None:
-        self._key = secrets.token_bytes(32)
-        self._rows = {r.id_hash: r for r in fixture_rows(self._key)}
-
-    def hash_member_id(self, member_id: str) -> str:
-        return id_hash(self._key, member_id)
-
-    def verify(self, member_hash: str, dob: str) -> dict[str, str] | None:
-        row = self._rows.get(member_hash)
-        if row is None or row.check_hash != check_hash(self._key, member_hash, dob):
-            return None
-        return row.order_status
-
-
-class _MemorySlot(CallSlot):
-    def __init__(self, store: MemoryStore, call_sid: str) -> None:
-        self._store = store
-        self.call_sid = call_sid
-        raw = store.sessions.get(call_sid)
-        self.known = call_sid in store.sessions
-        # JSON both ways, as the real stores keep the session: part of each request's work.
-        self.session = CallSession.from_dict(json.loads(raw)) if raw else None
-
-    def create(self, session: CallSession, *, caller: str, now: float) -> None:
-        self.save(session, now=now)
-
-    def save(self, session: CallSession, *, now: float, outcome: str | None = None) -> None:
-        self._store.sessions[self.call_sid] = json.dumps(session.to_dict())
-        self.session = session
-
-    def log(self, event: CallEvent) -> None:
-        self._store.events.setdefault(self.call_sid, []).append(event)
-
-    def reference_free(self, reference: str) -> bool:
-        return True
-
-
-class MemoryStore(SessionStore):
-    """Sessions in a dict: what the engine costs when the store costs (almost) nothing."""
-
-    def __init__(self) -> None:
-        self.sessions: dict[str, str] = {}
-        self.events: dict[str, list[CallEvent]] = {}
-        self._members = _Members()
-
-    @contextmanager
-    def call(self, call_sid: str, now: float) -> Iterator[CallSlot]:
-        yield _MemorySlot(self, call_sid)
-
-    def end_call(self, call_sid: str, status: str, now: float, duration: int | None) -> bool:
-        return call_sid in self.sessions
-
-    def get_call(self, call_sid: str) -> CallRecord | None:
-        return None
-
-    def recent_calls(self, limit: int = 50) -> list[CallRecord]:
-        return []
-
-    @property
-    def members(self) -> _Members:
-        return self._members
-
 
 # -- figures ---------------------------------------------------------------------------------
 

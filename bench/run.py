@@ -224,7 +224,7 @@ def in_process(workdir: Path, redis_url: str | None, options: argparse.Namespace
     _say("in-process: state machine")
     fires = inprocess.machine_fire()
     _say("in-process: engine without HTTP")
-    stores = [(inprocess.MemoryStore(), "no I/O (a dict for the store)"),
+    stores = [(inprocess.MemoryStore(), "no I/O (ivr.memory_store)"),
               (inprocess.open_engine_store(workdir / "engine.sqlite3"), "SQLite")]  # fmt: skip
     if redis_url:
         stores.append((inprocess.open_engine_store(redis_url=redis_url), "Redis"))

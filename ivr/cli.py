@@ -10,6 +10,7 @@ import click
 
 from .commands.call_cmd import call_cmd
 from .commands.crawl_cmd import crawl_cmd
+from .commands.errors import IvrGroup, click_error
 from .commands.graph_cmd import graph_cmd
 from .commands.lint_cmd import lint_cmd
 from .commands.test_cmd import test_cmd
@@ -17,9 +18,10 @@ from .config import FLOWS_DIR
 from .errors import FlowErrors, IvrError
 from .flow_checks import reachable_states
 from .flow_loader import load_flow
+from .plural import plural
 
 
-@click.group()
+@click.group(cls=IvrGroup)
 @click.version_option(package_name="ivr-simulator")
 def main() -> None:
     """IVR phone-menu simulator: flows, Twilio numbers and simulated calls.
@@ -58,12 +60,13 @@ def validate(paths: tuple[Path, ...]) -> None:
             click.echo(f"error: {exc}", err=True)
             continue
         click.echo(
-            f"ok: {file}: line '{flow.name}', {len(flow.states)} states, "
-            f"{len(flow.edges)} transitions, {len(reachable_states(flow))} reachable, "
+            f"ok: {file}: line '{flow.name}', {plural(len(flow.states), 'state')}, "
+            f"{plural(len(flow.edges), 'transition')}, {len(reachable_states(flow))} reachable, "
             f"languages {', '.join(flow.languages)}"
         )
     if failed:
-        raise click.ClickException(f"{failed} of {len(files)} flow files are invalid")
+        verb = "is" if failed == 1 else "are"
+        raise click.ClickException(f"{failed} of {plural(len(files), 'flow file')} {verb} invalid")
 
 
 @main.command("configure-number")
@@ -83,7 +86,7 @@ def configure_number_cmd(phone_number: str, base_url: str) -> None:
         client = client_from_env(os.environ)
         result = configure_number(client, phone_number, base_url)
     except ConfigureError as exc:
-        raise click.ClickException(str(exc)) from exc
+        raise click_error(exc) from exc
     click.echo(f"configured {result.phone_number} ({result.sid})")
     click.echo(f"  voice URL        POST {result.voice_url}")
     click.echo(f"  status callback  POST {result.status_callback}")

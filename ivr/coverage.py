@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import textwrap
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from .flow import Flow
+from .plural import plural
 from .sim import Transcript
 
 
@@ -110,21 +112,34 @@ class CoverageReport:
     def transition_ratio(self) -> float:
         return len(self.covered_transitions) / len(self.transitions) if self.transitions else 1.0
 
-    def render(self) -> str:
-        """A plain-text summary: percentages, then what was missed (conditional ones marked)."""
-        lines = [
-            f"coverage of flow '{self.flow}' by {self.calls} call(s)",
-            f"  states       {len(self.covered_states):4d}/{len(self.states):<4d} {self.state_ratio:7.1%}",
-            f"  transitions  {len(self.covered_transitions):4d}/{len(self.transitions):<4d} "
-            f"{self.transition_ratio:7.1%}",
-        ]
-        missed_states = self.missed_states
-        lines.append(f"missed states ({len(missed_states)}):" if missed_states else "missed states: none")
-        lines.extend(f"  {state}" for state in missed_states)
-        missed = self.missed_transitions
-        lines.append(f"missed transitions ({len(missed)}):" if missed else "missed transitions: none")
-        for t in missed:
-            lines.append(f"  {t}" + ("  (conditional)" if t in self.conditional else ""))
+    def render(self, detail: bool = False) -> str:
+        """What the calls did not reach: the missed states, and the missed transitions counted.
+
+        With `detail`, the header with the percentages and every missed transition as well
+        (conditional ones marked).
+        """
+        missed_states, missed = self.missed_states, self.missed_transitions
+        conditional = sum(1 for t in missed if t in self.conditional)
+        if not detail and not (missed_states or missed):
+            lines = [f"'{self.flow}': every state and transition reached"]
+        elif not detail:
+            lines = [f"not reached on '{self.flow}': {plural(len(missed_states), 'state')}, "
+                     f"{plural(len(missed), 'transition')}"
+                     + (f" ({conditional} conditional)" if conditional else "")]  # fmt: skip
+            lines.extend(_wrapped(missed_states, "  states: "))
+        else:
+            lines = [
+                f"coverage of flow '{self.flow}' by {plural(self.calls, 'call')}",
+                f"  states       {len(self.covered_states):4d}/{len(self.states):<4d} "
+                f"{self.state_ratio:7.1%}",
+                f"  transitions  {len(self.covered_transitions):4d}/{len(self.transitions):<4d} "
+                f"{self.transition_ratio:7.1%}",
+            ]
+            lines.append(f"missed states ({len(missed_states)}):" if missed_states else "missed states: none")
+            lines.extend(f"  {state}" for state in missed_states)
+            lines.append(f"missed transitions ({len(missed)}):" if missed else "missed transitions: none")
+            for t in missed:
+                lines.append(f"  {t}" + ("  (conditional)" if t in self.conditional else ""))
         if self.unknown_transitions:
             lines.append(f"transitions not in the flow ({len(self.unknown_transitions)}); "
                          "is this the flow the app runs?")  # fmt: skip
@@ -177,3 +192,24 @@ def measure(flow: Flow, transcripts: list[Transcript]) -> CoverageReport:
         conditional=conditional_transitions(flow),
         unknown_transitions=tuple(t for t in seen if t not in known),
     )
+
+
+def render_summary(reports: Mapping[str, CoverageReport]) -> str:
+    """One row per line: its calls, and the states and transitions they reached of all."""
+    width = max((len(line) for line in reports), default=4)
+    rows = [f"coverage: {'line':<{width}}  calls  states reached    transitions reached"]
+    for line, r in reports.items():
+        states = f"{len(r.covered_states)}/{len(r.states)}"
+        transitions = f"{len(r.covered_transitions)}/{len(r.transitions)}"
+        rows.append(f"          {line:<{width}}  {r.calls:5d}  {states:>7} {r.state_ratio:6.1%}    "
+                    f"{transitions:>7} {r.transition_ratio:6.1%}")  # fmt: skip
+    return "\n".join(rows)
+
+
+def _wrapped(names: Iterable[str], prefix: str, width: int = 100) -> list[str]:
+    """`names` comma-separated after `prefix`, wrapped at `width` under the first name."""
+    text = ", ".join(names)
+    if not text:
+        return []
+    return textwrap.wrap(text, width, initial_indent=prefix, subsequent_indent=" " * len(prefix),
+                         break_on_hyphens=False, break_long_words=False)  # fmt: skip

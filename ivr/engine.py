@@ -145,7 +145,7 @@ class Engine:
                               lang=flow.languages[0], greeted=flow.languages[0])  # fmt: skip
         if params.simulated_now and self.config.allow_simulated_clock:
             try:
-                frozen_clock(params.simulated_now)
+                frozen_clock(params.simulated_now, source="SimulatedNow")
                 session.clock = params.simulated_now
             except ConfigError:
                 log.warning("call %s: ignoring a malformed SimulatedNow", params.call_sid)
@@ -202,7 +202,7 @@ class Engine:
         return flow.states[session.state]
 
     def _context(self, line: Line, session: CallSession) -> CallContext:
-        now = frozen_clock(session.clock)() if session.clock else self.config.clock()
+        now = frozen_clock(session.clock, source="SimulatedNow")() if session.clock else self.config.clock()
         return CallContext(line.machine.flow, now, self.store.members,
                            self.config.max_failures)  # fmt: skip
 

@@ -1,4 +1,4 @@
-"""Choose the session store from the settings: Redis when a URL is given, else SQLite."""
+"""Choose the session store from the settings: Redis when a URL is given, else SQLite or memory."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import logging
 
 from .config import EngineConfig
 from .errors import ConfigError
+from .memory_store import MEMORY, MemoryStore
 from .sqlite_store import SqliteStore
 from .store import SessionStore
 
@@ -13,7 +14,10 @@ log = logging.getLogger(__name__)
 
 
 def open_store(config: EngineConfig) -> SessionStore:
-    """Open the store `config` names: `redis_url` (shared by hosts) wins over `database`."""
+    """Open the store `config` names: `redis_url` (shared by hosts) wins over `database`.
+
+    `database` is an SQLite file, or `:memory:` for dictionaries in this process (one worker).
+    """
     if config.redis_url:
         from .redis_store import RedisStore, redact_url  # redis-py is imported only when used
 
@@ -26,5 +30,8 @@ def open_store(config: EngineConfig) -> SessionStore:
             "no session store: set IVR_DATABASE to an SQLite file path, or IVR_REDIS_URL "
             "(or REDIS_URL) to a Redis URL such as redis://127.0.0.1:6379/0"
         )
+    if config.database == MEMORY:
+        log.info("session store: in memory (this process only; calls are lost at exit)")
+        return MemoryStore(ttl=config.session_ttl, secret_key=config.secret_key)
     log.info("session store: SQLite at %s", config.database)
     return SqliteStore(config.database, ttl=config.session_ttl, secret_key=config.secret_key)

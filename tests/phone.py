@@ -1,51 +1,61 @@
-"""A test phone: posts what Twilio posts, validates every answer, and keeps what was heard."""
+"""The lines' numbers, and the real simulated caller (ivr.sim) with the views tests look at.
+
+No TwiML is run here: `Phone` is `SimulatedCall` over `WsgiTransport`, failing the test at the
+first step that went wrong, plus read-only views of the last TwiML document it was answered.
+"""
 
 from __future__ import annotations
 
-import itertools
 from typing import Any
 from xml.etree import ElementTree
 
-from flask.testing import FlaskClient
+from flask import Flask
 
-from ivr.ssml import spoken_text
+from ivr.sim import SimulatedCall, WsgiTransport
 from ivr.twiml_rules import validate_twiml
 
 MAIN = "+18002372765"
 SPECIALTY = "+18006734828"
 TTY = "+18007114041"
-_sids = itertools.count(1)
+CALLER = "+15551230000"
+#: Requests whose answer is a TwiML document the call runs (not a hold loop or a status).
+_DOCUMENTS = ("voice", "action", "redirect", "fallback")
 
 
-class Phone:
-    """One call against the app; each step parses and validates the TwiML it gets back."""
+class Phone(SimulatedCall):
+    """One call to an app in this process; every step must be answered with valid TwiML."""
 
-    def __init__(
-        self, client: FlaskClient, to: str = MAIN, caller: str = "+15551230000",
-        sid: str | None = None, headers: dict[str, str] | None = None,
-    ) -> None:  # fmt: skip
-        self.client = client
-        self.to = to
-        self.caller = caller
-        self.sid = sid or f"CA{next(_sids):032x}"
-        self.headers = headers or {}
-        self.root: ElementTree.Element | None = None
-        self.history: list[str] = []
-        self.status_code = 0
+    def __init__(self, app: Flask, to: str = MAIN, *, caller: str = CALLER, sid: str | None = None,
+                 **options: Any) -> None:  # fmt: skip
+        super().__init__(WsgiTransport(app), to, caller=caller, call_sid=sid, **options)
 
-    # -- what a caller does ----------------------------------------------------------------
+    def reach(self, app: Flask) -> Phone:
+        """Go on with the call on another app (a restarted worker, a second host)."""
+        self.transport = WsgiTransport(app)
+        return self
+
+    # -- what a caller does, each step checked ----------------------------------------------
 
     def dial(self) -> Phone:
-        return self._post("/voice", {})
+        super().dial()
+        return self._checked()
 
     def press(self, keys: str) -> Phone:
-        return self._post(self.action, {"Digits": keys})
+        super().press(keys)
+        return self._checked()
 
-    def say(self, words: str, confidence: str = "0.92") -> Phone:
-        return self._post(self.action, {"SpeechResult": words, "Confidence": confidence})
+    def say(self, words: str, confidence: float = 0.92) -> Phone:
+        super().say(words, confidence)
+        return self._checked()
 
     def silence(self) -> Phone:
-        return self._post(self.action, {})
+        super().silence()
+        return self._checked()
+
+    def walk(self, *keys: str) -> Phone:
+        for key in keys:
+            self.press(key)
+        return self
 
     def act(self, action: str) -> Phone:
         """One caller action written as text: keys, 'say <words>', or '' for silence."""
@@ -53,34 +63,42 @@ class Phone:
             return self.say(action[4:])
         return self.press(action) if action else self.silence()
 
-    def walk(self, *keys: str) -> Phone:
-        for key in keys:
-            self.press(key)
-        return self
+    # -- what the app answered --------------------------------------------------------------
 
-    def hangup(self, status: str = "completed") -> int:
-        response = self.client.post(
-            "/voice/status", data={**self._fields(), "CallStatus": status, "CallDuration": "42"},
-            headers=self.headers,
-        )  # fmt: skip
-        return response.status_code
+    @property
+    def sid(self) -> str:
+        return self.call_sid
 
-    # -- what a caller hears ---------------------------------------------------------------
+    @property
+    def history(self) -> list[str]:
+        """Every TwiML document the call was answered, in order."""
+        return [s.twiml for s in self.transcript.steps if s.kind in _DOCUMENTS]
+
+    @property
+    def root(self) -> ElementTree.Element:
+        """The last TwiML document, parsed (and checked against Twilio's grammar)."""
+        return validate_twiml(self.history[-1])
+
+    @property
+    def status_code(self) -> int:
+        """The HTTP status of the last request (the status callback's, once the call ended)."""
+        return self.transcript.steps[-1].status
 
     @property
     def says(self) -> list[ElementTree.Element]:
-        assert self.root is not None
         return list(self.root.iter("Say"))
 
     @property
-    def heard(self) -> str:
-        """The words of every <Say>, SSML spoken as a voice says it (ivr.ssml)."""
-        return " ".join(spoken_text(s) for s in self.says)
+    def languages(self) -> set[str]:
+        return {s.attrib["language"] for s in self.says}
 
     @property
-    def gather(self) -> ElementTree.Element | None:
-        assert self.root is not None
-        return self.root.find("Gather")
+    def enqueue(self) -> ElementTree.Element | None:
+        return self.root.find("Enqueue")
+
+    @property
+    def hung_up(self) -> bool:
+        return self.root.find("Hangup") is not None
 
     @property
     def action(self) -> str:
@@ -88,33 +106,7 @@ class Phone:
         assert gather is not None, f"the call is not waiting for input: {self.history[-1]}"
         return gather.attrib["action"]
 
-    @property
-    def enqueue(self) -> ElementTree.Element | None:
-        assert self.root is not None
-        return self.root.find("Enqueue")
-
-    @property
-    def hung_up(self) -> bool:
-        assert self.root is not None
-        return self.root.find("Hangup") is not None
-
-    @property
-    def languages(self) -> set[str]:
-        return {s.attrib["language"] for s in self.says}
-
-    def _fields(self) -> dict[str, str]:
-        return {
-            "CallSid": self.sid, "AccountSid": "AC" + "0" * 32, "From": self.caller,
-            "To": self.to, "Caller": self.caller, "Called": self.to,
-            "CallStatus": "in-progress", "Direction": "inbound", "ApiVersion": "2010-04-01",
-        }  # fmt: skip
-
-    def _post(self, url: str, extra: dict[str, Any]) -> Phone:
-        response = self.client.post(url, data={**self._fields(), **extra}, headers=self.headers)
-        self.status_code = response.status_code
-        assert response.status_code == 200, response.data
-        assert response.mimetype == "text/xml"
-        text = response.get_data(as_text=True)
-        self.root = validate_twiml(text)
-        self.history.append(text)
+    def _checked(self) -> Phone:
+        failed = [s for s in self.transcript.steps if s.error]
+        assert not failed, self.transcript.render()
         return self

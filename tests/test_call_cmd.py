@@ -113,13 +113,15 @@ def test_a_call_that_ends_by_itself_reads_no_more_lines(app: Flask) -> None:
 # -- the command ---------------------------------------------------------------------------------
 
 
-def invoke(*args: str, stdin: str = "") -> tuple[int, str]:
-    result = CliRunner().invoke(main, ["call", *args], input=stdin, catch_exceptions=False)
+def invoke(runner: CliRunner, *args: str, stdin: str = "") -> tuple[int, str]:
+    result = runner.invoke(main, ["call", *args], input=stdin, catch_exceptions=False)
     return result.exit_code, result.output
 
 
-def test_command_after_hours_on_the_tty_line_with_a_simulated_clock(tmp_path: Path) -> None:
-    code, out = invoke("--line", "tty", "--now", TTY_CLOSED, "--database", str(tmp_path / "db"))
+def test_command_after_hours_on_the_tty_line_with_a_simulated_clock(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    code, out = invoke(runner, "--line", "tty", "--now", TTY_CLOSED, "--database", str(tmp_path / "db"))
     assert code == 0, out
     assert f"Calling tty ({TTY}, in-process)" in out
     assert "The TTY line is closed now." in out
@@ -128,23 +130,45 @@ def test_command_after_hours_on_the_tty_line_with_a_simulated_clock(tmp_path: Pa
     assert "you>" not in out  # the call ended before any input was asked for
 
 
-def test_command_asks_for_the_line_when_none_is_given(tmp_path: Path) -> None:
-    code, out = invoke("--database", str(tmp_path / "db"), stdin="specialty\n0\n")
+def test_command_asks_for_the_line_when_none_is_given(runner: CliRunner, tmp_path: Path) -> None:
+    code, out = invoke(runner, "--database", str(tmp_path / "db"), stdin="specialty\n0\n")
     assert code == 0, out
     assert "Line (main, specialty, tty) [main]:" in out
     assert f"Calling specialty ({SPECIALTY}, in-process)" in out
     assert "outcome: enqueue:" in out
 
 
-def test_command_exits_1_when_the_call_ends_in_an_error() -> None:
+def test_command_exits_1_when_the_call_ends_in_an_error(runner: CliRunner) -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]  # closed again below: nothing listens there
-    code, out = invoke("--line", "main", "--url", f"http://127.0.0.1:{port}")
+    code, out = invoke(runner, "--line", "main", "--url", f"http://127.0.0.1:{port}")
     assert code == 1
     assert f"Calling main ({MAIN}, http://127.0.0.1:{port})" in out
     assert "error: could not reach" in out
     assert "outcome: error" in out
+
+
+def test_a_dead_url_says_the_app_could_not_be_reached_not_that_the_call_was_answered(
+    runner: CliRunner,
+) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{sock.getsockname()[1]}"  # nothing listens once closed
+    result = runner.invoke(main, ["call", "--line", "main", "--url", url], catch_exceptions=False)
+    assert result.exit_code == 1
+    assert "call answered" not in result.stdout
+    assert "not answered: the app could not be reached (Twilio error 11205)" in result.stdout
+    assert result.stderr.startswith(f"Error: the app at {url} could not be reached, so the call "
+                                    "was never answered (Twilio error 11205, HTTP connection failure)")
+
+
+def test_an_answered_call_is_titled_answered(runner: CliRunner, tmp_path: Path) -> None:
+    result = runner.invoke(main, ["call", "--line", "main", "--database", str(tmp_path / "db")],
+                           input="q\n", catch_exceptions=False)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "─ call answered ─" in result.stdout
+    assert "could not be reached" not in result.output
 
 
 @pytest.mark.parametrize(
@@ -157,12 +181,12 @@ def test_command_exits_1_when_the_call_ends_in_an_error() -> None:
     ],
 )  # fmt: skip
 def test_command_signs_as_the_app_checks(
-    tmp_path: Path, app_env: dict[str, str], args: list[str], answered: bool
+    runner: CliRunner, tmp_path: Path, app_env: dict[str, str], args: list[str], answered: bool
 ) -> None:
     """The in-process app reads the same variables as the options: its calls are signed to match."""
-    result = CliRunner(env=app_env).invoke(
+    result = runner.invoke(
         main, ["call", "--line", "main", "--database", str(tmp_path / "db"), *args],
-        input="2\nq\n", catch_exceptions=False,
+        input="2\nq\n", env=app_env, catch_exceptions=False,
     )  # fmt: skip
     if answered:
         assert result.exit_code == 0, result.output

@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 import yaml
 from flask import Flask
-from flask.testing import FlaskClient
 
 from ivr.call_export import call_to_scenario, scenario_yaml
 from ivr.commands.target import Target
@@ -20,7 +19,7 @@ from ivr.scenarios import ScenarioResult, load_scenario, run_scenario
 from ivr.sim import WsgiTransport
 from ivr.store import CallRecord
 
-from .phone import SPECIALTY, TTY, Phone
+from .phone import MAIN, SPECIALTY, TTY, Phone
 
 TOP_KEYS = ("name", "line", "to", "from", "now", "tags", "steps", "outcome")
 STEP_ACTIONS = {"press", "say", "silence", "hangup", "wait", "expect", "expect_state", "expect_language"}
@@ -42,9 +41,9 @@ CALLS: list[Any] = [
 ]  # fmt: skip
 
 
-def place(client: FlaskClient, line: str, actions: tuple[Action, ...], hang_up: bool) -> Phone:
+def place(app: Flask, line: str, actions: tuple[Action, ...], hang_up: bool) -> Phone:
     to = {"specialty": SPECIALTY, "tty": TTY}.get(line)
-    phone = (Phone(client, to=to) if to else Phone(client)).dial()
+    phone = Phone(app, to=to or MAIN).dial()
     for action in actions:
         phone.act(action)
     if hang_up:
@@ -82,10 +81,10 @@ def actions_of(scenario: dict[str, Any]) -> list[Any]:
 
 @pytest.mark.parametrize(("line", "actions", "hang_up"), CALLS)
 def test_an_exported_call_replays_and_passes(
-    client: FlaskClient, engine: Engine, replay: Callable[[dict[str, Any]], ScenarioResult],
+    app: Flask, engine: Engine, replay: Callable[[dict[str, Any]], ScenarioResult],
     line: str, actions: tuple[Action, ...], hang_up: bool,
 ) -> None:  # fmt: skip
-    record, scenario = export(engine, place(client, line, actions, hang_up))
+    record, scenario = export(engine, place(app, line, actions, hang_up))
     assert list(scenario) == [k for k in TOP_KEYS if k in scenario]
     assert scenario["line"] == line
     assert scenario["outcome"]["state"] == record.state
@@ -140,10 +139,10 @@ EXPORTS: list[Any] = [
 
 @pytest.mark.parametrize(("actions", "hang_up", "inputs", "outcome", "phrases"), EXPORTS)
 def test_exported_steps_inputs_and_phrases(
-    client: FlaskClient, engine: Engine, actions: tuple[Action, ...], hang_up: bool,
+    app: Flask, engine: Engine, actions: tuple[Action, ...], hang_up: bool,
     inputs: list[Any], outcome: dict[str, str], phrases: list[str],
 ) -> None:  # fmt: skip
-    record, scenario = export(engine, place(client, "main", actions, hang_up))
+    record, scenario = export(engine, place(app, "main", actions, hang_up))
     assert actions_of(scenario) == inputs
     assert scenario["outcome"] == outcome
     assert [s["expect"] for s in scenario["steps"] if isinstance(s, dict) and "expect" in s] == phrases
@@ -153,16 +152,16 @@ def test_exported_steps_inputs_and_phrases(
     assert scenario["tags"] == ["exported"] and "now" not in scenario
 
 
-def test_secret_entries_never_reach_the_file_and_are_test_values(client: FlaskClient, engine: Engine) -> None:
-    record, scenario = export(engine, place(client, "main", ("1", "55501234", "11231948"), False))
+def test_secret_entries_never_reach_the_file_and_are_test_values(app: Flask, engine: Engine) -> None:
+    record, scenario = export(engine, place(app, "main", ("1", "55501234", "11231948"), False))
     assert [e.input for e in record.events[2:]] == ["[8 digits hidden]", "[8 digits hidden]"]
     text = scenario_yaml(scenario)
     assert "hidden" not in text and "55501234" not in text and "11231948" not in text
     assert actions_of(scenario) == [{"press": "1"}, {"press": "10203040#"}, {"press": "03071956"}]
 
 
-def test_spanish_is_checked_where_it_changes(client: FlaskClient, engine: Engine) -> None:
-    _, scenario = export(engine, place(client, "main", ("9", "9", "9"), False))
+def test_spanish_is_checked_where_it_changes(app: Flask, engine: Engine) -> None:
+    _, scenario = export(engine, place(app, "main", ("9", "9", "9"), False))
     languages = [(i, s["expect_language"]) for i, s in enumerate(scenario["steps"])
                  if isinstance(s, dict) and "expect_language" in s]  # fmt: skip
     assert [lang for _, lang in languages] == ["es", "en", "es"]
@@ -176,7 +175,7 @@ def test_a_line_with_hours_gets_a_clock_on_the_same_side(
 ) -> None:  # fmt: skip
     app = make_app(NOW=now, DATABASE=str(tmp_path / "hours.sqlite3"))
     engine: Engine = app.extensions["ivr"]
-    phone = Phone(app.test_client(), to=TTY).dial()
+    phone = Phone(app, to=TTY).dial()
     _, scenario = export(engine, phone)
     app.extensions["ivr"].store.close()
     assert scenario["steps"][1] == {"expect_state": "closed" if closed else "main_menu"}
@@ -188,17 +187,17 @@ def test_a_line_with_hours_gets_a_clock_on_the_same_side(
 
 
 def test_a_changed_input_makes_the_replay_fail(
-    client: FlaskClient, engine: Engine, replay: Callable[[dict[str, Any]], ScenarioResult]
+    app: Flask, engine: Engine, replay: Callable[[dict[str, Any]], ScenarioResult]
 ) -> None:
-    _, scenario = export(engine, place(client, "main", ("2", "1"), False))
+    _, scenario = export(engine, place(app, "main", ("2", "1"), False))
     scenario["steps"][2] = {"press": "3"}
     result = replay(scenario)
     assert not result.passed
     assert result.first_failure is not None and result.first_failure.label.startswith("expect")
 
 
-def test_the_yaml_reads_back_as_the_same_scenario(client: FlaskClient, engine: Engine) -> None:
-    _, scenario = export(engine, place(client, "main", ("9", "say facturación"), False))
+def test_the_yaml_reads_back_as_the_same_scenario(app: Flask, engine: Engine) -> None:
+    _, scenario = export(engine, place(app, "main", ("9", "say facturación"), False))
     text = scenario_yaml(scenario)
     assert yaml.safe_load(text) == scenario
     assert "facturación" in text and text.startswith("name: ")

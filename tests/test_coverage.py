@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
-from ivr.coverage import Transition, conditional_transitions, flow_transitions, measure
+from ivr.coverage import (
+    CoverageReport,
+    Transition,
+    conditional_transitions,
+    flow_transitions,
+    measure,
+    render_summary,
+)
 from ivr.flow import Edge, Flow, StateSpec
 from ivr.sim import Outcome, SimulatedCall, Step, Transcript, WsgiTransport
 
@@ -93,7 +102,8 @@ def test_fallbacks_after_a_condition_count_as_conditional():
 
 def test_render_and_to_dict_show_percentages_and_missed_lists():
     report = measure(FLOW, [_call(("menu", "start"), ("help", "press_1"))])
-    text = report.render()
+    text = report.render(detail=True)
+    assert text.startswith("coverage of flow 'tiny' by 1 call\n")
     assert "states          3/5      60.0%" in text
     assert "transitions     2/10     20.0%" in text
     assert "missed states (2):\n  rep\n  bye\n" in text
@@ -106,6 +116,64 @@ def test_render_and_to_dict_show_percentages_and_missed_lists():
         "trigger": "press_1", "source": "menu", "dest": "help", "conditional": False,
     }  # fmt: skip
     assert len(data["transitions"]["missed"]) == 8
+
+
+def test_the_short_render_names_the_missed_states_and_counts_the_missed_transitions():
+    report = measure(FLOW, [_call(("menu", "start"), ("help", "press_1"))])
+    assert report.render() == (
+        "not reached on 'tiny': 2 states, 8 transitions (2 conditional)\n  states: rep, bye"
+    )
+    everything = measure(FLOW, [])
+    assert everything.render().startswith("not reached on 'tiny': 5 states, 10 transitions")
+    assert "-->" not in report.render()  # the transitions themselves are --coverage-detail's
+
+
+def test_the_short_render_of_a_flow_reached_entirely_is_one_line():
+    reached = CoverageReport("tiny", 2, ("a", "b"), ("a", "b"), (T("start", "a", "b"),),
+                             (T("start", "a", "b"),), frozenset())  # fmt: skip
+    assert reached.render() == "'tiny': every state and transition reached"
+
+
+def test_the_summary_has_a_row_per_line_with_reached_of_all():
+    tiny = measure(FLOW, [_call(("menu", "start"), ("help", "press_1"))])
+    text = render_summary({"main": tiny, "tty": measure(FLOW, [])})
+    header, main_row, tty_row = text.splitlines()
+    assert header.split() == ["coverage:", "line", "calls", "states", "reached", "transitions", "reached"]
+    assert main_row.split() == ["main", "1", "3/5", "60.0%", "2/10", "20.0%"]
+    assert tty_row.split() == ["tty", "0", "0/5", "0.0%", "0/10", "0.0%"]
+
+
+def _ivr_test(runner, tmp_path, *args):
+    from ivr.cli import main
+
+    result = runner.invoke(main, ["test", "scenarios", "--database", str(tmp_path / "ivr.sqlite3"), *args],
+                           catch_exceptions=False)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    return result.stdout.split(" of calls\n", 1)[1]  # what follows the scenarios' summary
+
+
+def test_ivr_test_coverage_prints_the_summary_first_then_only_what_was_missed(runner, tmp_path):
+    text = _ivr_test(runner, tmp_path, "--coverage")
+    blocks = text.strip().split("\n\n")
+    assert blocks[0].startswith("coverage: line")
+    assert [row.split()[0] for row in blocks[0].splitlines()[1:]] == ["main", "specialty", "tty"]
+    assert all(re.fullmatch(r"\s+\w+\s+\d+\s+\d+/\d+\s+[\d.]+%\s+\d+/\d+\s+[\d.]+%", row)
+               for row in blocks[0].splitlines()[1:])  # fmt: skip
+    assert [b.split(":")[0] for b in blocks[1:4]] == [
+        "not reached on 'main'", "not reached on 'specialty'", "not reached on 'tty'"]
+    assert blocks[-1] == "(ivr test --coverage-detail lists every transition not reached)"
+    assert "-->" not in text
+    assert len(text.splitlines()) < 30
+
+
+def test_ivr_test_coverage_detail_lists_every_missed_transition(runner, tmp_path):
+    short = _ivr_test(runner, tmp_path, "--coverage")
+    text = _ivr_test(runner, tmp_path, "--coverage-detail")
+    assert text.startswith("\ncoverage: line")  # the summary comes first here too
+    missed = re.findall(r"^  (\w+ --\w+--> \w+)", text, re.M)
+    counted = [int(n) for n in re.findall(r"^not reached on '\w+': .*?(\d+) transitions?", short, re.M)]
+    assert len(missed) == sum(counted) > 100
+    assert "coverage-detail lists" not in text
 
 
 def test_measure_reads_real_calls_of_the_main_line(app):

@@ -34,8 +34,8 @@ CLOSED_HOURS = "2026-11-23T21:30:00-06:00"  # a Monday, 9:30 p.m. Central: the T
 FOREIGN_NUMBER = "+15005550006"
 
 
-def run(*args: str, env: dict[str, str | None] | None = None) -> Result:
-    return CliRunner(env=env).invoke(main, list(args), catch_exceptions=False)
+def run(runner: CliRunner, *args: str, env: dict[str, str | None] | None = None) -> Result:
+    return runner.invoke(main, list(args), env=env, catch_exceptions=False)
 
 
 def flow_of(app: Flask, line: str) -> Flow:
@@ -120,10 +120,10 @@ def test_bounds_stop_the_crawl(main_app, options, states, truncated):
     [pytest.param(OPEN_HOURS, {"closed"}, ["closed"], id="open"),
      pytest.param(CLOSED_HOURS, "all but closed", None, id="closed")],
 )  # fmt: skip
-def test_the_tty_line_open_and_closed(tmp_path, now, missing, conditional):
+def test_the_tty_line_open_and_closed(runner: CliRunner, tmp_path, now, missing, conditional):
     flow = load_flow(FLOWS_DIR / "tty.yaml")
     out = tmp_path / "crawl.json"
-    result = run("crawl", "--line", "tty", "--now", now, "--json", str(out),
+    result = run(runner, "crawl", "--line", "tty", "--now", now, "--json", str(out),
                  "--database", str(tmp_path / "ivr.sqlite3"))  # fmt: skip
     assert result.exit_code == 0, result.output
     data = json.loads(out.read_text(encoding="utf-8"))
@@ -234,12 +234,12 @@ def test_planted_faults_are_reported(make_app: Callable[..., Flask], planted_flo
 
 @pytest.mark.parametrize(("flags", "code"), [pytest.param([], 0, id="report-only"),
                                              pytest.param(["--strict"], 1, id="strict")])  # fmt: skip
-def test_strict_fails_the_command_on_planted_faults(tmp_path, planted_flows, flags, code):
-    result = run("crawl", "--depth", "2", "--database", str(tmp_path / "ivr.sqlite3"), *flags,
+def test_strict_fails_the_command_on_planted_faults(runner: CliRunner, tmp_path, planted_flows, flags, code):
+    result = run(runner, "crawl", "--depth", "2", "--database", str(tmp_path / "ivr.sqlite3"), *flags,
                  env={"IVR_FLOWS_DIR": str(planted_flows)})  # fmt: skip
     assert result.exit_code == code, result.output
     assert "  trap\n" in result.stdout
-    assert ("2 problem(s) found (--strict)" in result.stderr) is (code == 1)
+    assert ("2 problems found (--strict)" in result.stderr) is (code == 1)
 
 
 # -- someone else's TwiML app, over HTTP ----------------------------------------------------------
@@ -329,8 +329,8 @@ def test_a_foreign_app_is_crawled_by_fingerprint(acme_crawl):
     assert acme_crawl.dead_ends == [] and acme_crawl.no_exit == [] and acme_crawl.errors == []
 
 
-def test_the_command_crawls_a_url_and_strict_fails_on_its_dead_key(acme_url):
-    result = run("crawl", "--url", acme_url, "--to", FOREIGN_NUMBER, "--strict", "--json", "-")
+def test_the_command_crawls_a_url_and_strict_fails_on_its_dead_key(runner: CliRunner, acme_url):
+    result = run(runner, "crawl", "--url", acme_url, "--to", FOREIGN_NUMBER, "--strict", "--json", "-")
     assert result.exit_code == 1, result.output
     assert f"crawl of {FOREIGN_NUMBER}: 5 states" in result.stderr  # stdout holds the JSON alone
     data = json.loads(result.stdout)
@@ -420,34 +420,33 @@ def test_mentioned_keys(prompt, keys):
                      id="bad-line"),
     ],
 )  # fmt: skip
-def test_bad_options_say_how_to_mend_them(args, message):
-    result = run("crawl", *args)
+def test_bad_options_say_how_to_mend_them(runner: CliRunner, args, message):
+    result = run(runner, "crawl", *args)
     assert result.exit_code == 2
     assert message in result.stderr
 
 
-def test_an_app_that_cannot_be_reached_is_an_error_not_a_report():
+def test_an_app_that_cannot_be_reached_is_an_error_not_a_report(runner: CliRunner):
     with socket.socket() as sock:  # a port that nothing listens on
         sock.bind(("127.0.0.1", 0))
         url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    result = run("crawl", "--url", url, "--to", FOREIGN_NUMBER)
+    result = run(runner, "crawl", "--url", url, "--to", FOREIGN_NUMBER)
     assert result.exit_code == 1
     assert f"could not reach {url}/voice" in result.stderr
     assert f"Check that --url {url} answers Twilio voice webhooks at /voice." in result.stderr
 
 
-def test_help_has_a_copy_pasteable_example():
-    result = run("crawl", "--help")
+def test_help_has_a_copy_pasteable_example(runner: CliRunner):
+    result = run(runner, "crawl", "--help")
     assert result.exit_code == 0
-    assert "    ivr crawl --line main --depth 6 --write-scenarios scenarios/crawl --json crawl.json\n" in (
-        result.stdout
-    )
+    example = "ivr crawl --line main --depth 6 --write-scenarios crawl-scenarios/main --json crawl.json"
+    assert f"    {example}\n" in result.stdout
 
 
-def test_the_command_writes_scenarios_and_json(tmp_path):
+def test_the_command_writes_scenarios_and_json(runner: CliRunner, tmp_path):
     out, folder = tmp_path / "report.json", tmp_path / "scenarios"
-    result = run("crawl", "--line", "main", "--depth", "2", "--strict", "--write-scenarios", str(folder),
-                 "--json", str(out), "--database", str(tmp_path / "ivr.sqlite3"))  # fmt: skip
+    result = run(runner, "crawl", "--line", "main", "--depth", "2", "--strict", "--write-scenarios",
+                 str(folder), "--json", str(out), "--database", str(tmp_path / "ivr.sqlite3"))  # fmt: skip
     assert result.exit_code == 0, result.output
     data = json.loads(out.read_text(encoding="utf-8"))
     assert data["options"]["depth"] == 2 and data["problems"] == []
@@ -455,3 +454,114 @@ def test_the_command_writes_scenarios_and_json(tmp_path):
     assert f"wrote {len(data['paths'])} scenario files to {folder}" in result.stdout
     assert "refill_menu" in data["beyond_depth_states"]  # three inputs away
     assert data["unreached_states"] == []
+
+
+# -- where crawled scenarios go, and the clock of a line with hours ------------------------------
+
+
+@pytest.mark.parametrize(("folder", "env"), [
+    pytest.param("scenarios/crawl", {}, id="inside-scenarios"),
+    pytest.param("scenarios", {}, id="scenarios-itself"),
+    pytest.param("./scenarios/../scenarios/main/crawl", {}, id="a-roundabout-path"),
+    pytest.param("load-suite/crawl", {"IVR_SCENARIOS": "smoke:load-suite"}, id="inside-IVR_SCENARIOS"),
+])  # fmt: skip
+def test_crawled_scenarios_are_refused_inside_the_folders_tests_run(
+    runner, tmp_path, monkeypatch, folder, env
+):
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(main, ["crawl", "--depth", "1", "--write-scenarios", folder], env=env)
+    assert result.exit_code == 2, result.output
+    assert "Invalid value for '--write-scenarios'" in result.stderr
+    assert "which `ivr test` and the Locust load runs run by default" in result.stderr
+    assert "e.g. --write-scenarios crawl-scenarios/main" in result.stderr
+    assert not (tmp_path / folder).exists() and "crawl of" not in result.stdout  # nothing ran
+
+
+def test_crawled_scenarios_outside_are_written(runner: CliRunner, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(main, ["crawl", "--line", "specialty", "--depth", "1", "--write-scenarios",
+                                  "crawl-scenarios/specialty"], catch_exceptions=False)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert list((tmp_path / "crawl-scenarios/specialty").glob("*.yaml"))
+
+
+def test_the_gitignore_keeps_crawled_scenarios_out():
+    ignored = (Path(__file__).parent.parent / ".gitignore").read_text(encoding="utf-8").split()
+    assert "crawl-scenarios/" in ignored
+
+
+SUNDAY_NIGHT = "2026-11-23T05:00:00+00:00"  # Sunday 23:00 Central: the TTY line is closed
+
+
+@pytest.fixture
+def night(monkeypatch):
+    from datetime import datetime
+
+    monkeypatch.setattr("ivr.hours.system_clock", lambda: datetime.fromisoformat(SUNDAY_NIGHT))
+
+
+@pytest.mark.usefixtures("night")
+def test_a_tty_crawl_without_now_runs_at_the_fixed_open_time(runner: CliRunner, tmp_path):
+    out = tmp_path / "crawl.json"
+    result = runner.invoke(main, ["crawl", "--line", "tty", "--depth", "1", "--json", str(out),
+                                  "--database", str(tmp_path / "db")], catch_exceptions=False)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("crawl of +18007114041 (line tty) at 2026-11-23T12:00:00-06:00: ")
+    data = json.loads(out.read_text(encoding="utf-8"))
+    assert data["now"] == "2026-11-23T12:00:00-06:00"
+    assert data["paths"][0]["state"] == "main_menu"  # open, although the real clock says closed
+
+
+@pytest.mark.usefixtures("night")
+@pytest.mark.parametrize(("args", "env", "now", "first"), [
+    pytest.param(["--now", "2026-11-23T21:30:00-06:00"], {}, "2026-11-23T21:30:00-06:00", "closed",
+                 id="now-given"),
+    pytest.param([], {"IVR_NOW": "2026-11-23T21:30:00-06:00"}, None, "closed", id="app-clock-frozen"),
+    pytest.param(["--line", "main"], {}, None, "main_menu", id="a-line-without-hours"),
+])  # fmt: skip
+def test_the_fixed_clock_gives_way(runner: CliRunner, tmp_path, args, env, now, first):
+    out = tmp_path / "crawl.json"
+    result = runner.invoke(main, ["crawl", "--line", "tty", "--depth", "1", "--json", str(out), *args,
+                                  "--database", str(tmp_path / "db")], env=env, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text(encoding="utf-8"))
+    assert (data["now"], data["paths"][0]["state"]) == (now, first)
+
+
+def test_the_help_says_which_clock_is_used(runner: CliRunner):
+    text = " ".join(runner.invoke(main, ["crawl", "--help"]).stdout.split())
+    assert "Default, so that crawls repeat: noon" in text
+    assert "the TTY line at 2026-11-23T12:00:00-06:00; a line without hours: the real clock" in text
+
+
+def test_the_fixed_open_time_is_open_for_any_hours():
+    from datetime import datetime
+
+    from ivr.flow import Hours
+    from ivr.hours import is_open
+    from ivr.qa.clock import open_time
+
+    cases = {
+        Hours("America/Chicago", frozenset(range(6)), 8 * 60, 20 * 60): "2026-11-23T12:00:00-06:00",
+        Hours("Europe/Paris", frozenset({5}), 13 * 60, 17 * 60): "2026-11-28T15:00:00+01:00",
+        Hours("Asia/Tokyo", frozenset({2, 4}), 6 * 60, 11 * 60): "2026-11-25T08:30:00+09:00",
+    }
+    for hours, expected in cases.items():
+        assert open_time(hours) == expected
+        assert is_open(hours, datetime.fromisoformat(expected))
+
+
+def test_one_call_one_state_in_the_singular(runner: CliRunner, tmp_path):
+    result = runner.invoke(main, ["crawl", "--line", "specialty", "--max-calls", "1",
+                                  "--database", str(tmp_path / "db")], catch_exceptions=False)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert ": 1 state, 1 call in " in result.stdout.splitlines()[0]
+
+
+def test_a_crawl_whose_first_call_fails_raises_crawl_error():
+    from ivr.crawl import CrawlError
+
+    broken = Flask("broken")
+    broken.add_url_rule("/voice", "voice", lambda: ("down for maintenance", 500), methods=["POST"])
+    with pytest.raises(CrawlError, match=r"^the first call failed, so nothing was crawled: .*500"):
+        crawl(WsgiTransport(broken), "+15005550006")

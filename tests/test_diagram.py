@@ -401,25 +401,25 @@ def test_barycenter_sweeps_remove_crossings(
 # -- ivr graph --------------------------------------------------------------------------------
 
 
-def graph(*args: str) -> Result:
-    return CliRunner().invoke(main, ["graph", *args], catch_exceptions=False)
+def graph(runner: CliRunner, *args: str) -> Result:
+    return runner.invoke(main, ["graph", *args], catch_exceptions=False)
 
 
 @pytest.mark.parametrize(("fmt", "starts"), [("mermaid", "---\ntitle: "), ("dot", 'digraph "tty" {')],
                          ids=["mermaid", "dot"])  # fmt: skip
-def test_graph_prints_text_formats(fmt: str, starts: str) -> None:
-    result = graph("--line", "tty", "--format", fmt)
+def test_graph_prints_text_formats(runner: CliRunner, fmt: str, starts: str) -> None:
+    result = graph(runner, "--line", "tty", "--format", fmt)
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith(starts)
     assert result.stdout == (to_mermaid if fmt == "mermaid" else to_dot)(FLOWS["tty"], "menu")
 
 
-def test_graph_defaults_to_the_main_line_as_mermaid() -> None:
-    assert graph().stdout == to_mermaid(FLOWS["main"], "menu")
+def test_graph_defaults_to_the_main_line_as_mermaid(runner: CliRunner) -> None:
+    assert graph(runner).stdout == to_mermaid(FLOWS["main"], "menu")
 
 
-def test_graph_full_detail_has_more_arrows() -> None:
-    menu, full = graph("--detail", "menu").stdout, graph("--detail", "full").stdout
+def test_graph_full_detail_has_more_arrows(runner: CliRunner) -> None:
+    menu, full = graph(runner, "--detail", "menu").stdout, graph(runner, "--detail", "full").stdout
     assert full.count(" --> ") > menu.count(" --> ") > 10
 
 
@@ -429,27 +429,32 @@ def test_graph_full_detail_has_more_arrows() -> None:
     ("svg", "svg", b"<"),
 ], ids=["mmd", "dot", "svg"])  # fmt: skip
 def test_graph_writes_a_file_in_the_format_of_its_suffix(
+    runner: CliRunner,
     tmp_path: Path, suffix: str, fmt: str, starts: bytes
 ) -> None:
     out = tmp_path / f"menu.{suffix}"
-    result = graph("-o", str(out))
+    result = graph(runner, "-o", str(out))
     assert result.exit_code == 0, result.output
     assert result.stdout == ""
     assert result.stderr.endswith(f"wrote {out} ({fmt}, main line, menu view)\n")
     assert out.read_bytes().startswith(starts)
 
 
-def test_graph_svg_without_graphviz_uses_the_built_in_layout(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_graph_svg_without_graphviz_uses_the_built_in_layout(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(shutil, "which", lambda name: None)
-    result = graph("--format", "svg", "--line", "specialty")
+    result = graph(runner, "--format", "svg", "--line", "specialty")
     assert result.exit_code == 0, result.output
     assert result.stdout == to_svg(FLOWS["specialty"])
     assert "note: Graphviz is not installed" in result.stderr
 
 
-def test_graph_png_without_graphviz_fails_clearly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_graph_png_without_graphviz_fails_clearly(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(shutil, "which", lambda name: None)
-    result = graph("--format", "png", "-o", str(tmp_path / "main.png"))
+    result = graph(runner, "--format", "png", "-o", str(tmp_path / "main.png"))
     assert result.exit_code == 1
     assert "Graphviz is not installed" in result.stderr
     assert not (tmp_path / "main.png").exists()
@@ -457,16 +462,16 @@ def test_graph_png_without_graphviz_fails_clearly(tmp_path: Path, monkeypatch: p
 
 @needs_dot
 @pytest.mark.parametrize(("fmt", "magic"), [("png", b"\x89PNG"), ("svg", b"<?xml")], ids=["png", "svg"])
-def test_graph_with_graphviz(tmp_path: Path, fmt: str, magic: bytes) -> None:
+def test_graph_with_graphviz(runner: CliRunner, tmp_path: Path, fmt: str, magic: bytes) -> None:
     out = tmp_path / f"main.{fmt}"
-    result = graph("--format", fmt, "-o", str(out))
+    result = graph(runner, "--format", fmt, "-o", str(out))
     assert result.exit_code == 0, result.output
     assert out.read_bytes().startswith(magic)
 
 
-def test_graph_help_has_an_example_and_bad_lines_are_refused() -> None:
-    helped = graph("--help")
+def test_graph_help_has_an_example_and_bad_lines_are_refused(runner: CliRunner) -> None:
+    helped = graph(runner, "--help")
     assert "ivr graph --line main --format svg -o main.svg" in helped.stdout
-    refused = CliRunner().invoke(main, ["graph", "--line", "nope"])
+    refused = runner.invoke(main, ["graph", "--line", "nope"])
     assert refused.exit_code == 2
     assert "'nope' is not a line; choose one of: main, specialty, tty" in refused.stderr

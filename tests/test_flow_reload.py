@@ -52,7 +52,7 @@ def edit_file(path: Path, old: str, new: str) -> None:
 
 
 def main_menu_heard(app: Flask, to: str = MAIN) -> str:
-    phone = Phone(app.test_client(), to=to).dial()
+    phone = Phone(app, to=to).dial()
     assert phone.gather is not None, phone.history[-1]
     return phone.heard
 
@@ -75,7 +75,7 @@ def test_a_call_in_progress_goes_on_after_an_edit(
     start: Callable[[bool], Flask], flows: Path
 ) -> None:
     app = start(True)
-    phone = Phone(app.test_client(), to=MAIN).dial()
+    phone = Phone(app, to=MAIN).dial()
     edit_file(flows / "main.yaml", OLD, NEW)
     phone.press("2")  # billing, on the reloaded flow
     assert "billing discrepancy" in phone.heard

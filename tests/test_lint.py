@@ -22,8 +22,8 @@ from ivr.sim import WsgiTransport
 FLOW_FILES = sorted(FLOWS_DIR.glob("*.yaml"))
 
 
-def run(*args: str) -> Result:
-    return CliRunner().invoke(main, ["lint", *args], catch_exceptions=False)
+def run(runner: CliRunner, *args: str) -> Result:
+    return runner.invoke(main, ["lint", *args], catch_exceptions=False)
 
 
 def violations(result: Result, path: Path) -> list[str]:
@@ -34,8 +34,8 @@ def violations(result: Result, path: Path) -> list[str]:
 
 
 @pytest.mark.parametrize("path", FLOW_FILES, ids=[p.name for p in FLOW_FILES])
-def test_our_flows_pass_the_lint(path: Path) -> None:
-    result = run(str(path))
+def test_our_flows_pass_the_lint(runner: CliRunner, path: Path) -> None:
+    result = run(runner, str(path))
     assert violations(result, path) == []
     assert result.exit_code == 0, result.output
 
@@ -91,14 +91,14 @@ def write(tmp_path: Path, flow: dict[str, Any], name: str = "line.yaml") -> Path
     return path
 
 
-def lint_words(path: Path, *more: str) -> Result:
+def lint_words(runner: CliRunner, path: Path, *more: str) -> Result:
     """Lint with seconds from words at the speaking rate: the same figures on every machine."""
-    return run("--measure", "words", *more, str(path))
+    return run(runner, "--measure", "words", *more, str(path))
 
 
-def test_the_small_line_passes(tmp_path: Path) -> None:
+def test_the_small_line_passes(runner: CliRunner, tmp_path: Path) -> None:
     path = write(tmp_path, base())
-    result = lint_words(path)
+    result = lint_words(runner, path)
     assert (result.exit_code, violations(result, path)) == (0, []), result.output
     assert "1 line linted, 0 violations" in result.stdout
 
@@ -236,10 +236,11 @@ BROKEN = [
 
 @pytest.mark.parametrize(("build", "where", "field", "message"), BROKEN)
 def test_each_rule_broken_alone_is_named_by_file_state_and_field(
+    runner: CliRunner,
     tmp_path: Path, build: Any, where: str, field: str, message: str
 ) -> None:
     path = write(tmp_path, build())
-    result = lint_words(path)
+    result = lint_words(runner, path)
     found = violations(result, path)
     assert len(found) == 1, result.output
     assert found[0].startswith(f"{path}: state '{where}': field '{field}': {message}")
@@ -247,11 +248,13 @@ def test_each_rule_broken_alone_is_named_by_file_state_and_field(
     assert "1 line linted, 1 violation" in result.stdout
 
 
-def test_the_words_before_the_first_choice_are_counted_on_the_start_document(tmp_path: Path) -> None:
+def test_the_words_before_the_first_choice_are_counted_on_the_start_document(
+    runner: CliRunner, tmp_path: Path
+) -> None:
     flow = base()
     flow["greeting"] = text(" ".join(["Thank you for calling our test line today."] * 4))  # 32 words
     path = write(tmp_path, flow)
-    result = lint_words(path)
+    result = lint_words(runner, path)
     assert violations(result, path) == [
         f"{path}: state 'menu': field 'greeting.en': 36 words before the first choice; at most 30: the "
         "caller called to do something, so shorten what comes before it"
@@ -262,55 +265,60 @@ def test_the_words_before_the_first_choice_are_counted_on_the_start_document(tmp
 # -- budgets ------------------------------------------------------------------------------------
 
 
-def test_a_budgets_file_raises_a_budget(tmp_path: Path) -> None:
+def test_a_budgets_file_raises_a_budget(runner: CliRunner, tmp_path: Path) -> None:
     path = write(tmp_path, six_options())
     budgets = tmp_path / "budgets.yaml"
     budgets.write_text("max_options: 6\n", encoding="utf-8")
-    result = lint_words(path, "--budgets", str(budgets))
+    result = lint_words(runner, path, "--budgets", str(budgets))
     assert (result.exit_code, violations(result, path)) == (0, []), result.output
 
 
-def test_a_line_sets_its_own_budgets_in_its_lint_section(tmp_path: Path) -> None:
+def test_a_line_sets_its_own_budgets_in_its_lint_section(runner: CliRunner, tmp_path: Path) -> None:
     flow = six_options()
     flow["lint"] = {"max_options": 6}
     path = write(tmp_path, flow)
-    result = lint_words(path)
+    result = lint_words(runner, path)
     assert (result.exit_code, violations(result, path)) == (0, []), result.output
 
 
-def test_an_unknown_budget_name_is_an_error_naming_the_file_and_field(tmp_path: Path) -> None:
+def test_an_unknown_budget_name_is_an_error_naming_the_file_and_field(
+    runner: CliRunner, tmp_path: Path
+) -> None:
     path = write(tmp_path, base())
     budgets = tmp_path / "budgets.yaml"
     budgets.write_text("max_option: 6\n", encoding="utf-8")
-    result = lint_words(path, "--budgets", str(budgets))
+    result = lint_words(runner, path, "--budgets", str(budgets))
     assert result.exit_code == 2
     assert f"error: {budgets}: field 'max_option': unknown budget" in result.stderr
 
 
-def test_an_unknown_name_in_a_flows_lint_section_names_the_flow(tmp_path: Path) -> None:
+def test_an_unknown_name_in_a_flows_lint_section_names_the_flow(runner: CliRunner, tmp_path: Path) -> None:
     flow = base()
     flow["lint"] = {"max_seconds": 10}
     path = write(tmp_path, flow)
-    result = lint_words(path)
+    result = lint_words(runner, path)
     assert result.exit_code == 2
     assert f"error: {path}: field 'lint.max_seconds': unknown budget" in result.stderr
 
 
-def test_an_invalid_flow_file_exits_2_with_the_loaders_errors(tmp_path: Path) -> None:
+def test_an_invalid_flow_file_exits_2_with_the_loaders_errors(runner: CliRunner, tmp_path: Path) -> None:
     flow = base()
     of(flow, "menu")["colour"] = "blue"
     path = write(tmp_path, flow)
-    result = lint_words(path)
+    result = lint_words(runner, path)
     assert result.exit_code == 2
-    assert f"error: {path}: state 'menu': field 'colour': unknown field" in result.stderr
+    [line] = [n for n, text in enumerate(path.read_text().splitlines(), 1) if "colour:" in text]
+    assert f"error: {path}:{line}: state 'menu': field 'colour': unknown field" in result.stderr
 
 
 # -- the report ---------------------------------------------------------------------------------
 
 
-def test_the_json_report_has_per_language_figures_destinations_and_edge_seconds(tmp_path: Path) -> None:
+def test_the_json_report_has_per_language_figures_destinations_and_edge_seconds(
+    runner: CliRunner, tmp_path: Path
+) -> None:
     path = write(tmp_path, base())
-    result = run("--measure", "words", "--json", "-", str(path))
+    result = run(runner, "--measure", "words", "--json", "-", str(path))
     assert result.exit_code == 0, result.stderr
     data = json.loads(result.stdout)
     assert data["violations"] == 0 and data["budgets"]["max_options"] == 5
@@ -332,21 +340,21 @@ def test_the_json_report_has_per_language_figures_destinations_and_edge_seconds(
     assert line["violations"] == []
 
 
-def test_the_text_report_is_a_table_per_line(tmp_path: Path) -> None:
+def test_the_text_report_is_a_table_per_line(runner: CliRunner, tmp_path: Path) -> None:
     path = write(tmp_path, base())
-    out = lint_words(path).stdout
+    out = lint_words(runner, path).stdout
     assert f"line t ({path}): words at 150 words a minute; menus 1 level deep" in out
     rows = {line.split()[0]: line.split()[1:] for line in out.splitlines() if line.startswith("  ")}
     assert rows["menu"] == ["1", "1", "6.0"]  # options, level, seconds: 15 words
     assert "to billing (1)" in out and "to rep (0)" in out
 
 
-def test_seconds_are_measured_with_espeak_when_it_is_installed(tmp_path: Path) -> None:
+def test_seconds_are_measured_with_espeak_when_it_is_installed(runner: CliRunner, tmp_path: Path) -> None:
     if not espeak_available():
         pytest.skip("espeak-ng is not installed")
     path = write(tmp_path, base())
-    measured = json.loads(run("--json", "-", str(path)).stdout)["lines"][0]
-    counted = json.loads(run("--measure", "words", "--json", "-", str(path)).stdout)["lines"][0]
+    measured = json.loads(run(runner, "--json", "-", str(path)).stdout)["lines"][0]
+    counted = json.loads(run(runner, "--measure", "words", "--json", "-", str(path)).stdout)["lines"][0]
     assert (measured["measure"], counted["measure"]) == ("espeak", "words")
     for name in ("rep", "billing"):
         heard = {d["state"]: d["seconds"] for d in measured["languages"]["en"]["destinations"]}[name]
@@ -355,11 +363,11 @@ def test_seconds_are_measured_with_espeak_when_it_is_installed(tmp_path: Path) -
         assert words / 2 < heard < words * 2, (name, heard, words)
 
 
-def test_a_slower_line_takes_longer(tmp_path: Path) -> None:
+def test_a_slower_line_takes_longer(runner: CliRunner, tmp_path: Path) -> None:
     flow = base()
     flow["pace"] = {"rate": "75%"}
     path = write(tmp_path, flow)
-    data = json.loads(run("--measure", "words", "--json", "-", str(path)).stdout)["lines"][0]
+    data = json.loads(run(runner, "--measure", "words", "--json", "-", str(path)).stdout)["lines"][0]
     assert data["words_per_minute"] == 112.5
     assert data["languages"]["en"]["seconds_before_first_choice"] == pytest.approx(4 * 60 / 112.5, abs=0.05)
 

@@ -7,14 +7,9 @@ import importlib.util
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-from app import create_app
-
-from .servers import served
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCUSTFILE = ROOT / "load" / "locustfile.py"
@@ -53,15 +48,6 @@ steps:
   - expect: {contains: Press 7 for the moon}
 """
 
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[str]:
-    """Our app on a free loopback port, threaded, in this process."""
-    app = create_app({"DATABASE": str(tmp_path / "load.sqlite3"), "NOW": OPEN_HOURS})
-    with served(app) as url:
-        yield url
-    app.extensions["ivr"].store.close()
 
 
 def read_rows(path: Path) -> list[dict[str, str]]:
@@ -128,4 +114,4 @@ def test_bad_scenario_files_stop_the_run_with_a_message(tmp_path: Path) -> None:
     done = subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert done.returncode != 0
     assert "cannot load the scenarios" in done.stderr
-    assert "bad.yaml: step 1: field 'press'" in done.stderr
+    assert "bad.yaml:4: step 1: field 'press'" in done.stderr

@@ -4,15 +4,9 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
 from importlib.metadata import entry_points
-from pathlib import Path
 
 import pytest
-
-from app import create_app
-
-from .servers import served
 
 pytest_plugins = ["pytester"]
 
@@ -123,15 +117,6 @@ def test_a_bad_app_factory_fails_the_test_with_a_clear_message(pytester: pytest.
     result = run(pytester, "--ivr-app", "no_such_module:create_app")
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*ivr_call: cannot start the app 'no_such_module:create_app':*"])
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[str]:
-    """Our app served over HTTP on a free loopback port, in a thread."""
-    app = create_app({"DATABASE": str(tmp_path / "served.sqlite3"), "NOW": OPEN_HOURS})
-    with served(app) as url:
-        yield url
-    app.extensions["ivr"].store.close()
 
 
 def test_ivr_url_sends_the_calls_over_http(pytester: pytest.Pytester, server: str) -> None:

@@ -1,121 +1,18 @@
-"""The SQLite store: atomic read-modify-write, expiry, restarts, and no secrets in clear."""
+"""The SQLite store's own ways: WAL, workers opening a new file at once (the rest
+of what a store must do is in test_store_contract.py, run on every store)."""
 
 from __future__ import annotations
 
-import logging
 import sqlite3
-import threading
-from pathlib import Path
 
-from ivr.call import CallSession
+import pytest
+
 from ivr.sqlite_store import SqliteStore
-from ivr.store import CallEvent
-
-from .flow_text import greeting, message, prompt
-from .phone import Phone
-
-MEMBER_ID, MEMBER_DOB = "10203040", "03071956"
-# The scans for secrets look for member 2's entries as well.
-MEMBER2_ID, MEMBER2_DOB = "55501234", "11231948"
-
-
-def test_database_defaults_to_the_instance_folder(tmp_path, monkeypatch):
-    from app import create_app
-
-    monkeypatch.delenv("IVR_DATABASE", raising=False)
-    app = create_app({"TESTING": True})
-    assert app.config["DATABASE"] == str(Path(app.instance_path) / "ivr.sqlite3")
-    app.extensions["ivr"].store.close()
 
 
 def test_wal_mode(tmp_path):
     store = SqliteStore(tmp_path / "s.db")
     assert store.connection().execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-
-
-def test_session_expires(tmp_path):
-    store = SqliteStore(tmp_path / "s.db", ttl=60)
-    with store.call("CA1", now=1000.0) as slot:
-        slot.create(CallSession("CA1", "main", "main_menu", reference="12345678"), caller="", now=1000.0)
-    with store.call("CA1", now=1059.0) as slot:
-        assert slot.session is not None and slot.session.state == "main_menu"
-    with store.call("CA1", now=1200.0) as slot:
-        assert slot.session is None and slot.known  # expired, but the record stays
-
-
-def test_an_error_rolls_back(tmp_path):
-    store = SqliteStore(tmp_path / "s.db")
-    try:
-        with store.call("CA2", now=1.0) as slot:
-            slot.create(CallSession("CA2", "main", "main_menu", reference="22345678"), caller="", now=1.0)
-            raise RuntimeError("boom")
-    except RuntimeError:
-        pass
-    assert store.get_call("CA2") is None
-
-
-def test_concurrent_updates_of_one_call_lose_nothing(tmp_path):
-    path = tmp_path / "s.db"
-    store = SqliteStore(path)
-    with store.call("CA3", now=1.0) as slot:
-        slot.create(CallSession("CA3", "main", "main_menu", reference="32345678"), caller="", now=1.0)
-
-    def bump(times: int) -> None:
-        own = SqliteStore(path)  # a separate connection, like another worker
-        for _ in range(times):
-            with own.call("CA3", now=2.0) as slot:
-                assert slot.session is not None
-                slot.session.step += 1
-                slot.save(slot.session, now=2.0)
-                slot.log(CallEvent(2.0, slot.session.step, "press_1", "", "a", "b", "en"))
-        own.close()
-
-    threads = [threading.Thread(target=bump, args=(50,)) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    record = store.get_call("CA3")
-    with store.call("CA3", now=3.0) as slot:
-        assert slot.session is not None and slot.session.step == 200
-    assert len(record.events) == 200
-    assert sorted(e.step for e in record.events) == list(range(1, 201))
-
-
-def test_a_restarted_app_continues_the_call(make_app):
-    first = make_app()
-    phone = Phone(first.test_client()).dial().press("2")
-    first.extensions["ivr"].store.close()
-    second = make_app()  # same database file, new process state
-    phone.client = second.test_client()
-    assert prompt("billing_discrepancy") in phone.press("1").heard
-    # The languages already greeted are kept too: a switch back and forth is only confirmed.
-    phone.press("9")  # Spanish, greeted for the first time
-    assert greeting("es") in phone.heard
-    phone.client = make_app().test_client()
-    assert phone.press("9").heard.startswith(message("language_set", "en"))
-    assert phone.press("9").heard.startswith(message("language_set", "es"))
-    assert greeting("es") not in phone.heard
-
-
-def test_no_member_id_or_birth_date_in_clear(make_app, caplog, tmp_path):
-    caplog.set_level(logging.DEBUG)
-    app = make_app()
-    client = app.test_client()
-    assert "verified" in Phone(client).dial().press("1").press(MEMBER_ID).press(MEMBER_DOB).heard
-    assert "verified" in Phone(client).dial().press("1").press(MEMBER2_ID).press(MEMBER2_DOB).heard
-    Phone(client).dial().press("1").press(MEMBER_ID).press("12251999").press("77777777")
-    Phone(client).dial().say("refill").press(MEMBER_ID)
-    store = app.extensions["ivr"].store
-    texts = list(store.iter_raw_text())
-    assert any("verify_dob" in t for t in texts)  # the scan does see the call data
-    dump = "\n".join(texts) + "\n".join(sqlite3.connect(store.path).iterdump())
-    raw = b"".join(p.read_bytes() for p in tmp_path.glob("ivr.sqlite3*"))
-    for secret in (MEMBER_ID, MEMBER2_ID, MEMBER2_DOB, "12251999", "77777777"):
-        assert secret not in dump
-        assert secret.encode() not in raw
-        assert secret not in caplog.text
-    assert "[8 digits hidden]" in dump
 
 
 def _open_store(path: str, results) -> None:  # a separate process, like a gunicorn worker
@@ -140,3 +37,99 @@ def test_workers_opening_a_new_file_at_once_all_start(tmp_path):
         for worker in workers:
             worker.join(10)
         assert outcomes == ["ok"] * 5
+
+
+# -- SQLite errors are StoreErrors, and leave nothing half-written -----------------------------
+
+
+def _refuse(store: SqliteStore, table: str, event: str = "INSERT") -> None:
+    """Make every `event` on `table` fail, as a full disk or a broken file would."""
+    store.connection().execute(f"CREATE TRIGGER refuse_{table}_{event} BEFORE {event} ON {table} "
+                               "BEGIN SELECT RAISE(ABORT, 'disk I/O error (simulated)'); END")  # fmt: skip
+
+
+def _call(sid: str, reference: str = "12345678"):
+    from ivr.call import CallSession
+
+    return CallSession(sid, "main", "main_menu", reference=reference)
+
+
+def test_a_failed_write_is_a_store_error_and_leaves_no_half_written_call(tmp_path):
+    from ivr.errors import StoreError
+    from ivr.store import CallEvent
+
+    store = SqliteStore(tmp_path / "s.db")
+    _refuse(store, "call_events")
+    with pytest.raises(StoreError) as raised, store.call("CA1", now=1.0) as slot:
+        slot.create(_call("CA1"), caller="", now=1.0)  # written, then rolled back with the step
+        slot.log(CallEvent(1.0, 0, "start", "", "incoming", "main_menu", "en"))
+    assert str(raised.value).startswith(
+        f"the SQLite store {store.path} cannot write call CA1: disk I/O error (simulated). Check that"
+    )
+    assert isinstance(raised.value.__cause__, sqlite3.Error)
+    assert store.get_call("CA1") is None
+    assert not store.connection().in_transaction
+    with store.call("CA2", now=2.0) as slot:  # the failed step did not keep the lock
+        slot.create(_call("CA2"), caller="", now=2.0)
+    assert store.get_call("CA2") is not None
+
+
+def test_a_read_only_database_is_a_store_error(tmp_path):
+    from ivr.errors import StoreError
+
+    store = SqliteStore(tmp_path / "s.db")
+    store.connection().execute("PRAGMA query_only = ON")  # chmod does not stop root; this does
+    with pytest.raises(StoreError, match=r"cannot lock call CA1: attempt to write a readonly database"):
+        with store.call("CA1", now=1.0) as slot:
+            slot.create(_call("CA1"), caller="", now=1.0)
+    assert store.get_call("CA1") is None
+
+
+@pytest.mark.parametrize("use", [
+    lambda store: store.get_call("CA1"),
+    lambda store: store.recent_calls(),
+    lambda store: list(store.iter_raw_text()),
+    lambda store: store.members.verify("0" * 64, "03071956"),
+    lambda store: store.end_call("CA1", "completed", 2.0, 5),
+    lambda store: store.call("CA1", now=1.0).__enter__(),
+], ids=["get_call", "recent_calls", "iter_raw_text", "verify", "end_call", "call"])  # fmt: skip
+def test_a_closed_connection_is_a_store_error_everywhere(tmp_path, use):
+    from ivr.errors import StoreError
+
+    store = SqliteStore(tmp_path / "s.db")
+    store.connection().close()
+    with pytest.raises(StoreError, match=r"Cannot operate on a closed database\. Check that the file"):
+        use(store)
+
+
+def test_end_call_runs_in_a_transaction_and_rolls_back_when_it_fails(tmp_path):
+    from ivr.errors import StoreError
+
+    store = SqliteStore(tmp_path / "s.db")
+    with store.call("CA1", now=1.0) as slot:
+        slot.create(_call("CA1"), caller="", now=1.0)
+    _refuse(store, "calls", "UPDATE")
+    with pytest.raises(StoreError, match=r"cannot write the end of call CA1: disk I/O error \(simulated\)"):
+        store.end_call("CA1", "completed", 2.0, 1)
+    assert not store.connection().in_transaction
+    store.connection().execute("DROP TRIGGER refuse_calls_UPDATE")
+    record = store.get_call("CA1")
+    assert record is not None and (record.status, record.ended_at) == ("in-progress", None)
+    assert store.end_call("CA1", "completed", 3.0, 2)
+    assert store.get_call("CA1").status == "completed"
+
+
+def test_a_failed_member_seeding_rolls_back_and_keeps_the_old_members(tmp_path):
+    from ivr.errors import StoreError
+
+    path = tmp_path / "s.db"
+    first = SqliteStore(path)
+    count = first.connection().execute("SELECT COUNT(*) FROM members").fetchone()[0]
+    assert count > 0
+    _refuse(first, "members")
+    first.close()
+    with pytest.raises(StoreError, match=r"cannot seed the fictional members: disk I/O error"):
+        SqliteStore(path)
+    db = sqlite3.connect(path)
+    assert db.execute("SELECT COUNT(*) FROM members").fetchone()[0] == count  # DELETE rolled back
+    assert not db.in_transaction

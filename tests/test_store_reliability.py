@@ -118,7 +118,7 @@ RETRIED = {
 @pytest.mark.parametrize("where", ["same-worker", "other-worker", "concurrent"])
 @pytest.mark.parametrize("kind", list(RETRIED))
 def test_a_retried_webhook_answers_the_same_and_moves_once(workers, kind, where):
-    phone = Phone(workers[0].test_client())
+    phone = Phone(workers[0])
     url, fields = _request(kind, phone)
     answers = _deliver(workers, where, url, fields)
     assert len(answers) == 2 and answers[0] == answers[1]
@@ -135,7 +135,7 @@ def test_a_retried_webhook_answers_the_same_and_moves_once(workers, kind, where)
 
 
 def test_a_retry_after_the_call_moved_on_does_not_move_it_back(workers):
-    phone = Phone(workers[0].test_client()).dial()
+    phone = Phone(workers[0]).dial()
     url, fields = phone.action, {**phone._fields(), "Digits": "2"}
     phone.press("2").press("1")
     retried = workers[1].test_client().post(url, data=fields, headers={TOKEN: "late"})
@@ -200,7 +200,7 @@ PROCESSES, TIMES = 4, 25
 
 
 def test_processes_updating_one_call_lose_nothing(workers, settings):
-    phone = Phone(workers[0].test_client()).dial()
+    phone = Phone(workers[0]).dial()
     pids = _run_processes(_bump, (settings, phone.sid, TIMES), PROCESSES)
     total = PROCESSES * TIMES
     store = workers[1].extensions["ivr"].store
@@ -213,7 +213,7 @@ def test_processes_updating_one_call_lose_nothing(workers, settings):
 
 
 def test_processes_posting_to_one_call_keep_a_consistent_path(workers, settings):
-    phone = Phone(workers[0].test_client()).dial()
+    phone = Phone(workers[0]).dial()
     applied = sum(_run_processes(_press_nines, (settings, phone.sid, phone.action, TIMES), PROCESSES))
     assert applied >= TIMES  # each round, at least the first request at the current step moves
     record = _record(workers[1], phone.sid)

@@ -277,10 +277,12 @@ def test_page_calls_on_many_threads_keep_to_their_own_path(app: Flask) -> None:
 # -- history and following any call ---------------------------------------------------------
 
 
-def test_history_lists_real_and_page_calls_newest_first(client: FlaskClient) -> None:
+def test_history_lists_real_and_page_calls_newest_first(
+    client: FlaskClient, call: Callable[..., Phone]
+) -> None:
     page_sid = sid_of(start(client))
     act(client, page_sid, "press", keys="2")
-    phone = Phone(client).dial()
+    phone = call()
     phone.press("3")
     calls = ok(client.get(f"{API}/calls"))["calls"]
     assert [c["call_sid"] for c in calls] == [phone.sid, page_sid]
@@ -295,8 +297,10 @@ def test_history_lists_real_and_page_calls_newest_first(client: FlaskClient) -> 
     assert only_tty == []
 
 
-def test_a_real_call_can_be_followed_but_not_driven(client: FlaskClient) -> None:
-    phone = Phone(client).dial()
+def test_a_real_call_can_be_followed_but_not_driven(
+    client: FlaskClient, call: Callable[..., Phone]
+) -> None:
+    phone = call()
     before = ok(client.get(f"{API}/calls/{phone.sid}"))
     assert before["live"] is None
     assert before["call"]["in_progress"] is True

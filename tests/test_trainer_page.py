@@ -16,14 +16,11 @@ from typing import Any
 
 import pytest
 
-from app import create_app
 from ivr.commands.target import Target
 from ivr.scenarios import load_scenario, run_scenario
 from ivr.sim import HttpTransport, SimulatedCall
 
-from .conftest import OPEN_HOURS
 from .phone import MAIN
-from .servers import served
 
 pytest.importorskip("playwright.sync_api", reason="pip install -e '.[dev]' (installs playwright)")
 from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: E402
@@ -58,15 +55,6 @@ pytestmark = pytest.mark.skipif(
     not os.access(CHROMIUM, os.X_OK),
     reason=f"no Chromium at {CHROMIUM}: apt-get install chromium (.ci/run does) or set CHROMIUM",
 )
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    database = tmp_path_factory.mktemp("trainer") / "ivr.sqlite3"
-    app = create_app({"TESTING": True, "DATABASE": str(database), "NOW": OPEN_HOURS})
-    with served(app) as url:
-        yield url
-    app.extensions["ivr"].store.close()
 
 
 @pytest.fixture(scope="module")

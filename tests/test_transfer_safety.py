@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from xml.etree import ElementTree
+
 import pytest
+from flask import Flask
 
 from ivr.config import FORBIDDEN_NUMBERS
+from ivr.crawl import crawl
 from ivr.errors import ConfigError
+from ivr.sim import HttpReply, WsgiTransport
 
-from .crawl import crawl
 from .phone import MAIN, SPECIALTY, TTY, Phone
 
 LINES = [
@@ -22,25 +27,46 @@ def _digits(text: str) -> str:
     return "".join(c for c in text if c.isdigit())
 
 
+class _Recording:
+    """A transport that keeps every answer the app gave, to read each TwiML document afterwards."""
+
+    def __init__(self, app: Flask) -> None:
+        self._inner = WsgiTransport(app)
+        self.answers: list[HttpReply] = []
+
+    def request(
+        self, method: str, url: str, fields: Mapping[str, str], headers: Mapping[str, str]
+    ) -> HttpReply:
+        reply = self._inner.request(method, url, fields, headers)
+        self.answers.append(reply)
+        return reply
+
+
 @pytest.mark.parametrize(("to", "now", "line"), LINES)
 def test_every_reachable_state_is_safe_by_default(make_app, to, now, line):
     app = make_app(NOW=now)
     flow = app.extensions["ivr"].flows.get(line).machine.flow
-    visited = set()
-    for _path, state, phone in crawl(app, to):
-        visited.add(state)
-        assert phone.root.find(".//Dial") is None and phone.root.find(".//Number") is None
+    transport = _Recording(app)
+    report = crawl(transport, to, flow=flow, line=line)  # the real crawler: every key, every state
+    documents = [a for a in transport.answers if a.content_type == "text/xml" and a.body]
+    assert len(documents) >= report.calls
+    for answer in documents:
+        root = ElementTree.fromstring(answer.body)
+        state = answer.headers.get("x-ivr-state")
+        assert root.find(".//Dial") is None and root.find(".//Number") is None, state
         # Prompts may speak the guide's numbers (as text or in their SSML, e.g. a fax number in
         # <say-as interpret-as="telephone">); nothing else may carry them.
-        spoken = {id(e) for say in phone.root.iter("Say") for e in say.iter()}
-        for element in phone.root.iter():
+        spoken = {id(e) for say in root.iter("Say") for e in say.iter()}
+        for element in root.iter():
             dialable = " ".join(element.attrib.values())
             if id(element) not in spoken:
                 dialable += " " + (element.text or "")
             for number in FORBIDDEN_NUMBERS:
                 assert _digits(number)[1:] not in _digits(dialable), (state, element.tag)
-        if flow.states[state].type == "transfer":
-            assert phone.enqueue is not None and phone.enqueue.text.startswith("sim-")
+        if state in flow.states and flow.states[state].type == "transfer":
+            enqueue = root.find("Enqueue")
+            assert enqueue is not None and (enqueue.text or "").startswith("sim-"), state
+    visited = {p.state for p in report.paths}
     if line == "tty" and "22:00" in now:
         assert visited == {"closed"}
     else:
@@ -51,7 +77,7 @@ def test_every_reachable_state_is_safe_by_default(make_app, to, now, line):
 
 def test_configured_transfer_number_is_dialled(make_app):
     app = make_app(TRANSFER_NUMBER="+15005550006")
-    phone = Phone(app.test_client()).dial().press("0")
+    phone = Phone(app).dial().press("0")
     dial = phone.root.find("Dial")
     assert dial is not None and phone.enqueue is None
     assert [n.text for n in dial.iter("Number")] == ["+15005550006"]
@@ -60,10 +86,9 @@ def test_configured_transfer_number_is_dialled(make_app):
 
 def test_per_desk_number_overrides(make_app):
     app = make_app(TRANSFER_PHARMACIST="+1 (500) 555-0001")
-    client = app.test_client()
-    pharmacist = Phone(client).dial().press("4")
+    pharmacist = Phone(app).dial().press("4")
     assert [n.text for n in pharmacist.root.iter("Number")] == ["+15005550001"]
-    representative = Phone(client).dial().press("0")
+    representative = Phone(app).dial().press("0")
     assert representative.enqueue is not None and representative.enqueue.text == "sim-representative"
 
 

@@ -8,12 +8,20 @@ from ivr.ssml import spoken_text
 from ivr.twiml_rules import validate_twiml
 
 from .flow_text import prompt
-from .phone import MAIN, Phone
+from .phone import CALLER, MAIN
+
+
+def _heard(response) -> str:
+    """The words of every <Say> of one raw answer, after checking it is valid TwiML."""
+    assert response.status_code == 200 and response.mimetype == "text/xml", response.data
+    return " ".join(spoken_text(s) for s in validate_twiml(response.data).iter("Say"))
 
 
 def test_status_callback_is_204_and_closes_the_record(call, client, engine):
-    phone = call().press("2")
-    assert phone.hangup("completed") == 204
+    phone = call().press("2").hangup()  # the caller hangs up: Twilio posts the final status
+    status = phone.transcript.steps[-1]
+    assert (status.kind, status.fields["CallStatus"], status.status, status.twiml) == (
+        "status", "completed", 204, "")  # fmt: skip
     record = engine.store.get_call(phone.sid)
     assert record.status == "completed" and record.ended_at is not None
     assert record.outcome == "hung up in billing_menu"
@@ -21,26 +29,26 @@ def test_status_callback_is_204_and_closes_the_record(call, client, engine):
     assert response.status_code == 204 and response.data == b""
 
 
-def test_progress_status_does_not_close(call, engine):
+def test_progress_status_does_not_close(call, client, engine):
     phone = call()
-    assert phone.hangup("ringing") == 204
+    response = client.post("/voice/status", data={**phone._fields(), "CallStatus": "ringing"})
+    assert response.status_code == 204
     assert engine.store.get_call(phone.sid).ended_at is None
 
 
-def test_a_call_that_hung_up_and_comes_back_is_told_it_ended(call):
+def test_a_call_that_hung_up_and_comes_back_is_told_it_ended(call, client):
     phone = call().press("2")
-    action = phone.action
+    stale = phone.action
     phone.hangup()
-    phone.press("1")
-    assert "This call has already ended" in phone.heard and phone.hung_up
-    assert action  # the stale action URL still answered with valid TwiML
+    response = client.post(stale, data={**phone._fields(), "Digits": "1"})  # after the hang-up
+    assert "This call has already ended" in _heard(response)
+    root = validate_twiml(response.data)
+    assert root.find("Hangup") is not None and root.find("Gather") is None
 
 
 def test_unknown_call_sid_at_input_starts_a_new_session(client, engine):
-    phone = Phone(client, sid="CAunknown")
-    phone.root = None
-    phone._post("/voice/input?step=5", {"Digits": "3"})
-    assert prompt("main_menu") in phone.heard
+    fields = {"CallSid": "CAunknown", "To": MAIN, "From": CALLER, "Digits": "3"}
+    assert prompt("main_menu") in _heard(client.post("/voice/input?step=5", data=fields))
     assert engine.store.get_call("CAunknown").state == "main_menu"
 
 
@@ -143,7 +151,8 @@ def test_a_bad_flow_stops_start_up_naming_file_state_and_field(make_app, tmp_pat
         make_app(FLOWS_DIR=str(flows))
     error = caught.value.errors[0]
     assert error.file.endswith("main.yaml") and error.state == "main_menu"
-    assert error.field.endswith(".dest") and "billing_menus" in str(error)
+    assert error.field.endswith(": dest") and "billing_menus" in str(error)
+    assert "billing_menus" in main.read_text().splitlines()[error.line - 1]
 
 
 def test_the_trainer_page_can_be_turned_off(make_app):

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -14,16 +12,19 @@ from rich.console import Console, Group
 from rich.panel import Panel
 from rich.text import Text
 
+from ..flow import PHONE_KEYS
 from ..flow_registry import shipped_numbers
 from ..signing import Signer
 from ..sim import Outcome, SimulatedCall, SimulationError, Step
+from ..sim.caller import HTTP_CONNECTION_FAILURE
 from .target import LINE, Target, open_target, target_options
 
-KEYS = frozenset("0123456789*#")
 HELP = ("keys (0-9 * #) press them, 'say <words>' speaks, an empty line stays silent, "
         "'q' or 'hangup' hangs up")  # fmt: skip
 _STEP_TITLES = {"voice": "call answered", "action": "after {input}", "redirect": "redirected",
                 "wait": "in the queue", "fallback": "fallback URL"}  # fmt: skip
+#: The title of a request nothing answered (no connection): Twilio's error 11205.
+UNREACHED = f"not answered: the app could not be reached (Twilio error {HTTP_CONNECTION_FAILURE})"
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,7 @@ def parse_input(line: str) -> Action:
         words = text[3:].strip()
         return Action("say", words) if words else Action("bad", "say what? e.g. 'say billing'")
     keys = "".join(text.split())
-    if all(key in KEYS for key in keys):
+    if all(key in PHONE_KEYS for key in keys):
         return Action("press", keys)
     return Action("bad", f"not understood: {text!r}. Type {HELP}.")
 
@@ -111,6 +112,8 @@ def _step_panel(step: Step) -> Panel:
     if not lines:
         lines.append(Text("(nothing said)", style="dim"))
     title = _STEP_TITLES.get(step.kind, step.kind).format(input=step.input or "input")
+    if _unreached(step):
+        title = UNREACHED
     path = urlsplit(step.url).path
     subtitle = f"{step.method} {path} -> {step.status}" + (f" | state {step.state}" if step.state else "")
     return Panel(Group(*lines), title=title, title_align="left", subtitle=subtitle,
@@ -152,17 +155,9 @@ def _typed_lines(console: Console) -> Iterator[str]:
             return
 
 
-@contextmanager
-def _quiet_start(in_process: bool) -> Iterator[None]:
-    # The app warns about unsigned webhooks at start-up; in-process nothing is exposed.
-    logger = logging.getLogger("ivr.app")
-    previous = logger.level
-    if in_process:
-        logger.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        logger.setLevel(previous)
+def _unreached(step: Step) -> bool:
+    """Say whether this request got no answer at all: no connection, so no HTTP status."""
+    return step.kind != "status" and step.status == 0 and step.error is not None
 
 
 def _numbers(target: Target) -> dict[str, str]:
@@ -217,8 +212,7 @@ def call_cmd(line: str | None, to: str | None, now: str | None, auth_token: str 
     console = Console(highlight=False)
     if line is None and to is None:
         line = click.prompt("Line", type=click.Choice(sorted(shipped_numbers())), default="main")
-    with _quiet_start(url is None):
-        target = open_target(url, app_spec, database)
+    target = open_target(url, app_spec, database)
     try:
         number = to or _numbers(target)[line or "main"]
         call = SimulatedCall(target.transport, number, base_url=target.base_url,
@@ -230,6 +224,11 @@ def call_cmd(line: str | None, to: str | None, now: str | None, auth_token: str 
         outcome = run_call(call, _typed_lines(console), console)
     finally:
         _close(target)
+    if any(_unreached(step) for step in call.transcript.steps[:1]):
+        raise click.ClickException(
+            f"the app at {target.base_url} could not be reached, so the call was never answered "
+            f"(Twilio error {HTTP_CONNECTION_FAILURE}, HTTP connection failure): is the server "
+            "running at that address? (`make run` serves ours at http://127.0.0.1:5000)")  # fmt: skip
     if outcome is not None and outcome.kind == "error":
         raise SystemExit(1)
 

@@ -3,27 +3,46 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+import os
 from pathlib import Path
 from typing import Any
 
 import click
 
-from ..crawl import DEFAULT_ENTRY_INPUTS, CrawlOptions, crawl, write_scenarios
-from ..flow import Flow
+from ..crawl import DEFAULT_ENTRY_INPUTS, CrawlError, CrawlOptions, crawl, write_scenarios
+from ..errors import ConfigError
+from ..flow import PHONE_KEYS, Flow
 from ..flow_registry import shipped_numbers
-from .target import LINE, open_target, target_options
+from ..hours import frozen_clock
+from ..plural import plural
+from ..qa.clock import CLOCK_HELP
+from .errors import click_error
+from .target import LINE, fixed_clock, open_target, target_options
+from .test_cmd import DEFAULT_PATH
 
 
 def _check_now(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     if value is None:
         return None
     try:
-        datetime.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter(
-            f"{value!r} is not an ISO 8601 time; use e.g. 2026-11-23T21:30:00-06:00"
-        ) from None
+        frozen_clock(value, source="--now")
+    except ConfigError as exc:
+        raise click.BadParameter(str(exc)) from None
+    return value
+
+
+def _check_scenario_dir(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
+    """Refuse a folder that `ivr test` (scenarios/) or Locust (IVR_SCENARIOS) runs by default."""
+    if value is None:
+        return None
+    suites = [DEFAULT_PATH, *(Path(p) for p in os.environ.get("IVR_SCENARIOS", "").split(":") if p)]
+    for suite in suites:
+        if value.resolve().is_relative_to(suite.resolve()):
+            raise click.BadParameter(
+                f"{value} is inside {suite}/, which `ivr test` and the Locust load runs run by "
+                f"default: every crawled path would become a test. Write them elsewhere, e.g. "
+                f"--write-scenarios crawl-scenarios/{ctx.params.get('line') or 'main'}, and copy "
+                "the ones worth keeping into scenarios/")  # fmt: skip
     return value
 
 
@@ -33,7 +52,9 @@ def _check_now(ctx: click.Context, param: click.Parameter, value: str | None) ->
 @click.option("--to", default=None, help="The number called instead of --line, e.g. for "
               "someone else's app over --url.")  # fmt: skip
 @click.option("--now", default=None, callback=_check_now, help="A clock for every call "
-              "(our app reads SimulatedNow), e.g. 2026-11-23T21:30:00-06:00 for after hours.")  # fmt: skip
+              "(our app reads SimulatedNow), e.g. 2026-11-23T21:30:00-06:00 for after hours. "
+              f"Default, so that crawls repeat: {CLOCK_HELP}; a line without hours: the real "
+              "clock.")  # fmt: skip
 @click.option("--depth", type=click.IntRange(1, 50), default=8, show_default=True,
               help="Most inputs in one call.")  # fmt: skip
 @click.option("--max-calls", type=click.IntRange(1), default=3000, show_default=True,
@@ -42,8 +63,9 @@ def _check_now(ctx: click.Context, param: click.Parameter, value: str | None) ->
               help="Input to try at entry prompts (repeatable; replaces the defaults "
               f"{', '.join(DEFAULT_ENTRY_INPUTS)}).")  # fmt: skip
 @click.option("--write-scenarios", "scenario_dir", default=None,
-              type=click.Path(file_okay=False, path_type=Path),
-              help="Write one scenario file per discovered path into this folder.")  # fmt: skip
+              type=click.Path(file_okay=False, path_type=Path), callback=_check_scenario_dir,
+              help="Write one scenario file per discovered path into this folder (not inside "
+              "scenarios/, which ivr test runs).")  # fmt: skip
 @click.option("--json", "json_file", default=None, type=click.Path(dir_okay=False, allow_dash=True),
               help="Write the report as JSON to this file ('-' for standard output).")  # fmt: skip
 @click.option("--strict", is_flag=True, help="Exit 1 when the crawl finds dead ends, loops with "
@@ -61,38 +83,35 @@ def crawl_cmd(
     key that does nothing. Example:
 
     \b
-        ivr crawl --line main --depth 6 --write-scenarios scenarios/crawl --json crawl.json
+        ivr crawl --line main --depth 6 --write-scenarios crawl-scenarios/main --json crawl.json
         ivr crawl --line tty --now 2026-11-23T21:30:00-06:00
         ivr crawl --url http://127.0.0.1:5000 --to +15005550006 --strict
     """
-    bad = [k for k in entry_inputs if not k or set(k) - set("0123456789*#")]
+    bad = [k for k in entry_inputs if not k or set(k) - set(PHONE_KEYS)]
     if bad:
         raise click.BadParameter(f"{bad[0]!r} is not a sequence of phone keys (0-9, *, #)",
                                  param_hint="--entry-input")  # fmt: skip
     number = to or shipped_numbers()[line]
     target = open_target(url, app_spec, database)
     flow = _flow_of(target.engine(), number)
+    now = now or fixed_clock(target, None if to else line, number)
     options = CrawlOptions(depth=depth, max_calls=max_calls,
                            entry_inputs=entry_inputs or DEFAULT_ENTRY_INPUTS)  # fmt: skip
     try:
         report = crawl(target.transport, number, base_url=target.base_url, simulated_now=now,
                        flow=flow, options=options, line=None if to else line)  # fmt: skip
+    except CrawlError as exc:
+        where = f"--url {url}" if url else f"the app {app_spec!r}"
+        raise click_error(exc, f"{exc} Check that {where} answers Twilio voice webhooks at /voice.") from exc
     finally:
         engine = target.engine()
         if engine is not None:
             engine.store.close()
-    first = report.paths[0].outcome if report.paths else None
-    if first is not None and first.kind == "error":
-        where = f"--url {url}" if url else f"the app {app_spec!r}"
-        raise click.ClickException(
-            f"the first call failed, so nothing was crawled: {first.detail}. "
-            f"Check that {where} answers Twilio voice webhooks at /voice."
-        )
     to_stdout = json_file == "-"  # then standard output carries the JSON alone
     click.echo(report.render(), err=to_stdout)
     if scenario_dir is not None:
         files = write_scenarios(report, scenario_dir)
-        click.echo(f"wrote {len(files)} scenario files to {scenario_dir}", err=to_stdout)
+        click.echo(f"wrote {plural(len(files), 'scenario file')} to {scenario_dir}", err=to_stdout)
     if json_file is not None:
         text = json.dumps(report.to_dict(), indent=2, ensure_ascii=False)
         if to_stdout:
@@ -100,7 +119,7 @@ def crawl_cmd(
         else:
             Path(json_file).write_text(text + "\n", encoding="utf-8")
     if strict and report.problems:
-        click.echo(f"{len(report.problems)} problem(s) found (--strict)", err=True)
+        click.echo(f"{plural(len(report.problems), 'problem')} found (--strict)", err=True)
         raise SystemExit(1)
 
 

@@ -13,11 +13,31 @@ from ..diagram import DETAILS, GraphvizError, render_graphviz, to_dot, to_mermai
 from ..errors import FlowErrors
 from ..flow import Flow
 from ..flow_loader import load_flow
+from .errors import click_error
 from .target import LINE
 
 FORMATS = ("mermaid", "dot", "svg", "png")
 _SUFFIXES = {".mmd": "mermaid", ".mermaid": "mermaid", ".dot": "dot", ".gv": "dot", ".svg": "svg",
              ".png": "png"}  # fmt: skip
+
+
+def _format_of(output: Path | None, fmt: str | None) -> str:
+    """The format to write: --format, else the -o suffix; a suffix must agree with --format."""
+    if output is None:
+        return fmt or "mermaid"
+    suffix = output.suffix.lower()
+    implied = _SUFFIXES.get(suffix)
+    if fmt is None and implied is None:
+        known = ", ".join(f"{s} ({f})" for s, f in _SUFFIXES.items())
+        raise click.BadParameter(
+            f"cannot tell the format of {output.name!r} from its suffix; use one of {known}, "
+            "or give --format", param_hint="-o/--output")  # fmt: skip
+    if fmt is not None and implied is not None and implied != fmt:
+        wanted = ", ".join(s for s, f in _SUFFIXES.items() if f == fmt)
+        raise click.BadParameter(
+            f"{output.name!r} is named as {implied} but --format is {fmt}; name it {wanted}, "
+            "or drop --format", param_hint="-o/--output")  # fmt: skip
+    return fmt or implied or "mermaid"
 
 
 def find_flow(line: str, flows_dir: Path = FLOWS_DIR) -> Flow:
@@ -27,7 +47,7 @@ def find_flow(line: str, flows_dir: Path = FLOWS_DIR) -> Flow:
             flow = load_flow(path)
         except FlowErrors as exc:
             if path.stem == line:
-                raise click.ClickException(f"the {line} flow is not valid:\n{exc}") from exc
+                raise click_error(exc, f"the {line} flow is not valid:\n{exc}") from exc
             continue
         if flow.name == line:
             return flow
@@ -38,7 +58,8 @@ def find_flow(line: str, flows_dir: Path = FLOWS_DIR) -> Flow:
 @click.option("--line", type=LINE, default="main",
               show_default=True, help="Which line's menu to draw.")  # fmt: skip
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default=None,
-              help="Output format [default: from the -o suffix, else mermaid]. svg uses Graphviz "
+              help="Output format [default: from the -o suffix (.mmd .mermaid .dot .gv .svg .png), "
+              "else mermaid]. svg uses Graphviz "
               "when installed, else a built-in layout; png needs Graphviz.")  # fmt: skip
 @click.option("--detail", type=click.Choice(DETAILS), default="menu", show_default=True,
               help="menu: choices as arrows, keys every menu shares (0 * # 9) and retries as "
@@ -55,7 +76,7 @@ def graph_cmd(line: str, fmt: str | None, detail: str, output: Path | None) -> N
         ivr graph --line main --format svg -o main.svg
         ivr graph --line tty --format png --detail full -o tty.png
     """
-    fmt = fmt or (_SUFFIXES.get(output.suffix.lower(), "mermaid") if output else "mermaid")
+    fmt = _format_of(output, fmt)
     flow = find_flow(line)
     data: str | bytes
     if fmt == "mermaid":
@@ -72,7 +93,7 @@ def graph_cmd(line: str, fmt: str | None, detail: str, output: Path | None) -> N
         try:
             data = render_graphviz(to_dot(flow, detail), fmt)
         except GraphvizError as exc:
-            raise click.ClickException(str(exc)) from exc
+            raise click_error(exc) from exc
     if output is None:
         click.echo(data, nl=False)  # bytes go to the binary stream
         return

@@ -11,6 +11,7 @@ import click
 from ..config import FLOWS_DIR
 from ..errors import FlowErrors, IvrError
 from ..flow_loader import load_flow
+from ..plural import plural
 from ..qa import MEASURES, Budgets, LineReport, espeak_available, lint_flow, load_budgets
 from ..qa.lint_report import render
 
@@ -74,9 +75,9 @@ def lint_cmd(paths: tuple[Path, ...], budgets_file: Path | None, measure: str,
     for problem in invalid:
         click.echo(f"error: {problem}", err=True)
     count = sum(len(r.violations) for r in reports)
-    click.echo(f"{len(reports)} line{'s' * (len(reports) != 1)} linted, {count} violation"
-               f"{'s' * (count != 1)}" + (f", {len(files) - len(reports)} invalid file(s)"
-                                          if invalid else ""), err=to_stdout)  # fmt: skip
+    click.echo(f"{plural(len(reports), 'line')} linted, {plural(count, 'violation')}"
+               + (f", {plural(len(files) - len(reports), 'invalid file')}" if invalid else ""),
+               err=to_stdout)  # fmt: skip
     if json_file is not None:
         _write_json(json_file, _json(reports, budgets, invalid))
     if invalid:

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import click
 
+from ..plural import plural
 from ..scenarios import (
     DEFAULT_WORKERS,
     Scenario,
@@ -24,7 +27,7 @@ from ..scenarios import (
 )  # fmt: skip
 from ..signing import Signer
 from ..sim import Transcript
-from .target import Target, open_target, target_options
+from .target import Target, fixed_clock, open_target, target_options
 
 DEFAULT_PATH = Path("scenarios")
 #: A progress bar only pays off past a handful of scenarios (and only on a terminal).
@@ -44,17 +47,24 @@ EXIT_FAILED, EXIT_BAD_FILE = 1, 2
 @click.option("-k", "expression", metavar="EXPR",
               help="Run only scenarios whose name or a tag contains EXPR (any case).")  # fmt: skip
 @click.option("--coverage", is_flag=True,
-              help="Print which states and transitions of each line the calls visited "
-              "(in-process runs only).")  # fmt: skip
+              help="Print how many states and transitions of each line the calls reached, and the "
+              "states they did not (in-process runs only).")  # fmt: skip
+@click.option("--coverage-detail", is_flag=True,
+              help="List every transition not reached as well (implies --coverage).")  # fmt: skip
 def test_cmd(
     paths: tuple[Path, ...], url: str | None, app_spec: str, database: str | None, workers: int,
     junit_file: Path | None, report_file: Path | None, expression: str | None, coverage: bool,
+    coverage_detail: bool,
 ) -> None:  # fmt: skip
     """Run scenario files (default: the scenarios/ folder) as simulated calls.
 
     Each PATH is a scenario file or a folder of them (see docs/scenarios.md). Calls go to our
     app in-process, or with --url to any running TwiML app. Exit status: 0 when every scenario
     passes, 1 when any fails, 2 when a scenario file is malformed or nothing matches -k.
+
+    A scenario without `now:` on a line with opening hours runs at a fixed time the line is
+    open, so that runs repeat: noon (or midway through the hours when closed at noon) of the
+    line's first open day in the week of Monday 2026-11-23; the TTY line 2026-11-23T12:00-06:00.
 
     \b
     Examples:
@@ -71,6 +81,8 @@ def test_cmd(
         click.echo(f"error: no scenario name or tag contains {expression!r}", err=True)
         raise click.exceptions.Exit(EXIT_BAD_FILE)
     target = open_target(url, app_spec, database)
+    scenarios = _with_fixed_clock(target, scenarios)
+    coverage = coverage or coverage_detail
     if coverage and not target.in_process:
         click.echo("warning: --coverage needs an in-process run of our app (leave out --url); "
                    "running without it", err=True)  # fmt: skip
@@ -85,7 +97,7 @@ def test_cmd(
         report_file.write_text(render_report(results), encoding="utf-8")
         click.echo(f"report: {report_file}")
     if coverage and target.in_process:
-        _print_coverage(target, scenarios, results)
+        _print_coverage(target, scenarios, results, detail=coverage_detail)
     if not all(r.passed for r in results):
         raise click.exceptions.Exit(EXIT_FAILED)
 
@@ -130,10 +142,24 @@ def _progress(total: int) -> Iterator[Callable[[ScenarioResult], None] | None]:
         yield advance
 
 
-def _print_coverage(target: Target, scenarios: list[Scenario], results: list[ScenarioResult]) -> None:
-    """Coverage per line called, from ivr.coverage (written separately; may be absent)."""
+def _with_fixed_clock(target: Target, scenarios: list[Scenario]) -> list[Scenario]:
+    """Give a scenario on a line with opening hours and no `now:` the fixed open time."""
+    timed = [dataclasses.replace(s, now=fixed_clock(target, s.line, s.to)) if s.now is None else s
+             for s in scenarios]  # fmt: skip
+    changed = sum(1 for old, new in zip(scenarios, timed, strict=True) if old.now != new.now)
+    if changed:
+        click.echo(f"note: {plural(changed, 'scenario')} on a line with opening hours "
+                   f"{'gives' if changed == 1 else 'give'} no `now:` and {'runs' if changed == 1 else 'run'} "
+                   "at a fixed open time (see ivr test --help)", err=True)  # fmt: skip
+    return timed
+
+
+def _print_coverage(target: Target, scenarios: list[Scenario], results: list[ScenarioResult],
+                    detail: bool = False) -> None:  # fmt: skip
+    """A summary row per line called, then what each line's calls did not reach (ivr.coverage)."""
     try:
-        measure = importlib.import_module("ivr.coverage").measure
+        module: Any = importlib.import_module("ivr.coverage")
+        measure = module.measure
     except (ImportError, AttributeError) as exc:
         click.echo(f"warning: flow coverage is unavailable in this install ({exc}); "
                    "run without --coverage", err=True)  # fmt: skip
@@ -146,7 +172,12 @@ def _print_coverage(target: Target, scenarios: list[Scenario], results: list[Sce
     for scenario, result in zip(scenarios, results, strict=True):
         line = scenario.line or engine.line_for(scenario.to)
         by_line.setdefault(line, []).append(result.transcript)
-    for line, transcripts in sorted(by_line.items()):
-        flow = engine.flows.get(line).machine.flow
-        report = measure(flow, transcripts)
-        click.echo("\n" + report.render())
+    reports = {line: measure(engine.flows.get(line).machine.flow, transcripts)
+               for line, transcripts in sorted(by_line.items())}  # fmt: skip
+    summary = getattr(module, "render_summary", None)  # a stand-in for ivr.coverage may lack it
+    if summary is not None:
+        click.echo("\n" + summary(reports))
+    for report in reports.values():
+        click.echo("\n" + (report.render(detail=True) if detail else report.render()))
+    if not detail and summary is not None and any(r.missed_transitions for r in reports.values()):
+        click.echo("\n(ivr test --coverage-detail lists every transition not reached)")
