@@ -42,9 +42,7 @@ def normalize_number(value: str) -> str:
         return "+" + digits
     if len(digits) == 10:
         return "+1" + digits
-    if len(digits) == 11 and digits.startswith("1"):
-        return "+" + digits
-    return "+" + digits
+    return "+" + digits  # 11 digits starting with 1, or any other country
 
 
 @dataclass

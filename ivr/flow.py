@@ -116,7 +116,8 @@ class Edge:
     dest: str
     conditions: tuple[str, ...] = ()
     unless: tuple[str, ...] = ()
-    after: tuple[str, ...] = ()
+    #: The actions the transition runs (its `before` ones, then its `after` ones).
+    actions: tuple[str, ...] = ()
 
     @property
     def conditional(self) -> bool:

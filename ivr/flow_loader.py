@@ -204,5 +204,5 @@ def _edges(index: int | None, raw: dict[str, Any], t: Transition, report: FlowRe
         if target not in report.states:
             report.add((*where, "dest"), f"unknown target state {t.dest!r}", state=source)
             continue
-        edges.append(Edge(t.trigger, source, target, t.conditions, t.unless, t.after + t.before))
+        edges.append(Edge(t.trigger, source, target, t.conditions, t.unless, t.before + t.after))
     return edges

@@ -181,7 +181,7 @@ def test_no_key_ends_a_call_and_the_key_map_holds_everywhere(app: Flask, line: s
         by_key = {e.trigger: e for e in flow.edges_from(state) if e.trigger.startswith("press_")}
         assert flow.states[by_key["press_0"].dest].type == "transfer", state
         assert by_key["press_star"].dest == state
-        assert by_key["press_9"].dest == state and "toggle_language" in by_key["press_9"].after
+        assert by_key["press_9"].dest == state and "toggle_language" in by_key["press_9"].actions
 
 
 def test_zero_in_missing_package_reaches_a_person(dial: Callable[..., SimulatedCall]) -> None:

@@ -12,7 +12,6 @@ import pytest
 from click.testing import CliRunner, Result
 from transitions.extensions.diagrams import GraphMachine
 
-from ivr import diagram
 from ivr.cli import main
 from ivr.config import FLOWS_DIR
 from ivr.diagram import (
@@ -23,6 +22,7 @@ from ivr.diagram import (
     to_mermaid,
     to_svg,
 )
+from ivr.diagram import svg as diagram_svg
 from ivr.flow import STATE_TYPES, Flow
 from ivr.flow_loader import load_flow
 
@@ -391,11 +391,11 @@ CROSSED = [
 def test_barycenter_sweeps_remove_crossings(
     layers: list[list[str]], links: list[tuple[str, str]], crossings: int
 ) -> None:
-    boxes = {name: diagram._Box(name, i, 10.0, []) for i, layer in enumerate(layers) for name in layer}
-    assert diagram._crossings(layers, links, boxes) == crossings
-    ordered = diagram._reduce_crossings(layers, links, boxes)
+    boxes = {name: diagram_svg._Box(name, i, 10.0, []) for i, layer in enumerate(layers) for name in layer}
+    assert diagram_svg._crossings(layers, links, boxes) == crossings
+    ordered = diagram_svg._reduce_crossings(layers, links, boxes)
     assert sorted(map(sorted, ordered)) == sorted(map(sorted, layers))
-    assert diagram._crossings(ordered, links, boxes) == 0
+    assert diagram_svg._crossings(ordered, links, boxes) == 0
 
 
 # -- ivr graph --------------------------------------------------------------------------------

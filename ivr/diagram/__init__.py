@@ -12,9 +12,6 @@ Example:
 from .dot import GRAPHVIZ_FORMATS, GraphvizError, render_graphviz, to_dot
 from .graph import DETAILS, GraphEdge, GraphNode, MenuGraph, menu_graph
 from .mermaid import to_mermaid
-from .svg import _Box as _Box  # _Box, _crossings, _reduce_crossings: for tests/test_diagram.py
-from .svg import _crossings as _crossings
-from .svg import _reduce_crossings as _reduce_crossings
 from .svg import to_svg
 
 __all__ = [

@@ -188,7 +188,7 @@ def _badges(flow: Flow, hidden: list[tuple[Edge, str]]) -> dict[str, tuple[str, 
         key = key_for_trigger(edge.trigger)
         if edge.dest == edge.source:
             if key is not None:  # a retry has no badge of its own: the failure badge counts them
-                does = next((_DOES[a] for a in edge.after if a in _DOES), "repeat")
+                does = next((_DOES[a] for a in edge.actions if a in _DOES), "repeat")
                 by_key.setdefault(edge.source, {}).setdefault(f"{key} {does}", [])
         elif key is not None:
             by_key.setdefault(edge.source, {}).setdefault(key, []).append(_title(edge.dest))

@@ -72,7 +72,7 @@ def start_state(flow: Flow) -> str:
 def language_key(flow: Flow, state: str) -> str | None:
     """The key that switches the language at `state`, if any."""
     for edge in flow.edges_from(state):
-        if "toggle_language" in edge.after:
+        if "toggle_language" in edge.actions:
             return key_for_trigger(edge.trigger)
     return None
 
