@@ -10,10 +10,7 @@ from typing import Any
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from ivr.config import EngineConfig
-from ivr.engine import Engine
-from ivr.signing import shared_keys, signs_webhooks
-from ivr.stores import open_store
+from ivr import Engine, EngineConfig, open_store, shared_keys, signs_webhooks
 
 log = logging.getLogger("ivr.app")
 

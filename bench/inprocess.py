@@ -28,14 +28,14 @@ from twilio.request_validator import RequestValidator
 from werkzeug.test import EnvironBuilder
 
 from app import create_app
-from ivr.call import Call, CallContext, CallSession
-from ivr.config import EngineConfig
-from ivr.crawl import crawl
-from ivr.engine import CallParams, Engine
-from ivr.memory_store import MemoryStore
+from ivr.engine.call import Call, CallContext, CallSession
+from ivr.engine.config import EngineConfig
+from ivr.engine.engine import CallParams, Engine
+from ivr.engine.store import SessionStore
+from ivr.qa.crawl import crawl
 from ivr.sim import HttpReply, SimulatedCall, Transport, WsgiTransport
-from ivr.store import SessionStore
-from ivr.stores import open_store
+from ivr.stores.memory_store import MemoryStore
+from ivr.stores.open import open_store
 
 # -- figures ---------------------------------------------------------------------------------
 
@@ -327,7 +327,7 @@ def _frame(frame: str) -> str:
 _LAYERS = (
     ("gunicorn/", "gunicorn"), ("flask/", "Flask"), ("werkzeug/", "werkzeug (request, form parsing)"),
     ("twilio/", "twilio (signature, TwiML)"), ("transitions/", "transitions (state machine)"),
-    ("ivr/sqlite_store", "ivr SQLite store (incl. sqlite3)"), ("ivr/redis_store", "ivr Redis store"),
+    ("ivr/stores/sqlite_store", "ivr SQLite store (incl. sqlite3)"), ("ivr/stores/redis_store", "ivr Redis store"),
     ("redis/", "redis-py"), ("ivr/", "ivr engine"), ("webhooks/", "webhooks"),
     ("json/", "json"), ("dataclasses", "dataclasses (asdict)"), ("urllib/", "urllib (parse_qsl)"),
 )  # fmt: skip

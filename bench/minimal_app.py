@@ -19,7 +19,7 @@ import time
 from flask import Flask, Response, abort, request
 from static_app import TWIML
 
-from ivr.sqlite_store import SqliteStore
+from ivr.stores.sqlite_store import SqliteStore
 from webhooks.signature import signed_by_twilio
 
 

@@ -8,17 +8,14 @@ from pathlib import Path
 
 import click
 
+from ivr import FLOWS_DIR, FlowErrors, IvrError, load_flow, plural, reachable_states
+
 from .commands.call_cmd import call_cmd
 from .commands.crawl_cmd import crawl_cmd
 from .commands.errors import IvrGroup, click_error
 from .commands.graph_cmd import graph_cmd
 from .commands.lint_cmd import lint_cmd
 from .commands.test_cmd import test_cmd
-from .config import FLOWS_DIR
-from .errors import FlowErrors, IvrError
-from .flow_checks import reachable_states
-from .flow_loader import load_flow
-from .plural import plural
 
 
 @click.group(cls=IvrGroup)

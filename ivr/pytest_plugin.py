@@ -131,14 +131,15 @@ def ivr_target(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
 @pytest.fixture
 def ivr_call(request: pytest.FixtureRequest, ivr_target: Target) -> Callable[..., IvrCall]:
     """Factory: `ivr_call(line="main")`, `ivr_call(to="+1...")`, `ivr_call(now="2026-...")`."""
-    from .signing import Signer
+    from ivr import Signer
+
     from .sim import SimulatedCall, WsgiTransport
 
     calls = request.node.stash.setdefault(_CALLS, [])
 
     def place(line: str = "main", *, to: str | None = None, now: str | None = None,
               **options: Any) -> IvrCall:  # fmt: skip
-        from .flow_registry import shipped_numbers
+        from ivr import shipped_numbers
 
         shipped = shipped_numbers()
         if to is None and line not in shipped:
@@ -162,7 +163,7 @@ def _numbers(target: Target) -> dict[str, str]:
     """The number of each line, as the in-process app is configured (IVR_LINE_*)."""
     engine = target.engine()
     if engine is None:
-        from .flow_registry import shipped_numbers
+        from ivr import shipped_numbers
 
         return shipped_numbers()
     return engine.flows.numbers()

@@ -24,7 +24,7 @@ from urllib.parse import urlsplit, urlunsplit
 from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.rest import Client
 
-from ivr.errors import IvrError
+from ivr import IvrError
 
 __all__ = [
     "ConfigureError",

@@ -42,9 +42,7 @@ from urllib.parse import urlsplit
 import gevent
 from locust import HttpUser, between, task
 
-from ivr.scenarios import Scenario, ScenarioErrors, load_paths, run_scenario
-from ivr.signing import Signer
-from ivr.sim import HttpReply, Transport
+from ivr import HttpReply, Scenario, ScenarioErrors, Signer, Transport, load_paths, run_scenario
 
 STEP_SECONDS = float(os.environ.get("IVR_STEP_SECONDS", "5"))
 

@@ -16,7 +16,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from app import create_app
-from ivr.engine import Engine
+from ivr.engine.engine import Engine
 
 from .logged_errors import LoggedErrors
 from .phone import MAIN, Phone

@@ -10,10 +10,10 @@ from __future__ import annotations
 import re
 from functools import cache
 
-from ivr.config import FLOWS_DIR
-from ivr.flow import Flow
-from ivr.flow_loader import load_flow
-from ivr.render import heard
+from ivr.engine.config import FLOWS_DIR
+from ivr.engine.flow import Flow
+from ivr.engine.flow_loader import load_flow
+from ivr.engine.render import heard
 
 
 @cache

@@ -12,7 +12,7 @@ from xml.etree import ElementTree
 from flask import Flask
 
 from ivr.sim import SimulatedCall, WsgiTransport
-from ivr.twiml_rules import validate_twiml
+from ivr.sim.twiml_rules import validate_twiml
 
 MAIN = "+18002372765"
 SPECIALTY = "+18006734828"

@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 from flask import Flask
 
-import ivr.engine
-from ivr.analytics import line_analytics
-from ivr.engine import Engine
-from ivr.flow import Flow
+import ivr.engine.engine
+from ivr.engine.engine import Engine
+from ivr.engine.flow import Flow
+from ivr.qa.analytics import line_analytics
 
 from .phone import MAIN, TTY, Phone
 
@@ -61,7 +61,7 @@ CALLS: list[tuple[str, tuple[str, ...], bool]] = [
 @pytest.fixture
 def figures(app: Flask, engine: Engine, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     clock = Clock()
-    monkeypatch.setattr(ivr.engine, "time", clock)
+    monkeypatch.setattr(ivr.engine.engine, "time", clock)
     phones = [walk(Phone(app, to=TTY if line == "tty" else MAIN), clock, *keys, hang_up=up)
               for line, keys, up in CALLS]  # fmt: skip
     records = [engine.store.get_call(p.sid) for p in phones]
@@ -146,7 +146,7 @@ def test_records_without_events_count_only_as_calls(
     app: Flask, engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     clock = Clock()
-    monkeypatch.setattr(ivr.engine, "time", clock)
+    monkeypatch.setattr(ivr.engine.engine, "time", clock)
     for line, keys, up in CALLS:
         walk(Phone(app, to=TTY if line == "tty" else MAIN), clock, *keys, hang_up=up)
     recent = engine.store.recent_calls(limit=50)

@@ -14,7 +14,7 @@ from types import ModuleType
 import pytest
 from twilio.request_validator import RequestValidator
 
-from ivr.twiml_rules import validate_twiml
+from ivr.sim.twiml_rules import validate_twiml
 
 BENCH = Path(__file__).resolve().parent.parent / "bench"
 TOKEN = "test-made-up-token"

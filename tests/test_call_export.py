@@ -11,13 +11,13 @@ import pytest
 import yaml
 from flask import Flask
 
-from ivr.call_export import call_to_scenario, scenario_yaml
 from ivr.commands.target import Target
-from ivr.engine import Engine
-from ivr.hours import is_open
-from ivr.scenarios import ScenarioResult, load_scenario, run_scenario
+from ivr.engine.engine import Engine
+from ivr.engine.hours import is_open
+from ivr.engine.store import CallRecord
+from ivr.qa.call_export import call_to_scenario, scenario_yaml
+from ivr.qa.scenarios import ScenarioResult, load_scenario, run_scenario
 from ivr.sim import WsgiTransport
-from ivr.store import CallRecord
 
 from .phone import MAIN, SPECIALTY, TTY, Phone
 

@@ -14,7 +14,7 @@ from xml.etree import ElementTree
 import pytest
 from flask import Flask
 
-from ivr.flow import Flow
+from ivr.engine.flow import Flow
 from ivr.sim import SimulatedCall, WsgiTransport
 
 from .phone import MAIN, SPECIALTY, TTY
@@ -48,7 +48,7 @@ def says(root: ElementTree.Element) -> list[ElementTree.Element]:
 
 
 def words(say: ElementTree.Element) -> str:
-    from ivr.ssml import spoken_text
+    from ivr.engine.ssml import spoken_text
 
     return spoken_text(say)
 

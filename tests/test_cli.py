@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from ivr.cli import main
-from ivr.config import FLOWS_DIR
+from ivr.engine.config import FLOWS_DIR
 
 from .test_flow_loader import HELP_STATE, MINIMAL, edit, line_of
 
@@ -228,7 +228,7 @@ def test_a_url_without_http_is_a_usage_error_at_the_option(
     (1, "body", "bodies", "1 body"),
 ])  # fmt: skip
 def test_plural_agrees_with_the_count(count: int, noun: str, nouns: str | None, said: str) -> None:
-    from ivr.plural import plural
+    from ivr.qa.plural import plural
 
     assert plural(count, noun, nouns) == said
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from ivr.config import DEFAULT_VOICES, DESKS, FLOWS_DIR, FORBIDDEN_NUMBERS, EngineConfig
-from ivr.errors import ConfigError
+from ivr.engine.config import DEFAULT_VOICES, DESKS, FLOWS_DIR, FORBIDDEN_NUMBERS, EngineConfig
+from ivr.engine.errors import ConfigError
 
 
 def test_an_empty_mapping_gives_the_defaults():

@@ -6,7 +6,8 @@ import re
 
 import pytest
 
-from ivr.coverage import (
+from ivr.engine.flow import Edge, Flow, StateSpec
+from ivr.qa.coverage import (
     CoverageReport,
     Transition,
     conditional_transitions,
@@ -14,7 +15,6 @@ from ivr.coverage import (
     measure,
     render_summary,
 )
-from ivr.flow import Edge, Flow, StateSpec
 from ivr.sim import Outcome, SimulatedCall, Step, Transcript, WsgiTransport
 
 from .phone import MAIN

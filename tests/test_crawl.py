@@ -19,12 +19,12 @@ from werkzeug.serving import WSGIRequestHandler, make_server
 from app import create_app
 from ivr.cli import main
 from ivr.commands.target import Target
-from ivr.config import FLOWS_DIR
-from ivr.coverage import Transition
-from ivr.crawl import SILENCE, CrawlOptions, CrawlReport, Move, crawl, mentioned_keys, write_scenarios
-from ivr.flow import Flow
-from ivr.flow_loader import load_flow
-from ivr.scenarios import load_paths, run_scenarios
+from ivr.engine.config import FLOWS_DIR
+from ivr.engine.flow import Flow
+from ivr.engine.flow_loader import load_flow
+from ivr.qa.coverage import Transition
+from ivr.qa.crawl import SILENCE, CrawlOptions, CrawlReport, Move, crawl, mentioned_keys, write_scenarios
+from ivr.qa.scenarios import load_paths, run_scenarios
 from ivr.sim import HttpTransport, Outcome, WsgiTransport
 
 from .conftest import OPEN_HOURS
@@ -497,7 +497,7 @@ SUNDAY_NIGHT = "2026-11-23T05:00:00+00:00"  # Sunday 23:00 Central: the TTY line
 def night(monkeypatch):
     from datetime import datetime
 
-    monkeypatch.setattr("ivr.hours.system_clock", lambda: datetime.fromisoformat(SUNDAY_NIGHT))
+    monkeypatch.setattr("ivr.engine.hours.system_clock", lambda: datetime.fromisoformat(SUNDAY_NIGHT))
 
 
 @pytest.mark.usefixtures("night")
@@ -537,8 +537,8 @@ def test_the_help_says_which_clock_is_used(runner: CliRunner):
 def test_the_fixed_open_time_is_open_for_any_hours():
     from datetime import datetime
 
-    from ivr.flow import Hours
-    from ivr.hours import is_open
+    from ivr.engine.flow import Hours
+    from ivr.engine.hours import is_open
     from ivr.qa.clock import open_time
 
     cases = {
@@ -559,7 +559,7 @@ def test_one_call_one_state_in_the_singular(runner: CliRunner, tmp_path):
 
 
 def test_a_crawl_whose_first_call_fails_raises_crawl_error():
-    from ivr.crawl import CrawlError
+    from ivr.qa.crawl import CrawlError
 
     broken = Flask("broken")
     broken.add_url_rule("/voice", "voice", lambda: ("down for maintenance", 500), methods=["POST"])

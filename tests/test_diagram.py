@@ -13,7 +13,6 @@ from click.testing import CliRunner, Result
 from transitions.extensions.diagrams import GraphMachine
 
 from ivr.cli import main
-from ivr.config import FLOWS_DIR
 from ivr.diagram import (
     GraphvizError,
     menu_graph,
@@ -23,8 +22,9 @@ from ivr.diagram import (
     to_svg,
 )
 from ivr.diagram import svg as diagram_svg
-from ivr.flow import STATE_TYPES, Flow
-from ivr.flow_loader import load_flow
+from ivr.engine.config import FLOWS_DIR
+from ivr.engine.flow import STATE_TYPES, Flow
+from ivr.engine.flow_loader import load_flow
 
 from .test_flow_loader import MINIMAL, edit
 

@@ -9,8 +9,8 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-from ivr.ssml import spoken_text
-from ivr.twiml_rules import validate_twiml
+from ivr.engine.ssml import spoken_text
+from ivr.sim.twiml_rules import validate_twiml
 
 from .flow_text import confirm, prompt
 from .servers import ROOT, free_port, start_flask

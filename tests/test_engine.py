@@ -1,6 +1,6 @@
 """The engine without HTTP: CallParams in, Reply out, the store's record checked after each step.
 
-These tests were written against a mutation pass (mutmut on ivr/engine.py): each one pins a
+These tests were written against a mutation pass (mutmut on ivr/engine/engine.py): each one pins a
 behaviour that a surviving mutant changed without any other test noticing.
 """
 
@@ -13,11 +13,11 @@ from xml.etree import ElementTree
 
 import pytest
 
-from ivr import engine as engine_module
-from ivr.config import FLOWS_DIR
-from ivr.engine import FINAL_STATUSES, CallParams, Engine, Reply, mask_number
-from ivr.render import heard
-from ivr.ssml import spoken_text
+from ivr.engine import engine as engine_module
+from ivr.engine.config import FLOWS_DIR
+from ivr.engine.engine import FINAL_STATUSES, CallParams, Engine, Reply, mask_number
+from ivr.engine.render import heard
+from ivr.engine.ssml import spoken_text
 
 # Numbers the shipped flow files list (data only: the simulator never dials them).
 MAIN = "+18002372765"
@@ -85,7 +85,7 @@ def where(reply: Reply) -> tuple[str, str, str, str | None]:
 
 def logged(caplog: pytest.LogCaptureFixture) -> list[str]:
     """The engine's own log lines, formatted."""
-    return [r.getMessage() for r in caplog.records if r.name == "ivr.engine"]
+    return [r.getMessage() for r in caplog.records if r.name == "ivr.engine.engine"]
 
 
 def action_step(reply: Reply) -> int:
@@ -186,7 +186,7 @@ def test_the_flow_losing_the_calls_state_sends_it_back_to_the_start(engine, dial
     call.start()
     call.press("2")
     call.edit(state="a_state_since_deleted")
-    with caplog.at_level(logging.WARNING, logger="ivr.engine"):
+    with caplog.at_level(logging.WARNING, logger="ivr.engine.engine"):
         reply = call.press("3", step=None)
     assert (reply.state, reply.trigger) == ("medicare_menu", "press_3")
     assert f"call {call.sid} was in 'a_state_since_deleted', which no longer exists" in logged(caplog)
@@ -253,7 +253,7 @@ def test_input_without_a_step_is_applied_to_the_call(dial):
 
 def test_input_for_an_unknown_call_starts_it_afresh(engine, dial, caplog):
     call = dial(to=TTY)
-    with caplog.at_level(logging.WARNING, logger="ivr.engine"):
+    with caplog.at_level(logging.WARNING, logger="ivr.engine.engine"):
         reply = engine.handle_input(CallParams(call.sid, to=TTY, digits="3"), 5)
     assert (reply.line, reply.state, reply.trigger) == ("tty", "main_menu", "start")
     assert action_step(reply) == 0
@@ -507,7 +507,7 @@ def test_a_closed_line_is_its_outcome_from_the_first_request(engine, dial):
 
 def test_the_log_tells_a_calls_path_without_the_callers_number(engine, dial, caplog):
     call = dial(caller="+15551234567")
-    with caplog.at_level(logging.INFO, logger="ivr.engine"):
+    with caplog.at_level(logging.INFO, logger="ivr.engine.engine"):
         call.start()
         call.press("2")
         engine.call_status(CallParams(call.sid, call_status="busy"))
@@ -575,7 +575,7 @@ def test_a_simulated_clock_chooses_hours_only_when_allowed(make_app, allow, simu
 
 def test_a_malformed_simulated_clock_is_logged(dial, caplog):
     call = dial(to=TTY, simulated_now="yesterday")
-    with caplog.at_level(logging.WARNING, logger="ivr.engine"):
+    with caplog.at_level(logging.WARNING, logger="ivr.engine.engine"):
         call.start()
     assert logged(caplog) == [f"call {call.sid}: ignoring a malformed SimulatedNow"]
 

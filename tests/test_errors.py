@@ -7,13 +7,21 @@ import pytest
 from click.testing import CliRunner
 
 from ivr.commands.errors import IvrGroup, click_error
-from ivr.crawl import CrawlError
 from ivr.diagram import GraphvizError
-from ivr.errors import EXIT_BAD_INPUT, EXIT_FAILURE, ConfigError, FlowError, FlowErrors, IvrError, StoreError
-from ivr.markup import MarkupError
+from ivr.engine.errors import (
+    EXIT_BAD_INPUT,
+    EXIT_FAILURE,
+    ConfigError,
+    FlowError,
+    FlowErrors,
+    IvrError,
+    StoreError,
+)
+from ivr.engine.markup import MarkupError
+from ivr.qa.crawl import CrawlError
 from ivr.sim import SimulationError
+from ivr.sim.twiml_rules import TwimlError
 from ivr.twilio_number import ConfigureError
-from ivr.twiml_rules import TwimlError
 from web.live_calls import InputError
 
 BAD_FLOW = FlowError("main.yaml", "unknown field", state="help", field="colour")

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from ivr.commands.target import Target, open_target
-from ivr.scenarios import load_scenario, run_scenario
-from ivr.scenarios.model import Press
+from ivr.qa.scenarios import load_scenario, run_scenario
+from ivr.qa.scenarios.model import Press
 
 SCENARIOS_DIR = Path(__file__).resolve().parent.parent / "scenarios"
 FILES = sorted(SCENARIOS_DIR.rglob("*.yaml"))

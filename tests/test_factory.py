@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from app import create_app
-from ivr.memory_store import MemoryStore
-from ivr.sqlite_store import SqliteStore
+from ivr.stores.memory_store import MemoryStore
+from ivr.stores.sqlite_store import SqliteStore
 
 UNSIGNED = "TWILIO_AUTH_TOKEN is not set: webhooks accept UNSIGNED requests"
 

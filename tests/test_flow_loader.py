@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from ivr.config import FLOWS_DIR
-from ivr.errors import FlowError, FlowErrors
-from ivr.flow import REQUIRED_MESSAGES
-from ivr.flow_checks import check_graph, reachable_states
-from ivr.flow_loader import load_flow
+from ivr.engine.config import FLOWS_DIR
+from ivr.engine.errors import FlowError, FlowErrors
+from ivr.engine.flow import REQUIRED_MESSAGES
+from ivr.engine.flow_checks import check_graph, reachable_states
+from ivr.engine.flow_loader import load_flow
 
 FLOW_FILES = sorted(FLOWS_DIR.glob("*.yaml"))
 
@@ -656,7 +656,7 @@ def test_assert_errors_fails_on_any_mismatch(tmp_path: Path, expected: list[Expe
 
 
 def test_a_merge_key_may_be_overridden_but_a_real_duplicate_is_refused(tmp_path: Path) -> None:
-    from ivr.yaml_source import load_yaml
+    from ivr.engine.yaml_source import load_yaml
 
     path = tmp_path / "merge.yaml"
     path.write_text("base: &b {k: 1, j: 2}\nover:\n  <<: *b\n  k: 3\n", encoding="utf-8")
@@ -688,7 +688,7 @@ def test_a_merge_key_may_be_overridden_but_a_real_duplicate_is_refused(tmp_path:
 def test_a_yaml_syntax_error_names_the_line_where_the_problem_starts(
     tmp_path: Path, text: str, line: int, says: str
 ) -> None:
-    from ivr.yaml_source import load_yaml
+    from ivr.engine.yaml_source import load_yaml
 
     path = tmp_path / "broken.yaml"
     path.write_text(text, encoding="utf-8")

@@ -12,13 +12,13 @@ from pathlib import Path
 import pytest
 from flask import Flask
 
-from ivr.config import FLOWS_DIR
+from ivr.engine.config import FLOWS_DIR
 
 from .phone import MAIN, TTY, Phone
 
 OLD = "For refills or delivery status, press 1."
 NEW = "For refills, renewals and every delivery question, press 1."  # not the same length
-REGISTRY_LOGGER = "ivr.flow_registry"
+REGISTRY_LOGGER = "ivr.engine.flow_registry"
 
 
 @pytest.fixture
@@ -150,9 +150,9 @@ def test_the_edit_is_read_by_a_new_app_even_without_reload(
 def test_two_flows_with_one_name_are_refused(tmp_path):
     import shutil
 
-    from ivr.config import FLOWS_DIR
-    from ivr.errors import FlowErrors
-    from ivr.flow_registry import load_all
+    from ivr.engine.config import FLOWS_DIR
+    from ivr.engine.errors import FlowErrors
+    from ivr.engine.flow_registry import load_all
 
     flows = tmp_path / "flows"
     shutil.copytree(FLOWS_DIR, flows)

@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from twilio.request_validator import RequestValidator
 from werkzeug.test import TestResponse
 
-from ivr.twiml_rules import validate_twiml
+from ivr.sim.twiml_rules import validate_twiml
 
 from .logged_errors import LoggedErrors
 from .phone import MAIN, SPECIALTY, TTY

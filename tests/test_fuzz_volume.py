@@ -34,7 +34,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from werkzeug.test import Client, TestResponse
 
-from ivr.twiml_rules import validate_twiml
+from ivr.sim.twiml_rules import validate_twiml
 
 from .logged_errors import LoggedErrors
 from .phone import MAIN, SPECIALTY, TTY

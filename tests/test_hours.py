@@ -7,9 +7,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from ivr.config import EngineConfig
-from ivr.errors import ConfigError
-from ivr.hours import clock_from, frozen_clock, system_clock
+from ivr.engine.config import EngineConfig
+from ivr.engine.errors import ConfigError
+from ivr.engine.hours import clock_from, frozen_clock, system_clock
 
 
 @pytest.mark.parametrize("source", ["IVR_NOW", "SimulatedNow", "--now", "now"])

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from ivr.engine import Engine
-from ivr.inputs import MAX_DIGITS, Input, choose_trigger
+from ivr.engine.engine import Engine
+from ivr.engine.inputs import MAX_DIGITS, Input, choose_trigger
 
 
 @pytest.fixture

@@ -12,10 +12,10 @@ from click.testing import CliRunner, Result
 from flask import Flask
 
 from ivr.cli import main
-from ivr.config import FLOWS_DIR
-from ivr.crawl import crawl
-from ivr.flow import REQUIRED_MESSAGES
+from ivr.engine.config import FLOWS_DIR
+from ivr.engine.flow import REQUIRED_MESSAGES
 from ivr.qa import espeak_available
+from ivr.qa.crawl import crawl
 from ivr.qa.lint_text import bare_numbers, foreign_words
 from ivr.sim import WsgiTransport
 

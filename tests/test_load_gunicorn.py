@@ -29,13 +29,13 @@ from typing import Any
 import pytest
 
 from app import create_app
-from ivr.config import EngineConfig
-from ivr.engine import mask_number
+from ivr.engine.config import EngineConfig
+from ivr.engine.engine import mask_number
+from ivr.engine.ssml import say_as
+from ivr.engine.store import CallRecord
 from ivr.sim import HttpTransport, SimulatedCall, Transcript, WsgiTransport
 from ivr.sim.transport import PooledHttpTransport
-from ivr.ssml import say_as
-from ivr.store import CallRecord
-from ivr.stores import open_store
+from ivr.stores.open import open_store
 
 from .flow_text import confirm, first, greeting, message, prompt
 from .phone import MAIN, SPECIALTY, TTY
@@ -207,7 +207,7 @@ def served(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Served]:
         return
     if shutil.which("redis-server") is None:
         pytest.skip("redis-server is not on PATH (apt-get install -y redis-server): Redis run skipped")
-    if importlib.util.find_spec("ivr.redis_store") is None:
+    if importlib.util.find_spec("ivr.stores.redis_store") is None:
         pytest.skip("ivr/redis_store.py is not there yet: Redis run skipped")
     server = request.getfixturevalue("redis_server")
     prefix = request.getfixturevalue("redis_prefix")  # its keys are deleted afterwards

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from transitions import MachineError
 
-from ivr.call import Call, CallContext, CallSession
+from ivr.engine.call import Call, CallContext, CallSession
 
 
 def test_machines_are_built_once_and_keep_no_models(call, engine):

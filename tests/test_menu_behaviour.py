@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from ivr.ssml import say_as, spoken_text
-from ivr.twiml_rules import validate_twiml
+from ivr.engine.ssml import say_as, spoken_text
+from ivr.sim.twiml_rules import validate_twiml
 
 from .flow_text import confirm, first, flow, greeting, message, prompt, reprompt
 from .phone import MAIN, TTY

@@ -7,7 +7,7 @@ from xml.etree import ElementTree
 
 import pytest
 
-from ivr.ssml import say_as, spoken_text
+from ivr.engine.ssml import say_as, spoken_text
 
 from .flow_text import confirm, greeting, message, prompt, warning
 from .phone import SPECIALTY, Phone

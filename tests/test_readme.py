@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from ivr.cli import main
-from ivr.config import FLOWS_DIR
 from ivr.diagram import to_mermaid
-from ivr.flow_loader import load_flow
+from ivr.engine.config import FLOWS_DIR
+from ivr.engine.flow_loader import load_flow
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")

@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
-from ivr.call import CallSession
-from ivr.errors import ConfigError, StoreError
-from ivr.redis_store import RECORD_TTL, RedisStore
-from ivr.sqlite_store import SqliteStore
-from ivr.store import CallEvent
+from ivr.engine.call import CallSession
+from ivr.engine.errors import ConfigError, StoreError
+from ivr.engine.store import CallEvent
+from ivr.stores.redis_store import RECORD_TTL, RedisStore
+from ivr.stores.sqlite_store import SqliteStore
 
 from .redis_server import RedisServer, free_port
 

@@ -6,10 +6,10 @@ from xml.etree import ElementTree
 
 import pytest
 
-from ivr.engine import Engine
-from ivr.render import Renderer, build_say, fill
-from ivr.ssml import spoken_text
-from ivr.twiml_rules import validate_twiml
+from ivr.engine.engine import Engine
+from ivr.engine.render import Renderer, build_say, fill
+from ivr.engine.ssml import spoken_text
+from ivr.sim.twiml_rules import validate_twiml
 
 
 def _renderer(engine: Engine, line: str = "main") -> Renderer:

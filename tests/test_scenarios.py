@@ -18,7 +18,7 @@ from click.testing import CliRunner, Result
 from ivr.cli import main
 from ivr.commands import test_cmd
 from ivr.commands.target import Target, open_target
-from ivr.scenarios import (
+from ivr.qa.scenarios import (
     CallTarget,
     Scenario,
     ScenarioError,
@@ -32,8 +32,8 @@ from ivr.scenarios import (
     run_scenario,
     run_scenarios,
 )
-from ivr.scenarios.checks import best_window, check_heard
-from ivr.scenarios.model import Check, Expect, Hangup, Press, Say, Silence, Wait
+from ivr.qa.scenarios.checks import best_window, check_heard
+from ivr.qa.scenarios.model import Check, Expect, Hangup, Press, Say, Silence, Wait
 from ivr.sim import HttpReply, Transport, WsgiTransport
 
 NO_TWILIO = {"TWILIO_AUTH_TOKEN": None, "TWILIO_WEBHOOK_SHARED_KEY": None, "TWILIO_ACCOUNT_SID": None}
@@ -709,9 +709,9 @@ class _FakeCoverage:
 
 
 def test_cli_coverage_measures_each_line_called(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    module = types.ModuleType("ivr.coverage")
+    module = types.ModuleType("ivr.qa.coverage")
     module.measure = _FakeCoverage  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "ivr.coverage", module)
+    monkeypatch.setitem(sys.modules, "ivr.qa.coverage", module)
     result = invoke(str(folder), "--coverage")
     assert result.exit_code == 0, result.output
     assert "\nflow main: 1 transcripts\n" in result.stdout
@@ -719,7 +719,7 @@ def test_cli_coverage_measures_each_line_called(folder: Path, monkeypatch: pytes
 
 
 def test_cli_coverage_says_when_it_is_unavailable(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "ivr.coverage", None)  # an import of it now fails
+    monkeypatch.setitem(sys.modules, "ivr.qa.coverage", None)  # an import of it now fails
     result = invoke(str(folder), "--coverage")
     assert result.exit_code == 0, result.output
     assert "warning: flow coverage is unavailable in this install" in result.stderr

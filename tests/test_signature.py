@@ -17,8 +17,8 @@ from twilio.request_validator import RequestValidator
 from werkzeug.datastructures import MultiDict
 from werkzeug.test import TestResponse
 
-from ivr.ssml import spoken_text
-from ivr.twiml_rules import validate_twiml
+from ivr.engine.ssml import spoken_text
+from ivr.sim.twiml_rules import validate_twiml
 from webhooks.signature import url_as_requested
 
 from .flow_text import confirm, prompt

@@ -17,7 +17,6 @@ from flask import Flask
 from twilio.request_validator import RequestValidator
 from werkzeug.serving import make_server
 
-from ivr.signing import SETTINGS_HEADER, SIMULATED_KEY_ID, Signer
 from ivr.sim import (
     Heard,
     HttpTransport,
@@ -28,6 +27,7 @@ from ivr.sim import (
     WsgiTransport,
 )
 from ivr.sim.caller import DEFAULT_ACCOUNT
+from ivr.sim.signing import SETTINGS_HEADER, SIMULATED_KEY_ID, Signer
 
 from . import flow_text
 from . import twiml_apps as apps

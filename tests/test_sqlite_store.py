@@ -7,7 +7,7 @@ import sqlite3
 
 import pytest
 
-from ivr.sqlite_store import SqliteStore
+from ivr.stores.sqlite_store import SqliteStore
 
 
 def test_wal_mode(tmp_path):
@@ -49,14 +49,14 @@ def _refuse(store: SqliteStore, table: str, event: str = "INSERT") -> None:
 
 
 def _call(sid: str, reference: str = "12345678"):
-    from ivr.call import CallSession
+    from ivr.engine.call import CallSession
 
     return CallSession(sid, "main", "main_menu", reference=reference)
 
 
 def test_a_failed_write_is_a_store_error_and_leaves_no_half_written_call(tmp_path):
-    from ivr.errors import StoreError
-    from ivr.store import CallEvent
+    from ivr.engine.errors import StoreError
+    from ivr.engine.store import CallEvent
 
     store = SqliteStore(tmp_path / "s.db")
     _refuse(store, "call_events")
@@ -75,7 +75,7 @@ def test_a_failed_write_is_a_store_error_and_leaves_no_half_written_call(tmp_pat
 
 
 def test_a_read_only_database_is_a_store_error(tmp_path):
-    from ivr.errors import StoreError
+    from ivr.engine.errors import StoreError
 
     store = SqliteStore(tmp_path / "s.db")
     store.connection().execute("PRAGMA query_only = ON")  # chmod does not stop root; this does
@@ -94,7 +94,7 @@ def test_a_read_only_database_is_a_store_error(tmp_path):
     lambda store: store.call("CA1", now=1.0).__enter__(),
 ], ids=["get_call", "recent_calls", "iter_raw_text", "verify", "end_call", "call"])  # fmt: skip
 def test_a_closed_connection_is_a_store_error_everywhere(tmp_path, use):
-    from ivr.errors import StoreError
+    from ivr.engine.errors import StoreError
 
     store = SqliteStore(tmp_path / "s.db")
     store.connection().close()
@@ -103,7 +103,7 @@ def test_a_closed_connection_is_a_store_error_everywhere(tmp_path, use):
 
 
 def test_end_call_runs_in_a_transaction_and_rolls_back_when_it_fails(tmp_path):
-    from ivr.errors import StoreError
+    from ivr.engine.errors import StoreError
 
     store = SqliteStore(tmp_path / "s.db")
     with store.call("CA1", now=1.0) as slot:
@@ -120,7 +120,7 @@ def test_end_call_runs_in_a_transaction_and_rolls_back_when_it_fails(tmp_path):
 
 
 def test_a_failed_member_seeding_rolls_back_and_keeps_the_old_members(tmp_path):
-    from ivr.errors import StoreError
+    from ivr.engine.errors import StoreError
 
     path = tmp_path / "s.db"
     first = SqliteStore(path)

@@ -20,13 +20,13 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from ivr.call import CallSession
-from ivr.config import EngineConfig
-from ivr.memory_store import MemoryStore
-from ivr.redis_store import RedisStore
-from ivr.sqlite_store import SqliteStore
-from ivr.store import CallEvent, SessionStore
-from ivr.stores import open_store
+from ivr.engine.call import CallSession
+from ivr.engine.config import EngineConfig
+from ivr.engine.store import CallEvent, SessionStore
+from ivr.stores.memory_store import MemoryStore
+from ivr.stores.open import open_store
+from ivr.stores.redis_store import RedisStore
+from ivr.stores.sqlite_store import SqliteStore
 
 from .flow_text import greeting, message, prompt
 from .phone import SPECIALTY, Phone

@@ -26,12 +26,12 @@ import pytest
 from flask import Flask
 
 from app import create_app
-from ivr.config import EngineConfig
-from ivr.redis_store import RedisStore
-from ivr.ssml import spoken_text
-from ivr.store import CallEvent, CallRecord
-from ivr.stores import open_store
-from ivr.twiml_rules import validate_twiml
+from ivr.engine.config import EngineConfig
+from ivr.engine.ssml import spoken_text
+from ivr.engine.store import CallEvent, CallRecord
+from ivr.sim.twiml_rules import validate_twiml
+from ivr.stores.open import open_store
+from ivr.stores.redis_store import RedisStore
 
 from .conftest import OPEN_HOURS
 from .flow_text import message, prompt

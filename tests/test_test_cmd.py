@@ -32,7 +32,7 @@ def tty_folder(tmp_path: Path) -> Path:
 @pytest.fixture
 def night(monkeypatch: pytest.MonkeyPatch) -> None:
     """The real clock stands at Sunday night, when the TTY line is closed."""
-    monkeypatch.setattr("ivr.hours.system_clock", lambda: SUNDAY_NIGHT)
+    monkeypatch.setattr("ivr.engine.hours.system_clock", lambda: SUNDAY_NIGHT)
 
 
 def _run(runner: CliRunner, folder: Path, *args: str, env: dict[str, str] | None = None) -> Result:

@@ -327,7 +327,7 @@ def test_export_yields_a_scenario_that_replays_the_call(
     client: FlaskClient, app: Flask, tmp_path: Path
 ) -> None:
     from ivr.commands.target import Target
-    from ivr.scenarios import load_scenario, run_scenario
+    from ivr.qa.scenarios import load_scenario, run_scenario
 
     sid = sid_of(start(client))
     act(client, sid, "press", keys="9")

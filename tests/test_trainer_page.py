@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from ivr.commands.target import Target
-from ivr.scenarios import load_scenario, run_scenario
+from ivr.qa.scenarios import load_scenario, run_scenario
 from ivr.sim import HttpTransport, SimulatedCall
 
 from .phone import MAIN

@@ -8,9 +8,9 @@ from xml.etree import ElementTree
 import pytest
 from flask import Flask
 
-from ivr.config import FORBIDDEN_NUMBERS
-from ivr.crawl import crawl
-from ivr.errors import ConfigError
+from ivr.engine.config import FORBIDDEN_NUMBERS
+from ivr.engine.errors import ConfigError
+from ivr.qa.crawl import crawl
 from ivr.sim import HttpReply, WsgiTransport
 
 from .phone import MAIN, SPECIALTY, TTY, Phone

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from twilio.twiml import TwiML, lower_camel
 from twilio.twiml.voice_response import Dial, Gather, Say, VoiceResponse
 
-from ivr.twiml_rules import RULES, TwimlError, problems, validate_twiml
+from ivr.sim.twiml_rules import RULES, TwimlError, problems, validate_twiml
 
 # --------------------------------------------------------------------------- valid documents
 

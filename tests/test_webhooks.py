@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from ivr.ssml import spoken_text
-from ivr.twiml_rules import validate_twiml
+from ivr.engine.ssml import spoken_text
+from ivr.sim.twiml_rules import validate_twiml
 
 from .flow_text import prompt
 from .phone import CALLER, MAIN
@@ -140,8 +140,8 @@ def test_replies_say_where_the_call_is(client):
 def test_a_bad_flow_stops_start_up_naming_file_state_and_field(make_app, tmp_path):
     import shutil
 
-    from ivr.config import FLOWS_DIR
-    from ivr.errors import FlowErrors
+    from ivr.engine.config import FLOWS_DIR
+    from ivr.engine.errors import FlowErrors
 
     flows = tmp_path / "flows"
     shutil.copytree(FLOWS_DIR, flows)

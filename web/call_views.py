@@ -6,11 +6,8 @@ import ast
 import time
 from typing import Any
 
-from ivr.engine import Engine
-from ivr.flow import Flow
-from ivr.render import heard as heard_text
-from ivr.sim import Outcome, SimulatedCall
-from ivr.store import CallEvent, CallRecord
+from ivr import CallEvent, CallRecord, Engine, Flow, Outcome, SimulatedCall
+from ivr import heard as heard_text
 
 from .live_calls import LiveCall
 

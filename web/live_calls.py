@@ -16,10 +16,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ivr.config import TRAINER_CALL_TTL
-from ivr.errors import EXIT_BAD_INPUT, IvrError
-from ivr.flow import PHONE_KEYS
-from ivr.sim import SimulatedCall, SimulationError
+from ivr import EXIT_BAD_INPUT, PHONE_KEYS, TRAINER_CALL_TTL, IvrError, SimulatedCall, SimulationError
 
 log = logging.getLogger(__name__)
 

@@ -17,16 +17,22 @@ from flask.sansio.blueprints import BlueprintSetupState
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
 
-from ivr.analytics import line_analytics
-from ivr.call_export import call_to_scenario, scenario_yaml
-from ivr.config import TRAINER_CALL_TTL
-from ivr.diagram import to_svg
-from ivr.engine import Engine
-from ivr.errors import ConfigError
-from ivr.flow import Flow
-from ivr.hours import frozen_clock
-from ivr.signing import Signer, signs_webhooks
-from ivr.sim import SimulatedCall, SimulationError, WsgiTransport
+from ivr import (
+    TRAINER_CALL_TTL,
+    ConfigError,
+    Engine,
+    Flow,
+    Signer,
+    SimulatedCall,
+    SimulationError,
+    WsgiTransport,
+    call_to_scenario,
+    frozen_clock,
+    line_analytics,
+    scenario_yaml,
+    signs_webhooks,
+    to_svg,
+)
 
 from . import call_views
 from .live_calls import InputError, LiveCall, LiveCalls

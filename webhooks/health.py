@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, jsonify
 from flask.typing import ResponseReturnValue
 
-from ivr.signing import signs_webhooks
+from ivr import signs_webhooks
 
 bp = Blueprint("health", __name__)
 

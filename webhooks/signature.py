@@ -15,7 +15,7 @@ from urllib.parse import quote
 from flask import Request, abort, current_app, request
 from twilio.request_validator import HMAC_SHA1, RequestValidator, get_signature_algorithm
 
-from ivr.signing import SETTINGS_HEADER, SIGNATURE_HEADER, validator
+from ivr import SETTINGS_HEADER, SIGNATURE_HEADER, validator
 
 log = logging.getLogger(__name__)
 

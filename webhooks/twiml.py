@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Request, Response
 from twilio.twiml.voice_response import VoiceResponse
 
-from ivr.engine import CallParams
+from ivr import CallParams
 
 
 def twiml(document: str, status: int = 200) -> Response:

@@ -7,7 +7,7 @@ import logging
 from flask import Blueprint, Response, current_app, request
 from werkzeug.exceptions import HTTPException
 
-from ivr.engine import Engine, Reply
+from ivr import Engine, Reply
 
 from .signature import require_twilio_signature
 from .twiml import call_params, spoken_error, twiml

@@ -12,9 +12,8 @@ from rich.console import Console, Group
 from rich.panel import Panel
 from rich.text import Text
 
-from ..flow import PHONE_KEYS
-from ..flow_registry import shipped_numbers
-from ..signing import Signer
+from ivr import PHONE_KEYS, Signer, shipped_numbers
+
 from ..sim import Outcome, SimulatedCall, SimulationError, Step
 from ..sim.caller import HTTP_CONNECTION_FAILURE
 from .target import LINE, Target, open_target, target_options

@@ -9,12 +9,20 @@ from typing import Any
 
 import click
 
-from ..crawl import DEFAULT_ENTRY_INPUTS, CrawlError, CrawlOptions, crawl, write_scenarios
-from ..errors import ConfigError
-from ..flow import PHONE_KEYS, Flow
-from ..flow_registry import shipped_numbers
-from ..hours import frozen_clock
-from ..plural import plural
+from ivr import (
+    DEFAULT_ENTRY_INPUTS,
+    PHONE_KEYS,
+    ConfigError,
+    CrawlError,
+    CrawlOptions,
+    Flow,
+    crawl,
+    frozen_clock,
+    plural,
+    shipped_numbers,
+    write_scenarios,
+)
+
 from ..qa.clock import CLOCK_HELP
 from .errors import click_error
 from .target import LINE, fixed_clock, open_target, target_options

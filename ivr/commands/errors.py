@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from ..errors import EXIT_BAD_INPUT, EXIT_FAILURE, IvrError
+from ivr import EXIT_BAD_INPUT, EXIT_FAILURE, IvrError
 
 
 class FailedError(click.ClickException):

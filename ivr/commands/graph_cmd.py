@@ -8,11 +8,9 @@ from pathlib import Path
 
 import click
 
-from ..config import FLOWS_DIR
+from ivr import FLOWS_DIR, Flow, FlowErrors, load_flow
+
 from ..diagram import DETAILS, GraphvizError, render_graphviz, to_dot, to_mermaid, to_svg
-from ..errors import FlowErrors
-from ..flow import Flow
-from ..flow_loader import load_flow
 from .errors import click_error
 from .target import LINE
 

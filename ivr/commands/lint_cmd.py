@@ -8,10 +8,8 @@ from typing import Any
 
 import click
 
-from ..config import FLOWS_DIR
-from ..errors import FlowErrors, IvrError
-from ..flow_loader import load_flow
-from ..plural import plural
+from ivr import FLOWS_DIR, FlowErrors, IvrError, load_flow, plural
+
 from ..qa import MEASURES, Budgets, LineReport, espeak_available, lint_flow, load_budgets
 from ..qa.lint_report import render
 

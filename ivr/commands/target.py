@@ -13,9 +13,8 @@ from urllib.parse import urlsplit
 
 import click
 
-from ..config import FLOWS_DIR
-from ..engine import Engine
-from ..flow import Flow
+from ivr import FLOWS_DIR, Engine, Flow
+
 from ..qa.clock import open_time
 from ..sim import HttpTransport, Transport, WsgiTransport
 
@@ -114,8 +113,7 @@ def fixed_clock(target: Target, line: str | None, number: str) -> str | None:
 
 @lru_cache(maxsize=32)
 def _shipped_flow(line: str | None, number: str) -> Flow | None:
-    from ..errors import IvrError
-    from ..flow_registry import load_all
+    from ivr import IvrError, load_all
 
     try:
         flows = [fm.flow for fm in load_all(FLOWS_DIR).values()]
@@ -144,8 +142,7 @@ class LineName(click.ParamType):  # type: ignore[type-arg]
     name = "line"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
-        from ..errors import IvrError
-        from ..flow_registry import shipped_numbers
+        from ivr import IvrError, shipped_numbers
 
         try:
             lines = shipped_numbers()

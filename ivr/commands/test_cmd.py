@@ -13,19 +13,20 @@ from typing import Any
 
 import click
 
-from ..plural import plural
-from ..scenarios import (
+from ivr import (
     DEFAULT_WORKERS,
     Scenario,
     ScenarioErrors,
     ScenarioResult,
+    Signer,
     Suite,
     junit_xml,
     load_paths,
+    plural,
     render_report,
     run_scenarios,
 )  # fmt: skip
-from ..signing import Signer
+
 from ..sim import Transcript
 from .target import Target, fixed_clock, open_target, target_options
 
@@ -158,7 +159,7 @@ def _print_coverage(target: Target, scenarios: list[Scenario], results: list[Sce
                     detail: bool = False) -> None:  # fmt: skip
     """A summary row per line called, then what each line's calls did not reach (ivr.coverage)."""
     try:
-        module: Any = importlib.import_module("ivr.coverage")
+        module: Any = importlib.import_module("ivr.qa.coverage")
         measure = module.measure
     except (ImportError, AttributeError) as exc:
         click.echo(f"warning: flow coverage is unavailable in this install ({exc}); "

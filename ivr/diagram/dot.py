@@ -5,8 +5,9 @@ from __future__ import annotations
 import shutil
 import subprocess
 
-from ..errors import IvrError
-from ..flow import Flow
+from ivr.engine.errors import IvrError
+from ivr.engine.flow import Flow
+
 from .graph import _wrap, menu_graph
 
 GRAPHVIZ_FORMATS = ("svg", "png")

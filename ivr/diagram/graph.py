@@ -11,10 +11,10 @@ import re
 from collections import deque
 from dataclasses import dataclass
 
-from ..call import CallContext
-from ..config import EngineConfig
-from ..flow import FAILURE_TRIGGERS, Edge, Flow, key_for_trigger
-from ..render import heard
+from ivr.engine.call import CallContext
+from ivr.engine.config import EngineConfig
+from ivr.engine.flow import FAILURE_TRIGGERS, Edge, Flow, key_for_trigger
+from ivr.engine.render import heard
 
 DETAILS = ("menu", "full")
 #: Keys that work the same way in many menus: shown as badges in the menu view.

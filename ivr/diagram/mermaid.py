@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from ..flow import Flow
+from ivr.engine.flow import Flow
+
 from .graph import menu_graph
 
 # -- Mermaid ---------------------------------------------------------------------------------

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from xml.etree import ElementTree
 
-from ..flow import TERMINAL_TYPES, Flow
+from ivr.engine.flow import TERMINAL_TYPES, Flow
+
 from .graph import GraphEdge, GraphNode, MenuGraph, _depths, _wrap, menu_graph
 
 # -- a layered layout, in Python -------------------------------------------------------------

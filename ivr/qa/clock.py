@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from ..flow import Hours
+from ivr.engine.flow import Hours
 
 #: The week runs take their time from, so that they repeat: Monday 23 November 2026.
 REFERENCE_MONDAY = datetime(2026, 11, 23)

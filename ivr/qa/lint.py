@@ -14,9 +14,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..crawl.prompts import mentioned_keys
-from ..errors import FlowError
-from ..flow import KEY_TRIGGERS, MENU_TYPES, Flow
+from ivr.engine.errors import FlowError
+from ivr.engine.flow import KEY_TRIGGERS, MENU_TYPES, Flow
+from ivr.qa.crawl.prompts import mentioned_keys
+
 from .lint_budgets import Budgets, speaking_rate
 from .lint_checks import check_keys, check_texts
 from .lint_paths import CONFIRM, GREETING, EdgeTime, Paths, Reach, language_key, menu_depths, start_state

@@ -13,8 +13,8 @@ from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
-from ..errors import FlowError, FlowErrors
-from ..yaml_source import load_yaml
+from ivr.engine.errors import FlowError, FlowErrors
+from ivr.engine.yaml_source import load_yaml
 
 #: Speaking rates SSML names, as a share of the medium rate.
 _NAMED_RATES = {"x-slow": 0.6, "slow": 0.8, "medium": 1.0, "fast": 1.2, "x-fast": 1.5}

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections import Counter
 
-from ..flow import KEY_TRIGGERS, LANGUAGE, MENU_TYPES, REPEAT, Edge, Flow, key_for_trigger
+from ivr.engine.flow import KEY_TRIGGERS, LANGUAGE, MENU_TYPES, REPEAT, Edge, Flow, key_for_trigger
+
 from .lint_text import bare_numbers, foreign_words, markup_for
 from .listening import Hearing, Said
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 import heapq
 from dataclasses import dataclass
 
-from ..config import EngineConfig
-from ..flow import KEY_TRIGGERS, Edge, Flow, key_for_trigger
+from ivr.engine.config import EngineConfig
+from ivr.engine.flow import KEY_TRIGGERS, Edge, Flow, key_for_trigger
+
 from .listening import Document, Hearing, Timer
 
 #: How a caller arrives at a state, which decides its document's first words.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from .. import markup
+from ivr.engine import markup
 
 #: Function words of one language that the other does not use: two of them in a `<Say>` of the
 #: other language mean a sentence of it is there. Capitalised words within a sentence are

@@ -22,13 +22,13 @@ from functools import lru_cache
 from pathlib import Path
 from xml.etree import ElementTree
 
-from ..config import EngineConfig
-from ..crawl.prompts import mentioned_keys
-from ..flow import Flow, StateSpec
-from ..placeholders import PLACEHOLDERS
-from ..render import Piece, Renderer
-from ..speech import SpeechTable
-from ..ssml import spoken
+from ivr.engine.config import EngineConfig
+from ivr.engine.flow import Flow, StateSpec
+from ivr.engine.placeholders import PLACEHOLDERS
+from ivr.engine.render import Piece, Renderer
+from ivr.engine.speech import SpeechTable
+from ivr.engine.ssml import spoken
+from ivr.qa.crawl.prompts import mentioned_keys
 
 MEASURES = ("auto", "espeak", "words")
 ESPEAK = "espeak-ng"

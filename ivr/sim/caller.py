@@ -9,12 +9,13 @@ from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 from xml.etree import ElementTree
 
-from ..errors import IvrError
-from ..flow import PHONE_KEYS
-from ..signing import Signer
-from ..ssml import spoken
-from ..twiml_rules import SIMULATED
-from ..twiml_rules import problems as twiml_problems
+from ivr.engine.errors import IvrError
+from ivr.engine.flow import PHONE_KEYS
+from ivr.engine.ssml import spoken
+from ivr.sim.signing import Signer
+from ivr.sim.twiml_rules import SIMULATED
+from ivr.sim.twiml_rules import problems as twiml_problems
+
 from .transcript import Heard, Outcome, Step, Transcript, main_language
 from .transport import HttpReply, Transport, url_with_query
 

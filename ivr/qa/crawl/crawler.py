@@ -1,0 +1,370 @@
+"""The crawl itself: calls placed breadth-first, each replaying the shortest way to a state, then findings."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+from ivr.engine.flow import Flow
+from ivr.qa.coverage import (
+    Transition,
+    conditional_transitions,
+    flow_transitions,
+    plainly_reachable,
+    transitions_in,
+)
+from ivr.qa.crawl.prompts import _REPEAT, _digest, _distinctive, _excerpt, _gather_text, mentioned_keys
+from ivr.qa.crawl.report import (
+    SILENCE,
+    CrawlError,
+    CrawlFailure,
+    CrawlOptions,
+    CrawlPath,
+    CrawlReport,
+    DeadKey,
+    Inputs,
+    Move,
+)
+from ivr.sim import Outcome, SimulatedCall, SimulationError, Transport
+
+log = logging.getLogger(__name__)
+
+_FAILURE_TRIGGERS = frozenset(["invalid", "no_input", "entry"])
+
+
+@dataclass
+class _Node:
+    id: str
+    label: str
+    path: Inputs
+    state: str | None
+    outcome: Outcome | None
+    entry: bool
+    heard: str
+    seconds: float = 0.0  # virtual seconds of the call on arrival (the simulated caller's clock)
+    moves: dict[Inputs, Move] = field(default_factory=dict)
+    explored: bool = False
+
+    @property
+    def waiting(self) -> bool:
+        return self.outcome is None
+
+
+def crawl(
+    transport: Transport, to: str, *, base_url: str = "http://localhost",
+    simulated_now: str | None = None, flow: Flow | None = None,
+    options: CrawlOptions | None = None, line: str | None = None,
+) -> CrawlReport:  # fmt: skip
+    """Crawl the line reached by calling `to`; compare with `flow` when it is given.
+
+    Raises CrawlError when the first call fails, so that nothing could be crawled.
+    """
+    crawler = _Crawler(transport, to, base_url, simulated_now, flow, options or CrawlOptions())
+    started = time.perf_counter()
+    crawler.run()
+    report = crawler.report(line)
+    failure = _start_failure(report)
+    if failure is not None:
+        raise CrawlError(f"the first call failed, so nothing was crawled: {failure}.")
+    report.seconds = time.perf_counter() - started
+    log.info("crawl of %s: %d states, %d calls, %.1fs", to, len(report.paths), report.calls,
+             report.seconds)  # fmt: skip
+    return report
+
+
+class _Crawler:
+    def __init__(
+        self, transport: Transport, to: str, base_url: str, now: str | None, flow: Flow | None,
+        options: CrawlOptions,
+    ) -> None:  # fmt: skip
+        self.transport = transport
+        self.to = to
+        self.base_url = base_url
+        self.now = now
+        self.flow = flow
+        self.options = options
+        self.nodes: dict[str, _Node] = {}
+        self.queue: deque[str] = deque()
+        self.calls = 0
+        self.truncated = False
+        self.errors: list[CrawlFailure] = []
+        self.observed: set[Transition] = set()
+
+    # -- walking -----------------------------------------------------------------------------
+
+    def run(self) -> None:
+        call = self._replay((), None)
+        if call is None:
+            return
+        self._arrive((), call)
+        self._finish(call)
+        while self.queue:
+            node = self.nodes[self.queue.popleft()]
+            if len(node.path) >= self.options.depth:
+                continue
+            for inp in self._inputs_at(node):
+                self._try(node, inp)
+            self._persist(node)
+            if self.truncated:
+                return  # half explored: judged as not explored at all
+            node.explored = True
+
+    def _inputs_at(self, node: _Node) -> Inputs:
+        if not node.entry:
+            return (*self.options.keys, SILENCE)
+        table = self.options.entry_inputs_at.get(node.id, self.options.entry_inputs)
+        return (*table, SILENCE)
+
+    def _try(self, node: _Node, inp: str) -> None:
+        call = self._replay(node.path, node.id)
+        if call is None:
+            return
+        try:
+            _give(call, inp)
+        except SimulationError as exc:
+            self.errors.append(CrawlFailure((*node.path, inp), str(exc)))
+            return
+        dest = self._arrive((*node.path, inp), call)
+        node.moves[(inp,)] = Move(node.id, (inp,), dest.id, _last_trigger(call))
+        self._finish(call)
+
+    def _persist(self, node: _Node) -> None:
+        """Repeat inputs that kept the call in place: counters of failures lead somewhere."""
+        staying = [
+            seq[0] for seq, m in node.moves.items()
+            if m.dest == node.id and (m.trigger is None or m.trigger in _FAILURE_TRIGGERS)
+        ]  # fmt: skip
+        if not staying or self.options.persist < 2:
+            return
+        mentioned = set(mentioned_keys(node.heard))
+        keys = [k for k in staying if k != SILENCE]
+        picks = [k for k in staying if k == SILENCE]
+        picks += sorted(keys, key=lambda k: k in mentioned)[:1]
+        for inp in picks:
+            call = self._replay(node.path, node.id)
+            if call is None:
+                continue
+            dest = node
+            count = 0
+            try:
+                while count < self.options.persist and dest is node:
+                    _give(call, inp)
+                    count += 1
+                    dest = self._arrive((*node.path, *(inp,) * count), call)
+            except SimulationError as exc:
+                self.errors.append(CrawlFailure((*node.path, *(inp,) * (count + 1)), str(exc)))
+                continue
+            seq = (inp,) * count
+            node.moves[seq] = Move(node.id, seq, dest.id, _last_trigger(call))
+            self._finish(call)
+
+    def _replay(self, path: Inputs, expect: str | None) -> SimulatedCall | None:
+        if self.calls >= self.options.max_calls:
+            self.truncated = True
+            self.queue.clear()
+            return None
+        self.calls += 1
+        call = SimulatedCall(self.transport, self.to, base_url=self.base_url, simulated_now=self.now)
+        try:
+            call.dial()
+            for inp in path:
+                _give(call, inp)
+        except SimulationError as exc:
+            self.errors.append(CrawlFailure(path, f"replay failed: {exc}"))
+            return None
+        if expect is not None and (found := _identify(call)[0]) != expect:
+            detail = (f"the same inputs led to {found} this time, not {expect}: the app does not "
+                      "answer them the same way, so the crawl cannot rely on replaying them")  # fmt: skip
+            self.errors.append(CrawlFailure(path, detail))
+            return None
+        return call
+
+    def _arrive(self, path: Inputs, call: SimulatedCall) -> _Node:
+        node_id, label = _identify(call)
+        known = self.nodes.get(node_id)
+        if known is not None:
+            return known
+        gather = call.gather
+        node = _Node(node_id, label, path, call.state, call.outcome,
+                     entry=gather is not None and gather.get("numDigits") != "1",
+                     heard=call.heard, seconds=_listened(call))  # fmt: skip
+        self.nodes[node_id] = node
+        if call.outcome is not None and call.outcome.kind == "error":
+            self.errors.append(CrawlFailure(path, call.outcome.detail or "error"))
+        if node.waiting:
+            self.queue.append(node_id)
+        return node
+
+    def _finish(self, call: SimulatedCall) -> None:
+        if self.flow is not None:
+            self.observed.update(transitions_in(call.transcript, self.flow.initial))
+        if self.options.hang_up and not call.ended:
+            call.hangup()
+
+    # -- findings ----------------------------------------------------------------------------
+
+    def report(self, line: str | None) -> CrawlReport:
+        nodes = list(self.nodes.values())
+        report = CrawlReport(self.to, line, self.now, self.options, calls=self.calls,
+                             truncated=self.truncated, errors=self.errors)  # fmt: skip
+        corpus = "\n".join(n.heard for n in nodes).lower()
+        for node in nodes:
+            report.paths.append(CrawlPath(node.path, node.id, node.label, node.state, node.outcome,
+                                          _distinctive(node.heard, corpus), node.seconds))  # fmt: skip
+            report.moves.extend(node.moves.values())
+        report.frontier = [n.label for n in nodes if n.waiting and not n.explored]
+        trapped = self._trapped(nodes)
+        dead = [n for n in trapped if all(m.dest == n.id for m in n.moves.values())]
+        report.dead_ends = [n.label for n in dead]
+        report.no_exit = [[self.nodes[i].label for i in group]
+                          for group in _components({n.id for n in trapped}, report.moves)
+                          if len(group) > 1]  # fmt: skip
+        report.dead_keys = [k for n in nodes for k in _dead_keys(n)]
+        if self.flow is not None:
+            self._compare(report, self.flow)
+        return report
+
+    def _trapped(self, nodes: list[_Node]) -> list[_Node]:
+        """Explored states from which no call in the discovered graph ever ends."""
+        back: dict[str, set[str]] = {}
+        for node in nodes:
+            for move in node.moves.values():
+                back.setdefault(move.dest, set()).add(move.source)
+        # Calls that ended, and states not explored (nothing known against them), can finish.
+        todo = [n.id for n in nodes if not n.waiting or not n.explored]
+        finishing = set(todo)
+        while todo:
+            for source in back.get(todo.pop(), ()):
+                if source not in finishing:
+                    finishing.add(source)
+                    todo.append(source)
+        return [n for n in nodes if n.id not in finishing]
+
+    def _compare(self, report: CrawlReport, flow: Flow) -> None:
+        report.flow = flow.name
+        seen = {p.state for p in report.paths if p.state}
+        seen.update(s for t in self.observed for s in (t.source, t.dest))
+        plain = plainly_reachable(flow)
+        unexplored = self._past_frontier(flow, seen)
+        missed = [s for s in flow.states if s not in seen]
+        report.beyond_depth_states = [s for s in missed if s in unexplored]
+        missed = [s for s in missed if s not in unexplored]
+        report.unreached_states = [s for s in missed if s in plain]
+        report.conditional_unreached_states = [s for s in missed if s not in plain]
+        conditional = conditional_transitions(flow)
+        left = [t for t in flow_transitions(flow) if t not in self.observed]
+        report.beyond_depth_transitions = [t for t in left if t.source in unexplored]
+        left = [t for t in left if t.source not in unexplored]
+        # Leaving a state that only a condition leads to is conditional too.
+        behind = set(report.conditional_unreached_states)
+        report.unreached_transitions = [t for t in left if t not in conditional and t.source not in behind]
+        report.conditional_unreached_transitions = [
+            t for t in left if t in conditional or t.source in behind
+        ]  # fmt: skip
+
+    def _past_frontier(self, flow: Flow, seen: set[str]) -> set[str]:
+        """States the crawl did not explore, and unseen states the flow reaches only past them."""
+        todo = [n.state for n in self.nodes.values() if n.state and n.waiting and not n.explored]
+        found = set(todo)
+        while todo:
+            for edge in flow.edges_from(todo.pop()):
+                if edge.dest not in seen and edge.dest not in found:
+                    found.add(edge.dest)
+                    todo.append(edge.dest)
+        return found
+
+
+# -- helpers -----------------------------------------------------------------------------------
+
+
+def _start_failure(report: CrawlReport) -> str | None:
+    """Why the first call failed (it was never answered, or answered with an error), if it did."""
+    if not report.paths:
+        return report.errors[0].detail if report.errors else None
+    first = report.paths[0].outcome
+    if first is not None and first.kind == "error":
+        return first.detail or "error"
+    return None
+
+
+def _give(call: SimulatedCall, inp: str) -> None:
+    if inp == SILENCE:
+        call.silence()
+    else:
+        call.press(inp)
+
+
+def _identify(call: SimulatedCall) -> tuple[str, str]:
+    """The node a call is at, and a label for people: X-IVR-State, else a fingerprint."""
+    outcome = call.outcome
+    if outcome is not None and outcome.kind == "error":
+        detail = outcome.detail or ""
+        return f"error:{_digest(detail)}", f"error ({detail[:60]})"
+    state = call.state
+    if state is not None:
+        return state, state
+    if call.gather is not None:
+        text = _gather_text(call.gather) or call.heard
+        return f"menu:{_digest(text)}", f"menu “{_excerpt(text)}”"
+    says = [h.text for h in call.heard_all if h.kind == "say"]
+    text = says[-1] if says else ""
+    return f"{outcome}:{_digest(text)}", f"{outcome} “{_excerpt(text)}”"
+
+
+def _listened(call: SimulatedCall) -> float:
+    """Virtual seconds from dialling to here; a queued caller's hold message is not counted."""
+    waits = [step.at for step in call.transcript.steps if step.kind == "wait"]
+    if call.outcome is not None and call.outcome.kind == "enqueue" and waits:
+        return waits[-1]
+    return call.clock
+
+
+def _last_trigger(call: SimulatedCall) -> str | None:
+    for step in reversed(call.transcript.steps):
+        if step.trigger:
+            return step.trigger
+        if step.input is not None:
+            return None
+    return None
+
+
+def _dead_keys(node: _Node) -> list[DeadKey]:
+    if not node.explored or node.entry:
+        return []
+    dead: list[DeadKey] = []
+    for key, sentence in mentioned_keys(node.heard).items():
+        move = node.moves.get((key,))
+        if move is None:
+            continue
+        if move.trigger is not None:
+            is_dead = move.trigger == "invalid"
+        else:  # no X-IVR-Trigger: the app answered with the same prompt, and not to repeat it
+            is_dead = move.dest == node.id and not _REPEAT.search(sentence)
+        if is_dead:
+            dead.append(DeadKey(node.id, node.label, key, sentence, node.path))
+    return dead
+
+
+def _components(ids: set[str], moves: list[Move]) -> list[list[str]]:
+    """Groups of `ids` linked by moves in either direction, each sorted."""
+    links: dict[str, set[str]] = {i: set() for i in ids}
+    for m in moves:
+        if m.source in ids and m.dest in ids:
+            links[m.source].add(m.dest)
+            links[m.dest].add(m.source)
+    groups: list[list[str]] = []
+    left = set(ids)
+    while left:
+        todo = [min(left)]
+        group: set[str] = set()
+        while todo:
+            item = todo.pop()
+            if item in group:
+                continue
+            group.add(item)
+            todo.extend(links[item] - group)
+        left -= group
+        groups.append(sorted(group))
+    return groups

@@ -1,0 +1,399 @@
+"""Redis session store: one call locked per request and committed with MULTI/EXEC, shared by hosts.
+
+`call()` is a context manager whose body runs once, so a WatchError cannot be answered by
+running the body again. Each call therefore has a lock (SET NX PX, released by a script only
+by its holder) that serialises requests for that call across processes and hosts, as
+SQLite's BEGIN IMMEDIATE does; the keys read are WATCHed and the writes go in one MULTI/EXEC,
+so a request that outlived its lease cannot overwrite another's work: it fails with a
+StoreError and writes nothing.
+
+Keys, under a prefix (default "ivr:"):
+
+    call:<sid>      hash    the record (CallRecord fields and `expires_at`), kept `record_ttl`
+    session:<sid>   string  the session as JSON, gone `ttl` seconds after its last save
+    events:<sid>    list    the path, one JSON CallEvent per step, kept `record_ttl`
+    ref:<number>    string  the call holding a reference number, kept `record_ttl`
+    lock:<sid>      string  the holder's token while a request works on the call
+    recent          zset    call SIDs by start time
+    members         hash    member ID hash -> {"check": keyed hash with DOB, "order_status"}
+    member_key      string  the HMAC key when no secret key is configured (set once, NX)
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import cast
+from urllib.parse import urlsplit
+
+import redis
+from redis.client import Pipeline
+from redis.typing import EncodableT
+
+from ivr.engine.call import CallSession
+from ivr.engine.config import RECORD_TTL, SESSION_TTL
+from ivr.engine.errors import ConfigError, StoreError
+from ivr.engine.members import check_hash, fixture_rows, id_hash
+from ivr.engine.store import CallEvent, CallRecord, CallSlot, SessionStore
+
+log = logging.getLogger(__name__)
+
+# Delete the lock only while it still holds our token: after a lapse it may be another's.
+_RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
+
+
+class _Keys:
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+        self.recent = f"{prefix}recent"
+        self.members = f"{prefix}members"
+        self.member_key = f"{prefix}member_key"
+
+    def record(self, call_sid: str) -> str:
+        return f"{self.prefix}call:{call_sid}"
+
+    def session(self, call_sid: str) -> str:
+        return f"{self.prefix}session:{call_sid}"
+
+    def events(self, call_sid: str) -> str:
+        return f"{self.prefix}events:{call_sid}"
+
+    def reference(self, reference: str) -> str:
+        return f"{self.prefix}ref:{reference}"
+
+    def lock(self, call_sid: str) -> str:
+        return f"{self.prefix}lock:{call_sid}"
+
+
+class _RedisSlot(CallSlot):
+    """Reads at once under WATCH; buffers every write until `commit`."""
+
+    def __init__(self, pipe: Pipeline, store: RedisStore, call_sid: str, now: float) -> None:
+        self._pipe = pipe
+        self._keys = store.keys
+        self._ttl = store.ttl
+        self._record_ttl = store.record_ttl
+        self.call_sid = call_sid
+        _watch(pipe, self._keys.record(call_sid), self._keys.session(call_sid))
+        self._record = _texts(pipe.hgetall(self._keys.record(call_sid)))
+        raw = _maybe_text(pipe.get(self._keys.session(call_sid))) if self._record else None
+        self.known = bool(self._record)
+        self.session = None
+        if raw is not None and float(self._record["expires_at"]) >= now:
+            self.session = CallSession.from_dict(json.loads(raw))
+        self._fields: dict[str, str] = {}
+        self._cleared: set[str] = set()
+        self._session_json: str | None = None
+        self._events: list[str] = []
+        self._claimed: set[str] = set()
+        self._released: set[str] = set()
+        self._started: float | None = None
+
+    def create(self, session: CallSession, *, caller: str, now: float) -> None:
+        old = self._record
+        if old.get("reference") and old["reference"] != session.reference:
+            self._released.add(old["reference"])
+        self._claimed.add(session.reference)
+        self._started = float(old["started_at"]) if old else now
+        fields = {"call_sid": self.call_sid, "caller": old.get("caller", caller),
+                  "started_at": repr(self._started), "status": "in-progress",
+                  "line": session.line, "reference": session.reference}  # fmt: skip
+        self._cleared = {"ended_at", "outcome"}
+        self._set(fields)
+        self.known = True
+        self.save(session, now=now)
+
+    def save(self, session: CallSession, *, now: float, outcome: str | None = None) -> None:
+        fields = {"updated_at": repr(now), "expires_at": repr(now + self._ttl),
+                  "state": session.state, "lang": session.lang}  # fmt: skip
+        if outcome is not None:
+            fields["outcome"] = outcome
+        self._set(fields)
+        self._session_json = json.dumps(session.to_dict())
+        self.session = session
+
+    def log(self, event: CallEvent) -> None:
+        self._events.append(json.dumps(event.__dict__))
+
+    def reference_free(self, reference: str) -> bool:
+        key = self._keys.reference(reference)
+        _watch(self._pipe, key)  # a rival claiming the same number makes one EXEC fail
+        return reference not in self._claimed and not self._pipe.exists(key)
+
+    def commit(self, now: float) -> None:
+        """Write everything buffered in one MULTI/EXEC; WatchError if a watched key changed."""
+        if not (self._fields or self._session_json or self._events):
+            return
+        pipe, keys, sid, keep = self._pipe, self._keys, self.call_sid, self._record_ttl
+        pipe.multi()
+        if self._cleared:
+            pipe.hdel(keys.record(sid), *self._cleared)
+        if self._fields:
+            pipe.hset(keys.record(sid), mapping=_encodable(self._fields))
+            pipe.expire(keys.record(sid), keep)
+        if self._session_json is not None:
+            pipe.set(keys.session(sid), self._session_json, ex=self._ttl)
+        if self._events:
+            pipe.rpush(keys.events(sid), *self._events)
+            pipe.expire(keys.events(sid), keep)
+        for reference in self._released:
+            pipe.delete(keys.reference(reference))
+        for reference in self._claimed:
+            pipe.set(keys.reference(reference), sid, ex=keep)
+        if self._started is not None:
+            pipe.zadd(keys.recent, {sid: self._started})
+            pipe.zremrangebyscore(keys.recent, "-inf", now - keep)
+        pipe.execute()
+
+    def _set(self, fields: dict[str, str]) -> None:
+        self._fields.update(fields)
+        self._cleared -= fields.keys()
+        self._record = {**self._record, **fields}
+
+
+class RedisMembers:
+    """Member directory on the store's `members` hash."""
+
+    def __init__(self, client: redis.Redis, key_name: str, key: bytes) -> None:
+        self._client = client
+        self._key_name = key_name
+        self._key = key
+
+    def hash_member_id(self, member_id: str) -> str:
+        return id_hash(self._key, member_id)
+
+    def verify(self, member_hash: str, dob: str) -> dict[str, str] | None:
+        raw = self._client.hget(self._key_name, member_hash)
+        if raw is None:
+            return None
+        row = json.loads(raw)
+        if not secrets.compare_digest(row["check"], check_hash(self._key, member_hash, dob)):
+            return None
+        return cast(dict[str, str], row["order_status"])
+
+
+class RedisStore(SessionStore):
+    """Calls in one Redis database, shared by every worker on every host that uses the same URL."""
+
+    def __init__(
+        self, url: str, *, ttl: int = SESSION_TTL, record_ttl: int = RECORD_TTL,
+        secret_key: str | None = None, prefix: str = "ivr:",
+        lock_lease: float = 5.0, lock_timeout: float = 10.0,
+    ) -> None:  # fmt: skip
+        if record_ttl < ttl:
+            raise ConfigError(f"record_ttl ({record_ttl}s) is shorter than the session ttl ({ttl}s): "
+                             "records must outlive sessions; raise IVR_RECORD_TTL")  # fmt: skip
+        self.url = redact_url(url)
+        self.ttl = ttl
+        self.record_ttl = record_ttl
+        self.keys = _Keys(prefix)
+        self.lock_lease = lock_lease
+        self.lock_timeout = lock_timeout
+        try:
+            self._client = redis.Redis.from_url(
+                url, decode_responses=True, socket_timeout=10, socket_connect_timeout=5
+            )
+        except ValueError as exc:
+            raise ConfigError(f"IVR_REDIS_URL={self.url!r} is not a Redis URL ({exc}); "
+                             "use redis://host:6379/0 (or rediss:// for TLS)") from exc  # fmt: skip
+        self._release = self._client.register_script(_RELEASE)
+        try:
+            key = secret_key.encode() if secret_key else self._stored_key()
+            self._seed_members(key)
+        except redis.RedisError as exc:
+            raise StoreError(f"cannot use Redis at {self.url}: {exc}. Start redis-server there, "
+                             "or point IVR_REDIS_URL at one that runs.") from exc  # fmt: skip
+        self._members = RedisMembers(self._client, self.keys.members, key)
+
+    @property
+    def members(self) -> RedisMembers:
+        return self._members
+
+    @contextmanager
+    def call(self, call_sid: str, now: float) -> Iterator[CallSlot]:
+        with self._locked(call_sid), self._client.pipeline(transaction=True) as pipe:
+            try:
+                slot = _RedisSlot(pipe, self, call_sid, now)
+            except redis.RedisError as exc:
+                raise StoreError(f"cannot load call {call_sid} from {self.url}: {exc}") from exc
+            yield slot  # an error in the body leaves the pipeline unexecuted: nothing is written
+            try:
+                slot.commit(now)
+            except redis.WatchError as exc:
+                raise StoreError(
+                    f"call {call_sid} changed while this request held it past its lock lease "
+                    f"({self.lock_lease}s); nothing was written. Raise lock_lease if requests "
+                    "are that slow."
+                ) from exc
+            except redis.RedisError as exc:
+                raise StoreError(f"cannot save call {call_sid} to {self.url}: {exc}") from exc
+
+    def end_call(self, call_sid: str, status: str, now: float, duration: int | None) -> bool:
+        keys = self.keys
+        with self._locked(call_sid), self._client.pipeline(transaction=True) as pipe:
+            try:
+                _watch(pipe, keys.record(call_sid), keys.session(call_sid))
+                record = _texts(pipe.hgetall(keys.record(call_sid)))
+                if not record:
+                    return False
+                raw = _maybe_text(pipe.get(keys.session(call_sid)))
+                fields = {"status": status, "ended_at": repr(now), "updated_at": repr(now)}
+                if "outcome" not in record:
+                    fields["outcome"] = f"hung up in {record['state']}"
+                pipe.multi()
+                pipe.hset(keys.record(call_sid), mapping=_encodable(fields))
+                if raw is not None:
+                    ended = json.dumps({**json.loads(raw), "ended": True})
+                    pipe.set(keys.session(call_sid), ended, keepttl=True)
+                pipe.execute()
+            except redis.RedisError as exc:  # WatchError too: held past the lease, nothing written
+                raise StoreError(f"cannot end call {call_sid} on {self.url}: {exc}") from exc
+        return True
+
+    def get_call(self, call_sid: str) -> CallRecord | None:
+        with self._client.pipeline(transaction=True) as pipe:
+            pipe.hgetall(self.keys.record(call_sid))
+            pipe.lrange(self.keys.events(call_sid), 0, -1)
+            raw_fields, events = pipe.execute()
+        fields = _texts(raw_fields)
+        if not fields:
+            return None
+        record = _record(fields)
+        record.events = [CallEvent(**json.loads(e)) for e in events]
+        return record
+
+    def recent_calls(self, limit: int = 50) -> list[CallRecord]:
+        found: list[CallRecord] = []
+        start = 0
+        while len(found) < limit:
+            sids = [_text(s) for s in self._client.zrevrange(self.keys.recent, start, start + limit - 1)]
+            if not sids:
+                break
+            start += len(sids)
+            with self._client.pipeline(transaction=False) as pipe:
+                for sid in sids:
+                    pipe.hgetall(self.keys.record(sid))
+                rows = [_texts(row) for row in pipe.execute()]
+            gone = [sid for sid, row in zip(sids, rows, strict=True) if not row]
+            if gone:  # the record expired: forget it here too
+                self._client.zrem(self.keys.recent, *gone)
+                start -= len(gone)
+            found.extend(_record(row) for row in rows if row)
+        return found[:limit]
+
+    def close(self) -> None:
+        self._client.close()
+
+    def iter_raw_text(self) -> Iterator[str]:
+        client = self._client
+        for raw_key in client.scan_iter(match=_glob_escape(self.keys.prefix) + "*", count=500):
+            key = _text(raw_key)
+            yield key
+            kind = _text(client.type(key))
+            values: list[object] = []
+            if kind == "string":
+                values = [client.get(key)]
+            elif kind == "hash":
+                values = [text for pair in client.hgetall(key).items() for text in pair]
+            elif kind == "list":
+                values = list(client.lrange(key, 0, -1))
+            elif kind == "set":
+                values = list(client.smembers(key))
+            elif kind == "zset":
+                pairs = cast(list[tuple[object, float]], client.zrange(key, 0, -1, withscores=True))
+                values = [text for member, score in pairs for text in (member, repr(score))]
+            yield from (_text(v) for v in values if v is not None)  # None: expired meanwhile
+
+    # -- locking and set-up ------------------------------------------------------------------
+
+    @contextmanager
+    def _locked(self, call_sid: str) -> Iterator[None]:
+        key, token = self.keys.lock(call_sid), secrets.token_hex(16)
+        deadline = time.monotonic() + self.lock_timeout
+        pause = 0.001
+        try:
+            while not self._client.set(key, token, nx=True, px=int(self.lock_lease * 1000)):
+                if time.monotonic() > deadline:
+                    raise StoreError(
+                        f"call {call_sid} stayed locked by another request for {self.lock_timeout}s; "
+                        "a worker may be stuck. It frees itself after the lock lease "
+                        f"({self.lock_lease}s); retry then."
+                    )
+                time.sleep(pause * (0.5 + secrets.randbelow(1000) / 1000))
+                pause = min(pause * 2, 0.05)
+        except redis.RedisError as exc:
+            raise StoreError(f"cannot lock call {call_sid} on {self.url}: {exc}") from exc
+        try:
+            yield
+        finally:
+            try:
+                self._release(keys=[key], args=[token])
+            except redis.RedisError:  # the lease lapses by itself
+                log.warning("could not release the lock of call %s", call_sid)
+
+    def _stored_key(self) -> bytes:
+        self._client.set(self.keys.member_key, secrets.token_hex(32), nx=True)
+        value = _maybe_text(self._client.get(self.keys.member_key))
+        if value is None:
+            raise StoreError(f"{self.keys.member_key} vanished as it was set; is Redis evicting keys?")
+        return bytes.fromhex(value)
+
+    def _seed_members(self, key: bytes) -> None:
+        rows = {r.id_hash: json.dumps({"check": r.check_hash, "order_status": r.order_status})
+                for r in fixture_rows(key)}  # fmt: skip
+        with self._client.pipeline(transaction=True) as pipe:
+            pipe.delete(self.keys.members)
+            if rows:
+                pipe.hset(self.keys.members, mapping=_encodable(rows))
+            pipe.execute()
+        log.debug("seeded %d fictional members", len(rows))
+
+
+def redact_url(url: str) -> str:
+    """The URL without its password, fit for logs and error messages."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)[1]
+    user = f"{parts.username}:" if parts.username else ":"
+    return parts._replace(netloc=f"{user}***@{netloc}").geturl()
+
+
+def _record(fields: dict[str, str]) -> CallRecord:
+    ended = fields.get("ended_at")
+    return CallRecord(
+        call_sid=fields["call_sid"], line=fields["line"], reference=fields["reference"],
+        caller=fields["caller"], started_at=float(fields["started_at"]),
+        updated_at=float(fields["updated_at"]), ended_at=float(ended) if ended else None,
+        status=fields["status"], outcome=fields.get("outcome"), state=fields["state"],
+        lang=fields["lang"],
+    )  # fmt: skip
+
+
+def _watch(pipe: Pipeline, *keys: str) -> None:
+    pipe.watch(*keys)  # type: ignore[no-untyped-call]  # redis-py leaves watch() untyped
+
+
+def _text(value: object) -> str:
+    """A reply as str (the client decodes replies: `decode_responses=True`)."""
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _maybe_text(value: object) -> str | None:
+    return None if value is None else _text(value)
+
+
+def _texts(value: object) -> dict[str, str]:
+    return {_text(k): _text(v) for k, v in cast(Mapping[object, object], value).items()}
+
+
+def _encodable(fields: Mapping[str, str]) -> dict[EncodableT, EncodableT]:
+    return {k: v for k, v in fields.items()}
+
+
+def _glob_escape(text: str) -> str:
+    return "".join("\\" + c if c in "*?[]\\" else c for c in text)
