@@ -78,8 +78,12 @@ def wsgi_steps(database: Path, calls: int, validate: bool) -> Figure:
     seconds = time.perf_counter() - started
     app.extensions["ivr"].store.close()
     checked = "TwiML rules checked on every answer" if validate else "TwiML rule checks off"
-    return Figure(f"in-process simulated steps/s ({'validate' if validate else 'lean'})", steps / seconds,
-                  "steps/s", f"{calls} calls, {steps} webhook requests, SQLite, {checked}")  # fmt: skip
+    return Figure(
+        f"in-process simulated steps/s ({'validate' if validate else 'lean'})",
+        steps / seconds,
+        "steps/s",
+        f"{calls} calls, {steps} webhook requests, SQLite, {checked}",
+    )
 
 
 def crawl_main(database: Path) -> tuple[Figure, str]:
@@ -89,8 +93,10 @@ def crawl_main(database: Path) -> tuple[Figure, str]:
     flow = engine.flows.get("main").machine.flow
     report = crawl(WsgiTransport(app), MAIN, flow=flow, line="main")
     engine.store.close()
-    detail = (f"{report.calls} calls, {len(report.paths)} states, depth {report.options.depth}, "
-              f"{len(report.problems)} problems")  # fmt: skip
+    detail = (
+        f"{report.calls} calls, {len(report.paths)} states, depth {report.options.depth}, "
+        f"{len(report.problems)} problems"
+    )
     return Figure("full crawl of the main line", report.seconds, "s", detail), report.render()
 
 
@@ -100,8 +106,9 @@ def _engine_requests(engine: Engine, script: CallScript) -> int:
     reply = engine.start_call(CallParams(sid, to=script.to, caller="+15005550006"))
     count = 1
     for kind, value in script.inputs:
-        params = CallParams(sid, to=script.to, digits=value if kind == "press" else "",
-                            speech=value if kind == "say" else "")  # fmt: skip
+        params = CallParams(
+            sid, to=script.to, digits=value if kind == "press" else "", speech=value if kind == "say" else ""
+        )
         reply = engine.handle_input(params, None)
         count += 1
     if reply.state in ("representative", "medicare_team", "specialty_team"):
@@ -128,8 +135,11 @@ def engine_cost(store: SessionStore, label: str, calls: int, repeat: int = 3) ->
 
 
 def open_engine_store(database: Path | None = None, redis_url: str | None = None) -> SessionStore:
-    config = EngineConfig(database=str(database) if database else None, redis_url=redis_url,
-                          redis_prefix=f"bench{secrets.token_hex(4)}:")  # fmt: skip
+    config = EngineConfig(
+        database=str(database) if database else None,
+        redis_url=redis_url,
+        redis_prefix=f"bench{secrets.token_hex(4)}:",
+    )
     return open_store(config)
 
 
@@ -160,8 +170,9 @@ def machine_fire(number: int = 20_000, repeat: int = 5) -> list[Figure]:
             fm.fire(call, trigger)
 
         best = min(timeit.repeat(once, number=number, repeat=repeat)) / number
-        out.append(Figure(f"state machine: {name}", best * 1e6, "µs",
-                          f"timeit, {number:,} fires, best of {repeat}"))  # fmt: skip
+        out.append(
+            Figure(f"state machine: {name}", best * 1e6, "µs", f"timeit, {number:,} fires, best of {repeat}")
+        )
     return out
 
 
@@ -214,14 +225,16 @@ def _environs(recorded: list[list[_Sent]], calls: int, token: str | None) -> lis
             if validator is not None:
                 headers["X-Twilio-Signature"] = validator.compute_signature(sent.url, fields)
             target = sent.url.removeprefix("http://localhost")
-            builder = EnvironBuilder(path=target, base_url="http://localhost", method=sent.method,
-                                     data=fields, headers=headers)  # fmt: skip
+            builder = EnvironBuilder(
+                path=target, base_url="http://localhost", method=sent.method, data=fields, headers=headers
+            )
             environs.append(builder.get_environ())
     return environs
 
 
-def wsgi_app_cost(app: Any, label: str, recorded: list[list[_Sent]], calls: int, token: str | None,
-                  repeat: int = 3) -> Figure:  # fmt: skip
+def wsgi_app_cost(
+    app: Any, label: str, recorded: list[list[_Sent]], calls: int, token: str | None, repeat: int = 3
+) -> Figure:
     """Microseconds per request for the WSGI app alone: environs built beforehand, no client."""
     statuses: Counter[str] = Counter()
 
@@ -250,8 +263,9 @@ def wsgi_app_cost(app: Any, label: str, recorded: list[list[_Sent]], calls: int,
 # -- where the time goes ---------------------------------------------------------------------
 
 
-def profile_app(app: Any, recorded: list[list[_Sent]], token: str | None, calls: int = 1500,
-                top: int = 25) -> str:  # fmt: skip
+def profile_app(
+    app: Any, recorded: list[list[_Sent]], token: str | None, calls: int = 1500, top: int = 25
+) -> str:
     """Sample the app's side with py-spy (when on PATH) while it replays requests; else cProfile."""
     environs = _environs(recorded, calls, token)  # built before sampling starts
 
@@ -264,9 +278,24 @@ def profile_app(app: Any, recorded: list[list[_Sent]], token: str | None, calls:
     out = Path(tempfile.mkdtemp(prefix="ivr-spy-")) / "profile.txt"
     rate = 997
     # --function: one row per function, whatever line was running; stopped by SIGINT when done.
-    proc = subprocess.Popen([spy, "record", "--pid", str(os.getpid()), "--rate", str(rate), "--function",
-                             "--format", "raw", "--output", str(out), "--nonblocking"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
+    proc = subprocess.Popen(
+        [
+            spy,
+            "record",
+            "--pid",
+            str(os.getpid()),
+            "--rate",
+            str(rate),
+            "--function",
+            "--format",
+            "raw",
+            "--output",
+            str(out),
+            "--nonblocking",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     time.sleep(1.0)  # py-spy attaches
     started = time.perf_counter()
     for environ in environs:
@@ -305,15 +334,25 @@ def _py_spy_table(path: Path, requests: int, seconds: float, rate: int, top: int
             inside[frame] += n
     if not total:
         return "py-spy recorded no samples inside the app"
-    lines = [f"py-spy ({rate} samples/s, {total} samples in the app) while the app, in this process on one "
-             f"thread, answered {requests} recorded requests (SQLite, signatures on, as server (c)) in "
-             f"{seconds:.1f} s: {seconds / requests * 1e6:.0f} µs per request with the sampler attached.", "",
-             "Own time by layer (where the sampled thread was running):", "",
-             "| layer | share |", "|---|---:|"]  # fmt: skip
+    lines = [
+        f"py-spy ({rate} samples/s, {total} samples in the app) while the app, in this process on one "
+        f"thread, answered {requests} recorded requests (SQLite, signatures on, as server (c)) in "
+        f"{seconds:.1f} s: {seconds / requests * 1e6:.0f} µs per request with the sampler attached.",
+        "",
+        "Own time by layer (where the sampled thread was running):",
+        "",
+        "| layer | share |",
+        "|---|---:|",
+    ]
     for layer, n in layers.most_common():
         lines.append(f"| {layer} | {n / total:.0%} |")
-    lines += ["", "Functions by time inside them (cumulative) and in their own code (own):", "",
-              "| cumulative | own | function |", "|---:|---:|---|"]  # fmt: skip
+    lines += [
+        "",
+        "Functions by time inside them (cumulative) and in their own code (own):",
+        "",
+        "| cumulative | own | function |",
+        "|---:|---:|---|",
+    ]
     for frame, n in inside.most_common(top):
         lines.append(f"| {n / total:.0%} | {own.get(frame, 0) / total:.0%} | `{_frame(frame)}` |")
     return "\n".join(lines)
@@ -325,12 +364,20 @@ def _frame(frame: str) -> str:
 
 
 _LAYERS = (
-    ("gunicorn/", "gunicorn"), ("flask/", "Flask"), ("werkzeug/", "werkzeug (request, form parsing)"),
-    ("twilio/", "twilio (signature, TwiML)"), ("transitions/", "transitions (state machine)"),
-    ("ivr/stores/sqlite_store", "ivr SQLite store (incl. sqlite3)"), ("ivr/stores/redis_store", "ivr Redis store"),
-    ("redis/", "redis-py"), ("ivr/", "ivr engine"), ("webhooks/", "webhooks"),
-    ("json/", "json"), ("dataclasses", "dataclasses (asdict)"), ("urllib/", "urllib (parse_qsl)"),
-)  # fmt: skip
+    ("gunicorn/", "gunicorn"),
+    ("flask/", "Flask"),
+    ("werkzeug/", "werkzeug (request, form parsing)"),
+    ("twilio/", "twilio (signature, TwiML)"),
+    ("transitions/", "transitions (state machine)"),
+    ("ivr/stores/sqlite_store", "ivr SQLite store (incl. sqlite3)"),
+    ("ivr/stores/redis_store", "ivr Redis store"),
+    ("redis/", "redis-py"),
+    ("ivr/", "ivr engine"),
+    ("webhooks/", "webhooks"),
+    ("json/", "json"),
+    ("dataclasses", "dataclasses (asdict)"),
+    ("urllib/", "urllib (parse_qsl)"),
+)
 
 
 def _layer(frame: str) -> str:
@@ -352,13 +399,17 @@ def _cprofile(app: Any, environs: list[dict[str, Any]], start_response: Any, top
     rows = []
     for (path, line, func), (_, calls_n, tottime, cumtime, _) in stats.stats.items():  # type: ignore[attr-defined]
         rows.append((cumtime, tottime, calls_n, f"{_short(path)}:{line}({func})"))
-    lines = [f"cProfile (py-spy not installed), {requests} requests, {total / requests * 1e6:.0f} µs per "
-             "request under the profiler, which inflates small calls", "",
-             "| cumulative µs/request | own µs/request | calls/request | function |",
-             "|---:|---:|---:|---|"]  # fmt: skip
+    lines = [
+        f"cProfile (py-spy not installed), {requests} requests, {total / requests * 1e6:.0f} µs per "
+        "request under the profiler, which inflates small calls",
+        "",
+        "| cumulative µs/request | own µs/request | calls/request | function |",
+        "|---:|---:|---:|---|",
+    ]
     for cum, own, n, name in sorted(rows, reverse=True)[:top]:
-        lines.append(f"| {cum / requests * 1e6:.1f} | {own / requests * 1e6:.1f} | {n / requests:.1f} "
-                     f"| `{name}` |")  # fmt: skip
+        lines.append(
+            f"| {cum / requests * 1e6:.1f} | {own / requests * 1e6:.1f} | {n / requests:.1f} | `{name}` |"
+        )
     return "\n".join(lines)
 
 

@@ -47,20 +47,50 @@ class CallScript:
 
 
 CALLS: tuple[CallScript, ...] = (
-    CallScript("billing updates, goodbye", MAIN,
-               (("press", "2"), ("press", "3"), ("silence", ""), ("press", "9")), "hangup"),
-    CallScript("spanish billing, representative", MAIN,
-               (("press", "9"), ("press", "2"), ("silence", ""), ("press", "0")), "enqueue"),
-    CallScript("identity, track shipment, representative", MAIN,
-               (("press", "1"), ("press", "10203040#"), ("press", "03071956"), ("press", "2"),
-                ("silence", ""), ("press", "0")), "enqueue"),
-    CallScript("medicare coverage gap, team", MAIN,
-               (("press", "3"), ("press", "1"), ("silence", ""), ("press", "0")), "enqueue"),
-    CallScript("specialty prior authorization", SPECIALTY,
-               (("press", "1"), ("silence", ""), ("press", "0")), "enqueue"),
-    CallScript("speech billing, representative", MAIN,
-               (("say", "billing"), ("silence", ""), ("say", "representative")), "enqueue"),
-)  # fmt: skip
+    CallScript(
+        "billing updates, goodbye",
+        MAIN,
+        (("press", "2"), ("press", "3"), ("silence", ""), ("press", "9")),
+        "hangup",
+    ),
+    CallScript(
+        "spanish billing, representative",
+        MAIN,
+        (("press", "9"), ("press", "2"), ("silence", ""), ("press", "0")),
+        "enqueue",
+    ),
+    CallScript(
+        "identity, track shipment, representative",
+        MAIN,
+        (
+            ("press", "1"),
+            ("press", "10203040#"),
+            ("press", "03071956"),
+            ("press", "2"),
+            ("silence", ""),
+            ("press", "0"),
+        ),
+        "enqueue",
+    ),
+    CallScript(
+        "medicare coverage gap, team",
+        MAIN,
+        (("press", "3"), ("press", "1"), ("silence", ""), ("press", "0")),
+        "enqueue",
+    ),
+    CallScript(
+        "specialty prior authorization",
+        SPECIALTY,
+        (("press", "1"), ("silence", ""), ("press", "0")),
+        "enqueue",
+    ),
+    CallScript(
+        "speech billing, representative",
+        MAIN,
+        (("say", "billing"), ("silence", ""), ("say", "representative")),
+        "enqueue",
+    ),
+)
 
 
 class Samples:
@@ -213,14 +243,14 @@ def percentile(values: list[float], pct: float) -> float:
 class _Caller:
     """A call in progress, advanced one caller action at a time."""
 
-    def __init__(self, script: CallScript, transport: Transport, base_url: str, token: str | None,
-                 static: bool) -> None:  # fmt: skip
+    def __init__(
+        self, script: CallScript, transport: Transport, base_url: str, token: str | None, static: bool
+    ) -> None:
         self.script = script
         self.static = static
         # validate=False: the generator parses the TwiML it needs but skips the rule checks
         # (tests do those); they would cost the generator more than the request.
-        self.call = SimulatedCall(transport, script.to, base_url=base_url, auth_token=token,
-                                  validate=False)  # fmt: skip
+        self.call = SimulatedCall(transport, script.to, base_url=base_url, auth_token=token, validate=False)
         self.next_input = 0
 
     def act(self) -> bool:
@@ -253,9 +283,15 @@ class _Caller:
 
 
 def saturate(
-    base_url: str, *, concurrency: int, warmup: float, seconds: float, token: str | None,
-    static: bool, server_pids: Callable[[], Iterable[int]],
-) -> LoadResult:  # fmt: skip
+    base_url: str,
+    *,
+    concurrency: int,
+    warmup: float,
+    seconds: float,
+    token: str | None,
+    static: bool,
+    server_pids: Callable[[], Iterable[int]],
+) -> LoadResult:
     """`concurrency` threads placing calls back to back; measured over `seconds` after `warmup`."""
     _fresh_heap()
     sink = Samples()
@@ -288,19 +324,35 @@ def saturate(
     latencies, errors = sink.window(t0, t1)
     done = [(at, wrong) for at, wrong in finished if t0 <= at < t1]
     return LoadResult(
-        "saturation", t1 - t0, latencies, errors, len(done), [w for _, w in done if w],
-        cpu1.generator - cpu0.generator, cpu1.server - cpu0.server, _other(cpu0, cpu1),
+        "saturation",
+        t1 - t0,
+        latencies,
+        errors,
+        len(done),
+        [w for _, w in done if w],
+        cpu1.generator - cpu0.generator,
+        cpu1.server - cpu0.server,
+        _other(cpu0, cpu1),
         detail=f"{concurrency} concurrent calls, no pauses, {seconds:.0f} s after {warmup:.0f} s warm-up",
-    )  # fmt: skip
+    )
 
 
 # -- paced -------------------------------------------------------------------------------------
 
 
 def paced(
-    base_url: str, *, calls: int, ramp: float, seconds: float, interval: float, threads: int,
-    token: str | None, static: bool, server_pids: Callable[[], Iterable[int]], seed: int = 7,
-) -> LoadResult:  # fmt: skip
+    base_url: str,
+    *,
+    calls: int,
+    ramp: float,
+    seconds: float,
+    interval: float,
+    threads: int,
+    token: str | None,
+    static: bool,
+    server_pids: Callable[[], Iterable[int]],
+    seed: int = 7,
+) -> LoadResult:
     """`calls` calls in progress at once, started evenly over `ramp` seconds, for `seconds` more.
 
     Each call acts about every `interval` seconds (drawn from 0.8 to 1.2 of it, so the calls do
@@ -379,8 +431,18 @@ def paced(
     done = [(at, wrong) for at, wrong in finished if t0 <= at < t1]
     in_window_lag = array("d", (lags[i + 1] for i in range(0, len(lags), 2) if t0 <= lags[i] < t1))
     return LoadResult(
-        "paced", t1 - t0, latencies, errors, len(done), [w for _, w in done if w],
-        cpu1.generator - cpu0.generator, cpu1.server - cpu0.server, _other(cpu0, cpu1), in_window_lag,
-        detail=(f"{calls} calls in progress, a step every {interval:.0f} s (0.8-1.2x), ramp-up "
-                f"{ramp:.0f} s, measured {seconds:.0f} s after it; {threads} sender threads"),
-    )  # fmt: skip
+        "paced",
+        t1 - t0,
+        latencies,
+        errors,
+        len(done),
+        [w for _, w in done if w],
+        cpu1.generator - cpu0.generator,
+        cpu1.server - cpu0.server,
+        _other(cpu0, cpu1),
+        in_window_lag,
+        detail=(
+            f"{calls} calls in progress, a step every {interval:.0f} s (0.8-1.2x), ramp-up "
+            f"{ramp:.0f} s, measured {seconds:.0f} s after it; {threads} sender threads"
+        ),
+    )

@@ -140,8 +140,15 @@ def machine_rows() -> list[tuple[str, str]]:
 
 def _code_fingerprint() -> str:
     """A hash of the app's sources (no git here: several people edit the tree at once)."""
-    files = sorted([ROOT / "app.py", ROOT / "gunicorn.conf.py", *(ROOT / "ivr").rglob("*.py"),
-                    *(ROOT / "ivr" / "flows").glob("*.yaml"), *(ROOT / "webhooks").glob("*.py")])  # fmt: skip
+    files = sorted(
+        [
+            ROOT / "app.py",
+            ROOT / "gunicorn.conf.py",
+            *(ROOT / "ivr").rglob("*.py"),
+            *(ROOT / "ivr" / "flows").glob("*.yaml"),
+            *(ROOT / "webhooks").glob("*.py"),
+        ]
+    )
     digest = hashlib.sha256()
     for path in files:
         digest.update(path.relative_to(ROOT).as_posix().encode() + b"\0" + path.read_bytes())
@@ -165,17 +172,33 @@ def _version(name: str) -> str:
 def backends(workdir: Path, redis_url: str | None, redis_pid: int | None) -> list[Backend]:
     out = [
         Backend("a", "static TwiML floor", "static_app:create_app()", {}, static=True, pythonpath=BENCH),
-        Backend("m", "least work: form, signature, one SQLite write", "minimal_app:create_app()",
-                {"MINIMAL_DATABASE": str(workdir / "m.sqlite3"), "TWILIO_AUTH_TOKEN": TOKEN}, static=True,
-                pace=False, pythonpath=BENCH),
+        Backend(
+            "m",
+            "least work: form, signature, one SQLite write",
+            "minimal_app:create_app()",
+            {"MINIMAL_DATABASE": str(workdir / "m.sqlite3"), "TWILIO_AUTH_TOKEN": TOKEN},
+            static=True,
+            pace=False,
+            pythonpath=BENCH,
+        ),
         Backend("b", "our app, SQLite", "app:create_app()", {"IVR_DATABASE": str(workdir / "b.sqlite3")}),
-        Backend("c", "our app, SQLite + signatures", "app:create_app()",
-                {"IVR_DATABASE": str(workdir / "c.sqlite3"), "TWILIO_AUTH_TOKEN": TOKEN}),
-    ]  # fmt: skip
+        Backend(
+            "c",
+            "our app, SQLite + signatures",
+            "app:create_app()",
+            {"IVR_DATABASE": str(workdir / "c.sqlite3"), "TWILIO_AUTH_TOKEN": TOKEN},
+        ),
+    ]
     if redis_url and redis_pid:
-        out.append(Backend("d", "our app, Redis", "app:create_app()",
-                           {"IVR_REDIS_URL": redis_url, "IVR_DATABASE": str(workdir / "d-unused.sqlite3")},
-                           extra_pids=(redis_pid,)))  # fmt: skip
+        out.append(
+            Backend(
+                "d",
+                "our app, Redis",
+                "app:create_app()",
+                {"IVR_REDIS_URL": redis_url, "IVR_DATABASE": str(workdir / "d-unused.sqlite3")},
+                extra_pids=(redis_pid,),
+            )
+        )
     return out
 
 
@@ -185,9 +208,15 @@ def saturation(items: list[Backend], options: argparse.Namespace) -> None:
         for b in order:
             assert b.server is not None
             _say(f"saturation round {r + 1}/{options.rounds}: ({b.key}) {b.label}")
-            result = loadgen.saturate(b.server.url, concurrency=options.concurrency, warmup=options.warmup,
-                                      seconds=options.seconds, token=TOKEN, static=b.static,
-                                      server_pids=b.server.pids)  # fmt: skip
+            result = loadgen.saturate(
+                b.server.url,
+                concurrency=options.concurrency,
+                warmup=options.warmup,
+                seconds=options.seconds,
+                token=TOKEN,
+                static=b.static,
+                server_pids=b.server.pids,
+            )
             b.rounds.append(result)
             _say(f"  {result.steps_per_second:.0f} steps/s, {len(result.errors)} errors")
 
@@ -197,12 +226,21 @@ def paced(items: list[Backend], options: argparse.Namespace) -> None:
         if not b.pace:
             continue
         assert b.server is not None
-        _say(f"paced: ({b.key}) {b.label}, {options.paced_calls} calls, {options.ramp:.0f} s ramp-up + "
-             f"{options.paced_seconds:.0f} s")  # fmt: skip
-        b.paced = loadgen.paced(b.server.url, calls=options.paced_calls, ramp=options.ramp,
-                                seconds=options.paced_seconds, interval=options.interval,
-                                threads=options.senders, token=TOKEN, static=b.static,
-                                server_pids=b.server.pids)  # fmt: skip
+        _say(
+            f"paced: ({b.key}) {b.label}, {options.paced_calls} calls, {options.ramp:.0f} s ramp-up + "
+            f"{options.paced_seconds:.0f} s"
+        )
+        b.paced = loadgen.paced(
+            b.server.url,
+            calls=options.paced_calls,
+            ramp=options.ramp,
+            seconds=options.paced_seconds,
+            interval=options.interval,
+            threads=options.senders,
+            token=TOKEN,
+            static=b.static,
+            server_pids=b.server.pids,
+        )
         p99 = loadgen.percentile(b.paced.by_webhook()["all"], 99)
         _say(f"  p99 {p99:.1f} ms, {len(b.paced.errors)} errors")
 
@@ -224,16 +262,20 @@ def in_process(workdir: Path, redis_url: str | None, options: argparse.Namespace
     _say("in-process: state machine")
     fires = inprocess.machine_fire()
     _say("in-process: engine without HTTP")
-    stores = [(inprocess.MemoryStore(), "no I/O (ivr.memory_store)"),
-              (inprocess.open_engine_store(workdir / "engine.sqlite3"), "SQLite")]  # fmt: skip
+    stores = [
+        (inprocess.MemoryStore(), "no I/O (ivr.memory_store)"),
+        (inprocess.open_engine_store(workdir / "engine.sqlite3"), "SQLite"),
+    ]
     if redis_url:
         stores.append((inprocess.open_engine_store(redis_url=redis_url), "Redis"))
     engine = [inprocess.engine_cost(store, label, calls) for store, label in stores]
     _say("in-process: the WSGI apps alone, replaying recorded requests")
     recorded = inprocess.record_calls(workdir / "record.sqlite3")
     signed = create_app({"DATABASE": str(workdir / "wsgi-c.sqlite3"), "TWILIO_AUTH_TOKEN": TOKEN})
-    ours = [("(b) SQLite", create_app({"DATABASE": str(workdir / "wsgi-b.sqlite3")})),
-            ("(c) SQLite + signatures", signed)]  # fmt: skip
+    ours = [
+        ("(b) SQLite", create_app({"DATABASE": str(workdir / "wsgi-b.sqlite3")})),
+        ("(c) SQLite + signatures", signed),
+    ]
     if redis_url:
         ours.append(("(d) Redis", create_app({"REDIS_URL": redis_url, "REDIS_PREFIX": "wsgi-d:"})))
     apps: list[tuple[str, Any]] = [  # in the order of backends(): the report's columns
@@ -244,8 +286,10 @@ def in_process(workdir: Path, redis_url: str | None, options: argparse.Namespace
     # Every app gets the same signed requests, as over HTTP.
     costs = [inprocess.wsgi_app_cost(app, label, recorded, calls, TOKEN) for label, app in apps]
     _say("in-process: simulated steps over WSGI")
-    wsgi = [inprocess.wsgi_steps(workdir / "wsgi1.sqlite3", calls, validate=True),
-            inprocess.wsgi_steps(workdir / "wsgi2.sqlite3", calls, validate=False)]  # fmt: skip
+    wsgi = [
+        inprocess.wsgi_steps(workdir / "wsgi1.sqlite3", calls, validate=True),
+        inprocess.wsgi_steps(workdir / "wsgi2.sqlite3", calls, validate=False),
+    ]
     _say("in-process: crawl of the main line")
     crawl_figure, _ = inprocess.crawl_main(workdir / "crawl.sqlite3")
     _say("in-process: profile of the app's side, (c)")
@@ -303,21 +347,37 @@ def _us_per_step(results: list[loadgen.LoadResult], pick: Callable[[loadgen.Load
 
 
 _CPU: tuple[Callable[[loadgen.LoadResult], float], ...] = (
-    lambda r: r.cpu_server, lambda r: r.cpu_generator, lambda r: r.cpu_other,
-)  # fmt: skip
+    lambda r: r.cpu_server,
+    lambda r: r.cpu_generator,
+    lambda r: r.cpu_other,
+)
 
 
-def report(items: list[Backend], figures: InProcess, options: argparse.Namespace,
-           settings: dict[str, Any], machine: list[tuple[str, str]], started: datetime,
-           seconds: float, notes: list[str]) -> str:  # fmt: skip
+def report(
+    items: list[Backend],
+    figures: InProcess,
+    options: argparse.Namespace,
+    settings: dict[str, Any],
+    machine: list[tuple[str, str]],
+    started: datetime,
+    seconds: float,
+    notes: list[str],
+) -> str:
     by_key = {b.key: b for b in items}
     floor, signed, least = _rate(by_key["a"]), _rate(by_key["c"]), _rate(by_key["m"])
-    cost = {k: _us_per_step(by_key[k].rounds, _CPU[0]) + _us_per_step(by_key[k].rounds, _CPU[1])
-            for k in ("a", "m", "c")}  # fmt: skip
+    cost = {
+        k: _us_per_step(by_key[k].rounds, _CPU[0]) + _us_per_step(by_key[k].rounds, _CPU[1])
+        for k in ("a", "m", "c")
+    }
     room = cost["a"] / TARGET_RATIO - cost["m"]
     worst_fire = max(f.value for f in figures.fires)
-    p99s = [(loadgen.percentile(v, 99), b.key, w) for b in items if not b.static and b.paced
-            for w, v in b.paced.by_webhook().items() if w != "all"]  # fmt: skip
+    p99s = [
+        (loadgen.percentile(v, 99), b.key, w)
+        for b in items
+        if not b.static and b.paced
+        for w, v in b.paced.by_webhook().items()
+        if w != "all"
+    ]
     worst_p99 = max(p99s)
     quick = " QUICK: a shortened try-out run, not the reference figures." if options.quick else ""
     command = " ".join(["bench/run.py", *sys.argv[1:]])
@@ -409,20 +469,38 @@ def _saturation_section(items: list[Backend], floor: float, options: argparse.Na
         "servers interleaved within each round; steps/s is the median of the rounds (each round in "
         "brackets). CPU: cores busy on average during the measured windows, and CPU time per step.",
         "",
-        _row("server", "steps/s", "vs floor", "calls/s", "median ms", "p99 ms", "errors",
-             "server µs CPU/step", "generator µs CPU/step", "cores: server / generator / other"),
+        _row(
+            "server",
+            "steps/s",
+            "vs floor",
+            "calls/s",
+            "median ms",
+            "p99 ms",
+            "errors",
+            "server µs CPU/step",
+            "generator µs CPU/step",
+            "cores: server / generator / other",
+        ),
         _row("---", *["---:"] * 8, "---"),
-    ]  # fmt: skip
+    ]
     for b in items:
         values = _merged(b.rounds)["all"]
         calls = sum(r.calls_done for r in b.rounds) / sum(r.window for r in b.rounds)
         rates = ", ".join(f"{r.steps_per_second:.0f}" for r in b.rounds)
-        out.append(_row(
-            f"({b.key}) {b.label}", f"{_rate(b):.0f} [{rates}]", f"{_rate(b) / floor:.2f}×", f"{calls:.0f}",
-            _ms(loadgen.percentile(values, 50)), _ms(loadgen.percentile(values, 99)),
-            sum(len(r.errors) for r in b.rounds), f"{_us_per_step(b.rounds, _CPU[0]):.0f}",
-            f"{_us_per_step(b.rounds, _CPU[1]):.0f}", _cores(b.rounds),
-        ))  # fmt: skip
+        out.append(
+            _row(
+                f"({b.key}) {b.label}",
+                f"{_rate(b):.0f} [{rates}]",
+                f"{_rate(b) / floor:.2f}×",
+                f"{calls:.0f}",
+                _ms(loadgen.percentile(values, 50)),
+                _ms(loadgen.percentile(values, 99)),
+                sum(len(r.errors) for r in b.rounds),
+                f"{_us_per_step(b.rounds, _CPU[0]):.0f}",
+                f"{_us_per_step(b.rounds, _CPU[1]):.0f}",
+                _cores(b.rounds),
+            )
+        )
     out += ["", "Per webhook step (all rounds):", ""]
     out += [
         _row("server", "webhook", "requests", "median ms", "p99 ms"),
@@ -451,15 +529,41 @@ def _paced_section(items: list[Backend], options: argparse.Namespace) -> list[st
     for b, r in runs:
         for webhook, values in sorted(r.by_webhook().items(), key=lambda kv: (kv[0] == "all", kv[0])):
             p99 = loadgen.percentile(values, 99)
-            out.append(_row(f"({b.key}) {b.label}", "**all steps**" if webhook == "all" else f"`{webhook}`",
-                            len(values), _ms(loadgen.percentile(values, 50)), _ms(p99), _ms(max(values)),
-                            "—" if b.static else _verdict(p99 < TARGET_P99_MS)))  # fmt: skip
-    out += ["", _row("server", "steps/s", "calls ended", "errors", "lag p99 / max ms",
-                     "cores: server / generator / other"), _row("---", *["---:"] * 4, "---")]  # fmt: skip
+            out.append(
+                _row(
+                    f"({b.key}) {b.label}",
+                    "**all steps**" if webhook == "all" else f"`{webhook}`",
+                    len(values),
+                    _ms(loadgen.percentile(values, 50)),
+                    _ms(p99),
+                    _ms(max(values)),
+                    "—" if b.static else _verdict(p99 < TARGET_P99_MS),
+                )
+            )
+    out += [
+        "",
+        _row(
+            "server",
+            "steps/s",
+            "calls ended",
+            "errors",
+            "lag p99 / max ms",
+            "cores: server / generator / other",
+        ),
+        _row("---", *["---:"] * 4, "---"),
+    ]
     for b, r in runs:
         lag = f"{_ms(loadgen.percentile(r.lag_ms, 99))} / {_ms(max(r.lag_ms, default=0))}"
-        out.append(_row(f"({b.key}) {b.label}", f"{r.steps_per_second:.0f}", r.calls_done, len(r.errors), lag,
-                        _cores([r])))  # fmt: skip
+        out.append(
+            _row(
+                f"({b.key}) {b.label}",
+                f"{r.steps_per_second:.0f}",
+                r.calls_done,
+                len(r.errors),
+                lag,
+                _cores([r]),
+            )
+        )
     errors = [
         (b.key, e) for b in items for r in [*b.rounds, *([b.paced] if b.paced else [])] for e in r.errors
     ]
@@ -469,8 +573,12 @@ def _paced_section(items: list[Backend], options: argparse.Namespace) -> list[st
 
 
 def _in_process_section(figures: InProcess, items: list[Backend]) -> list[str]:
-    out = ["## In-process (no server, no sockets)", "",
-           _row("figure", "value", "target", "how"), _row("---", "---:", "---", "---")]  # fmt: skip
+    out = [
+        "## In-process (no server, no sockets)",
+        "",
+        _row("figure", "value", "target", "how"),
+        _row("---", "---:", "---", "---"),
+    ]
     for f in figures.fires:
         target = f"≤ {TARGET_FIRE_US:.0f} µs: {_verdict(f.value <= TARGET_FIRE_US)}"
         out.append(_row(f"(f) {f.name}", f"{f.value:.1f} {f.unit}", target, f.how))
@@ -480,13 +588,28 @@ def _in_process_section(figures: InProcess, items: list[Backend]) -> list[str]:
         out.append(_row(f.name, f"{f.value:.0f} {f.unit}", "—", f.how))
     for f in figures.wsgi:
         out.append(_row(f"(e) {f.name}", f"{f.value:.0f} {f.unit}", "—", f.how))
-    out.append(_row(f"(e) {figures.crawl.name}", f"{figures.crawl.value:.1f} {figures.crawl.unit}", "—",
-                    figures.crawl.how))  # fmt: skip
-    out += ["", "Cost of one webhook step, layer by layer (µs of CPU; over HTTP: saturation, per step):", "",
-            _row("", *[f"({b.key})" for b in items]), _row("---", *["---:"] * len(items))]  # fmt: skip
+    out.append(
+        _row(
+            f"(e) {figures.crawl.name}",
+            f"{figures.crawl.value:.1f} {figures.crawl.unit}",
+            "—",
+            figures.crawl.how,
+        )
+    )
+    out += [
+        "",
+        "Cost of one webhook step, layer by layer (µs of CPU; over HTTP: saturation, per step):",
+        "",
+        _row("", *[f"({b.key})" for b in items]),
+        _row("---", *["---:"] * len(items)),
+    ]
     out.append(_row("WSGI app alone, in-process", *[f"{f.value:.0f}" for f in figures.apps]))
-    out.append(_row("server processes over HTTP (gunicorn, sockets, app)",
-                    *[f"{_us_per_step(b.rounds, _CPU[0]):.0f}" for b in items]))  # fmt: skip
+    out.append(
+        _row(
+            "server processes over HTTP (gunicorn, sockets, app)",
+            *[f"{_us_per_step(b.rounds, _CPU[0]):.0f}" for b in items],
+        )
+    )
     out.append(_row("the load generator", *[f"{_us_per_step(b.rounds, _CPU[1]):.0f}" for b in items]))
     return [*out, ""]
 

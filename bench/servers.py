@@ -107,8 +107,14 @@ def _wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: flo
 
 
 @contextmanager
-def gunicorn(app_spec: str, env: Mapping[str, str], log: Path, *, pythonpath: Path | None = None,
-             extra_pids: tuple[int, ...] = ()) -> Iterator[Server]:  # fmt: skip
+def gunicorn(
+    app_spec: str,
+    env: Mapping[str, str],
+    log: Path,
+    *,
+    pythonpath: Path | None = None,
+    extra_pids: tuple[int, ...] = (),
+) -> Iterator[Server]:
     """Serve `app_spec` with gunicorn.conf.py on a free loopback port until the block ends."""
     port = free_port()
     exe = Path(sys.executable).with_name("gunicorn")
@@ -117,8 +123,9 @@ def gunicorn(app_spec: str, env: Mapping[str, str], log: Path, *, pythonpath: Pa
         command[1:1] = ["--pythonpath", str(pythonpath)]
     full_env = clean_env({**env, "IVR_BIND": f"127.0.0.1:{port}"})
     with log.open("ab") as out:
-        proc = subprocess.Popen(command, cwd=ROOT, env=full_env, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True)  # fmt: skip
+        proc = subprocess.Popen(
+            command, cwd=ROOT, env=full_env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
     server = Server(f"http://127.0.0.1:{port}", proc, log, extra_pids)
     try:
         _wait_ready(server.url, proc, log)
@@ -138,10 +145,25 @@ def redis_server(workdir: Path) -> Iterator[tuple[str, int]]:
     port = free_port()
     log = workdir / f"redis-{port}.log"
     proc = subprocess.Popen(
-        [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--dir", str(workdir), "--logfile", str(log)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
+        [
+            exe,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(workdir),
+            "--logfile",
+            str(log),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     url = f"redis://127.0.0.1:{port}/0"
     try:
         client = redis.Redis.from_url(url)

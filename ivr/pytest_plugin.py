@@ -33,11 +33,18 @@ _CALLS = pytest.StashKey[list["IvrCall"]]()
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("ivr", "IVR simulated calls (ivr_call fixture)")
-    group.addoption("--ivr-url", default=None, metavar="URL",
-                    help="call a running TwiML app over HTTP, e.g. http://127.0.0.1:5000 "
-                    "(default: our app in-process)")  # fmt: skip
-    group.addoption("--ivr-app", default=DEFAULT_APP, metavar="MODULE:FACTORY",
-                    help=f"app factory for in-process calls (default: {DEFAULT_APP})")  # fmt: skip
+    group.addoption(
+        "--ivr-url",
+        default=None,
+        metavar="URL",
+        help="call a running TwiML app over HTTP, e.g. http://127.0.0.1:5000 (default: our app in-process)",
+    )
+    group.addoption(
+        "--ivr-app",
+        default=DEFAULT_APP,
+        metavar="MODULE:FACTORY",
+        help=f"app factory for in-process calls (default: {DEFAULT_APP})",
+    )
 
 
 class IvrCall:
@@ -137,8 +144,9 @@ def ivr_call(request: pytest.FixtureRequest, ivr_target: Target) -> Callable[...
 
     calls = request.node.stash.setdefault(_CALLS, [])
 
-    def place(line: str = "main", *, to: str | None = None, now: str | None = None,
-              **options: Any) -> IvrCall:  # fmt: skip
+    def place(
+        line: str = "main", *, to: str | None = None, now: str | None = None, **options: Any
+    ) -> IvrCall:
         from ivr import shipped_numbers
 
         shipped = shipped_numbers()

@@ -131,9 +131,7 @@ def normalise_base_url(base_url: str) -> tuple[str, bool]:
             what = "it is not absolute (no http:// or https:// in front)"
         else:
             what = f"its scheme is {scheme!r}"
-        raise ConfigureError(
-            f"Bad base URL {shown!r}: {what}; it must start with https://; {mend}."
-        )
+        raise ConfigureError(f"Bad base URL {shown!r}: {what}; it must start with https://; {mend}.")
     if not hostname:
         raise ConfigureError(f"Bad base URL {shown!r}: it has no host name; {mend}.")
     if parts.query or parts.fragment:
@@ -208,9 +206,7 @@ def _twilio_error(exc: TwilioException, action: str) -> ConfigureError:
     where = f"HTTP {status}" if status is not None else "no HTTP status"
     if code is not None and code != status:
         where += f", Twilio error {code}"
-    return ConfigureError(
-        f"Twilio refused to {action} ({where}): {text}. To fix: {_status_hint(status)}."
-    )
+    return ConfigureError(f"Twilio refused to {action} ({where}): {text}. To fix: {_status_hint(status)}.")
 
 
 # --------------------------------------------------------------------------- the API

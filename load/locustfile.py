@@ -81,9 +81,13 @@ class LocustTransport:
     ) -> HttpReply:
         self._think(fields)
         response = self.client.request(
-            method, url, name=urlsplit(url).path or "/", data=dict(fields) if method != "GET" else None,
-            headers=dict(headers), allow_redirects=False,
-        )  # fmt: skip
+            method,
+            url,
+            name=urlsplit(url).path or "/",
+            data=dict(fields) if method != "GET" else None,
+            headers=dict(headers),
+            allow_redirects=False,
+        )
         return HttpReply(
             response.status_code or 0,
             {k.lower(): v for k, v in (response.headers or {}).items()},

@@ -25,8 +25,9 @@ _DOCUMENTS = ("voice", "action", "redirect", "fallback")
 class Phone(SimulatedCall):
     """One call to an app in this process; every step must be answered with valid TwiML."""
 
-    def __init__(self, app: Flask, to: str = MAIN, *, caller: str = CALLER, sid: str | None = None,
-                 **options: Any) -> None:  # fmt: skip
+    def __init__(
+        self, app: Flask, to: str = MAIN, *, caller: str = CALLER, sid: str | None = None, **options: Any
+    ) -> None:
         super().__init__(WsgiTransport(app), to, caller=caller, call_sid=sid, **options)
 
     def reach(self, app: Flask) -> Phone:

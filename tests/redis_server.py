@@ -38,10 +38,24 @@ def _start(exe: str, workdir: Path) -> tuple[subprocess.Popen[bytes], RedisServe
     log = workdir / f"redis-{port}.log"
     # No RDB snapshots, no AOF: a scratch server that leaves nothing behind.
     proc = subprocess.Popen(
-        [exe, "--port", str(port), "--save", "", "--appendonly", "no", "--bind", "127.0.0.1",
-         "--dir", str(workdir), "--logfile", str(log)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
-    )  # fmt: skip
+        [
+            exe,
+            "--port",
+            str(port),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(workdir),
+            "--logfile",
+            str(log),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
     server = RedisServer(f"redis://127.0.0.1:{port}/0", port, log)
     client = server.client()
     deadline = time.monotonic() + 10

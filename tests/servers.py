@@ -42,8 +42,11 @@ def start_flask(port: int, env: dict[str, str], log: Path | None = None) -> subp
     out = log.open("ab") if log is not None else subprocess.DEVNULL
     proc = subprocess.Popen(
         [sys.executable, "-m", "flask", "--app", "app", "run", "--port", str(port)],
-        cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
-    )  # fmt: skip
+        cwd=ROOT,
+        env=env,
+        stdout=out,
+        stderr=subprocess.STDOUT,
+    )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:

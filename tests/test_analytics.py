@@ -62,8 +62,10 @@ CALLS: list[tuple[str, tuple[str, ...], bool]] = [
 def figures(app: Flask, engine: Engine, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     clock = Clock()
     monkeypatch.setattr(ivr.engine.engine, "time", clock)
-    phones = [walk(Phone(app, to=TTY if line == "tty" else MAIN), clock, *keys, hang_up=up)
-              for line, keys, up in CALLS]  # fmt: skip
+    phones = [
+        walk(Phone(app, to=TTY if line == "tty" else MAIN), clock, *keys, hang_up=up)
+        for line, keys, up in CALLS
+    ]
     records = [engine.store.get_call(p.sid) for p in phones]
     assert all(r is not None and r.events for r in records)
     return line_analytics(records, _main(engine))  # type: ignore[arg-type]
@@ -77,24 +79,33 @@ EXPECTED: list[Any] = [
     pytest.param("line", "main", id="line"),
     pytest.param("calls", 6, id="calls"),
     pytest.param("calls_with_events", 6, id="calls-with-events"),
-    pytest.param("outcomes", {"transfer:representative": 2, "goodbye": 2, "hung up in billing_menu": 1,
-                              "in progress": 1}, id="outcomes"),
-    pytest.param("outcome_kinds", {"transfer": 2, "goodbye": 2, "hung up": 1, "in progress": 1},
-                 id="outcome-kinds"),
+    pytest.param(
+        "outcomes",
+        {"transfer:representative": 2, "goodbye": 2, "hung up in billing_menu": 1, "in progress": 1},
+        id="outcomes",
+    ),
+    pytest.param(
+        "outcome_kinds", {"transfer": 2, "goodbye": 2, "hung up": 1, "in progress": 1}, id="outcome-kinds"
+    ),
     pytest.param("transfers", {"representative": 2}, id="transfers"),
     pytest.param("hangups", {"billing_menu": 1}, id="hangups"),
-    pytest.param("retries", {  # silence after an information leaf ends the call: no failover
-        "verify_id": {"no_input": 3, "invalid": 0, "invalid_entry": 1, "failover": 1},
-        "delivery_info": {"no_input": 3, "invalid": 0, "invalid_entry": 0, "failover": 0},
-        "billing_menu": {"no_input": 1, "invalid": 1, "invalid_entry": 0, "failover": 0},
-        "medicare_gap": {"no_input": 3, "invalid": 0, "invalid_entry": 0, "failover": 0},
-    }, id="retries"),
+    pytest.param(
+        "retries",
+        {  # silence after an information leaf ends the call: no failover
+            "verify_id": {"no_input": 3, "invalid": 0, "invalid_entry": 1, "failover": 1},
+            "delivery_info": {"no_input": 3, "invalid": 0, "invalid_entry": 0, "failover": 0},
+            "billing_menu": {"no_input": 1, "invalid": 1, "invalid_entry": 0, "failover": 0},
+            "medicare_gap": {"no_input": 3, "invalid": 0, "invalid_entry": 0, "failover": 0},
+        },
+        id="retries",
+    ),
     pytest.param("steps", {"average": 4.33, "min": 1, "max": 9}, id="steps"),
-    pytest.param("duration_seconds", {"average": 52.0, "min": 30.0, "max": 90.0, "measured": 5},
-                 id="durations"),
+    pytest.param(
+        "duration_seconds", {"average": 52.0, "min": 30.0, "max": 90.0, "measured": 5}, id="durations"
+    ),
     pytest.param("languages", {"en": 4, "es": 2}, id="languages"),
     pytest.param("switched_language", 2, id="switched"),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize(("key", "expected"), EXPECTED)
@@ -107,24 +118,40 @@ def _option(count: int, dests: dict[str, int], label: str, spoken: int = 0) -> d
 
 
 CHOICES: list[Any] = [
-    pytest.param("main_menu", 7, {
-        "1": _option(2, {"verify_id": 2}, "1 → verify_id"),
-        "2": _option(2, {"billing_menu": 2}, "2 → billing_menu", spoken=1),
-        "3": _option(1, {"medicare_menu": 1}, "3 → medicare_menu"),
-        "5": _option(1, {"international_menu": 1}, "5 → international_menu"),
-        "9": _option(1, {"main_menu": 1}, "9 (stays)"),
-    }, id="main-menu"),
-    pytest.param("billing_menu", 1, {"1": _option(1, {"billing_discrepancy": 1}, "1 → billing_discrepancy")},
-                 id="billing"),
-    pytest.param("billing_discrepancy", 1, {"0": _option(1, {"representative": 1}, "0 → representative")},
-                 id="leaf"),
-    pytest.param("medicare_menu", 1, {"1": _option(1, {"medicare_gap": 1}, "1 → medicare_gap")},
-                 id="spanish"),
-    pytest.param("refill_menu", 2, {
-        "4": _option(1, {"delivery_info": 1}, "4 → delivery_info"),
-        "9": _option(1, {"refill_menu": 1}, "9 (stays)"),
-    }, id="verified"),
-]  # fmt: skip
+    pytest.param(
+        "main_menu",
+        7,
+        {
+            "1": _option(2, {"verify_id": 2}, "1 → verify_id"),
+            "2": _option(2, {"billing_menu": 2}, "2 → billing_menu", spoken=1),
+            "3": _option(1, {"medicare_menu": 1}, "3 → medicare_menu"),
+            "5": _option(1, {"international_menu": 1}, "5 → international_menu"),
+            "9": _option(1, {"main_menu": 1}, "9 (stays)"),
+        },
+        id="main-menu",
+    ),
+    pytest.param(
+        "billing_menu",
+        1,
+        {"1": _option(1, {"billing_discrepancy": 1}, "1 → billing_discrepancy")},
+        id="billing",
+    ),
+    pytest.param(
+        "billing_discrepancy", 1, {"0": _option(1, {"representative": 1}, "0 → representative")}, id="leaf"
+    ),
+    pytest.param(
+        "medicare_menu", 1, {"1": _option(1, {"medicare_gap": 1}, "1 → medicare_gap")}, id="spanish"
+    ),
+    pytest.param(
+        "refill_menu",
+        2,
+        {
+            "4": _option(1, {"delivery_info": 1}, "4 → delivery_info"),
+            "9": _option(1, {"refill_menu": 1}, "9 (stays)"),
+        },
+        id="verified",
+    ),
+]
 
 
 @pytest.mark.parametrize(("state", "total", "options"), CHOICES)
@@ -134,8 +161,13 @@ def test_choices_per_menu(figures: dict[str, Any], state: str, total: int, optio
 
 
 def test_choices_cover_only_menus_where_a_key_was_chosen(figures: dict[str, Any]) -> None:
-    assert list(figures["choices"]) == ["main_menu", "refill_menu", "billing_menu",
-                                        "billing_discrepancy", "medicare_menu"]  # fmt: skip
+    assert list(figures["choices"]) == [
+        "main_menu",
+        "refill_menu",
+        "billing_menu",
+        "billing_discrepancy",
+        "medicare_menu",
+    ]
 
 
 def test_figures_are_plain_json(figures: dict[str, Any]) -> None:
@@ -161,8 +193,18 @@ def test_records_without_events_count_only_as_calls(
 def test_no_calls_no_figures(engine: Engine) -> None:
     figures = line_analytics([], _main(engine))
     assert figures == {
-        "line": "main", "title": "Mail-order pharmacy main line", "calls": 0, "calls_with_events": 0,
-        "outcomes": {}, "outcome_kinds": {}, "transfers": {}, "choices": {}, "hangups": {},
-        "retries": {}, "steps": None, "duration_seconds": None, "languages": {},
+        "line": "main",
+        "title": "Mail-order pharmacy main line",
+        "calls": 0,
+        "calls_with_events": 0,
+        "outcomes": {},
+        "outcome_kinds": {},
+        "transfers": {},
+        "choices": {},
+        "hangups": {},
+        "retries": {},
+        "steps": None,
+        "duration_seconds": None,
+        "languages": {},
         "switched_language": 0,
-    }  # fmt: skip
+    }

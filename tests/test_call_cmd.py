@@ -35,9 +35,8 @@ TTY_CLOSED = "2026-11-23T23:00:00-06:00"  # Monday 11 p.m. Central: the TTY line
         ("HANGUP", Action("hangup")),
         ("?", Action("help")),
     ],
-    ids=["key", "keys-with-spaces", "star", "say", "say-keeps-case", "empty", "blank", "q",
-         "hangup", "help"],
-)  # fmt: skip
+    ids=["key", "keys-with-spaces", "star", "say", "say-keeps-case", "empty", "blank", "q", "hangup", "help"],
+)
 def test_parse_input_understands_keys_words_silence_and_hangup(line: str, expected: Action) -> None:
     assert parse_input(line) == expected
 
@@ -88,9 +87,15 @@ def test_a_call_shows_each_answer_the_state_and_ends_with_outcome_and_transcript
         (["x", "?", "hangup"], "not understood: 'x'", "caller-hangup"),
         ([], "outcome: caller-hangup", "caller-hangup"),
     ],
-    ids=["spanish-tag", "say", "silence", "member-id-with-pound", "bad-line-then-hangup",
-         "out-of-lines-hangs-up"],
-)  # fmt: skip
+    ids=[
+        "spanish-tag",
+        "say",
+        "silence",
+        "member-id-with-pound",
+        "bad-line-then-hangup",
+        "out-of-lines-hangs-up",
+    ],
+)
 def test_each_kind_of_input_reaches_the_app(app: Flask, lines: list[str], shown: str, outcome: str) -> None:
     text, call = drive(app, lines)
     assert shown.lower() in text.lower()
@@ -159,13 +164,19 @@ def test_a_dead_url_says_the_app_could_not_be_reached_not_that_the_call_was_answ
     assert result.exit_code == 1
     assert "call answered" not in result.stdout
     assert "not answered: the app could not be reached (Twilio error 11205)" in result.stdout
-    assert result.stderr.startswith(f"Error: the app at {url} could not be reached, so the call "
-                                    "was never answered (Twilio error 11205, HTTP connection failure)")
+    assert result.stderr.startswith(
+        f"Error: the app at {url} could not be reached, so the call "
+        "was never answered (Twilio error 11205, HTTP connection failure)"
+    )
 
 
 def test_an_answered_call_is_titled_answered(runner: CliRunner, tmp_path: Path) -> None:
-    result = runner.invoke(main, ["call", "--line", "main", "--database", str(tmp_path / "db")],
-                           input="q\n", catch_exceptions=False)  # fmt: skip
+    result = runner.invoke(
+        main,
+        ["call", "--line", "main", "--database", str(tmp_path / "db")],
+        input="q\n",
+        catch_exceptions=False,
+    )
     assert result.exit_code == 0, result.output
     assert "─ call answered ─" in result.stdout
     assert "could not be reached" not in result.output
@@ -176,18 +187,22 @@ def test_an_answered_call_is_titled_answered(runner: CliRunner, tmp_path: Path) 
     [
         pytest.param({"TWILIO_AUTH_TOKEN": "cli-token"}, [], True, id="auth-token-from-env"),
         pytest.param({"TWILIO_WEBHOOK_SHARED_KEY": "cli-key"}, [], True, id="shared-key-from-env"),
-        pytest.param({"TWILIO_WEBHOOK_SHARED_KEY": "cli-key"}, ["--shared-key", "wrong"], False,
-                     id="wrong-shared-key"),
+        pytest.param(
+            {"TWILIO_WEBHOOK_SHARED_KEY": "cli-key"}, ["--shared-key", "wrong"], False, id="wrong-shared-key"
+        ),
     ],
-)  # fmt: skip
+)
 def test_command_signs_as_the_app_checks(
     runner: CliRunner, tmp_path: Path, app_env: dict[str, str], args: list[str], answered: bool
 ) -> None:
     """The in-process app reads the same variables as the options: its calls are signed to match."""
     result = runner.invoke(
-        main, ["call", "--line", "main", "--database", str(tmp_path / "db"), *args],
-        input="2\nq\n", env=app_env, catch_exceptions=False,
-    )  # fmt: skip
+        main,
+        ["call", "--line", "main", "--database", str(tmp_path / "db"), *args],
+        input="2\nq\n",
+        env=app_env,
+        catch_exceptions=False,
+    )
     if answered:
         assert result.exit_code == 0, result.output
         assert "state: billing_menu" in result.output

@@ -28,8 +28,9 @@ AFTER_HOURS = "2026-11-23T21:30:00-06:00"
 Action = str  # "1" presses, "say ..." speaks, "" is silence
 CALLS: list[Any] = [
     pytest.param("main", ("1", "10203040", "03071956", "2"), True, id="identity-success"),
-    pytest.param("main", ("1", "12", "10203040", "01011990", "10203040", "01011990"), False,
-                 id="identity-failure"),
+    pytest.param(
+        "main", ("1", "12", "10203040", "01011990", "10203040", "01011990"), False, id="identity-failure"
+    ),
     pytest.param("main", ("9", "say facturación", "", "7", "0"), False, id="spanish-speech"),
     pytest.param("main", ("1", "10203040", "03071956", "1", "7654321", "9"), False, id="refill-request"),
     pytest.param("main", ("say bananas", "say representative"), False, id="speech-invalid"),
@@ -38,7 +39,7 @@ CALLS: list[Any] = [
     pytest.param("main", ("2", "4", "*", "9", "0"), False, id="appeals-markup-and-language"),
     pytest.param("specialty", ("3", "*", "#", "4"), False, id="specialty"),
     pytest.param("tty", ("4",), False, id="tty-open"),
-]  # fmt: skip
+]
 
 
 def place(app: Flask, line: str, actions: tuple[Action, ...], hang_up: bool) -> Phone:
@@ -75,73 +76,137 @@ def export(engine: Engine, phone: Phone) -> tuple[CallRecord, dict[str, Any]]:
 
 
 def actions_of(scenario: dict[str, Any]) -> list[Any]:
-    return [s for s in scenario["steps"] if s in ("silence", "hangup")
-            or (isinstance(s, dict) and not any(k.startswith("expect") for k in s))]  # fmt: skip
+    return [
+        s
+        for s in scenario["steps"]
+        if s in ("silence", "hangup") or (isinstance(s, dict) and not any(k.startswith("expect") for k in s))
+    ]
 
 
 @pytest.mark.parametrize(("line", "actions", "hang_up"), CALLS)
 def test_an_exported_call_replays_and_passes(
-    app: Flask, engine: Engine, replay: Callable[[dict[str, Any]], ScenarioResult],
-    line: str, actions: tuple[Action, ...], hang_up: bool,
-) -> None:  # fmt: skip
+    app: Flask,
+    engine: Engine,
+    replay: Callable[[dict[str, Any]], ScenarioResult],
+    line: str,
+    actions: tuple[Action, ...],
+    hang_up: bool,
+) -> None:
     record, scenario = export(engine, place(app, line, actions, hang_up))
     assert list(scenario) == [k for k in TOP_KEYS if k in scenario]
     assert scenario["line"] == line
     assert scenario["outcome"]["state"] == record.state
     for step in scenario["steps"]:
-        assert step in ("silence", "hangup") or (isinstance(step, dict) and len(step) == 1
-                                                 and set(step) <= STEP_ACTIONS)  # fmt: skip
+        assert step in ("silence", "hangup") or (
+            isinstance(step, dict) and len(step) == 1 and set(step) <= STEP_ACTIONS
+        )
     assert len(actions_of(scenario)) == len(actions) + hang_up
     result = replay(scenario)
     assert result.passed, f"{result.message}\n\n{scenario_yaml(scenario)}\n{result.transcript.render()}"
 
 
 EXPORTS: list[Any] = [
-    pytest.param(("1", "10203040", "03071956", "2"), True,
-                 [{"press": "1"}, {"press": "10203040#"}, {"press": "03071956"}, {"press": "2"}, "hangup"],
-                 {"kind": "caller-hangup", "state": "track_shipment", "language": "en"},
-                 ["For refills or delivery status, press 1", "For your security",
-                  "Thank you. Now enter your date of birth as eight digits",
-                  "To request a refill, press 1", "Your most recent order"], id="identity-success"),
-    pytest.param(("1", "12", "10203040", "01011990", "10203040", "01011990"), False,
-                 [{"press": "1"}, {"press": "12#"}, {"press": "10203040#"}, {"press": "01011990"},
-                  {"press": "10203040#"}, {"press": "01011990"}],
-                 {"state": "representative", "language": "en"},
-                 ["For refills or delivery status, press 1", "For your security",
-                  "Sorry, that entry is not valid",
-                  "Thank you. Now enter your date of birth as eight digits",
-                  "Sorry, we could not verify those details",
-                  "Thank you. Now enter your date of birth as eight digits",
-                  "Sorry, we could not verify those details"], id="identity-failure"),
-    pytest.param(("9", "say facturación", "", "0"), False,
-                 [{"press": "9"}, {"say": "facturación"}, "silence", {"press": "0"}],
-                 {"state": "representative", "language": "es"},
-                 ["For refills or delivery status, press 1",
-                  "Para resurtidos o entregas, oprima 1", "Para una diferencia en su factura, oprima 1",
-                  "Disculpe, no escuché nada", "Lo comunico con un representante"], id="spanish"),
-    pytest.param(("1", "", "", ""), False, [{"press": "1"}, "silence", "silence", "silence"],
-                 {"state": "representative", "language": "en"},
-                 ["For refills or delivery status, press 1", "For your security",
-                  "Sorry, I didn't hear anything", "Sorry, I didn't hear anything",
-                  "I'm having trouble with your entries"], id="failover"),
-    pytest.param(("4",), True, [{"press": "4"}], {"state": "pharmacist", "language": "en"},
-                 ["For refills or delivery status, press 1",
-                  "Connecting you with a licensed clinical pharmacist"], id="transfer-then-hangup"),
-    pytest.param(("5", "1", "", "", ""), False,
-                 [{"press": "5"}, {"press": "1"}, "silence", "silence", "silence"],
-                 {"kind": "hangup", "state": "goodbye", "language": "en"},
-                 ["For refills or delivery status, press 1",
-                  "We do not ship outside the United States and its territories", "Before you travel",
-                  "Sorry, I didn't hear anything", "Sorry, I didn't hear anything",
-                  "Thank you for calling Caremark mail order pharmacy"], id="goodbye"),
-]  # fmt: skip
+    pytest.param(
+        ("1", "10203040", "03071956", "2"),
+        True,
+        [{"press": "1"}, {"press": "10203040#"}, {"press": "03071956"}, {"press": "2"}, "hangup"],
+        {"kind": "caller-hangup", "state": "track_shipment", "language": "en"},
+        [
+            "For refills or delivery status, press 1",
+            "For your security",
+            "Thank you. Now enter your date of birth as eight digits",
+            "To request a refill, press 1",
+            "Your most recent order",
+        ],
+        id="identity-success",
+    ),
+    pytest.param(
+        ("1", "12", "10203040", "01011990", "10203040", "01011990"),
+        False,
+        [
+            {"press": "1"},
+            {"press": "12#"},
+            {"press": "10203040#"},
+            {"press": "01011990"},
+            {"press": "10203040#"},
+            {"press": "01011990"},
+        ],
+        {"state": "representative", "language": "en"},
+        [
+            "For refills or delivery status, press 1",
+            "For your security",
+            "Sorry, that entry is not valid",
+            "Thank you. Now enter your date of birth as eight digits",
+            "Sorry, we could not verify those details",
+            "Thank you. Now enter your date of birth as eight digits",
+            "Sorry, we could not verify those details",
+        ],
+        id="identity-failure",
+    ),
+    pytest.param(
+        ("9", "say facturación", "", "0"),
+        False,
+        [{"press": "9"}, {"say": "facturación"}, "silence", {"press": "0"}],
+        {"state": "representative", "language": "es"},
+        [
+            "For refills or delivery status, press 1",
+            "Para resurtidos o entregas, oprima 1",
+            "Para una diferencia en su factura, oprima 1",
+            "Disculpe, no escuché nada",
+            "Lo comunico con un representante",
+        ],
+        id="spanish",
+    ),
+    pytest.param(
+        ("1", "", "", ""),
+        False,
+        [{"press": "1"}, "silence", "silence", "silence"],
+        {"state": "representative", "language": "en"},
+        [
+            "For refills or delivery status, press 1",
+            "For your security",
+            "Sorry, I didn't hear anything",
+            "Sorry, I didn't hear anything",
+            "I'm having trouble with your entries",
+        ],
+        id="failover",
+    ),
+    pytest.param(
+        ("4",),
+        True,
+        [{"press": "4"}],
+        {"state": "pharmacist", "language": "en"},
+        ["For refills or delivery status, press 1", "Connecting you with a licensed clinical pharmacist"],
+        id="transfer-then-hangup",
+    ),
+    pytest.param(
+        ("5", "1", "", "", ""),
+        False,
+        [{"press": "5"}, {"press": "1"}, "silence", "silence", "silence"],
+        {"kind": "hangup", "state": "goodbye", "language": "en"},
+        [
+            "For refills or delivery status, press 1",
+            "We do not ship outside the United States and its territories",
+            "Before you travel",
+            "Sorry, I didn't hear anything",
+            "Sorry, I didn't hear anything",
+            "Thank you for calling Caremark mail order pharmacy",
+        ],
+        id="goodbye",
+    ),
+]
 
 
 @pytest.mark.parametrize(("actions", "hang_up", "inputs", "outcome", "phrases"), EXPORTS)
 def test_exported_steps_inputs_and_phrases(
-    app: Flask, engine: Engine, actions: tuple[Action, ...], hang_up: bool,
-    inputs: list[Any], outcome: dict[str, str], phrases: list[str],
-) -> None:  # fmt: skip
+    app: Flask,
+    engine: Engine,
+    actions: tuple[Action, ...],
+    hang_up: bool,
+    inputs: list[Any],
+    outcome: dict[str, str],
+    phrases: list[str],
+) -> None:
     record, scenario = export(engine, place(app, "main", actions, hang_up))
     assert actions_of(scenario) == inputs
     assert scenario["outcome"] == outcome
@@ -162,17 +227,24 @@ def test_secret_entries_never_reach_the_file_and_are_test_values(app: Flask, eng
 
 def test_spanish_is_checked_where_it_changes(app: Flask, engine: Engine) -> None:
     _, scenario = export(engine, place(app, "main", ("9", "9", "9"), False))
-    languages = [(i, s["expect_language"]) for i, s in enumerate(scenario["steps"])
-                 if isinstance(s, dict) and "expect_language" in s]  # fmt: skip
+    languages = [
+        (i, s["expect_language"])
+        for i, s in enumerate(scenario["steps"])
+        if isinstance(s, dict) and "expect_language" in s
+    ]
     assert [lang for _, lang in languages] == ["es", "en", "es"]
 
 
-@pytest.mark.parametrize(("now", "closed"), [(AFTER_HOURS, True), ("2026-11-23T10:00:00-06:00", False)],
-                         ids=["closed", "open"])  # fmt: skip
+@pytest.mark.parametrize(
+    ("now", "closed"), [(AFTER_HOURS, True), ("2026-11-23T10:00:00-06:00", False)], ids=["closed", "open"]
+)
 def test_a_line_with_hours_gets_a_clock_on_the_same_side(
-    make_app: Callable[..., Flask], replay: Callable[[dict[str, Any]], ScenarioResult],
-    tmp_path: Path, now: str, closed: bool,
-) -> None:  # fmt: skip
+    make_app: Callable[..., Flask],
+    replay: Callable[[dict[str, Any]], ScenarioResult],
+    tmp_path: Path,
+    now: str,
+    closed: bool,
+) -> None:
     app = make_app(NOW=now, DATABASE=str(tmp_path / "hours.sqlite3"))
     engine: Engine = app.extensions["ivr"]
     phone = Phone(app, to=TTY).dial()

@@ -19,8 +19,7 @@ from ivr.sim import SimulatedCall, WsgiTransport
 
 from .phone import MAIN, SPECIALTY, TTY
 
-LINES = [pytest.param(MAIN, id="main"), pytest.param(SPECIALTY, id="specialty"),
-         pytest.param(TTY, id="tty")]  # fmt: skip
+LINES = [pytest.param(MAIN, id="main"), pytest.param(SPECIALTY, id="specialty"), pytest.param(TTY, id="tty")]
 MONDAY_NIGHT = "2026-11-23T22:30:00-06:00"
 VOICES = {"en-US": "Polly.Joanna", "es-US": "Polly.Lupe"}
 
@@ -126,9 +125,15 @@ def test_every_say_holds_one_language(dial: Callable[..., SimulatedCall]) -> Non
 
 @pytest.mark.parametrize(
     ("keys", "state"),
-    [("1", "verify_id"), ("2", "billing_menu"), ("3", "medicare_menu"), ("5", "international_menu"),
-     ("21", "billing_discrepancy"), ("54", None)],
-)  # fmt: skip
+    [
+        ("1", "verify_id"),
+        ("2", "billing_menu"),
+        ("3", "medicare_menu"),
+        ("5", "international_menu"),
+        ("21", "billing_discrepancy"),
+        ("54", None),
+    ],
+)
 def test_a_choice_is_confirmed_before_what_follows(
     dial: Callable[..., SimulatedCall], app: Flask, keys: str, state: str | None
 ) -> None:
@@ -199,7 +204,7 @@ def test_pound_returns_to_the_main_menu_with_its_confirmation(dial: Callable[...
 
 
 def test_silence_at_an_information_leaf_ends_politely_with_the_reference(
-    dial: Callable[..., SimulatedCall]
+    dial: Callable[..., SimulatedCall],
 ) -> None:
     call = dial().press("2").press("2")
     assert call.state == "billing_cost"

@@ -170,19 +170,18 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
     [
         pytest.param({}, "TWILIO_ACCOUNT_SID", id="nothing-set"),
         pytest.param({"TWILIO_ACCOUNT_SID": "AC" + "0" * 32}, "TWILIO_AUTH_TOKEN", id="no-token"),
-        pytest.param({"TWILIO_ACCOUNT_SID": "AC" + "0" * 32, "TWILIO_API_SECRET": "s3cret"},
-                     "TWILIO_API_KEY", id="secret-without-key"),
+        pytest.param(
+            {"TWILIO_ACCOUNT_SID": "AC" + "0" * 32, "TWILIO_API_SECRET": "s3cret"},
+            "TWILIO_API_KEY",
+            id="secret-without-key",
+        ),
     ],
-)  # fmt: skip
+)
 def test_configure_number_without_credentials_names_the_missing_variable(
-    runner: CliRunner,
-    no_network: None, env: dict[str, str], missing: str
+    runner: CliRunner, no_network: None, env: dict[str, str], missing: str
 ) -> None:
     unset: dict[str, str | None] = {name: None for name in TWILIO_VARS}
-    result = run(
-        runner,
-        "configure-number", "+15005550006", "https://example.com", env={**unset, **env}
-    )
+    result = run(runner, "configure-number", "+15005550006", "https://example.com", env={**unset, **env})
     assert result.exit_code != 0
     assert result.exit_code == 1
     assert f"{missing} is not set" in result.stderr
@@ -198,8 +197,9 @@ def test_configure_number_needs_both_arguments(runner: CliRunner) -> None:
 
 # -- what every command shares: --url, counted nouns, the unsigned warning ------------------------
 
-URL_COMMANDS = sorted(name for name, command in main.commands.items()
-                      if any(p.name == "url" for p in command.params))  # fmt: skip
+URL_COMMANDS = sorted(
+    name for name, command in main.commands.items() if any(p.name == "url" for p in command.params)
+)
 
 
 def test_the_commands_that_place_calls_take_url() -> None:
@@ -207,11 +207,14 @@ def test_the_commands_that_place_calls_take_url() -> None:
 
 
 @pytest.mark.parametrize("command", URL_COMMANDS)
-@pytest.mark.parametrize(("url", "suggested"), [
-    pytest.param("127.0.0.1:5000", "http://127.0.0.1:5000", id="no-scheme"),
-    pytest.param("localhost:8080/voice", "http://localhost:8080/voice", id="host-taken-for-a-scheme"),
-    pytest.param("ftp://example.test", "http://example.test", id="not-http"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("url", "suggested"),
+    [
+        pytest.param("127.0.0.1:5000", "http://127.0.0.1:5000", id="no-scheme"),
+        pytest.param("localhost:8080/voice", "http://localhost:8080/voice", id="host-taken-for-a-scheme"),
+        pytest.param("ftp://example.test", "http://example.test", id="not-http"),
+    ],
+)
 def test_a_url_without_http_is_a_usage_error_at_the_option(
     runner: CliRunner, command: str, url: str, suggested: str
 ) -> None:
@@ -222,11 +225,17 @@ def test_a_url_without_http_is_a_usage_error_at_the_option(
     assert "urlopen" not in result.output  # refused before any call
 
 
-@pytest.mark.parametrize(("count", "noun", "nouns", "said"), [
-    (0, "state", None, "0 states"), (1, "state", None, "1 state"), (2, "call", None, "2 calls"),
-    (1, "flow file", None, "1 flow file"), (3, "body", "bodies", "3 bodies"),
-    (1, "body", "bodies", "1 body"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("count", "noun", "nouns", "said"),
+    [
+        (0, "state", None, "0 states"),
+        (1, "state", None, "1 state"),
+        (2, "call", None, "2 calls"),
+        (1, "flow file", None, "1 flow file"),
+        (3, "body", "bodies", "3 bodies"),
+        (1, "body", "bodies", "1 body"),
+    ],
+)
 def test_plural_agrees_with_the_count(count: int, noun: str, nouns: str | None, said: str) -> None:
     from ivr.qa.plural import plural
 
@@ -242,11 +251,14 @@ def test_validate_counts_one_flow_file_in_the_singular(runner: CliRunner, bad_fl
 UNSIGNED = "TWILIO_AUTH_TOKEN is not set"
 
 
-@pytest.mark.parametrize("args", [
-    pytest.param(["test", "scenarios/tty", "-k", "sunday"], id="test"),
-    pytest.param(["crawl", "--line", "specialty", "--depth", "1"], id="crawl"),
-    pytest.param(["call", "--line", "main"], id="call"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "args",
+    [
+        pytest.param(["test", "scenarios/tty", "-k", "sunday"], id="test"),
+        pytest.param(["crawl", "--line", "specialty", "--depth", "1"], id="crawl"),
+        pytest.param(["call", "--line", "main"], id="call"),
+    ],
+)
 def test_in_process_commands_do_not_warn_about_unsigned_webhooks(
     runner: CliRunner, caplog: pytest.LogCaptureFixture, tmp_path: Path, args: list[str]
 ) -> None:

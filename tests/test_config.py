@@ -18,7 +18,11 @@ def test_an_empty_mapping_gives_the_defaults():
     assert (config.session_ttl, config.max_failures, config.record_ttl) == (4 * 3600, 3, 30 * 24 * 3600)
     assert (config.reload_flows, config.allow_simulated_clock) == (False, True)
     assert (config.secret_key, config.database, config.redis_url, config.redis_prefix) == (
-        None, None, None, "ivr:")  # fmt: skip
+        None,
+        None,
+        None,
+        "ivr:",
+    )
 
 
 @pytest.mark.parametrize(
@@ -36,13 +40,15 @@ def test_an_empty_mapping_gives_the_defaults():
         pytest.param("REDIS_URL", "redis://h:6379/1", "redis_url", "redis://h:6379/1", id="REDIS_URL"),
         pytest.param("REDIS_PREFIX", "x:", "redis_prefix", "x:", id="REDIS_PREFIX"),
     ],
-)  # fmt: skip
+)
 def test_each_setting_is_read(key, value, attribute, expected):
     assert getattr(EngineConfig.from_mapping({key: value}), attribute) == expected
 
 
-@pytest.mark.parametrize(("value", "expected"), [("1", True), ("true", True), (" On ", True),
-                                                  ("0", False), ("no", False), ("", False)])  # fmt: skip
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("1", True), ("true", True), (" On ", True), ("0", False), ("no", False), ("", False)],
+)
 def test_flags(value, expected):
     assert EngineConfig.from_mapping({"RELOAD_FLOWS": value}).reload_flows is expected
 
@@ -75,14 +81,15 @@ def test_a_bad_number_names_its_variable(key, value):
         pytest.param("LINE_ACME_SUPPORT", "15005550003", {"acme_support": "+15005550003"}, id="any-name"),
         pytest.param("LINE_MAIN", "", {}, id="empty-ignored"),
     ],
-)  # fmt: skip
+)
 def test_ivr_line_name_sets_the_number_of_a_line(key, number, expected):
     assert EngineConfig.from_mapping({key: number}).line_numbers == expected
 
 
 def test_transfer_number_for_every_desk_and_per_desk_overrides():
-    config = EngineConfig.from_mapping({"TRANSFER_NUMBER": "+15005550006",
-                                        "TRANSFER_PHARMACIST": "(500) 555-0001"})  # fmt: skip
+    config = EngineConfig.from_mapping(
+        {"TRANSFER_NUMBER": "+15005550006", "TRANSFER_PHARMACIST": "(500) 555-0001"}
+    )
     assert config.transfer_numbers == {
         desk: "+15005550001" if desk == "pharmacist" else "+15005550006" for desk in DESKS
     }

@@ -25,9 +25,16 @@ def _state(name: str, kind: str) -> StateSpec:
 
 
 # A small flow, so the figures below do not move when the shipped menus change.
-STATES = {name: _state(name, kind) for name, kind in [
-    ("incoming", "start"), ("menu", "menu"), ("help", "menu"), ("rep", "transfer"), ("bye", "goodbye"),
-]}  # fmt: skip
+STATES = {
+    name: _state(name, kind)
+    for name, kind in [
+        ("incoming", "start"),
+        ("menu", "menu"),
+        ("help", "menu"),
+        ("rep", "transfer"),
+        ("bye", "goodbye"),
+    ]
+}
 EDGES = (
     Edge("start", "incoming", "menu"),
     Edge("press_1", "menu", "help"),
@@ -55,24 +62,40 @@ def _call(*steps: tuple[str | None, str | None]) -> Transcript:
 T = Transition
 CASES = [
     pytest.param([], [], [], id="no-calls"),
-    pytest.param([_call(("menu", None))], ["incoming", "menu"], [T("start", "incoming", "menu")],
-                 id="dial-without-trigger-header-is-start"),
-    pytest.param([_call(("menu", "start"), ("help", "press_1"), ("help", "press_star"))],
-                 ["incoming", "menu", "help"],
-                 [T("start", "incoming", "menu"), T("press_1", "menu", "help"),
-                  T("press_star", "help", "help")],
-                 id="one-call"),
-    pytest.param([_call(("menu", "start"), (None, None), ("rep", "press_0"), (None, None))],
-                 ["incoming", "menu", "rep"], [T("start", "incoming", "menu"), T("press_0", "menu", "rep")],
-                 id="steps-without-state-are-skipped"),
-    pytest.param([_call(("menu", "start"), ("menu", "no_input")),
-                  _call(("menu", "start"), ("menu", "no_input"), ("rep", "no_input")),
-                  _call(("menu", "start"), ("bye", "press_9"))],
-                 ["incoming", "menu", "rep", "bye"],
-                 [T("start", "incoming", "menu"), T("press_9", "menu", "bye"),
-                  T("no_input", "menu", "menu"), T("no_input", "menu", "rep")],
-                 id="three-calls-repeats-counted-once"),
-]  # fmt: skip
+    pytest.param(
+        [_call(("menu", None))],
+        ["incoming", "menu"],
+        [T("start", "incoming", "menu")],
+        id="dial-without-trigger-header-is-start",
+    ),
+    pytest.param(
+        [_call(("menu", "start"), ("help", "press_1"), ("help", "press_star"))],
+        ["incoming", "menu", "help"],
+        [T("start", "incoming", "menu"), T("press_1", "menu", "help"), T("press_star", "help", "help")],
+        id="one-call",
+    ),
+    pytest.param(
+        [_call(("menu", "start"), (None, None), ("rep", "press_0"), (None, None))],
+        ["incoming", "menu", "rep"],
+        [T("start", "incoming", "menu"), T("press_0", "menu", "rep")],
+        id="steps-without-state-are-skipped",
+    ),
+    pytest.param(
+        [
+            _call(("menu", "start"), ("menu", "no_input")),
+            _call(("menu", "start"), ("menu", "no_input"), ("rep", "no_input")),
+            _call(("menu", "start"), ("bye", "press_9")),
+        ],
+        ["incoming", "menu", "rep", "bye"],
+        [
+            T("start", "incoming", "menu"),
+            T("press_9", "menu", "bye"),
+            T("no_input", "menu", "menu"),
+            T("no_input", "menu", "rep"),
+        ],
+        id="three-calls-repeats-counted-once",
+    ),
+]
 
 
 @pytest.mark.parametrize(("transcripts", "states", "transitions"), CASES)
@@ -113,8 +136,11 @@ def test_render_and_to_dict_show_percentages_and_missed_lists():
     assert (data["state_ratio"], data["transition_ratio"]) == (0.6, 0.2)
     assert data["states"] == {"total": 5, "covered": ["incoming", "menu", "help"], "missed": ["rep", "bye"]}
     assert data["transitions"]["covered"][1] == {
-        "trigger": "press_1", "source": "menu", "dest": "help", "conditional": False,
-    }  # fmt: skip
+        "trigger": "press_1",
+        "source": "menu",
+        "dest": "help",
+        "conditional": False,
+    }
     assert len(data["transitions"]["missed"]) == 8
 
 
@@ -129,8 +155,9 @@ def test_the_short_render_names_the_missed_states_and_counts_the_missed_transiti
 
 
 def test_the_short_render_of_a_flow_reached_entirely_is_one_line():
-    reached = CoverageReport("tiny", 2, ("a", "b"), ("a", "b"), (T("start", "a", "b"),),
-                             (T("start", "a", "b"),), frozenset())  # fmt: skip
+    reached = CoverageReport(
+        "tiny", 2, ("a", "b"), ("a", "b"), (T("start", "a", "b"),), (T("start", "a", "b"),), frozenset()
+    )
     assert reached.render() == "'tiny': every state and transition reached"
 
 
@@ -146,8 +173,11 @@ def test_the_summary_has_a_row_per_line_with_reached_of_all():
 def _ivr_test(runner, tmp_path, *args):
     from ivr.cli import main
 
-    result = runner.invoke(main, ["test", "scenarios", "--database", str(tmp_path / "ivr.sqlite3"), *args],
-                           catch_exceptions=False)  # fmt: skip
+    result = runner.invoke(
+        main,
+        ["test", "scenarios", "--database", str(tmp_path / "ivr.sqlite3"), *args],
+        catch_exceptions=False,
+    )
     assert result.exit_code == 0, result.output
     return result.stdout.split(" of calls\n", 1)[1]  # what follows the scenarios' summary
 
@@ -157,10 +187,15 @@ def test_ivr_test_coverage_prints_the_summary_first_then_only_what_was_missed(ru
     blocks = text.strip().split("\n\n")
     assert blocks[0].startswith("coverage: line")
     assert [row.split()[0] for row in blocks[0].splitlines()[1:]] == ["main", "specialty", "tty"]
-    assert all(re.fullmatch(r"\s+\w+\s+\d+\s+\d+/\d+\s+[\d.]+%\s+\d+/\d+\s+[\d.]+%", row)
-               for row in blocks[0].splitlines()[1:])  # fmt: skip
+    assert all(
+        re.fullmatch(r"\s+\w+\s+\d+\s+\d+/\d+\s+[\d.]+%\s+\d+/\d+\s+[\d.]+%", row)
+        for row in blocks[0].splitlines()[1:]
+    )
     assert [b.split(":")[0] for b in blocks[1:4]] == [
-        "not reached on 'main'", "not reached on 'specialty'", "not reached on 'tty'"]
+        "not reached on 'main'",
+        "not reached on 'specialty'",
+        "not reached on 'tty'",
+    ]
     assert blocks[-1] == "(ivr test --coverage-detail lists every transition not reached)"
     assert "-->" not in text
     assert len(text.splitlines()) < 30
@@ -187,12 +222,18 @@ def test_measure_reads_real_calls_of_the_main_line(app):
     assert calls[1].outcome == Outcome("enqueue", target="sim-representative")
     report = measure(flow, calls)
     assert set(report.covered_transitions) == {
-        T("start", "incoming", "main_menu"), T("press_2", "main_menu", "billing_menu"),
-        T("press_1", "billing_menu", "billing_discrepancy"), T("press_0", "main_menu", "representative"),
+        T("start", "incoming", "main_menu"),
+        T("press_2", "main_menu", "billing_menu"),
+        T("press_1", "billing_menu", "billing_discrepancy"),
+        T("press_0", "main_menu", "representative"),
         T("no_input", "main_menu", "main_menu"),
-    }  # fmt: skip
+    }
     assert set(report.covered_states) == {
-        "incoming", "main_menu", "billing_menu", "billing_discrepancy", "representative"
-    }  # fmt: skip
+        "incoming",
+        "main_menu",
+        "billing_menu",
+        "billing_discrepancy",
+        "representative",
+    }
     assert report.state_ratio == 5 / len(flow.states)
     assert report.transition_ratio == 5 / len(flow_transitions(flow))

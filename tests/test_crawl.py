@@ -76,9 +76,10 @@ PATHS = [
     pytest.param(("2", "1", SILENCE, SILENCE, SILENCE), "goodbye", Outcome("hangup"), id="goodbye"),
     pytest.param(("2", "4"), "billing_appeals", None, id="billing-appeals"),
     pytest.param(("1", "10203040#", "03071956"), "refill_menu", None, id="identity-verified"),
-    pytest.param(("1", "10203040#", "03071956", "1", "10203040#"), "refill_submitted", None,
-                 id="refill-submitted"),
-]  # fmt: skip
+    pytest.param(
+        ("1", "10203040#", "03071956", "1", "10203040#"), "refill_submitted", None, id="refill-submitted"
+    ),
+]
 
 
 @pytest.mark.parametrize(("inputs", "state", "outcome"), PATHS)
@@ -97,12 +98,25 @@ def test_repeating_a_failing_input_finds_the_way_out(main_crawl):
 @pytest.mark.parametrize(
     ("options", "states", "truncated"),
     [
-        pytest.param(CrawlOptions(depth=1), ["billing_menu", "international_menu", "main_menu",
-                     "medicare_menu", "pharmacist", "representative", "verify_id"], False, id="depth-1"),
-        pytest.param(CrawlOptions(max_calls=3), ["main_menu", "representative", "verify_id"], True,
-                     id="3-calls"),
+        pytest.param(
+            CrawlOptions(depth=1),
+            [
+                "billing_menu",
+                "international_menu",
+                "main_menu",
+                "medicare_menu",
+                "pharmacist",
+                "representative",
+                "verify_id",
+            ],
+            False,
+            id="depth-1",
+        ),
+        pytest.param(
+            CrawlOptions(max_calls=3), ["main_menu", "representative", "verify_id"], True, id="3-calls"
+        ),
     ],
-)  # fmt: skip
+)
 def test_bounds_stop_the_crawl(main_app, options, states, truncated):
     report = crawl(WsgiTransport(main_app), MAIN, options=options)
     assert report.states == states
@@ -117,14 +131,26 @@ def test_bounds_stop_the_crawl(main_app, options, states, truncated):
 
 @pytest.mark.parametrize(
     ("now", "missing", "conditional"),
-    [pytest.param(OPEN_HOURS, {"closed"}, ["closed"], id="open"),
-     pytest.param(CLOSED_HOURS, "all but closed", None, id="closed")],
-)  # fmt: skip
+    [
+        pytest.param(OPEN_HOURS, {"closed"}, ["closed"], id="open"),
+        pytest.param(CLOSED_HOURS, "all but closed", None, id="closed"),
+    ],
+)
 def test_the_tty_line_open_and_closed(runner: CliRunner, tmp_path, now, missing, conditional):
     flow = load_flow(FLOWS_DIR / "tty.yaml")
     out = tmp_path / "crawl.json"
-    result = run(runner, "crawl", "--line", "tty", "--now", now, "--json", str(out),
-                 "--database", str(tmp_path / "ivr.sqlite3"))  # fmt: skip
+    result = run(
+        runner,
+        "crawl",
+        "--line",
+        "tty",
+        "--now",
+        now,
+        "--json",
+        str(out),
+        "--database",
+        str(tmp_path / "ivr.sqlite3"),
+    )
     assert result.exit_code == 0, result.output
     data = json.loads(out.read_text(encoding="utf-8"))
     everything = set(flow.states) - {flow.initial}
@@ -223,20 +249,30 @@ def test_planted_faults_are_reported(make_app: Callable[..., Flask], planted_flo
         ("billing_menu", "7", "For refunds, press 7.", ("2",))
     ]
     assert report.problems == [
-        "dead end: trap", "loop with no exit: loop_a, loop_b",
+        "dead end: trap",
+        "loop with no exit: loop_a, loop_b",
         "dead key: billing_menu: 7 ('For refunds, press 7.')",
-    ]  # fmt: skip
+    ]
     text = report.render()
     assert "dead ends (every input leads back here) (1):\n  trap\n" in text
     assert "billing_menu: says 'For refunds, press 7.', but 7 is not an option (reach: 2)" in text
     app.extensions["ivr"].store.close()
 
 
-@pytest.mark.parametrize(("flags", "code"), [pytest.param([], 0, id="report-only"),
-                                             pytest.param(["--strict"], 1, id="strict")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("flags", "code"), [pytest.param([], 0, id="report-only"), pytest.param(["--strict"], 1, id="strict")]
+)
 def test_strict_fails_the_command_on_planted_faults(runner: CliRunner, tmp_path, planted_flows, flags, code):
-    result = run(runner, "crawl", "--depth", "2", "--database", str(tmp_path / "ivr.sqlite3"), *flags,
-                 env={"IVR_FLOWS_DIR": str(planted_flows)})  # fmt: skip
+    result = run(
+        runner,
+        "crawl",
+        "--depth",
+        "2",
+        "--database",
+        str(tmp_path / "ivr.sqlite3"),
+        *flags,
+        env={"IVR_FLOWS_DIR": str(planted_flows)},
+    )
     assert result.exit_code == code, result.output
     assert "  trap\n" in result.stdout
     assert ("2 problems found (--strict)" in result.stderr) is (code == 1)
@@ -260,8 +296,9 @@ def acme_app() -> Flask:
     app = Flask("acme")
 
     def twiml(body: str) -> Response:
-        return Response(f"<?xml version='1.0' encoding='UTF-8'?><Response>{body}</Response>",
-                        mimetype="text/xml")  # fmt: skip
+        return Response(
+            f"<?xml version='1.0' encoding='UTF-8'?><Response>{body}</Response>", mimetype="text/xml"
+        )
 
     @app.route("/voice", methods=["GET", "POST"])
     def voice() -> Response:
@@ -335,8 +372,9 @@ def test_the_command_crawls_a_url_and_strict_fails_on_its_dead_key(runner: CliRu
     assert f"crawl of {FOREIGN_NUMBER}: 5 states" in result.stderr  # stdout holds the JSON alone
     data = json.loads(result.stdout)
     assert data["line"] is None and data["flow"] is None
-    assert data["problems"] == [f"dead key: {data['dead_keys'][0]['label']}: 3 "
-                                "('For our opening hours, press 3.')"]  # fmt: skip
+    assert data["problems"] == [
+        f"dead key: {data['dead_keys'][0]['label']}: 3 ('For our opening hours, press 3.')"
+    ]
 
 
 # -- scenarios written from the crawl ------------------------------------------------------------
@@ -359,11 +397,14 @@ def test_written_scenarios_follow_the_format_and_pass(tmp_path, main_app, main_c
         for step in data["steps"]:
             assert step in ("silence", "hangup") or list(step) in (["press"], ["expect"]), (name, step)
     assert scenarios["002-representative.yaml"]["steps"] == [
-        {"press": "0"}, {"expect": "Connecting you with a representative."}
-    ]  # fmt: skip
+        {"press": "0"},
+        {"expect": "Connecting you with a representative."},
+    ]
     assert scenarios["002-representative.yaml"]["outcome"] == {
-        "kind": "enqueue", "target": "sim-representative", "state": "representative"
-    }  # fmt: skip
+        "kind": "enqueue",
+        "target": "sim-representative",
+        "state": "representative",
+    }
     refill = next(d for n, d in scenarios.items() if n.endswith("-refill-menu.yaml"))
     assert refill["steps"][:3] == [{"press": "1"}, {"press": "10203040#"}, {"press": "03071956"}]
     assert refill["steps"][4:] == ["hangup"]
@@ -400,13 +441,14 @@ def test_scenarios_of_a_foreign_app_dial_its_number_and_pass(tmp_path, acme_url,
     [
         pytest.param("For billing, press 2. To hear these options again, press star.", "2*", id="press"),
         pytest.param("Press 1 for refills, 2 for billing, or 0 for a representative.", "120", id="list"),
-        pytest.param("Para español, oprima 9. Para el menú principal, oprima la tecla de número.", "9#",
-                     id="spanish"),
+        pytest.param(
+            "Para español, oprima 9. Para el menú principal, oprima la tecla de número.", "9#", id="spanish"
+        ),
         pytest.param("Press one for sales, or press pound to finish.", "1#", id="words"),
         pytest.param("Standard delivery takes 7 to 10 business days.", "", id="no-press"),
         pytest.param("Enter your ID followed by the pound key.", "", id="entry-instructions"),
     ],
-)  # fmt: skip
+)
 def test_mentioned_keys(prompt, keys):
     assert "".join(mentioned_keys(prompt)) == keys
 
@@ -416,10 +458,11 @@ def test_mentioned_keys(prompt, keys):
     [
         pytest.param(["--now", "tonight"], "'tonight' is not an ISO 8601 time", id="bad-now"),
         pytest.param(["--entry-input", "12a"], "'12a' is not a sequence of phone keys", id="bad-entry"),
-        pytest.param(["--line", "fax"], "'fax' is not a line; choose one of: main, specialty, tty",
-                     id="bad-line"),
+        pytest.param(
+            ["--line", "fax"], "'fax' is not a line; choose one of: main, specialty, tty", id="bad-line"
+        ),
     ],
-)  # fmt: skip
+)
 def test_bad_options_say_how_to_mend_them(runner: CliRunner, args, message):
     result = run(runner, "crawl", *args)
     assert result.exit_code == 2
@@ -445,8 +488,21 @@ def test_help_has_a_copy_pasteable_example(runner: CliRunner):
 
 def test_the_command_writes_scenarios_and_json(runner: CliRunner, tmp_path):
     out, folder = tmp_path / "report.json", tmp_path / "scenarios"
-    result = run(runner, "crawl", "--line", "main", "--depth", "2", "--strict", "--write-scenarios",
-                 str(folder), "--json", str(out), "--database", str(tmp_path / "ivr.sqlite3"))  # fmt: skip
+    result = run(
+        runner,
+        "crawl",
+        "--line",
+        "main",
+        "--depth",
+        "2",
+        "--strict",
+        "--write-scenarios",
+        str(folder),
+        "--json",
+        str(out),
+        "--database",
+        str(tmp_path / "ivr.sqlite3"),
+    )
     assert result.exit_code == 0, result.output
     data = json.loads(out.read_text(encoding="utf-8"))
     assert data["options"]["depth"] == 2 and data["problems"] == []
@@ -459,12 +515,15 @@ def test_the_command_writes_scenarios_and_json(runner: CliRunner, tmp_path):
 # -- where crawled scenarios go, and the clock of a line with hours ------------------------------
 
 
-@pytest.mark.parametrize(("folder", "env"), [
-    pytest.param("scenarios/crawl", {}, id="inside-scenarios"),
-    pytest.param("scenarios", {}, id="scenarios-itself"),
-    pytest.param("./scenarios/../scenarios/main/crawl", {}, id="a-roundabout-path"),
-    pytest.param("load-suite/crawl", {"IVR_SCENARIOS": "smoke:load-suite"}, id="inside-IVR_SCENARIOS"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("folder", "env"),
+    [
+        pytest.param("scenarios/crawl", {}, id="inside-scenarios"),
+        pytest.param("scenarios", {}, id="scenarios-itself"),
+        pytest.param("./scenarios/../scenarios/main/crawl", {}, id="a-roundabout-path"),
+        pytest.param("load-suite/crawl", {"IVR_SCENARIOS": "smoke:load-suite"}, id="inside-IVR_SCENARIOS"),
+    ],
+)
 def test_crawled_scenarios_are_refused_inside_the_folders_tests_run(
     runner, tmp_path, monkeypatch, folder, env
 ):
@@ -479,8 +538,11 @@ def test_crawled_scenarios_are_refused_inside_the_folders_tests_run(
 
 def test_crawled_scenarios_outside_are_written(runner: CliRunner, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    result = runner.invoke(main, ["crawl", "--line", "specialty", "--depth", "1", "--write-scenarios",
-                                  "crawl-scenarios/specialty"], catch_exceptions=False)  # fmt: skip
+    result = runner.invoke(
+        main,
+        ["crawl", "--line", "specialty", "--depth", "1", "--write-scenarios", "crawl-scenarios/specialty"],
+        catch_exceptions=False,
+    )
     assert result.exit_code == 0, result.output
     assert list((tmp_path / "crawl-scenarios/specialty").glob("*.yaml"))
 
@@ -503,8 +565,11 @@ def night(monkeypatch):
 @pytest.mark.usefixtures("night")
 def test_a_tty_crawl_without_now_runs_at_the_fixed_open_time(runner: CliRunner, tmp_path):
     out = tmp_path / "crawl.json"
-    result = runner.invoke(main, ["crawl", "--line", "tty", "--depth", "1", "--json", str(out),
-                                  "--database", str(tmp_path / "db")], catch_exceptions=False)  # fmt: skip
+    result = runner.invoke(
+        main,
+        ["crawl", "--line", "tty", "--depth", "1", "--json", str(out), "--database", str(tmp_path / "db")],
+        catch_exceptions=False,
+    )
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith("crawl of +18007114041 (line tty) at 2026-11-23T12:00:00-06:00: ")
     data = json.loads(out.read_text(encoding="utf-8"))
@@ -513,16 +578,35 @@ def test_a_tty_crawl_without_now_runs_at_the_fixed_open_time(runner: CliRunner, 
 
 
 @pytest.mark.usefixtures("night")
-@pytest.mark.parametrize(("args", "env", "now", "first"), [
-    pytest.param(["--now", "2026-11-23T21:30:00-06:00"], {}, "2026-11-23T21:30:00-06:00", "closed",
-                 id="now-given"),
-    pytest.param([], {"IVR_NOW": "2026-11-23T21:30:00-06:00"}, None, "closed", id="app-clock-frozen"),
-    pytest.param(["--line", "main"], {}, None, "main_menu", id="a-line-without-hours"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("args", "env", "now", "first"),
+    [
+        pytest.param(
+            ["--now", "2026-11-23T21:30:00-06:00"], {}, "2026-11-23T21:30:00-06:00", "closed", id="now-given"
+        ),
+        pytest.param([], {"IVR_NOW": "2026-11-23T21:30:00-06:00"}, None, "closed", id="app-clock-frozen"),
+        pytest.param(["--line", "main"], {}, None, "main_menu", id="a-line-without-hours"),
+    ],
+)
 def test_the_fixed_clock_gives_way(runner: CliRunner, tmp_path, args, env, now, first):
     out = tmp_path / "crawl.json"
-    result = runner.invoke(main, ["crawl", "--line", "tty", "--depth", "1", "--json", str(out), *args,
-                                  "--database", str(tmp_path / "db")], env=env, catch_exceptions=False)
+    result = runner.invoke(
+        main,
+        [
+            "crawl",
+            "--line",
+            "tty",
+            "--depth",
+            "1",
+            "--json",
+            str(out),
+            *args,
+            "--database",
+            str(tmp_path / "db"),
+        ],
+        env=env,
+        catch_exceptions=False,
+    )
     assert result.exit_code == 0, result.output
     data = json.loads(out.read_text(encoding="utf-8"))
     assert (data["now"], data["paths"][0]["state"]) == (now, first)
@@ -552,8 +636,11 @@ def test_the_fixed_open_time_is_open_for_any_hours():
 
 
 def test_one_call_one_state_in_the_singular(runner: CliRunner, tmp_path):
-    result = runner.invoke(main, ["crawl", "--line", "specialty", "--max-calls", "1",
-                                  "--database", str(tmp_path / "db")], catch_exceptions=False)  # fmt: skip
+    result = runner.invoke(
+        main,
+        ["crawl", "--line", "specialty", "--max-calls", "1", "--database", str(tmp_path / "db")],
+        catch_exceptions=False,
+    )
     assert result.exit_code == 0, result.output
     assert ": 1 state, 1 call in " in result.stdout.splitlines()[0]
 

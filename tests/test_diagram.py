@@ -65,8 +65,9 @@ def test_full_detail_keeps_the_pairs_of_transitions_own_diagram(name: str) -> No
     """transitions' GraphMachine (mermaid engine) is the oracle of which states are joined."""
     flow = FLOWS[name]
     model = type("Model", (), {})()
-    machine = GraphMachine(model=model, graph_engine="mermaid", auto_transitions=False,
-                           **flow.machine_config())  # fmt: skip
+    machine = GraphMachine(
+        model=model, graph_engine="mermaid", auto_transitions=False, **flow.machine_config()
+    )
     source: str = machine.get_combined_graph().source  # type: ignore[attr-defined]
     pairs = set(re.findall(r"^\s*([a-z_0-9]+) --> ([a-z_0-9]+):", source, re.MULTILINE))
     assert len(pairs) > len(flow.states) // 2
@@ -98,18 +99,35 @@ LABELS = [
     pytest.param("main", "menu", "verify_id", "representative", "invalid entry ×3", id="entry-failover"),
     pytest.param("main", "menu", "verify_dob", "representative", "no match ×2", id="identity-failover"),
     pytest.param("main", "menu", "verify_dob", "verify_id", "no match, retry", id="identity-retry"),
-    pytest.param("main", "full", "main_menu", "representative",
-                 "0/say representative, no input ×3, invalid ×3", id="merged"),
-    pytest.param("main", "full", "billing_menu", "billing_menu",
-                 "*/say repeat, 9/say spanish, no input (retry), invalid (retry)", id="loop"),
-    pytest.param("main", "full", "main_menu", "main_menu",
-                 "*/say repeat, #/say main menu, 9/say spanish, no input (retry), invalid (retry)",
-                 id="language"),
+    pytest.param(
+        "main",
+        "full",
+        "main_menu",
+        "representative",
+        "0/say representative, no input ×3, invalid ×3",
+        id="merged",
+    ),
+    pytest.param(
+        "main",
+        "full",
+        "billing_menu",
+        "billing_menu",
+        "*/say repeat, 9/say spanish, no input (retry), invalid (retry)",
+        id="loop",
+    ),
+    pytest.param(
+        "main",
+        "full",
+        "main_menu",
+        "main_menu",
+        "*/say repeat, #/say main menu, 9/say spanish, no input (retry), invalid (retry)",
+        id="language",
+    ),
     pytest.param("main", "full", "billing_discrepancy", "goodbye", "no input ×3", id="finished"),
     pytest.param("main", "menu", "billing_menu", "billing_appeals", "4/say appeal", id="appeals"),
     pytest.param("tty", "menu", "incoming", "closed", "closed", id="hours-closed"),
     pytest.param("tty", "menu", "incoming", "main_menu", "call", id="hours-open"),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize(("name", "detail", "source", "dest", "label"), LABELS)
@@ -120,16 +138,37 @@ def test_edge_labels(name: str, detail: str, source: str, dest: str, label: str)
 
 
 BADGES = [
-    pytest.param("billing_menu", ["0 → Representative", "* repeat", "# → Main menu", "9 language",
-                                  "no input/invalid ×3 → Representative"], id="sub-menu"),
-    pytest.param("main_menu", ["0 → Representative", "* repeat", "# repeat", "9 language",
-                               "no input/invalid ×3 → Representative"], id="main-menu"),
-    pytest.param("medicare_gap", ["0 → Medicare team", "* repeat", "# → Main menu", "9 language",
-                                  "invalid ×3 → Representative", "no input ×3 → Goodbye"],
-                 id="medicare"),
+    pytest.param(
+        "billing_menu",
+        [
+            "0 → Representative",
+            "* repeat",
+            "# → Main menu",
+            "9 language",
+            "no input/invalid ×3 → Representative",
+        ],
+        id="sub-menu",
+    ),
+    pytest.param(
+        "main_menu",
+        ["0 → Representative", "* repeat", "# repeat", "9 language", "no input/invalid ×3 → Representative"],
+        id="main-menu",
+    ),
+    pytest.param(
+        "medicare_gap",
+        [
+            "0 → Medicare team",
+            "* repeat",
+            "# → Main menu",
+            "9 language",
+            "invalid ×3 → Representative",
+            "no input ×3 → Goodbye",
+        ],
+        id="medicare",
+    ),
     pytest.param("verify_id", ["no input ×3 → Representative"], id="entry"),
     pytest.param("representative", [], id="transfer"),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize(("state", "badges"), BADGES)
@@ -139,19 +178,36 @@ def test_menu_detail_turns_shared_keys_into_badges(state: str, badges: list[str]
 
 
 NODES = [
-    pytest.param("main_menu", "menu", "Main menu", "For refills or delivery status, press 1.",
-                 id="menu"),
-    pytest.param("incoming", "start", "Incoming",
-                 "Thanks for calling the Caremark mail order pharmacy simulator.", id="greeting"),
-    pytest.param("verify_dob", "entry", "Verify DOB",
-                 "Thank you. Now enter your date of birth as eight digits: two for the…", id="short"),
-    pytest.param("refill_submitted", "info", "Refill submitted",
-                 "Your refill request for the prescription ending in … has been received.",
-                 id="placeholder"),
-    pytest.param("pharmacist", "transfer", "Pharmacist",
-                 "Connecting you with a licensed clinical pharmacist, who can help with…",
-                 id="long"),
-]  # fmt: skip
+    pytest.param("main_menu", "menu", "Main menu", "For refills or delivery status, press 1.", id="menu"),
+    pytest.param(
+        "incoming",
+        "start",
+        "Incoming",
+        "Thanks for calling the Caremark mail order pharmacy simulator.",
+        id="greeting",
+    ),
+    pytest.param(
+        "verify_dob",
+        "entry",
+        "Verify DOB",
+        "Thank you. Now enter your date of birth as eight digits: two for the…",
+        id="short",
+    ),
+    pytest.param(
+        "refill_submitted",
+        "info",
+        "Refill submitted",
+        "Your refill request for the prescription ending in … has been received.",
+        id="placeholder",
+    ),
+    pytest.param(
+        "pharmacist",
+        "transfer",
+        "Pharmacist",
+        "Connecting you with a licensed clinical pharmacist, who can help with…",
+        id="long",
+    ),
+]
 
 
 @pytest.mark.parametrize(("state", "kind", "title", "summary"), NODES)
@@ -180,10 +236,17 @@ def parse_mermaid(text: str) -> dict[str, list[tuple[str, ...]]]:
     lines = text.splitlines()
     assert lines[0] == "---" and lines[1].startswith("title: ") and lines[2] == "---"
     assert lines[3:5] == ["stateDiagram-v2", "  direction LR"]
-    found: dict[str, list[tuple[str, ...]]] = {k: [] for k in ("node", "descr", "edge", "start",
-                                                                "classdef", "class")}  # fmt: skip
-    patterns = {"node": _M_NODE, "descr": _M_DESCR, "edge": _M_EDGE, "start": _M_START,
-                "classdef": _M_CLASSDEF, "class": _M_CLASS}  # fmt: skip
+    found: dict[str, list[tuple[str, ...]]] = {
+        k: [] for k in ("node", "descr", "edge", "start", "classdef", "class")
+    }
+    patterns = {
+        "node": _M_NODE,
+        "descr": _M_DESCR,
+        "edge": _M_EDGE,
+        "start": _M_START,
+        "classdef": _M_CLASSDEF,
+        "class": _M_CLASS,
+    }
     for line in lines[5:]:
         kind = next((k for k, p in patterns.items() if p.match(line)), None)
         assert kind is not None, f"not a line of a Mermaid state diagram: {line!r}"
@@ -381,10 +444,13 @@ def test_svg_escapes_text(odd_flow: Flow) -> None:
 
 CROSSED = [
     pytest.param([["a", "b"], ["c", "d"]], [("a", "d"), ("b", "c")], 1, id="two-edges"),
-    pytest.param([["a", "b", "c"], ["d", "e", "f"], ["g", "h", "i"]],
-                 [("a", "f"), ("b", "e"), ("c", "d"), ("d", "i"), ("e", "h"), ("f", "g")], 6,
-                 id="three-layers"),
-]  # fmt: skip
+    pytest.param(
+        [["a", "b", "c"], ["d", "e", "f"], ["g", "h", "i"]],
+        [("a", "f"), ("b", "e"), ("c", "d"), ("d", "i"), ("e", "h"), ("f", "g")],
+        6,
+        id="three-layers",
+    ),
+]
 
 
 @pytest.mark.parametrize(("layers", "links", "crossings"), CROSSED)
@@ -405,8 +471,9 @@ def graph(runner: CliRunner, *args: str) -> Result:
     return runner.invoke(main, ["graph", *args], catch_exceptions=False)
 
 
-@pytest.mark.parametrize(("fmt", "starts"), [("mermaid", "---\ntitle: "), ("dot", 'digraph "tty" {')],
-                         ids=["mermaid", "dot"])  # fmt: skip
+@pytest.mark.parametrize(
+    ("fmt", "starts"), [("mermaid", "---\ntitle: "), ("dot", 'digraph "tty" {')], ids=["mermaid", "dot"]
+)
 def test_graph_prints_text_formats(runner: CliRunner, fmt: str, starts: str) -> None:
     result = graph(runner, "--line", "tty", "--format", fmt)
     assert result.exit_code == 0, result.output
@@ -423,14 +490,17 @@ def test_graph_full_detail_has_more_arrows(runner: CliRunner) -> None:
     assert full.count(" --> ") > menu.count(" --> ") > 10
 
 
-@pytest.mark.parametrize(("suffix", "fmt", "starts"), [
-    ("mmd", "mermaid", b"---\ntitle: "),
-    ("dot", "dot", b'digraph "main" {'),
-    ("svg", "svg", b"<"),
-], ids=["mmd", "dot", "svg"])  # fmt: skip
+@pytest.mark.parametrize(
+    ("suffix", "fmt", "starts"),
+    [
+        ("mmd", "mermaid", b"---\ntitle: "),
+        ("dot", "dot", b'digraph "main" {'),
+        ("svg", "svg", b"<"),
+    ],
+    ids=["mmd", "dot", "svg"],
+)
 def test_graph_writes_a_file_in_the_format_of_its_suffix(
-    runner: CliRunner,
-    tmp_path: Path, suffix: str, fmt: str, starts: bytes
+    runner: CliRunner, tmp_path: Path, suffix: str, fmt: str, starts: bytes
 ) -> None:
     out = tmp_path / f"menu.{suffix}"
     result = graph(runner, "-o", str(out))

@@ -593,20 +593,31 @@ def test_the_calls_own_clock_is_used_when_its_state_restarts(engine, dial):
 
 @pytest.mark.parametrize(
     "to, line",
-    [(MAIN, "main"), ("(800) 711-4041", "tty"), ("+18006734828", "specialty"), ("", "main"),
-     ("+15005550006", "main")],
+    [
+        (MAIN, "main"),
+        ("(800) 711-4041", "tty"),
+        ("+18006734828", "specialty"),
+        ("", "main"),
+        ("+15005550006", "main"),
+    ],
     ids=["main", "tty-as-dialled", "specialty", "no-To", "unknown-number"],
-)  # fmt: skip
+)
 def test_line_for_normalises_the_number_and_defaults_to_main(engine, to, line):
     assert engine.line_for(to) == line
 
 
 @pytest.mark.parametrize(
     "number, masked",
-    [("+15551234567", "***4567"), ("555-0199", "***0199"), ("1234", "***1234"), ("123", "***"),
-     ("anonymous", "***"), ("", "")],
+    [
+        ("+15551234567", "***4567"),
+        ("555-0199", "***0199"),
+        ("1234", "***1234"),
+        ("123", "***"),
+        ("anonymous", "***"),
+        ("", ""),
+    ],
     ids=["e164", "local", "four-digits", "three-digits", "no-digits", "empty"],
-)  # fmt: skip
+)
 def test_mask_number_keeps_the_last_four_digits(number, masked):
     assert mask_number(number) == masked
 

@@ -43,10 +43,15 @@ def test_the_database_defaults_to_the_instance_folder():
         pytest.param("IVR_TRUST_PROXY", "2", "TRUST_PROXY", 2, id="IVR_TRUST_PROXY-as-json"),
         pytest.param("IVR_DEFAULT_LINE", "tty", "DEFAULT_LINE", "tty", id="IVR_DEFAULT_LINE"),
         pytest.param("TWILIO_AUTH_TOKEN", "tok", "TWILIO_AUTH_TOKEN", "tok", id="TWILIO_AUTH_TOKEN"),
-        pytest.param("TWILIO_WEBHOOK_SHARED_KEY", "a,b", "TWILIO_WEBHOOK_SHARED_KEY", ("a", "b"),
-                     id="shared-keys-split"),
+        pytest.param(
+            "TWILIO_WEBHOOK_SHARED_KEY",
+            "a,b",
+            "TWILIO_WEBHOOK_SHARED_KEY",
+            ("a", "b"),
+            id="shared-keys-split",
+        ),
     ],
-)  # fmt: skip
+)
 def test_environment_variables_are_read(monkeypatch, variable, value, key, expected):
     monkeypatch.setenv("IVR_DATABASE", ":memory:")
     monkeypatch.setenv(variable, value)

@@ -52,8 +52,7 @@ def test_shipped_flow_loads_and_is_sound(path: Path) -> None:
 # -- a small valid flow, and broken copies of it ------------------------------------------------
 
 MESSAGES = "\n".join(
-    f"  {name}:\n    en: The {name} message.\n    es: El mensaje {name}."
-    for name in REQUIRED_MESSAGES
+    f"  {name}:\n    en: The {name} message.\n    es: El mensaje {name}." for name in REQUIRED_MESSAGES
 )
 
 MINIMAL = f"""\
@@ -116,8 +115,7 @@ transitions:
 
 T_PRESS_1 = "  - {trigger: press_1, source: main_menu, dest: help}\n"
 T_NO_INPUT_RETRY = (
-    '  - {trigger: no_input, source: main_menu, dest: "=", conditions: can_retry, '
-    "after: count_failure}\n"
+    '  - {trigger: no_input, source: main_menu, dest: "=", conditions: can_retry, after: count_failure}\n'
 )
 T_NO_INPUT_LAST = "  - {trigger: no_input, source: main_menu, dest: representative}\n"
 T_INVALID_RETRY = T_NO_INPUT_RETRY.replace("no_input", "invalid")
@@ -171,13 +169,14 @@ def assert_errors(errors: list[FlowError], file: Path, expected: list[Expect]) -
         line = line_of(text, where) if isinstance(where, str) else where
         field = field.format(line=line) if field is not None else None
         match = next(
-            (e for e in left if e.line == line and e.state == state and e.field == field
-             and fragment in e.detail),
+            (
+                e
+                for e in left
+                if e.line == line and e.state == state and e.field == field and fragment in e.detail
+            ),
             None,
-        )  # fmt: skip
-        assert match is not None, (
-            f"no error ({line!r}, {state!r}, {field!r}, {fragment!r}) among:\n{shown}"
         )
+        assert match is not None, f"no error ({line!r}, {state!r}, {field!r}, {fragment!r}) among:\n{shown}"
         left.remove(match)
         assert match.file == str(file)
         # the message a person reads names the file and line, the state and the field
@@ -224,15 +223,20 @@ BAD_FLOWS = [
     Bad(
         "yaml-duplicate-key",
         edit(MINIMAL, "    reprompt:\n", "    reprompt:\n      en: A.\n      es: B.\n    reprompt:\n"),
-        [(DUP_LINE + 3, None, None, f"duplicate key 'reprompt' (first on line {DUP_LINE}, "
-                                    f"again on line {DUP_LINE + 3})")],
-    ),  # fmt: skip
+        [
+            (
+                DUP_LINE + 3,
+                None,
+                None,
+                f"duplicate key 'reprompt' (first on line {DUP_LINE}, again on line {DUP_LINE + 3})",
+            )
+        ],
+    ),
     Bad(
         "duplicate-state-name",
-        edit(MINIMAL, HELP_STATE, HELP_STATE + "    prompt: {en: Again., es: Otra vez.}\n"
-             + HELP_STATE),
+        edit(MINIMAL, HELP_STATE, HELP_STATE + "    prompt: {en: Again., es: Otra vez.}\n" + HELP_STATE),
         [(HELP_LINE + 3, "help", "name", "duplicate state name")],
-    ),  # fmt: skip
+    ),
     Bad(
         "missing-spanish-prompt",
         edit(MINIMAL, "      es: Aquí tiene ayuda. Adiós.\n", ""),
@@ -245,50 +249,62 @@ BAD_FLOWS = [
     ),
     Bad(
         "unreachable-state",
-        edit(MINIMAL, "\ntransitions:\n", "  - name: orphan\n    type: goodbye\n"
-             "    prompt: {en: Bye., es: Adiós.}\n\ntransitions:\n"),
+        edit(
+            MINIMAL,
+            "\ntransitions:\n",
+            "  - name: orphan\n    type: goodbye\n    prompt: {en: Bye., es: Adiós.}\n\ntransitions:\n",
+        ),
         [("name: orphan", "orphan", "name", "unreachable")],
-    ),  # fmt: skip
+    ),
     Bad(
         "menu-with-no-way-out",
         edit(
-            edit(MINIMAL, "\ntransitions:\n", "  - name: dead_end\n    type: menu\n"
-                 "    prompt: {en: Nothing here., es: Nada aquí.}\n\ntransitions:\n"),
-            T_PRESS_1, T_PRESS_1 + "  - {trigger: press_2, source: main_menu, dest: dead_end}\n",
+            edit(
+                MINIMAL,
+                "\ntransitions:\n",
+                "  - name: dead_end\n    type: menu\n"
+                "    prompt: {en: Nothing here., es: Nada aquí.}\n\ntransitions:\n",
+            ),
+            T_PRESS_1,
+            T_PRESS_1 + "  - {trigger: press_2, source: main_menu, dest: dead_end}\n",
         ),
         [
             # No failover state to add the retries to, so the menu has no way out at all.
-            ("name: dead_end", "dead_end", "transitions", "has no 'no_input' transition; "
-             + OR_FAILOVER),
-            ("name: dead_end", "dead_end", "transitions", "has no 'invalid' transition; "
-             + OR_FAILOVER),
+            ("name: dead_end", "dead_end", "transitions", "has no 'no_input' transition; " + OR_FAILOVER),
+            ("name: dead_end", "dead_end", "transitions", "has no 'invalid' transition; " + OR_FAILOVER),
         ],
-    ),  # fmt: skip
+    ),
     Bad(
         "menu-missing-no-input",
         edit(edit(MINIMAL, T_NO_INPUT_RETRY, ""), T_NO_INPUT_LAST, ""),
-        [("name: main_menu", "main_menu", "transitions", "has no 'no_input' transition; "
-          + OR_FAILOVER)],
-    ),  # fmt: skip
+        [("name: main_menu", "main_menu", "transitions", "has no 'no_input' transition; " + OR_FAILOVER)],
+    ),
     Bad(
         "menu-missing-invalid",
         edit(edit(MINIMAL, T_INVALID_RETRY, ""), T_INVALID_LAST, ""),
-        [("name: main_menu", "main_menu", "transitions", "has no 'invalid' transition; "
-          + OR_FAILOVER)],
-    ),  # fmt: skip
+        [("name: main_menu", "main_menu", "transitions", "has no 'invalid' transition; " + OR_FAILOVER)],
+    ),
     Bad(
         "shadowed-transition",
-        edit(MINIMAL, T_PRESS_1,
-             "  - {trigger: press_1, source: main_menu, dest: representative}\n" + T_PRESS_1),
-        [("name: main_menu", "main_menu", "transitions",
-          "an earlier 'press_1' transition has no conditions")],
-    ),  # fmt: skip
+        edit(
+            MINIMAL,
+            T_PRESS_1,
+            "  - {trigger: press_1, source: main_menu, dest: representative}\n" + T_PRESS_1,
+        ),
+        [
+            (
+                "name: main_menu",
+                "main_menu",
+                "transitions",
+                "an earlier 'press_1' transition has no conditions",
+            )
+        ],
+    ),
     Bad(
         "conditional-without-fallback",
         edit(MINIMAL, T_INVALID_LAST, ""),
-        [("name: main_menu", "main_menu", "transitions",
-          "the last 'invalid' transition is conditional")],
-    ),  # fmt: skip
+        [("name: main_menu", "main_menu", "transitions", "the last 'invalid' transition is conditional")],
+    ),
     Bad(
         "callback-dotted-import-path",
         edit(MINIMAL, T_NO_INPUT_RETRY, T_NO_INPUT_RETRY.replace("count_failure", "os.system")),
@@ -296,10 +312,13 @@ BAD_FLOWS = [
     ),
     Bad(
         "condition-not-allowed",
-        edit(MINIMAL, T_INVALID_RETRY,
-             T_INVALID_RETRY.replace("conditions: can_retry", "conditions: [can_retry, is_vip]")),
+        edit(
+            MINIMAL,
+            T_INVALID_RETRY,
+            T_INVALID_RETRY.replace("conditions: can_retry", "conditions: [can_retry, is_vip]"),
+        ),
         [("is_vip", "main_menu", T + "conditions", "'is_vip' is not an allowed callback")],
-    ),  # fmt: skip
+    ),
     Bad(
         "unknown-trigger",
         edit(MINIMAL, T_PRESS_1, T_PRESS_1.replace("press_1", "press_one")),
@@ -377,10 +396,13 @@ BAD_FLOWS = [
     ),
     Bad(
         "speech-key-without-transition",
-        edit(MINIMAL, '        es: [ayuda]\n',
-             '        es: [ayuda]\n      "5":\n        en: [five]\n        es: [cinco]\n'),
+        edit(
+            MINIMAL,
+            "        es: [ayuda]\n",
+            '        es: [ayuda]\n      "5":\n        en: [five]\n        es: [cinco]\n',
+        ),
         [('"5":', "main_menu", "speech.5", "words for key '5', which does nothing here")],
-    ),  # fmt: skip
+    ),
     Bad(
         "unknown-placeholder",
         edit(MINIMAL, "en: Here is some help.", "en: Here is some help, {member_name}."),
@@ -406,10 +428,17 @@ BAD_FLOWS = [
         "yaml-unclosed-quote",
         edit(MINIMAL, "    prompt:\n      en: Here is", '    prompt:\n      en: "Here is'),
         # PyYAML notices at the end of the file; the quote opens on the line of the prompt
-        [('"Here is', None, None, "column 11: this quoted text runs on to line "
-                                  f"{line_of(MINIMAL, T_NO_INPUT_RETRY.strip())}; "
-                                  "is its closing quote missing?")],
-    ),  # fmt: skip
+        [
+            (
+                '"Here is',
+                None,
+                None,
+                "column 11: this quoted text runs on to line "
+                f"{line_of(MINIMAL, T_NO_INPUT_RETRY.strip())}; "
+                "is its closing quote missing?",
+            )
+        ],
+    ),
     Bad(
         "yaml-unclosed-bracket",
         edit(MINIMAL, "languages: [en, es]\n", "languages: [en, es\n"),
@@ -427,14 +456,22 @@ BAD_FLOWS = [
     ),
     Bad(
         "bad-transition-field-in-block-style",
-        edit(MINIMAL, T_PRESS_1, "  - trigger: press_1\n    source: main_menu\n    dest: help\n"
-             "    after: [1, 2]\n"),
+        edit(
+            MINIMAL,
+            T_PRESS_1,
+            "  - trigger: press_1\n    source: main_menu\n    dest: help\n    after: [1, 2]\n",
+        ),
         # the line of the field, and the transition's first line in the field's name
-        [("after: [1, 2]", "main_menu", f"transitions (line {line_of(MINIMAL, T_PRESS_1[:-1])}): "
-          "after", "must be a name or a list of names")],
-    ),  # fmt: skip
+        [
+            (
+                "after: [1, 2]",
+                "main_menu",
+                f"transitions (line {line_of(MINIMAL, T_PRESS_1[:-1])}): after",
+                "must be a name or a list of names",
+            )
+        ],
+    ),
 ]
-
 
 
 @pytest.mark.parametrize("bad", BAD_FLOWS, ids=[b.id for b in BAD_FLOWS])
@@ -477,11 +514,17 @@ def test_every_problem_of_a_file_is_reported_together(tmp_path: Path) -> None:
 
 
 def test_every_graph_problem_of_a_file_is_reported_together(tmp_path: Path) -> None:
-    text = edit(MINIMAL, "\ntransitions:\n", "  - name: orphan\n    type: goodbye\n"
-                "    prompt: {en: Bye., es: Adiós.}\n\ntransitions:\n")  # fmt: skip
+    text = edit(
+        MINIMAL,
+        "\ntransitions:\n",
+        "  - name: orphan\n    type: goodbye\n    prompt: {en: Bye., es: Adiós.}\n\ntransitions:\n",
+    )
     text = edit(text, T_INVALID_LAST, "")
-    text = edit(text, '        es: [ayuda]\n', '        es: [ayuda]\n      "5":\n'
-                "        en: [five]\n        es: [cinco]\n")  # fmt: skip
+    text = edit(
+        text,
+        "        es: [ayuda]\n",
+        '        es: [ayuda]\n      "5":\n        en: [five]\n        es: [cinco]\n',
+    )
     path = tmp_path / "three.yaml"
     path.write_text(text, encoding="utf-8")
     assert_errors(
@@ -489,8 +532,7 @@ def test_every_graph_problem_of_a_file_is_reported_together(tmp_path: Path) -> N
         path,
         [
             ("name: orphan", "orphan", "name", "unreachable"),
-            ("name: main_menu", "main_menu", "transitions",
-             "the last 'invalid' transition is conditional"),
+            ("name: main_menu", "main_menu", "transitions", "the last 'invalid' transition is conditional"),
             ('"5":', "main_menu", "speech.5", "does nothing here"),
         ],
     )
@@ -511,9 +553,14 @@ def test_a_dotted_callback_is_refused_and_never_imported(
     )
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.delitem(sys.modules, PROBE, raising=False)
-    text = edit(MINIMAL, T_NO_INPUT_RETRY, T_NO_INPUT_RETRY.replace(
-        "conditions: can_retry, after: count_failure",
-        f"conditions: {PROBE}.boom, after: [count_failure, {PROBE}.boom]"))  # fmt: skip
+    text = edit(
+        MINIMAL,
+        T_NO_INPUT_RETRY,
+        T_NO_INPUT_RETRY.replace(
+            "conditions: can_retry, after: count_failure",
+            f"conditions: {PROBE}.boom, after: [count_failure, {PROBE}.boom]",
+        ),
+    )
     path = tmp_path / "flows" / "bad.yaml"
     path.parent.mkdir()
     path.write_text(text, encoding="utf-8")
@@ -584,8 +631,7 @@ def test_extra_states_without_extends_are_refused(tmp_path: Path) -> None:
         MINIMAL + "extra_states:\n  - {name: closed, type: closed, prompt: {en: C., es: C.}}\n",
         encoding="utf-8",
     )
-    assert_errors(load_errors(path), path,
-                  [("extra_states:", None, "extra_states", "only with extends")])  # fmt: skip
+    assert_errors(load_errors(path), path, [("extra_states:", None, "extra_states", "only with extends")])
 
 
 def test_a_flow_that_extends_itself_is_refused(tmp_path: Path) -> None:
@@ -597,26 +643,41 @@ def test_a_flow_that_extends_itself_is_refused(tmp_path: Path) -> None:
 # -- malformed values are FlowErrors, never a crash ----------------------------------------------
 
 MALFORMED = [
-    pytest.param(edit(MINIMAL, T_PRESS_1, T_PRESS_1.replace("press_1", "[press_1]")),
-                 ("main_menu", "transitions (line 79): trigger"), id="trigger-is-a-list"),
-    pytest.param(edit(MINIMAL, T_PRESS_1, T_PRESS_1.replace("main_menu", "[[main_menu]]")),
-                 (None, "transitions (line 79): source"), id="source-is-a-nested-list"),
-    pytest.param(edit(MINIMAL, T_PRESS_1, T_PRESS_1.replace("help", "[help]")),
-                 ("main_menu", "transitions (line 79): dest"), id="dest-is-a-list"),
-    pytest.param(edit(MINIMAL, T_NO_INPUT_RETRY,
-                      T_NO_INPUT_RETRY.replace("after: count_failure", "after: [{x: 1}]")),
-                 ("main_menu", "transitions (line 81): after"), id="callback-is-a-mapping"),
-    pytest.param(edit(WITH_HOURS, "days: [mon, tue, wed, thu, fri]", "days: {mon: 1}"),
-                 (None, "hours.days"), id="days-is-a-mapping"),
-    pytest.param(edit(MINIMAL, "    desk: representative\n", "    desk: [representative]\n"),
-                 ("representative", "desk"), id="desk-is-a-list"),
-]  # fmt: skip
+    pytest.param(
+        edit(MINIMAL, T_PRESS_1, T_PRESS_1.replace("press_1", "[press_1]")),
+        ("main_menu", "transitions (line 79): trigger"),
+        id="trigger-is-a-list",
+    ),
+    pytest.param(
+        edit(MINIMAL, T_PRESS_1, T_PRESS_1.replace("main_menu", "[[main_menu]]")),
+        (None, "transitions (line 79): source"),
+        id="source-is-a-nested-list",
+    ),
+    pytest.param(
+        edit(MINIMAL, T_PRESS_1, T_PRESS_1.replace("help", "[help]")),
+        ("main_menu", "transitions (line 79): dest"),
+        id="dest-is-a-list",
+    ),
+    pytest.param(
+        edit(MINIMAL, T_NO_INPUT_RETRY, T_NO_INPUT_RETRY.replace("after: count_failure", "after: [{x: 1}]")),
+        ("main_menu", "transitions (line 81): after"),
+        id="callback-is-a-mapping",
+    ),
+    pytest.param(
+        edit(WITH_HOURS, "days: [mon, tue, wed, thu, fri]", "days: {mon: 1}"),
+        (None, "hours.days"),
+        id="days-is-a-mapping",
+    ),
+    pytest.param(
+        edit(MINIMAL, "    desk: representative\n", "    desk: [representative]\n"),
+        ("representative", "desk"),
+        id="desk-is-a-list",
+    ),
+]
 
 
 @pytest.mark.parametrize(("text", "where"), MALFORMED)
-def test_a_malformed_value_is_a_flow_error(
-    tmp_path: Path, text: str, where: tuple[str | None, str]
-) -> None:
+def test_a_malformed_value_is_a_flow_error(tmp_path: Path, text: str, where: tuple[str | None, str]) -> None:
     path = tmp_path / "bad.yaml"
     path.write_text(text, encoding="utf-8")
     errors = load_errors(path)
@@ -645,11 +706,11 @@ def test_malformed_extra_states_in_a_child_are_a_flow_error(tmp_path: Path, extr
 )
 def test_assert_errors_fails_on_any_mismatch(tmp_path: Path, expected: list[Expect]) -> None:
     path = tmp_path / "bad.yaml"
-    error = FlowError(str(path), "unknown target state 'x'", state="help",
-                      field="transitions (line 7): dest", line=7)  # fmt: skip
+    error = FlowError(
+        str(path), "unknown target state 'x'", state="help", field="transitions (line 7): dest", line=7
+    )
     with pytest.raises(AssertionError):
         assert_errors([error], path, expected)
-
 
 
 # -- YAML details ---------------------------------------------------------------------------------
@@ -671,20 +732,28 @@ def test_a_merge_key_may_be_overridden_but_a_real_duplicate_is_refused(tmp_path:
 @pytest.mark.parametrize(
     ("text", "line", "says"),
     [
-        ('name: x\ntitle: y\nlanguages: [en]\ninitial: "start\nstates: []\ntransitions: []\n', 4,
-         "column 10: scanning a quoted scalar that starts here: found unexpected end of stream "
-         "(line 7, column 1)"),
-        ("name: x\ntitle: 'y\nlanguages: [en]\ninitial: 'start'\nstates: []\n", 2,
-         "column 8: this quoted text runs on to line 4; is its closing quote missing? "
-         "(did not find expected key at line 4, column 11)"),
-        ("name: x\nlanguages: [en, es\ninitial: start\nstates: []\n", 2,
-         "column 12: parsing a flow sequence that starts here: did not find expected ',' or ']' "
-         "(line 3, column 8)"),
+        (
+            'name: x\ntitle: y\nlanguages: [en]\ninitial: "start\nstates: []\ntransitions: []\n',
+            4,
+            "column 10: scanning a quoted scalar that starts here: found unexpected end of stream "
+            "(line 7, column 1)",
+        ),
+        (
+            "name: x\ntitle: 'y\nlanguages: [en]\ninitial: 'start'\nstates: []\n",
+            2,
+            "column 8: this quoted text runs on to line 4; is its closing quote missing? "
+            "(did not find expected key at line 4, column 11)",
+        ),
+        (
+            "name: x\nlanguages: [en, es\ninitial: start\nstates: []\n",
+            2,
+            "column 12: parsing a flow sequence that starts here: did not find expected ',' or ']' "
+            "(line 3, column 8)",
+        ),
         ("name: x\nstates:\n  - name: a\n type: menu\n", 4, "column 2: did not find expected key"),
     ],
-    ids=["quote-open-to-the-end", "quote-closed-by-a-later-quote", "bracket-left-open",
-         "bad-indentation"],
-)  # fmt: skip
+    ids=["quote-open-to-the-end", "quote-closed-by-a-later-quote", "bracket-left-open", "bad-indentation"],
+)
 def test_a_yaml_syntax_error_names_the_line_where_the_problem_starts(
     tmp_path: Path, text: str, line: int, says: str
 ) -> None:
@@ -736,8 +805,7 @@ def test_gather_numbers_are_whole_numbers(tmp_path: Path, timeout: str, expected
     path = tmp_path / "entry.yaml"
     path.write_text(edit(WITH_ENTRY, "timeout: 10}", f"timeout: {timeout}}}"), encoding="utf-8")
     if expected is None:
-        assert_errors(load_errors(path), path,
-                      [("gather:", "ask_id", "gather.timeout", "whole number")])  # fmt: skip
+        assert_errors(load_errors(path), path, [("gather:", "ask_id", "gather.timeout", "whole number")])
     else:
         gather = load_flow(path).states["ask_id"].gather
         assert gather is not None and gather.timeout == expected and gather.max_digits == 20
@@ -749,8 +817,12 @@ def test_a_problem_in_the_parent_file_names_the_parent_and_its_line(tmp_path: Pa
     child = tmp_path / "night.yaml"
     child.write_text("extends: mini.yaml\nname: night\ncolour: red\n", encoding="utf-8")
     errors = load_errors(child)
-    assert_errors([e for e in errors if e.file == str(child)], child,
-                  [("colour: red", None, "colour", "unknown field")])  # fmt: skip
-    assert_errors([e for e in errors if e.file == str(parent)], parent,
-                  [("dest: nowhere", "main_menu", T + "dest", "unknown target state")])  # fmt: skip
+    assert_errors(
+        [e for e in errors if e.file == str(child)], child, [("colour: red", None, "colour", "unknown field")]
+    )
+    assert_errors(
+        [e for e in errors if e.file == str(parent)],
+        parent,
+        [("dest: nowhere", "main_menu", T + "dest", "unknown target state")],
+    )
     assert len(errors) == 2

@@ -71,9 +71,7 @@ def test_an_edit_reaches_the_next_new_call_without_a_restart(
     assert NEW in main_menu_heard(app, to=TTY)
 
 
-def test_a_call_in_progress_goes_on_after_an_edit(
-    start: Callable[[bool], Flask], flows: Path
-) -> None:
+def test_a_call_in_progress_goes_on_after_an_edit(start: Callable[[bool], Flask], flows: Path) -> None:
     app = start(True)
     phone = Phone(app, to=MAIN).dial()
     edit_file(flows / "main.yaml", OLD, NEW)
@@ -89,11 +87,14 @@ def test_a_call_in_progress_goes_on_after_an_edit(
     ("old", "new", "problem"),
     [
         pytest.param("initial: incoming", "initial: [incoming", "line ", id="yaml-syntax-error"),
-        pytest.param("{trigger: press_2, source: billing_menu, dest: billing_cost}",
-                     "{trigger: press_2, source: billing_menu, dest: billing_costs}",
-                     "unknown target state 'billing_costs'", id="unknown-target"),
+        pytest.param(
+            "{trigger: press_2, source: billing_menu, dest: billing_cost}",
+            "{trigger: press_2, source: billing_menu, dest: billing_costs}",
+            "unknown target state 'billing_costs'",
+            id="unknown-target",
+        ),
     ],
-)  # fmt: skip
+)
 def test_a_broken_edit_keeps_the_last_good_flow_and_logs_an_error(
     start: Callable[[bool], Flask],
     flows: Path,
@@ -129,9 +130,7 @@ def test_a_broken_edit_keeps_the_last_good_flow_and_logs_an_error(
     )
 
 
-def test_without_reload_flows_an_edit_is_not_picked_up(
-    start: Callable[[bool], Flask], flows: Path
-) -> None:
+def test_without_reload_flows_an_edit_is_not_picked_up(start: Callable[[bool], Flask], flows: Path) -> None:
     app = start(False)
     assert OLD in main_menu_heard(app)
     edit_file(flows / "main.yaml", OLD, NEW)

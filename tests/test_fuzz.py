@@ -45,9 +45,7 @@ settings.register_profile("fuzz", fuzz)
 
 #: Characters that look like digits to str.isdigit() but that int() refuses, and friends.
 DIGIT_LOOKALIKES = "²³¹①٣߃０\u0660\u06f3"
-non_ascii = st.text(
-    st.characters(min_codepoint=0x80, exclude_categories=["Cs"]), min_size=1, max_size=40
-)
+non_ascii = st.text(st.characters(min_codepoint=0x80, exclude_categories=["Cs"]), min_size=1, max_size=40)
 junk = st.one_of(
     st.text(max_size=30),
     non_ascii,
@@ -65,11 +63,12 @@ call_sids = st.one_of(
     st.text(min_size=200, max_size=600),
 )
 numbers = st.one_of(
-    st.sampled_from([MAIN, SPECIALTY, TTY, "+15005550006", "", "+", "anonymous",
-                     "1 (800) 237-2765", "18002372765"]),
+    st.sampled_from(
+        [MAIN, SPECIALTY, TTY, "+15005550006", "", "+", "anonymous", "1 (800) 237-2765", "18002372765"]
+    ),
     st.text(max_size=40),
     st.text(alphabet="+0123456789 ()-" + DIGIT_LOOKALIKES, max_size=30),
-)  # fmt: skip
+)
 keys = st.text(alphabet="0123456789*#", min_size=1, max_size=20)
 digits = st.one_of(
     st.sampled_from(["0", "1", "2", "3", "4", "5", "9", "*", "#", "10203040", "03071956"]),
@@ -84,19 +83,28 @@ speech = st.one_of(
 )
 confidence = st.one_of(junk, st.floats().map(str), st.sampled_from(["0.92", "0", "1", ""]))
 statuses = st.one_of(
-    st.sampled_from(["completed", "busy", "failed", "no-answer", "canceled", "in-progress",
-                     "ringing", "queued"]),
+    st.sampled_from(
+        ["completed", "busy", "failed", "no-answer", "canceled", "in-progress", "ringing", "queued"]
+    ),
     junk,
-)  # fmt: skip
+)
 standard_fields = st.fixed_dictionaries(
     {"CallSid": call_sids},
     optional={
-        "To": numbers, "From": numbers, "Called": numbers, "Caller": numbers,
-        "Digits": digits, "SpeechResult": speech, "Confidence": confidence,
-        "CallStatus": statuses, "CallDuration": junk, "AccountSid": junk,
-        "Direction": junk, "ApiVersion": junk,
+        "To": numbers,
+        "From": numbers,
+        "Called": numbers,
+        "Caller": numbers,
+        "Digits": digits,
+        "SpeechResult": speech,
+        "Confidence": confidence,
+        "CallStatus": statuses,
+        "CallDuration": junk,
+        "AccountSid": junk,
+        "Direction": junk,
+        "ApiVersion": junk,
     },
-)  # fmt: skip
+)
 extra_fields = st.dictionaries(st.text(min_size=1, max_size=20), st.text(max_size=60), max_size=5)
 
 
@@ -124,15 +132,17 @@ def client(make_app: Callable[..., Flask]) -> Iterator[FlaskClient]:
     app.extensions["ivr"].store.close()
 
 
-def _post(client: FlaskClient, errors: LoggedErrors, path: str, data: dict[str, str],
-          query: Any = None) -> TestResponse:  # fmt: skip
+def _post(
+    client: FlaskClient, errors: LoggedErrors, path: str, data: dict[str, str], query: Any = None
+) -> TestResponse:
     errors.records.clear()
     response = client.post(path, data=data, query_string=query)
     crashes = [
         f"{record.getMessage()}\n{logging.Formatter().formatException(record.exc_info)}"
-        if record.exc_info else record.getMessage()
+        if record.exc_info
+        else record.getMessage()
         for record in errors.records
-    ]  # fmt: skip
+    ]
     assert response.status_code < 500, response.data
     assert not crashes, f"POST {path} query={query!r} data={data!r} crashed:\n" + "\n".join(crashes)
     return response
@@ -185,13 +195,18 @@ def test_status_callback(client, errors, form):
     ("path", "query"),
     [
         pytest.param("/voice/fallback", st.none(), id="fallback"),
-        pytest.param("/voice/hold", st.one_of(
-            st.none(), languages.map(lambda lang: {"lang": lang}), raw_queries), id="hold"),
-        pytest.param("/voice/after-transfer", st.one_of(
-            st.none(), languages.map(lambda lang: {"lang": lang}), raw_queries),
-            id="after-transfer"),
+        pytest.param(
+            "/voice/hold",
+            st.one_of(st.none(), languages.map(lambda lang: {"lang": lang}), raw_queries),
+            id="hold",
+        ),
+        pytest.param(
+            "/voice/after-transfer",
+            st.one_of(st.none(), languages.map(lambda lang: {"lang": lang}), raw_queries),
+            id="after-transfer",
+        ),
     ],
-)  # fmt: skip
+)
 def test_static_webhooks(client, errors, path, query):
     @fuzz
     @given(form=forms(), query=query)
@@ -257,8 +272,9 @@ TOKEN = "fuzz-token"
 #: What a request line can carry in its query: printable, no spaces, no fragment.
 url_text = st.text(
     st.characters(exclude_categories=["Cs", "Cc", "Cf", "Zs", "Zl", "Zp"], exclude_characters="#"),
-    min_size=1, max_size=40,
-)  # fmt: skip
+    min_size=1,
+    max_size=40,
+)
 forged = st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E), max_size=60)
 
 
@@ -272,9 +288,10 @@ def signed_client(make_app: Callable[..., Flask]) -> Iterator[FlaskClient]:
 @fuzz
 @given(
     path=st.sampled_from(["/voice/hold", "/voice/after-transfer", "/voice/fallback"]),
-    query=url_text, form=st.dictionaries(st.text(min_size=1, max_size=20), st.text(max_size=60),
-                                         max_size=6), forgery=forged,
-)  # fmt: skip
+    query=url_text,
+    form=st.dictionaries(st.text(min_size=1, max_size=20), st.text(max_size=60), max_size=6),
+    forgery=forged,
+)
 def test_signatures_over_random_urls_and_forms(signed_client, errors, path, query, form, forgery):
     """A true signature passes whatever the query and fields; anything else is a TwiML 403."""
     url = f"{path}?{query}"

@@ -75,8 +75,16 @@ class Sender:
     states: Counter[str] = field(default_factory=Counter)  # X-IVR-State of the answers
     _valid: set[bytes] = field(default_factory=set)
 
-    def send(self, method: str, path: str, *, query: str = "", form: dict[str, str] | None = None,
-             body: bytes | None = None, content_type: str | None = None) -> TestResponse:  # fmt: skip
+    def send(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: str = "",
+        form: dict[str, str] | None = None,
+        body: bytes | None = None,
+        content_type: str | None = None,
+    ) -> TestResponse:
         target = path + (f"?{query}" if query else "")
         headers = {"Content-Type": content_type} if content_type else {}
         data: Any = body if body is not None else form
@@ -95,8 +103,9 @@ class Sender:
         self.check(path, response, shown, oversized=oversized, has_sid=has_sid)
         return response
 
-    def check(self, path: str, response: TestResponse, shown: str, *, oversized: bool,
-              has_sid: bool | None) -> None:  # fmt: skip
+    def check(
+        self, path: str, response: TestResponse, shown: str, *, oversized: bool, has_sid: bool | None
+    ) -> None:
         status = response.status_code
         if oversized and path in ("/voice", "/voice/input", "/voice/status"):
             assert status == 413, (shown, status)
@@ -137,8 +146,14 @@ class Junk:
     def text(self, low: int = 0, high: int = 40) -> str:
         rng = self.rng
         size = rng.randint(low, high)
-        pool = rng.choice([string.printable, LOOKALIKES + "0123456789", "\x00\r\n\t %&=+;#?",
-                           "".join(chr(rng.randint(0x80, 0x2FFF)) for _ in range(20))])  # fmt: skip
+        pool = rng.choice(
+            [
+                string.printable,
+                LOOKALIKES + "0123456789",
+                "\x00\r\n\t %&=+;#?",
+                "".join(chr(rng.randint(0x80, 0x2FFF)) for _ in range(20)),
+            ]
+        )
         return "".join(rng.choice(pool) for _ in range(size))
 
     def sid(self) -> str:
@@ -175,17 +190,26 @@ class Junk:
 
 def _garbage(junk: Junk) -> tuple[bytes, str | None]:
     rng = junk.rng
-    body = rng.choice([
-        bytes(rng.randrange(256) for _ in range(rng.randint(0, 400))),
-        f"CallSid=CA{'%zz' * rng.randint(0, 5)}&Digits=%E9%{junk.text(0, 10)}".encode("utf-8", "replace"),
-        "&".join(junk.text(0, 10) for _ in range(rng.randint(0, 30))).encode("utf-8", "replace"),
-        b'{"CallSid": "CA123", "Digits": "1"}',
-        b"--x\r\nContent-Disposition: form-data; name=\"CallSid\"\r\n\r\nCA1\r\n--x--\r\n",
-    ])  # fmt: skip
-    content_type = rng.choice([
-        "application/x-www-form-urlencoded", "application/x-www-form-urlencoded; charset=latin-1",
-        "application/json", "text/plain", "multipart/form-data; boundary=x", "multipart/form-data", None,
-    ])  # fmt: skip
+    body = rng.choice(
+        [
+            bytes(rng.randrange(256) for _ in range(rng.randint(0, 400))),
+            f"CallSid=CA{'%zz' * rng.randint(0, 5)}&Digits=%E9%{junk.text(0, 10)}".encode("utf-8", "replace"),
+            "&".join(junk.text(0, 10) for _ in range(rng.randint(0, 30))).encode("utf-8", "replace"),
+            b'{"CallSid": "CA123", "Digits": "1"}',
+            b'--x\r\nContent-Disposition: form-data; name="CallSid"\r\n\r\nCA1\r\n--x--\r\n',
+        ]
+    )
+    content_type = rng.choice(
+        [
+            "application/x-www-form-urlencoded",
+            "application/x-www-form-urlencoded; charset=latin-1",
+            "application/json",
+            "text/plain",
+            "multipart/form-data; boundary=x",
+            "multipart/form-data",
+            None,
+        ]
+    )
     return body, content_type
 
 
@@ -287,25 +311,42 @@ def test_ten_thousand_seeded_random_requests(wsgi: Client, errors: LoggedErrors)
 # --------------------------------------------------------------------------- hypothesis
 
 fuzz = settings(
-    max_examples=EXAMPLES, deadline=None, database=None,
+    max_examples=EXAMPLES,
+    deadline=None,
+    database=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)  # fmt: skip
+)
 text = st.text(max_size=40)
 forms = st.dictionaries(
-    st.one_of(st.sampled_from(["CallSid", "To", "From", "Digits", "SpeechResult", "CallStatus",
-                               "CallDuration", "SimulatedNow"]), st.text(min_size=1, max_size=12)),
+    st.one_of(
+        st.sampled_from(
+            ["CallSid", "To", "From", "Digits", "SpeechResult", "CallStatus", "CallDuration", "SimulatedNow"]
+        ),
+        st.text(min_size=1, max_size=12),
+    ),
     st.one_of(text, st.sampled_from(["CA" + "1" * 32, *LINES, "1", "0", "#", "completed", "refill"])),
     max_size=8,
-)  # fmt: skip
-requests = st.fixed_dictionaries({
-    "method": st.sampled_from(["POST", "POST", "POST", "GET"]),
-    "path": st.sampled_from(["/voice", "/voice/input", "/voice/status", *STATIC]),
-    "query": st.one_of(st.just(""), st.integers(-3, 30).map(lambda n: f"step={n}"), text.map(quote), text),
-    "form": forms,
-    "raw": st.one_of(st.none(), st.binary(max_size=300)),
-    "content_type": st.sampled_from([None, "application/x-www-form-urlencoded", "text/plain",
-                                     "application/json", "multipart/form-data; boundary=b"]),
-})  # fmt: skip
+)
+requests = st.fixed_dictionaries(
+    {
+        "method": st.sampled_from(["POST", "POST", "POST", "GET"]),
+        "path": st.sampled_from(["/voice", "/voice/input", "/voice/status", *STATIC]),
+        "query": st.one_of(
+            st.just(""), st.integers(-3, 30).map(lambda n: f"step={n}"), text.map(quote), text
+        ),
+        "form": forms,
+        "raw": st.one_of(st.none(), st.binary(max_size=300)),
+        "content_type": st.sampled_from(
+            [
+                None,
+                "application/x-www-form-urlencoded",
+                "text/plain",
+                "application/json",
+                "multipart/form-data; boundary=b",
+            ]
+        ),
+    }
+)
 
 
 @fuzz

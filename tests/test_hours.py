@@ -30,4 +30,3 @@ def test_clock_from_a_setting_names_ivr_now_and_unset_is_the_system_clock() -> N
     assert clock_from(None) is system_clock
     with pytest.raises(ConfigError, match=r"^IVR_NOW='soon' is not an ISO 8601 time"):
         EngineConfig.from_mapping({"NOW": "soon"})
-

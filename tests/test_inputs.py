@@ -59,17 +59,28 @@ def test_keys_win_over_speech_and_nothing_is_no_input(choose):
 @pytest.mark.parametrize(
     ("state", "digits", "speech", "expected"),
     [
-        pytest.param("verify_id", "10203040", "", Input("entry", "10203040", "[8 digits hidden]"),
-                     id="secret-keys-masked"),
-        pytest.param("verify_id", "", "one 0 2 0 3 0 4 0", Input("entry", "0203040", "[7 digits hidden]"),
-                     id="secret-digits-in-speech"),
-        pytest.param("refill_request", "7654321", "", Input("entry", "7654321", "7654321"),
-                     id="plain-entry-shown"),
+        pytest.param(
+            "verify_id",
+            "10203040",
+            "",
+            Input("entry", "10203040", "[8 digits hidden]"),
+            id="secret-keys-masked",
+        ),
+        pytest.param(
+            "verify_id",
+            "",
+            "one 0 2 0 3 0 4 0",
+            Input("entry", "0203040", "[7 digits hidden]"),
+            id="secret-digits-in-speech",
+        ),
+        pytest.param(
+            "refill_request", "7654321", "", Input("entry", "7654321", "7654321"), id="plain-entry-shown"
+        ),
         pytest.param("refill_request", "76*5", "", Input("entry", "76*5", "76*5"), id="star-kept"),
         pytest.param("verify_id", "", "", Input("no_input", "", ""), id="nothing"),
         pytest.param("verify_id", "", "no idea", Input("no_input", "", ""), id="speech-without-digits"),
     ],
-)  # fmt: skip
+)
 def test_entries(choose, state, digits, speech, expected):
     assert choose(state, digits=digits, speech=speech) == expected
 

@@ -12,9 +12,14 @@ import ivr
 
 ROOT = Path(__file__).resolve().parent.parent
 FACES = [
-    ROOT / "app.py", ROOT / "ivr" / "cli.py", ROOT / "ivr" / "pytest_plugin.py", ROOT / "ivr" / "twilio_number.py",
-    *sorted((ROOT / "webhooks").glob("*.py")), *sorted((ROOT / "web").glob("*.py")),
-    *sorted((ROOT / "ivr" / "commands").glob("*.py")), *sorted((ROOT / "load").glob("*.py")),
+    ROOT / "app.py",
+    ROOT / "ivr" / "cli.py",
+    ROOT / "ivr" / "pytest_plugin.py",
+    ROOT / "ivr" / "twilio_number.py",
+    *sorted((ROOT / "webhooks").glob("*.py")),
+    *sorted((ROOT / "web").glob("*.py")),
+    *sorted((ROOT / "ivr" / "commands").glob("*.py")),
+    *sorted((ROOT / "load").glob("*.py")),
 ]
 #: What each layer may import of ivr (a layer imports only those below it).
 BELOW = {
@@ -68,7 +73,9 @@ def test_importing_ivr_imports_nothing_heavy() -> None:
     import subprocess
     import sys
 
-    code = "import sys, ivr; print(sorted(m for m in sys.modules if m.startswith(('ivr.', 'flask', 'twilio'))))"
+    code = (
+        "import sys, ivr; print(sorted(m for m in sys.modules if m.startswith(('ivr.', 'flask', 'twilio'))))"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
     assert done.stdout.strip() == "[]"
     assert importlib.import_module("ivr").__doc__

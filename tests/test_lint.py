@@ -67,10 +67,18 @@ def base() -> dict[str, Any]:
         "messages": {name: text(f"The {name} message.") for name in REQUIRED_MESSAGES},
         "states": [
             {"name": "incoming", "type": "start"},
-            state("menu", "menu", "For billing, press 1. For a representative, press 0. To hear this "
-                  "again, press star.", "Press 1 for billing or 0 for a representative."),
-            state("billing", "info", "Bills are due on the first of the month. For the main menu, "
-                  "press pound.", "Press pound for the main menu."),
+            state(
+                "menu",
+                "menu",
+                "For billing, press 1. For a representative, press 0. To hear this again, press star.",
+                "Press 1 for billing or 0 for a representative.",
+            ),
+            state(
+                "billing",
+                "info",
+                "Bills are due on the first of the month. For the main menu, press pound.",
+                "Press pound for the main menu.",
+            ),
             state("rep", "transfer", "Connecting you.", desk="representative"),
         ],
         "transitions": [
@@ -105,9 +113,11 @@ def test_the_small_line_passes(runner: CliRunner, tmp_path: Path) -> None:
 
 def six_options() -> dict[str, Any]:
     flow = base()
-    of(flow, "menu")["prompt"] = text("Billing, press 1. Claims, press 2. Forms, press 3. Orders, "
-                                      "press 4. Travel, press 5. Hours, press 6. A person, press 0. "
-                                      "Again, press star.")
+    of(flow, "menu")["prompt"] = text(
+        "Billing, press 1. Claims, press 2. Forms, press 3. Orders, "
+        "press 4. Travel, press 5. Hours, press 6. A person, press 0. "
+        "Again, press star."
+    )
     flow["transitions"] += [{"trigger": f"press_{k}", "source": "menu", "dest": "billing"} for k in "23456"]
     return flow
 
@@ -116,22 +126,26 @@ def long_menu() -> dict[str, Any]:
     flow = base()
     filler = " ".join(["We are glad you called and we want to help you today."] * 4)
     filler += " Please listen closely to every option below."  # 55 words
-    of(flow, "menu")["prompt"] = text(f"For billing, press 1. {filler} For a representative, press 0. "
-                                      "To hear this again, press star.")  # 70 words
+    of(flow, "menu")["prompt"] = text(
+        f"For billing, press 1. {filler} For a representative, press 0. To hear this again, press star."
+    )  # 70 words
     return flow
 
 
 def long_reprompt() -> dict[str, Any]:
     flow = base()  # the prompt is 15 words
-    of(flow, "menu")["reprompt"] = text("Press 1 for billing, or press 0 for a representative, or press "
-                                        "star to repeat.")  # 15 words too
+    of(flow, "menu")["reprompt"] = text(
+        "Press 1 for billing, or press 0 for a representative, or press star to repeat."
+    )  # 15 words too
     return flow
 
 
 def dead_key() -> dict[str, Any]:
     flow = base()
-    of(flow, "menu")["prompt"] = text("For billing, press 1. For claims, press 7. For a representative, "
-                                      "press 0. To hear this again, press star.")
+    of(flow, "menu")["prompt"] = text(
+        "For billing, press 1. For claims, press 7. For a representative, "
+        "press 0. To hear this again, press star."
+    )
     return flow
 
 
@@ -146,21 +160,27 @@ def mixed_language() -> dict[str, Any]:
     flow["languages"] = ["en", "es"]
     flow["keys"]["9"] = "language"
     flow["greeting"] = text("Welcome to the test line.", "Bienvenido a la línea de prueba.")
-    flow["messages"] = {name: text(f"The {name} message.", f"El mensaje {name}.")
-                        for name in REQUIRED_MESSAGES}  # fmt: skip
+    flow["messages"] = {
+        name: text(f"The {name} message.", f"El mensaje {name}.") for name in REQUIRED_MESSAGES
+    }
     flow["messages"]["language_offer"] = text("For English, press 9.", "Para español, oprima 9.")
     of(flow, "menu")["prompt"] = text(
         "For billing, press 1. For a representative, press 0. To hear this again, press star. "
         "Para español, oprima 9.",
         "Para facturación, oprima 1. Para un representante, oprima 0. Para escuchar esto otra vez, "
-        "oprima asterisco.")  # fmt: skip
-    of(flow, "menu")["reprompt"] = text("Press 1 for billing or 0 for a representative.",
-                                        "Oprima 1 para facturación o 0 para un representante.")
-    of(flow, "billing")["prompt"] = text("Bills are due on the first of the month. For the main menu, "
-                                         "press pound.", "Las facturas vencen el primer día del mes. "
-                                         "Para el menú principal, oprima la tecla de número.")  # fmt: skip
-    of(flow, "billing")["reprompt"] = text("Press pound for the main menu.",
-                                           "Oprima la tecla de número para el menú principal.")
+        "oprima asterisco.",
+    )
+    of(flow, "menu")["reprompt"] = text(
+        "Press 1 for billing or 0 for a representative.",
+        "Oprima 1 para facturación o 0 para un representante.",
+    )
+    of(flow, "billing")["prompt"] = text(
+        "Bills are due on the first of the month. For the main menu, press pound.",
+        "Las facturas vencen el primer día del mes. Para el menú principal, oprima la tecla de número.",
+    )
+    of(flow, "billing")["reprompt"] = text(
+        "Press pound for the main menu.", "Oprima la tecla de número para el menú principal."
+    )
     of(flow, "rep")["prompt"] = text("Connecting you.", "Lo comunico.")
     return flow
 
@@ -176,8 +196,9 @@ def bare_number(words: str) -> Any:
 
 def goodbye_key() -> dict[str, Any]:
     flow = base()
-    of(flow, "billing")["prompt"] = text("Bills are due on the first of the month. For the main menu, "
-                                         "press pound. To end the call, press 9.")
+    of(flow, "billing")["prompt"] = text(
+        "Bills are due on the first of the month. For the main menu, press pound. To end the call, press 9."
+    )
     flow["states"].append(state("bye", "goodbye", "Goodbye."))
     flow["transitions"].append({"trigger": "press_9", "source": "billing", "dest": "bye"})
     return flow
@@ -185,8 +206,10 @@ def goodbye_key() -> dict[str, Any]:
 
 def four_levels() -> dict[str, Any]:
     flow = base()
-    of(flow, "menu")["prompt"] = text("For billing, press 1. For more, press 2. For a representative, "
-                                      "press 0. To hear this again, press star.")
+    of(flow, "menu")["prompt"] = text(
+        "For billing, press 1. For more, press 2. For a representative, "
+        "press 0. To hear this again, press star."
+    )
     for name, nxt in (("m2", "m3"), ("m3", "m4")):
         flow["states"].append(state(name, "menu", "For more, press 1.", "Press 1."))
         flow["transitions"].append({"trigger": "press_1", "source": name, "dest": nxt})
@@ -198,46 +221,101 @@ def four_levels() -> dict[str, Any]:
 def two_meanings() -> dict[str, Any]:
     flow = base()
     del flow["keys"]["0"]  # 0 is this line's own: a person at the menu, the hours in billing
-    of(flow, "billing")["prompt"] = text("Bills are due on the first of the month. For our hours, press 0. "
-                                         "For the main menu, press pound.")
-    flow["states"].append(state("hours", "info", "We are open every day. For the main menu, press pound.",
-                                "Press pound."))
-    flow["transitions"] += [{"trigger": "press_0", "source": "menu", "dest": "rep"},
-                            {"trigger": "press_0", "source": "billing", "dest": "hours"}]
+    of(flow, "billing")["prompt"] = text(
+        "Bills are due on the first of the month. For our hours, press 0. For the main menu, press pound."
+    )
+    flow["states"].append(
+        state("hours", "info", "We are open every day. For the main menu, press pound.", "Press pound.")
+    )
+    flow["transitions"] += [
+        {"trigger": "press_0", "source": "menu", "dest": "rep"},
+        {"trigger": "press_0", "source": "billing", "dest": "hours"},
+    ]
     return flow
 
 
 BROKEN = [
-    pytest.param(six_options, "menu", "transitions", "6 options (1, 2, 3, 4, 5, 6); at most 5 per menu",
-                 id="six-options"),
-    pytest.param(long_menu, "menu", "prompt.en", "the menu takes 28.0 s to hear; an instruction stays "
-                 "under 20 s", id="long-menu"),
-    pytest.param(long_reprompt, "menu", "reprompt.en", "the re-prompt is 15 words, the prompt 15",
-                 id="reprompt-not-shorter"),
-    pytest.param(dead_key, "menu", "prompt.en", "says 'For claims, press 7.', but key 7 does nothing here",
-                 id="dead-key"),
-    pytest.param(unsaid_key, "menu", "prompt.en", "key 2 works here but the prompt never says it",
-                 id="unsaid-key"),
-    pytest.param(mixed_language, "menu", "prompt.en", "the English voice says words of another "
-                 "language (para, español, oprima)", id="mixed-language"),
-    pytest.param(bare_number("call 1 800 237 2765"), "billing", "prompt.en", "the bare number "
-                 "'1 800 237 2765' is read as a quantity; write it in typed markup, e.g. "
-                 "{phone:1-800-237-2765}", id="bare-phone"),
-    pytest.param(bare_number("write to P.O. Box 52058"), "billing", "prompt.en", "the bare number '52058' "
-                 "is read as a quantity; write it in typed markup, e.g. {digits:52058}", id="bare-digits"),
-    pytest.param(goodbye_key, "billing", "transitions.press_9", "key 9 ends the call ('bye' says goodbye)",
-                 id="goodbye-key"),
-    pytest.param(four_levels, "m3", "transitions.press_1", "leads to menu 'm4', 4 levels deep "
-                 "(menu > m2 > m3 > m4); at most 3", id="depth-4"),
-    pytest.param(two_meanings, "billing", "transitions.press_0", "key 0 goes to an information leaf here, "
-                 "but to a person at 'menu': a key means one thing on a line", id="two-meanings"),
-]  # fmt: skip
+    pytest.param(
+        six_options,
+        "menu",
+        "transitions",
+        "6 options (1, 2, 3, 4, 5, 6); at most 5 per menu",
+        id="six-options",
+    ),
+    pytest.param(
+        long_menu,
+        "menu",
+        "prompt.en",
+        "the menu takes 28.0 s to hear; an instruction stays under 20 s",
+        id="long-menu",
+    ),
+    pytest.param(
+        long_reprompt,
+        "menu",
+        "reprompt.en",
+        "the re-prompt is 15 words, the prompt 15",
+        id="reprompt-not-shorter",
+    ),
+    pytest.param(
+        dead_key,
+        "menu",
+        "prompt.en",
+        "says 'For claims, press 7.', but key 7 does nothing here",
+        id="dead-key",
+    ),
+    pytest.param(
+        unsaid_key, "menu", "prompt.en", "key 2 works here but the prompt never says it", id="unsaid-key"
+    ),
+    pytest.param(
+        mixed_language,
+        "menu",
+        "prompt.en",
+        "the English voice says words of another language (para, español, oprima)",
+        id="mixed-language",
+    ),
+    pytest.param(
+        bare_number("call 1 800 237 2765"),
+        "billing",
+        "prompt.en",
+        "the bare number "
+        "'1 800 237 2765' is read as a quantity; write it in typed markup, e.g. "
+        "{phone:1-800-237-2765}",
+        id="bare-phone",
+    ),
+    pytest.param(
+        bare_number("write to P.O. Box 52058"),
+        "billing",
+        "prompt.en",
+        "the bare number '52058' is read as a quantity; write it in typed markup, e.g. {digits:52058}",
+        id="bare-digits",
+    ),
+    pytest.param(
+        goodbye_key,
+        "billing",
+        "transitions.press_9",
+        "key 9 ends the call ('bye' says goodbye)",
+        id="goodbye-key",
+    ),
+    pytest.param(
+        four_levels,
+        "m3",
+        "transitions.press_1",
+        "leads to menu 'm4', 4 levels deep (menu > m2 > m3 > m4); at most 3",
+        id="depth-4",
+    ),
+    pytest.param(
+        two_meanings,
+        "billing",
+        "transitions.press_0",
+        "key 0 goes to an information leaf here, but to a person at 'menu': a key means one thing on a line",
+        id="two-meanings",
+    ),
+]
 
 
 @pytest.mark.parametrize(("build", "where", "field", "message"), BROKEN)
 def test_each_rule_broken_alone_is_named_by_file_state_and_field(
-    runner: CliRunner,
-    tmp_path: Path, build: Any, where: str, field: str, message: str
+    runner: CliRunner, tmp_path: Path, build: Any, where: str, field: str, message: str
 ) -> None:
     path = write(tmp_path, build())
     result = lint_words(runner, path)
@@ -375,13 +453,16 @@ def test_a_slower_line_takes_longer(runner: CliRunner, tmp_path: Path) -> None:
 # -- the checks on words ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("said", "lang", "found"), [
-    ("For billing, press 1. Para español, oprima 9.", "en", ["para", "español", "oprima"]),
-    ("Para facturación, oprima 1. For English, press 9.", "es", ["for", "press"]),
-    ("Medicare Part D, Caremark y Puerto Rico son nombres.", "es", []),
-    ("Para la Parte D de Medicare, oprima 3.", "es", []),
-    ("We ship to Puerto Rico and Los Angeles, El Paso too.", "en", []),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("said", "lang", "found"),
+    [
+        ("For billing, press 1. Para español, oprima 9.", "en", ["para", "español", "oprima"]),
+        ("Para facturación, oprima 1. For English, press 9.", "es", ["for", "press"]),
+        ("Medicare Part D, Caremark y Puerto Rico son nombres.", "es", []),
+        ("Para la Parte D de Medicare, oprima 3.", "es", []),
+        ("We ship to Puerto Rico and Los Angeles, El Paso too.", "en", []),
+    ],
+)
 def test_foreign_words_ignore_names(said: str, lang: str, found: list[str]) -> None:
     assert foreign_words(said, lang) == found
 

@@ -70,35 +70,99 @@ ENGLISH, GOODBYE, GOODBYE_ES = message("language_set"), prompt("goodbye"), promp
 PATHS = (
     # No key ends a call: 9 switches the language where the caller is, and silence after an
     # information leaf (the third try) ends the call with the reference number and a goodbye.
-    Path_("billing updates, Spanish, goodbye", MAIN, ("2", "3", "silence", "9", *SILENT_END), "hangup",
-          frozenset({"en-US", "es-US"}),
-          ("member portal at caremark dot com", "caremark punto com", GOODBYE_ES)),
-    Path_("spanish billing, representative", MAIN, ("9", "2", "1", "0"), "enqueue",
-          frozenset({"en-US", "es-US"}), (prompt("billing_menu", "es"),)),
-    Path_("Alex verified, shipment, representative", MAIN, ("1", "10203040#", "03071956", "2", "0"),
-          "enqueue", frozenset({"en-US"}), ("two prescriptions shipped on Monday",)),
-    Path_("Maria verified in Spanish, shipment, English, goodbye", MAIN,
-          ("9", "1", "55501234#", "11231948", "2", "9", *SILENT_END), "hangup",
-          frozenset({"en-US", "es-US"}),
-          ("una receta está esperando una autorización previa", ENGLISH, GOODBYE)),
-    Path_("Sam verified, refill with own number, Spanish, goodbye", MAIN,
-          ("1", "123456789012#", "07041976", "1", "RX", "9", *SILENT_END), "hangup",
-          frozenset({"en-US", "es-US"}), ("has been received", GOODBYE_ES)),
-    Path_("specialty prior authorization, team", SPECIALTY, ("1", "silence", "0"), "enqueue",
-          frozenset({"en-US"}), ("prior authorization",)),
-    Path_("specialty in Spanish, English, goodbye", SPECIALTY, ("9", "2", "9", *SILENT_END), "hangup",
-          frozenset({"en-US", "es-US"}),
-          (confirm("adherence", "es", "specialty"), ENGLISH, prompt("goodbye", "en", "specialty"))),
-    Path_("tty open, billing, representative", TTY, ("2", "0"), "enqueue", frozenset({"en-US"}),
-          (greeting("en", "tty"),), now=OPEN),
-    Path_("tty after hours", TTY, (), "hangup", frozenset({"en-US", "es-US"}),
-          ("The TTY line is closed now", first(prompt("closed", "es", "tty"))),
-          now=CLOSED, repeat_at_start=False),
-    Path_("speech billing, representative", MAIN, ("say:billing", "say:representative"), "enqueue",
-          frozenset({"en-US"}), (confirm("billing_menu"),)),
-    Path_("three failures, representative", MAIN, ("7", "silence", "7"), "enqueue", frozenset({"en-US"}),
-          (message("failover"),), repeat_at_start=False),
-)  # fmt: skip
+    Path_(
+        "billing updates, Spanish, goodbye",
+        MAIN,
+        ("2", "3", "silence", "9", *SILENT_END),
+        "hangup",
+        frozenset({"en-US", "es-US"}),
+        ("member portal at caremark dot com", "caremark punto com", GOODBYE_ES),
+    ),
+    Path_(
+        "spanish billing, representative",
+        MAIN,
+        ("9", "2", "1", "0"),
+        "enqueue",
+        frozenset({"en-US", "es-US"}),
+        (prompt("billing_menu", "es"),),
+    ),
+    Path_(
+        "Alex verified, shipment, representative",
+        MAIN,
+        ("1", "10203040#", "03071956", "2", "0"),
+        "enqueue",
+        frozenset({"en-US"}),
+        ("two prescriptions shipped on Monday",),
+    ),
+    Path_(
+        "Maria verified in Spanish, shipment, English, goodbye",
+        MAIN,
+        ("9", "1", "55501234#", "11231948", "2", "9", *SILENT_END),
+        "hangup",
+        frozenset({"en-US", "es-US"}),
+        ("una receta está esperando una autorización previa", ENGLISH, GOODBYE),
+    ),
+    Path_(
+        "Sam verified, refill with own number, Spanish, goodbye",
+        MAIN,
+        ("1", "123456789012#", "07041976", "1", "RX", "9", *SILENT_END),
+        "hangup",
+        frozenset({"en-US", "es-US"}),
+        ("has been received", GOODBYE_ES),
+    ),
+    Path_(
+        "specialty prior authorization, team",
+        SPECIALTY,
+        ("1", "silence", "0"),
+        "enqueue",
+        frozenset({"en-US"}),
+        ("prior authorization",),
+    ),
+    Path_(
+        "specialty in Spanish, English, goodbye",
+        SPECIALTY,
+        ("9", "2", "9", *SILENT_END),
+        "hangup",
+        frozenset({"en-US", "es-US"}),
+        (confirm("adherence", "es", "specialty"), ENGLISH, prompt("goodbye", "en", "specialty")),
+    ),
+    Path_(
+        "tty open, billing, representative",
+        TTY,
+        ("2", "0"),
+        "enqueue",
+        frozenset({"en-US"}),
+        (greeting("en", "tty"),),
+        now=OPEN,
+    ),
+    Path_(
+        "tty after hours",
+        TTY,
+        (),
+        "hangup",
+        frozenset({"en-US", "es-US"}),
+        ("The TTY line is closed now", first(prompt("closed", "es", "tty"))),
+        now=CLOSED,
+        repeat_at_start=False,
+    ),
+    Path_(
+        "speech billing, representative",
+        MAIN,
+        ("say:billing", "say:representative"),
+        "enqueue",
+        frozenset({"en-US"}),
+        (confirm("billing_menu"),),
+    ),
+    Path_(
+        "three failures, representative",
+        MAIN,
+        ("7", "silence", "7"),
+        "enqueue",
+        frozenset({"en-US"}),
+        (message("failover"),),
+        repeat_at_start=False,
+    ),
+)
 
 
 @dataclass(frozen=True)
@@ -119,10 +183,22 @@ class Plan:
         return cls(index, path, f"+1555010{index:04d}", inputs)
 
 
-def place(plan: Plan, transport: Any, base_url: str, token: str | None, pause: random.Random | None,
-          start: threading.Barrier | None = None) -> SimulatedCall:  # fmt: skip
-    call = SimulatedCall(transport, plan.path.to, caller=plan.caller, base_url=base_url,
-                         auth_token=token, simulated_now=plan.path.now)  # fmt: skip
+def place(
+    plan: Plan,
+    transport: Any,
+    base_url: str,
+    token: str | None,
+    pause: random.Random | None,
+    start: threading.Barrier | None = None,
+) -> SimulatedCall:
+    call = SimulatedCall(
+        transport,
+        plan.path.to,
+        caller=plan.caller,
+        base_url=base_url,
+        auth_token=token,
+        simulated_now=plan.path.now,
+    )
     if start is not None:
         start.wait(timeout=30)
     call.dial()
@@ -169,18 +245,30 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 def _serve(settings: dict[str, Any], workdir: Path) -> Iterator[Served]:
     # The workers open a brand-new SQLite file at once: the store's set-up must cope with that.
     port = free_port()
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith("IVR_") and k not in ("TWILIO_AUTH_TOKEN", "REDIS_URL")}  # fmt: skip
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("IVR_") and k not in ("TWILIO_AUTH_TOKEN", "REDIS_URL")
+    }
     env.update({f"IVR_{k}": str(v) for k, v in settings.items()})
     env.update(IVR_BIND=f"127.0.0.1:{port}", WEB_CONCURRENCY=str(WORKERS), TWILIO_AUTH_TOKEN=TOKEN)
     log, access_log = workdir / "gunicorn.log", workdir / "access.log"
     gunicorn = Path(sys.executable).with_name("gunicorn")
-    command = [str(gunicorn), "-c", str(ROOT / "gunicorn.conf.py"), "--no-control-socket",
-               "--access-logfile", str(access_log), "--access-logformat", "%(p)s %(s)s %(r)s",
-               "app:create_app()"]  # fmt: skip
+    command = [
+        str(gunicorn),
+        "-c",
+        str(ROOT / "gunicorn.conf.py"),
+        "--no-control-socket",
+        "--access-logfile",
+        str(access_log),
+        "--access-logformat",
+        "%(p)s %(s)s %(r)s",
+        "app:create_app()",
+    ]
     with log.open("wb") as out:
-        proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True)  # fmt: skip
+        proc = subprocess.Popen(
+            command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 20
@@ -225,8 +313,10 @@ def _digits(value: str) -> str:
 def _spoken(transcript: Transcript, reference: str) -> list[list[tuple[str, str, str | None]]]:
     """Per step: what was heard, with this call's reference number blanked out."""
     own = _digits(reference)
-    return [[(h.kind, h.text.replace(own, "<reference>"), h.language) for h in step.heard]
-            for step in transcript.steps]  # fmt: skip
+    return [
+        [(h.kind, h.text.replace(own, "<reference>"), h.language) for h in step.heard]
+        for step in transcript.steps
+    ]
 
 
 def _path_of(transcript: Transcript) -> list[tuple[str, str | None, str | None, int]]:
@@ -245,8 +335,14 @@ class Expected:
 
 def expected_calls(plans: list[Plan], tmp_path: Path) -> list[Expected]:
     """Each plan placed alone, in-process, against a fresh app: the oracle."""
-    app = create_app({"TESTING": True, "DATABASE": str(tmp_path / "oracle.sqlite3"), "REDIS_URL": None,
-                      "TWILIO_AUTH_TOKEN": TOKEN})  # fmt: skip
+    app = create_app(
+        {
+            "TESTING": True,
+            "DATABASE": str(tmp_path / "oracle.sqlite3"),
+            "REDIS_URL": None,
+            "TWILIO_AUTH_TOKEN": TOKEN,
+        }
+    )
     transport = WsgiTransport(app)
     store = app.extensions["ivr"].store
     out = []
@@ -295,8 +391,11 @@ def test_sixty_concurrent_calls_each_hear_only_their_own(served: Served, tmp_pat
     references = set()
     for plan, call, record, want, text in zip(plans, calls, records, expected, transcripts, strict=True):
         where = f"call {plan.index} ({plan.path.name}, {call.call_sid})"
-        errors = [f"step {s.index} {s.url}: {s.error or s.status}" for s in call.transcript.steps
-                  if s.error or s.status != (204 if s.kind == "status" else 200)]  # fmt: skip
+        errors = [
+            f"step {s.index} {s.url}: {s.error or s.status}"
+            for s in call.transcript.steps
+            if s.error or s.status != (204 if s.kind == "status" else 200)
+        ]
         assert not errors, f"{where}: {errors}"
         assert call.outcome is not None and call.outcome.kind == plan.path.outcome, (where, call.outcome)
         assert call.outcome == want.transcript.outcome, where
@@ -322,6 +421,9 @@ def test_sixty_concurrent_calls_each_hear_only_their_own(served: Served, tmp_pat
         # Its record holds exactly its own events, and its own masked caller.
         assert _events(record) == _events(want.record), where
         assert (record.line, record.state, record.outcome) == (
-            want.record.line, want.record.state, want.record.outcome), where  # fmt: skip
+            want.record.line,
+            want.record.state,
+            want.record.outcome,
+        ), where
         assert record.caller == mask_number(plan.caller), where
         assert record.status == "completed" and record.ended_at is not None, where

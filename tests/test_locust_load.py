@@ -49,7 +49,6 @@ steps:
 """
 
 
-
 def read_rows(path: Path) -> list[dict[str, str]]:
     with path.open(newline="", encoding="utf-8") as handle:
         return list(csv.DictReader(handle))
@@ -65,10 +64,24 @@ def test_a_short_load_run_records_each_webhook_and_each_scenario(tmp_path: Path,
     env = {**os.environ, "IVR_SCENARIOS": f"{folder}{os.pathsep}{wrong}", "IVR_STEP_SECONDS": str(STEP)}
     env.pop("TWILIO_AUTH_TOKEN", None)
     command = [
-        sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "-u", str(USERS),
-        "-r", str(USERS), "-t", f"{SECONDS}s", "--host", server, "--csv", str(tmp_path / "run"),
+        sys.executable,
+        "-m",
+        "locust",
+        "-f",
+        str(LOCUSTFILE),
+        "--headless",
+        "-u",
+        str(USERS),
+        "-r",
+        str(USERS),
+        "-t",
+        f"{SECONDS}s",
+        "--host",
+        server,
+        "--csv",
+        str(tmp_path / "run"),
         "--only-summary",
-    ]  # fmt: skip
+    ]
     done = subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert (tmp_path / "run_stats.csv").exists(), done.stderr[-3000:]
 
@@ -109,8 +122,20 @@ def test_a_short_load_run_records_each_webhook_and_each_scenario(tmp_path: Path,
 def test_bad_scenario_files_stop_the_run_with_a_message(tmp_path: Path) -> None:
     (tmp_path / "bad.yaml").write_text("name: x\nline: main\nsteps:\n  - press: A\n", encoding="utf-8")
     env = {**os.environ, "IVR_SCENARIOS": str(tmp_path / "bad.yaml")}
-    command = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "-u", "1", "-t", "1s",
-               "--host", "http://127.0.0.1:9"]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "locust",
+        "-f",
+        str(LOCUSTFILE),
+        "--headless",
+        "-u",
+        "1",
+        "-t",
+        "1s",
+        "--host",
+        "http://127.0.0.1:9",
+    ]
     done = subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert done.returncode != 0
     assert "cannot load the scenarios" in done.stderr

@@ -89,9 +89,18 @@ def test_several_digits_where_one_is_expected_are_invalid(call, client, engine):
         ("two", arrival("billing_menu")),
         ("repeat", FULL_MAIN),
     ],
-    ids=["refill", "billing", "medicare", "pharmacist", "international", "representative",
-         "espanol", "number-word", "repeat"],
-)  # fmt: skip
+    ids=[
+        "refill",
+        "billing",
+        "medicare",
+        "pharmacist",
+        "international",
+        "representative",
+        "espanol",
+        "number-word",
+        "repeat",
+    ],
+)
 def test_speech_picks_the_same_options(call, words, expected):
     heard = call().say(words).heard
     assert expected in heard

@@ -18,46 +18,105 @@ MEMBER_ID, MEMBER_DOB = "10203040", "03071956"
 # language; the state's confirmation and its whole prompt, as the flow file words them, too.
 MAIN_FACTS = [
     pytest.param(("2",), "billing_menu", [], [], id="billing"),
-    pytest.param(("2", "1"), "billing_discrepancy", ["resolve the billing discrepancy"],
-                 ["resolver la diferencia en su factura"], id="billing-discrepancy"),
-    pytest.param(("2", "2"), "billing_cost", ["no extra charge for mail order", "formulary and your copay"],
-                 ["no tiene cargo adicional", "formulario de su plan y de su copago"],
-                 id="billing-cost"),
-    pytest.param(("2", "3"), "billing_updates", ["member portal", "by fax to 1, 8 6 6, 2 2 4, 2 7 4 1."],
-                 ["portal para miembros", "por fax al 1, 8 6 6, 2 2 4, 2 7 4 1."],
-                 id="billing-updates"),
-    pytest.param(("2", "4"), "billing_appeals",
-                 ["P.O. Box 5 2 0 5 8, Phoenix, Arizona 8 5 0 7 2, 2 0 5 8",
-                  "fax them to 1, 8 6 6, 2 2 4, 2 7 4 1."],
-                 ["P.O. Box 5 2 0 5 8, Phoenix, Arizona 8 5 0 7 2, 2 0 5 8",
-                  "por fax al 1, 8 6 6, 2 2 4, 2 7 4 1."], id="billing-appeals"),
+    pytest.param(
+        ("2", "1"),
+        "billing_discrepancy",
+        ["resolve the billing discrepancy"],
+        ["resolver la diferencia en su factura"],
+        id="billing-discrepancy",
+    ),
+    pytest.param(
+        ("2", "2"),
+        "billing_cost",
+        ["no extra charge for mail order", "formulary and your copay"],
+        ["no tiene cargo adicional", "formulario de su plan y de su copago"],
+        id="billing-cost",
+    ),
+    pytest.param(
+        ("2", "3"),
+        "billing_updates",
+        ["member portal", "by fax to 1, 8 6 6, 2 2 4, 2 7 4 1."],
+        ["portal para miembros", "por fax al 1, 8 6 6, 2 2 4, 2 7 4 1."],
+        id="billing-updates",
+    ),
+    pytest.param(
+        ("2", "4"),
+        "billing_appeals",
+        ["P.O. Box 5 2 0 5 8, Phoenix, Arizona 8 5 0 7 2, 2 0 5 8", "fax them to 1, 8 6 6, 2 2 4, 2 7 4 1."],
+        ["P.O. Box 5 2 0 5 8, Phoenix, Arizona 8 5 0 7 2, 2 0 5 8", "por fax al 1, 8 6 6, 2 2 4, 2 7 4 1."],
+        id="billing-appeals",
+    ),
     pytest.param(("3",), "medicare_menu", [], [], id="medicare"),
-    pytest.param(("3", "1"), "medicare_gap", ["coverage gap", "donut hole", "ended in 2025"],
-                 ["periodo sin cobertura", "terminó en 2025"], id="medicare-gap"),
-    pytest.param(("3", "2"), "medicare_lis", ["low-income subsidy"], ["subsidio por bajos ingresos"],
-                 id="medicare-lis"),
-    pytest.param(("3", "3"), "medicare_formulary", ["formulary change"], ["cambio en el formulario"],
-                 id="medicare-formulary"),
-    pytest.param(("3", "4"), "medicare_mail_order", ["retail pharmacy to mail order"],
-                 ["farmacia local al servicio por correo"], id="medicare-retail-to-mail"),
-    pytest.param(("5",), "international_menu", ["ship outside the United States"], ["No enviamos"],
-                 id="international"),
-    pytest.param(("5", "1"), "intl_travel", ["30-day travel supply", "member portal"],
-                 ["suministro de 30 días", "portal para miembros"], id="intl-travel"),
-    pytest.param(("5", "2"), "intl_letter", ["letter of medical necessity"], ["carta de necesidad médica"],
-                 id="intl-letter"),
-]  # fmt: skip
+    pytest.param(
+        ("3", "1"),
+        "medicare_gap",
+        ["coverage gap", "donut hole", "ended in 2025"],
+        ["periodo sin cobertura", "terminó en 2025"],
+        id="medicare-gap",
+    ),
+    pytest.param(
+        ("3", "2"), "medicare_lis", ["low-income subsidy"], ["subsidio por bajos ingresos"], id="medicare-lis"
+    ),
+    pytest.param(
+        ("3", "3"),
+        "medicare_formulary",
+        ["formulary change"],
+        ["cambio en el formulario"],
+        id="medicare-formulary",
+    ),
+    pytest.param(
+        ("3", "4"),
+        "medicare_mail_order",
+        ["retail pharmacy to mail order"],
+        ["farmacia local al servicio por correo"],
+        id="medicare-retail-to-mail",
+    ),
+    pytest.param(
+        ("5",), "international_menu", ["ship outside the United States"], ["No enviamos"], id="international"
+    ),
+    pytest.param(
+        ("5", "1"),
+        "intl_travel",
+        ["30-day travel supply", "member portal"],
+        ["suministro de 30 días", "portal para miembros"],
+        id="intl-travel",
+    ),
+    pytest.param(
+        ("5", "2"),
+        "intl_letter",
+        ["letter of medical necessity"],
+        ["carta de necesidad médica"],
+        id="intl-letter",
+    ),
+]
 
 VERIFIED_FACTS = [
-    pytest.param(("2",), ["Your most recent order", "shipped on Monday"],
-                 ["Su pedido más reciente", "se enviaron el lunes"], id="track-shipment"),
-    pytest.param(("3",), ["replacement at no cost", "return the damaged package"],
-                 ["reemplazo sin costo", "devolver el paquete dañado"], id="missing-damaged"),
-    pytest.param(("4",), ["7 to 10 business days", "3 to 5", "for a fee",
-                          "prior authorization", "P.O. box", "Puerto Rico, Guam"],
-                 ["7 a 10 días hábiles", "3 a 5", "autorización previa",
-                  "apartados postales", "Puerto Rico, Guam"], id="delivery-info"),
-]  # fmt: skip
+    pytest.param(
+        ("2",),
+        ["Your most recent order", "shipped on Monday"],
+        ["Su pedido más reciente", "se enviaron el lunes"],
+        id="track-shipment",
+    ),
+    pytest.param(
+        ("3",),
+        ["replacement at no cost", "return the damaged package"],
+        ["reemplazo sin costo", "devolver el paquete dañado"],
+        id="missing-damaged",
+    ),
+    pytest.param(
+        ("4",),
+        [
+            "7 to 10 business days",
+            "3 to 5",
+            "for a fee",
+            "prior authorization",
+            "P.O. box",
+            "Puerto Rico, Guam",
+        ],
+        ["7 a 10 días hábiles", "3 a 5", "autorización previa", "apartados postales", "Puerto Rico, Guam"],
+        id="delivery-info",
+    ),
+]
 
 
 def _lang_call(call: Callable[..., Phone], lang: str) -> Phone:
@@ -106,12 +165,18 @@ def test_refill_options_after_identity(call, lang, keys, english, spanish):
         pytest.param(("0",), "sim-representative", "a representative", "un representante", id="0"),
         pytest.param(("4",), "sim-pharmacist", "drug interactions", "interacciones", id="4"),
         pytest.param(("3", "0"), "sim-medicare", "Medicare Part D team", "Parte D", id="3-0"),
-        pytest.param(("5", "3"), "sim-international", "International Compliance Desk",
-                     "Oficina de Cumplimiento Internacional", id="5-3"),
-        pytest.param(("2", "3", "0"), "sim-representative", "a representative",
-                     "un representante", id="2-3-0"),
+        pytest.param(
+            ("5", "3"),
+            "sim-international",
+            "International Compliance Desk",
+            "Oficina de Cumplimiento Internacional",
+            id="5-3",
+        ),
+        pytest.param(
+            ("2", "3", "0"), "sim-representative", "a representative", "un representante", id="2-3-0"
+        ),
     ],
-)  # fmt: skip
+)
 @pytest.mark.parametrize("lang", ["en", "es"])
 def test_transfers_go_to_simulated_queues(call, engine, lang, keys, queue, english, spanish):
     phone = _lang_call(call, lang).walk(*keys)
@@ -232,8 +297,12 @@ def test_greeting_warns_about_scams_and_what_to_have_ready(call, client):
     assert "Never give Social Security, Medicare or card numbers" in warning()
     # A short welcome, Spanish offered in Spanish, the warning, then the menu.
     offer = message("language_offer", "es")
-    order = [heard.index(greeting()), heard.index(offer), heard.index(warning()),
-             heard.index(prompt("main_menu"))]  # fmt: skip
+    order = [
+        heard.index(greeting()),
+        heard.index(offer),
+        heard.index(warning()),
+        heard.index(prompt("main_menu")),
+    ]
     assert order == sorted(order)
     # What to have ready is said while the caller waits for a person (the hold message),
     # not before the first choice.

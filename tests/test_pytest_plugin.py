@@ -61,7 +61,6 @@ def test_without_calls():
 '''
 
 
-
 def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
     # In-process runs see `ivr` and `app` already imported, too late for assertion rewriting;
     # hypothesis's plugin costs most of a second per run and these files do not use it.

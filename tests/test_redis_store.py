@@ -141,11 +141,12 @@ def test_a_call_held_too_long_fails_with_advice(make_store):
     ("url", "error", "advice"),
     [
         pytest.param("redis://127.0.0.1:{port}/0", StoreError, "Start redis-server there", id="down"),
-        pytest.param("redis://:hunter2@127.0.0.1:{port}/0", StoreError, "redis://:***@127.0.0.1",
-                     id="password-hidden"),
+        pytest.param(
+            "redis://:hunter2@127.0.0.1:{port}/0", StoreError, "redis://:***@127.0.0.1", id="password-hidden"
+        ),
         pytest.param("http://127.0.0.1:{port}/", ConfigError, "use redis://host:6379/0", id="not-redis"),
     ],
-)  # fmt: skip
+)
 def test_a_bad_redis_url_says_how_to_mend_it(url, error, advice):
     with pytest.raises(error) as caught:
         RedisStore(url.format(port=free_port()))
@@ -170,12 +171,14 @@ def test_member_key_is_stored_once_under_the_prefix(make_store, redis_server, re
         pytest.param({"REDIS_URL": "{url}"}, {}, RedisStore, id="config"),
         pytest.param({}, {"IVR_REDIS_URL": "{url}"}, RedisStore, id="IVR_REDIS_URL"),
         pytest.param({}, {"REDIS_URL": "{url}"}, RedisStore, id="REDIS_URL"),
-        pytest.param({}, {"IVR_REDIS_URL": "{url}", "REDIS_URL": "redis://127.0.0.1:1/0"}, RedisStore,
-                     id="IVR_-wins"),
+        pytest.param(
+            {}, {"IVR_REDIS_URL": "{url}", "REDIS_URL": "redis://127.0.0.1:1/0"}, RedisStore, id="IVR_-wins"
+        ),
     ],
-)  # fmt: skip
-def test_redis_url_selects_the_redis_store(make_app, monkeypatch, redis_server, redis_prefix,
-                                           settings, env, expected):  # fmt: skip
+)
+def test_redis_url_selects_the_redis_store(
+    make_app, monkeypatch, redis_server, redis_prefix, settings, env, expected
+):
     monkeypatch.delenv("REDIS_URL", raising=False)
     monkeypatch.delenv("IVR_REDIS_URL", raising=False)
     monkeypatch.setenv("IVR_REDIS_PREFIX", redis_prefix)

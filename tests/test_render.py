@@ -36,13 +36,17 @@ def test_a_variant_is_built_once_and_filled_per_call(engine):
 @pytest.mark.parametrize(
     ("template", "values", "expected"),
     [
-        pytest.param("<a>@@order_status@@</a>", {"order_status": "<b> & c"}, "<a>&lt;b&gt; &amp; c</a>",
-                     id="xml-escaped"),
+        pytest.param(
+            "<a>@@order_status@@</a>",
+            {"order_status": "<b> & c"},
+            "<a>&lt;b&gt; &amp; c</a>",
+            id="xml-escaped",
+        ),
         pytest.param("?step=@@step@@", {}, "?step=4", id="step"),
         pytest.param("[@@reference@@]", {}, "[]", id="missing-value-empty"),
         pytest.param("@@reference@@ @@reference@@", {"reference": "12"}, "12 12", id="every-token"),
     ],
-)  # fmt: skip
+)
 def test_fill(template, values, expected):
     assert fill(template, 4, values) == expected
 
@@ -69,9 +73,11 @@ def test_the_greeting_comes_first_then_the_offer_then_the_warning_then_the_menu(
     flow = renderer.flow
     pieces = renderer.spoken_pieces(flow.states["main_menu"], "en", greeting=True)
     assert [text for _, text, _ in pieces] == [
-        flow.greeting["en"], flow.messages["language_offer"]["es"], flow.warning["en"],
+        flow.greeting["en"],
+        flow.messages["language_offer"]["es"],
+        flow.warning["en"],
         flow.states["main_menu"].prompt["en"],
-    ]  # fmt: skip
+    ]
     assert [lang for lang, _, _ in pieces] == ["en", "es", "en", "en"]
 
 
@@ -80,11 +86,14 @@ def test_the_confirmation_comes_before_the_notice_and_the_notice_before_the_prom
     spec = renderer.flow.states["verify_id"]
     pieces = renderer.spoken_pieces(spec, "es", notice="invalid_entry", confirm=True, reprompt=True)
     assert [text for _, text, _ in pieces] == [
-        spec.confirm["es"], renderer.flow.messages["invalid_entry"]["es"], spec.reprompt["es"],
-    ]  # fmt: skip
+        spec.confirm["es"],
+        renderer.flow.messages["invalid_entry"]["es"],
+        spec.reprompt["es"],
+    ]
     assert [beat for _, _, beat in pieces] == [True, True, False]  # a beat after each but the last
-    document = renderer.state(spec, "es", step=2, values={}, notice="invalid_entry", confirm=True,
-                              reprompt=True)  # fmt: skip
+    document = renderer.state(
+        spec, "es", step=2, values={}, notice="invalid_entry", confirm=True, reprompt=True
+    )
     assert {lang for lang, _ in _says(document)} == {"es-US"}
 
 

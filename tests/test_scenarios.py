@@ -110,9 +110,18 @@ def test_a_full_scenario_file_loads_into_typed_steps(tmp_path: Path) -> None:
     assert (scenario.line, scenario.to, scenario.caller) == ("main", "+18002372765", "+15005550006")
     assert scenario.tags == ("billing", "smoke")
     assert [type(s).__name__ for s in scenario.steps] == [
-        "Expect", "Press", "Expect", "Expect", "Expect", "Expect", "Silence", "Expect", "Say",
-        "ExpectState", "ExpectLanguage",
-    ]  # fmt: skip
+        "Expect",
+        "Press",
+        "Expect",
+        "Expect",
+        "Expect",
+        "Expect",
+        "Silence",
+        "Expect",
+        "Say",
+        "ExpectState",
+        "ExpectLanguage",
+    ]
     assert [s.number for s in scenario.steps] == list(range(1, 12))
     first, regex, fuzzy = scenario.steps[0], scenario.steps[3], scenario.steps[4]
     assert isinstance(first, Expect) and first.check == Check("contains", "Thanks for calling")
@@ -129,14 +138,18 @@ def test_short_forms_and_optional_fields(tmp_path: Path) -> None:
         'to: "+15551234567"\nfrom: "+15550001111"\nnow: 2026-11-23T21:30:00-06:00\nsteps:\n'
         "  - hangup\n  - silence:\n  - wait: 2.5\n  - say: {text: representante, confidence: 0.6}\n"
         "  - press: '1*#'\n"
-    )  # fmt: skip
+    )
     scenario = load_scenario(write(tmp_path, text, "no_name.yaml"))
     assert scenario.name == "no_name"  # no `name:`: the file's name
     assert (scenario.line, scenario.to, scenario.caller) == (None, "+15551234567", "+15550001111")
     assert scenario.now == "2026-11-23T21:30:00-06:00"  # an unquoted timestamp, kept as ISO text
     assert scenario.steps == (
-        Hangup(1), Silence(2), Wait(3, 2.5), Say(4, "representante", 0.6), Press(5, "1*#"),
-    )  # fmt: skip
+        Hangup(1),
+        Silence(2),
+        Wait(3, 2.5),
+        Say(4, "representante", 0.6),
+        Press(5, "1*#"),
+    )
     assert scenario.outcome is None
 
 
@@ -158,8 +171,9 @@ def test_a_folder_gives_one_suite_per_folder_holding_files(tmp_path: Path) -> No
     suites = load_paths([tmp_path])
     assert [s.name for s in suites] == [str(tmp_path / "main"), str(tmp_path / "tty")]
     assert [[c.name for c in s.scenarios] for s in suites] == [
-        ["Billing, then a representative", "Billing, expecting Medicare"], ["TTY after hours"],
-    ]  # fmt: skip
+        ["Billing, then a representative", "Billing, expecting Medicare"],
+        ["TTY after hours"],
+    ]
 
 
 def test_a_file_given_by_name_is_a_suite_of_its_own(tmp_path: Path) -> None:
@@ -188,52 +202,143 @@ BAD = [
     Bad("bad-key", '  - press: "1"\n  - press: "1A"\n', 2, "press", "'A' is not a phone key"),
     Bad("keys-as-number", "  - press: 307\n", 1, "press", 'quote the keys: press: "307"'),
     Bad("empty-keys", '  - press: ""\n', 1, "press", "press takes keys as text"),
-    Bad("two-actions", '  - press: "1"\n    expect: Billing\n', 1, "expect", "two actions in one step",
-        line=5),
+    Bad(
+        "two-actions", '  - press: "1"\n    expect: Billing\n', 1, "expect", "two actions in one step", line=5
+    ),
     Bad("unknown-action", '  - presss: "1"\n', 1, "presss", "unknown action (did you mean 'press'?)"),
     Bad("bare-word", "  - silence\n  - pause\n", 2, None, "'pause' is not a step"),
     Bad("step-a-list", "  - [press, 1]\n", 1, None, "a list; a step is a mapping with one action"),
     Bad("bad-regex", '  - expect: {regex: "press (1"}\n', 1, "expect.regex", "does not compile"),
-    Bad("threshold-high", "  - expect: {fuzzy: billing, threshold: 1.5}\n", 1, "expect.threshold",
-        "1.5 is out of range; use a number from 0 to 1"),  # fmt: skip
-    Bad("threshold-text", "  - expect: {fuzzy: billing, threshold: high}\n", 1, "expect.threshold",
-        "'high' is not a number"),  # fmt: skip
-    Bad("threshold-not-fuzzy", "  - expect: {contains: billing, threshold: 0.5}\n", 1,
-        "expect.threshold", "threshold only goes with fuzzy"),  # fmt: skip
-    Bad("two-checks", "  - expect: {contains: a, regex: b}\n", 1, "expect",
-        "contains and regex together"),  # fmt: skip
-    Bad("unknown-check", "  - expect: {contain: billing}\n", 1, "expect.contain",
-        "did you mean 'contains'?"),  # fmt: skip
+    Bad(
+        "threshold-high",
+        "  - expect: {fuzzy: billing, threshold: 1.5}\n",
+        1,
+        "expect.threshold",
+        "1.5 is out of range; use a number from 0 to 1",
+    ),
+    Bad(
+        "threshold-text",
+        "  - expect: {fuzzy: billing, threshold: high}\n",
+        1,
+        "expect.threshold",
+        "'high' is not a number",
+    ),
+    Bad(
+        "threshold-not-fuzzy",
+        "  - expect: {contains: billing, threshold: 0.5}\n",
+        1,
+        "expect.threshold",
+        "threshold only goes with fuzzy",
+    ),
+    Bad("two-checks", "  - expect: {contains: a, regex: b}\n", 1, "expect", "contains and regex together"),
+    Bad("unknown-check", "  - expect: {contain: billing}\n", 1, "expect.contain", "did you mean 'contains'?"),
     Bad("empty-expect", "  - expect: ''\n", 1, "expect", "empty"),
     Bad("confidence", "  - say: {text: hi, confidence: 2}\n", 1, "say.confidence", "out of range"),
     Bad("say-no-text", "  - say: {confidence: 0.5}\n", 1, "say.text", "missing"),
     Bad("wait-negative", "  - wait: -1\n", 1, "wait", "use a number at least 0"),
     Bad("silence-value", "  - silence: 3\n", 1, "silence", "silence takes no value"),
     Bad("state-empty", "  - expect_state:\n", 1, "expect_state", "nothing; write some text"),
-    Bad("unknown-top-key", "name: x\nline: main\ncolour: blue\nsteps: [silence]\n", None, "colour",
-        "unknown key", whole=True, line=3),  # fmt: skip
-    Bad("unknown-line", "line: billing\nsteps: [silence]\n", None, "line",
-        "'billing' is not one of our lines; use main, specialty, tty", whole=True, line=1),  # fmt: skip
-    Bad("line-and-to", 'line: main\nto: "+15551234567"\nsteps: [silence]\n', None, "to",
-        "either `line:` or `to:`", whole=True, line=2),  # fmt: skip
+    Bad(
+        "unknown-top-key",
+        "name: x\nline: main\ncolour: blue\nsteps: [silence]\n",
+        None,
+        "colour",
+        "unknown key",
+        whole=True,
+        line=3,
+    ),
+    Bad(
+        "unknown-line",
+        "line: billing\nsteps: [silence]\n",
+        None,
+        "line",
+        "'billing' is not one of our lines; use main, specialty, tty",
+        whole=True,
+        line=1,
+    ),
+    Bad(
+        "line-and-to",
+        'line: main\nto: "+15551234567"\nsteps: [silence]\n',
+        None,
+        "to",
+        "either `line:` or `to:`",
+        whole=True,
+        line=2,
+    ),
     Bad("no-number", "name: x\nsteps: [silence]\n", None, "line", "which number", whole=True, line=1),
-    Bad("to-as-number", "to: +18002372765\nsteps: [silence]\n", None, "to", 'quote it: to: "+18002372765"',
-        whole=True, line=1),  # fmt: skip
-    Bad("bad-now", "line: tty\nnow: tonight\nsteps: [silence]\n", None, "now", "not an ISO 8601 time",
-        whole=True, line=2),  # fmt: skip
-    Bad("date-now", "line: tty\nnow: 2026-11-23\nsteps: [silence]\n", None, "now", "not a date and time",
-        whole=True, line=2),  # fmt: skip
-    Bad("tags-text", "line: main\ntags: smoke\nsteps: [silence]\n", None, "tags", "not a list",
-        whole=True, line=2),  # fmt: skip
-    Bad("steps-mapping", "line: main\nsteps: {press: '1'}\n", None, "steps", "steps is a list",
-        whole=True, line=2),  # fmt: skip
+    Bad(
+        "to-as-number",
+        "to: +18002372765\nsteps: [silence]\n",
+        None,
+        "to",
+        'quote it: to: "+18002372765"',
+        whole=True,
+        line=1,
+    ),
+    Bad(
+        "bad-now",
+        "line: tty\nnow: tonight\nsteps: [silence]\n",
+        None,
+        "now",
+        "not an ISO 8601 time",
+        whole=True,
+        line=2,
+    ),
+    Bad(
+        "date-now",
+        "line: tty\nnow: 2026-11-23\nsteps: [silence]\n",
+        None,
+        "now",
+        "not a date and time",
+        whole=True,
+        line=2,
+    ),
+    Bad(
+        "tags-text",
+        "line: main\ntags: smoke\nsteps: [silence]\n",
+        None,
+        "tags",
+        "not a list",
+        whole=True,
+        line=2,
+    ),
+    Bad(
+        "steps-mapping",
+        "line: main\nsteps: {press: '1'}\n",
+        None,
+        "steps",
+        "steps is a list",
+        whole=True,
+        line=2,
+    ),
     Bad("checks-nothing", "line: main\nsteps: []\n", None, "steps", "checks nothing", whole=True, line=2),
-    Bad("outcome-kind", "line: main\noutcome: {kind: transfer}\n", None, "outcome.kind",
-        "'transfer' is not a way a call ends", whole=True, line=2),  # fmt: skip
-    Bad("outcome-key", "line: main\noutcome: {queue: x}\n", None, "outcome.queue", "unknown key",
-        whole=True, line=2),  # fmt: skip
-    Bad("duplicate-key", "line: main\nsteps: [silence]\nline: tty\n", None, None,
-        "duplicate key 'line' (first on line 1, again on line 3)", whole=True, line=3),  # fmt: skip
+    Bad(
+        "outcome-kind",
+        "line: main\noutcome: {kind: transfer}\n",
+        None,
+        "outcome.kind",
+        "'transfer' is not a way a call ends",
+        whole=True,
+        line=2,
+    ),
+    Bad(
+        "outcome-key",
+        "line: main\noutcome: {queue: x}\n",
+        None,
+        "outcome.queue",
+        "unknown key",
+        whole=True,
+        line=2,
+    ),
+    Bad(
+        "duplicate-key",
+        "line: main\nsteps: [silence]\nline: tty\n",
+        None,
+        None,
+        "duplicate key 'line' (first on line 1, again on line 3)",
+        whole=True,
+        line=3,
+    ),
     Bad("not-yaml", "line: main\nsteps: [unclosed\n", None, None, "line ", whole=True, line=2),
     Bad("a-list", "- press: '1'\n", None, None, "the file holds a list", whole=True, line=1),
 ]
@@ -247,8 +352,10 @@ def test_a_bad_file_is_refused_naming_file_step_and_field(tmp_path: Path, bad: B
     error = caught.value
     line = bad.line if bad.line is not None else 3 + (bad.step or 0)
     assert (error.file, error.line, error.step, error.field) == (str(path), line, bad.step, bad.field)
-    where = f"{path}:{line}" + (f": step {bad.step}" if bad.step else "") + (
-        f": field '{bad.field}'" if bad.field else ""
+    where = (
+        f"{path}:{line}"
+        + (f": step {bad.step}" if bad.step else "")
+        + (f": field '{bad.field}'" if bad.field else "")
     )
     assert str(error).startswith(where + ": "), str(error)
     assert bad.says in error.detail, error.detail
@@ -268,8 +375,9 @@ def test_every_bad_file_of_a_folder_is_reported_together(tmp_path: Path) -> None
     with pytest.raises(ScenarioErrors) as caught:
         load_paths([tmp_path])
     assert [(Path(e.file).name, e.step, e.field) for e in caught.value.errors] == [
-        ("one.yaml", 1, "press"), ("two.yaml", 1, None),
-    ]  # fmt: skip
+        ("one.yaml", 1, "press"),
+        ("two.yaml", 1, None),
+    ]
 
 
 @pytest.mark.parametrize(
@@ -306,14 +414,26 @@ HEARD = "Billing and insurance. For a billing discrepancy, press 1. To learn wha
         (Check("not_contains", "medicare"), HEARD, True, ""),
         (Check("not_contains", "mail order"), HEARD, False, "heard 'mail order', which must not be said"),
         (Check("regex", r"press \d\.", pattern=re.compile(r"press \d\.")), HEARD, True, ""),
-        (Check("regex", "BILLING", pattern=re.compile("BILLING")), HEARD, False,
-         "nothing matches /BILLING/"),  # fmt: skip
+        (Check("regex", "BILLING", pattern=re.compile("BILLING")), HEARD, False, "nothing matches /BILLING/"),
         (Check("fuzzy", "for a billing discrepency press one"), HEARD, True, "best match scored 0.9"),
-        (Check("fuzzy", "for a pharmacy discount dial nine", threshold=0.9), HEARD, False,
-         "below the threshold 0.9"),  # fmt: skip
+        (
+            Check("fuzzy", "for a pharmacy discount dial nine", threshold=0.9),
+            HEARD,
+            False,
+            "below the threshold 0.9",
+        ),
     ],
-    ids=["contains-any-case", "contains-missing", "contains-nothing-heard", "not-contains",
-         "not-contains-heard", "regex", "regex-is-case-sensitive", "fuzzy", "fuzzy-below"],  # fmt: skip
+    ids=[
+        "contains-any-case",
+        "contains-missing",
+        "contains-nothing-heard",
+        "not-contains",
+        "not-contains-heard",
+        "regex",
+        "regex-is-case-sensitive",
+        "fuzzy",
+        "fuzzy-below",
+    ],
 )
 def test_a_check_passes_or_says_why_not(check: Check, heard: str, passes: bool, reason: str) -> None:
     passed, why = check_heard(check, heard)
@@ -354,11 +474,15 @@ def test_a_wrong_expectation_fails_that_step_and_names_it(tmp_path: Path, target
     assert result.message.startswith(
         "step 3 (expect contains 'Medicare Part D support'): did not hear 'Medicare Part D support'; "
         "heard: 'Billing and insurance."
-    )  # fmt: skip
+    )
     assert [(s.where, s.status) for s in result.steps] == [
-        ("dial", "pass"), ("step 1", "pass"), ("step 2", "pass"), ("step 3", "fail"),
-        ("step 4", "skip"), ("outcome", "skip"),
-    ]  # fmt: skip
+        ("dial", "pass"),
+        ("step 1", "pass"),
+        ("step 2", "pass"),
+        ("step 3", "fail"),
+        ("step 4", "skip"),
+        ("outcome", "skip"),
+    ]
     # The runner hangs up a call it leaves in progress, so the app closes its record.
     assert result.transcript.outcome is not None and result.transcript.outcome.kind == "caller-hangup"
 
@@ -397,13 +521,14 @@ def test_an_outcome_expected_of_a_call_still_waiting_fails(tmp_path: Path, targe
     assert result.message.startswith(
         "outcome (outcome kind enqueue): the call was still waiting for input after the last step "
         "(state billing_menu)"
-    )  # fmt: skip
+    )
 
 
 @pytest.mark.parametrize(
-    ("expected", "passes"), [("en-US", True), ("en", True), ("EN-us", True), ("es", False), ("en-GB", False)],
+    ("expected", "passes"),
+    [("en-US", True), ("en", True), ("EN-us", True), ("es", False), ("en-GB", False)],
     ids=["exact", "no-region", "any-case", "other-language", "other-region"],
-)  # fmt: skip
+)
 def test_expect_language(tmp_path: Path, target: Target, expected: str, passes: bool) -> None:
     result = _run(tmp_path, target, HEAD + f"steps:\n  - expect_language: {expected}\n")
     assert result.passed is passes, result.message
@@ -445,7 +570,9 @@ class _FakeTarget:
 def test_an_app_error_fails_the_dial_with_its_cause(tmp_path: Path) -> None:
     result = _run(tmp_path, _FakeTarget(_ServerError()), HEAD + "steps: [silence]\n")
     assert result.error is None
-    assert result.message == "dial (dial +18002372765): the call failed: HTTP 500 from http://example.test/voice"
+    assert (
+        result.message == "dial (dial +18002372765): the call failed: HTTP 500 from http://example.test/voice"
+    )
     assert [s.status for s in result.steps] == ["fail", "skip", "skip"]
 
 
@@ -488,8 +615,9 @@ def test_scenarios_run_in_parallel_and_come_back_in_order(tmp_path: Path, target
     transport = _Rendezvous(WsgiTransport(target.app))
     parallel = _FakeTarget(transport, base_url=target.base_url)
     seen: list[str] = []
-    results = run_scenarios(scenarios, parallel, workers=4,
-                            on_result=lambda r: seen.append(r.scenario.file.name))  # fmt: skip
+    results = run_scenarios(
+        scenarios, parallel, workers=4, on_result=lambda r: seen.append(r.scenario.file.name)
+    )
     assert [r.scenario for r in results] == scenarios
     assert [r.passed for r in results] == [True, False, True] * 3
     assert sorted(seen) == sorted(s.file.name for s in scenarios)
@@ -532,13 +660,19 @@ def test_junit_xml_element_by_element(run_two_suites: tuple[list[Suite], list[Sc
     root = ElementTree.fromstring(junit_xml(suites, results))
     assert root.tag == "testsuites"
     assert {k: root.get(k) for k in ("name", "tests", "failures", "errors")} == {
-        "name": "ivr test", "tests": "3", "failures": "1", "errors": "0",
-    }  # fmt: skip
+        "name": "ivr test",
+        "tests": "3",
+        "failures": "1",
+        "errors": "0",
+    }
     assert float(root.get("time", "-1")) >= 0
     main_suite, tty_suite = list(root)
     assert (main_suite.tag, main_suite.get("name"), main_suite.get("tests"), main_suite.get("failures")) == (
-        "testsuite", suites[0].name, "2", "1",
-    )  # fmt: skip
+        "testsuite",
+        suites[0].name,
+        "2",
+        "1",
+    )
     tty_counts = (tty_suite.get("name"), tty_suite.get("tests"), tty_suite.get("failures"))
     assert tty_counts == (suites[1].name, "1", "0")
     for suite in (main_suite, tty_suite):
@@ -591,9 +725,10 @@ def test_the_report_marks_each_step_and_shows_failing_calls(
     lines = text.splitlines()
     heads = [line for line in lines if line[:1] in "✓✗"]
     assert [h.split("  (")[0] for h in heads] == [
-        "✓ PASS  Billing, then a representative", "✗ FAIL  Billing, expecting Medicare",
+        "✓ PASS  Billing, then a representative",
+        "✗ FAIL  Billing, expecting Medicare",
         "✓ PASS  TTY after hours",
-    ]  # fmt: skip
+    ]
     assert "    ✗ step 3   expect contains 'Medicare Part D support'  -- did not hear" in text
     assert "    · step 4   press 0  -- not run: an earlier step failed" in text
     assert "    ✓ step 2   expect contains 'Billing and insurance'" in text
@@ -657,10 +792,13 @@ def test_cli_a_missing_path_exits_2(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("expression", "names"),
-    [("tty", ["TTY after hours"]), ("SMOKE", ["Billing, then a representative"]),
-     ("billing", ["Billing, then a representative"])],
+    [
+        ("tty", ["TTY after hours"]),
+        ("SMOKE", ["Billing, then a representative"]),
+        ("billing", ["Billing, then a representative"]),
+    ],
     ids=["by-tag", "by-tag-any-case", "by-name"],
-)  # fmt: skip
+)
 def test_cli_k_selects_by_name_or_tag(
     folder: Path, tmp_path: Path, expression: str, names: list[str]
 ) -> None:
@@ -737,12 +875,18 @@ def test_cli_coverage_over_a_url_is_refused_with_a_reason(
     assert "--coverage needs an in-process run of our app (leave out --url)" in result.stderr
 
 
-@pytest.mark.parametrize(("total", "tty", "shown"), [(10, True, True), (3, True, False), (10, False, False)],
-                         ids=["many-on-a-terminal", "few", "not-a-terminal"])  # fmt: skip
+@pytest.mark.parametrize(
+    ("total", "tty", "shown"),
+    [(10, True, True), (3, True, False), (10, False, False)],
+    ids=["many-on-a-terminal", "few", "not-a-terminal"],
+)
 def test_the_progress_bar_shows_only_for_many_scenarios_on_a_terminal(
-    monkeypatch: pytest.MonkeyPatch, run_two_suites: tuple[list[Suite], list[ScenarioResult]],
-    total: int, tty: bool, shown: bool,
-) -> None:  # fmt: skip
+    monkeypatch: pytest.MonkeyPatch,
+    run_two_suites: tuple[list[Suite], list[ScenarioResult]],
+    total: int,
+    tty: bool,
+    shown: bool,
+) -> None:
     monkeypatch.setattr(sys.stderr, "isatty", lambda: tty)
     with test_cmd._progress(total) as advance:
         assert (advance is not None) is shown

@@ -31,10 +31,16 @@ PUBLIC = "https://ivr.example.com"
 ESCAPED = "/voice/input?step=0&note=a%20b%2Fc"
 
 CALL = {
-    "CallSid": "CA" + "5" * 32, "AccountSid": "AC" + "0" * 32, "From": "+15551230000",
-    "To": MAIN, "Caller": "+15551230000", "Called": MAIN, "CallStatus": "in-progress",
-    "Direction": "inbound", "ApiVersion": "2010-04-01",
-}  # fmt: skip
+    "CallSid": "CA" + "5" * 32,
+    "AccountSid": "AC" + "0" * 32,
+    "From": "+15551230000",
+    "To": MAIN,
+    "Caller": "+15551230000",
+    "Called": MAIN,
+    "CallStatus": "in-progress",
+    "Direction": "inbound",
+    "ApiVersion": "2010-04-01",
+}
 
 
 def sign(url: str, params: Mapping[str, Any], token: str = TOKEN) -> str:
@@ -79,15 +85,24 @@ def client(build: Callable[..., FlaskClient]) -> FlaskClient:
 
 
 def signed_post(
-    client: FlaskClient, path: str, data: Mapping[str, Any], *, base_url: str = LOCAL,
-    signed_url: str | None = None, headers: Mapping[str, str] | None = None, **kwargs: Any,
-) -> TestResponse:  # fmt: skip
+    client: FlaskClient,
+    path: str,
+    data: Mapping[str, Any],
+    *,
+    base_url: str = LOCAL,
+    signed_url: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    **kwargs: Any,
+) -> TestResponse:
     """Post as Twilio does: sign `signed_url` (default: the URL requested) over `data`."""
     signature = sign(signed_url or base_url + path, data)
     return client.post(
-        path, data=data, base_url=base_url, headers={HEADER: signature, **(headers or {})},
+        path,
+        data=data,
+        base_url=base_url,
+        headers={HEADER: signature, **(headers or {})},
         **kwargs,
-    )  # fmt: skip
+    )
 
 
 # --------------------------------------------------------------------------- accepted
@@ -138,9 +153,7 @@ def test_signed_status_callback_is_204_with_empty_body(client):
 )
 def test_signed_static_webhooks_are_answered(client, method, path):
     data = CALL if method == "POST" else {}
-    response = client.open(
-        path, method=method, data=data, headers={HEADER: sign(LOCAL + path, data)}
-    )
+    response = client.open(path, method=method, data=data, headers={HEADER: sign(LOCAL + path, data)})
     assert_answered(response)
 
 
@@ -178,26 +191,33 @@ REFUSED = [
     pytest.param(Bad(header="é" * 28), id="forged-latin1"),
     pytest.param(Bad(header="A" * 4096), id="forged-huge"),
     pytest.param(Bad(token="other-token"), id="signed-with-another-token"),
-    pytest.param(Bad(path="/voice/input?step=0", sent={**CALL, "Digits": "2"},
-                     signed={**CALL, "Digits": "1"}), id="tampered-digits"),
+    pytest.param(
+        Bad(path="/voice/input?step=0", sent={**CALL, "Digits": "2"}, signed={**CALL, "Digits": "1"}),
+        id="tampered-digits",
+    ),
     pytest.param(Bad(sent={**CALL, "Digits": "1"}, signed=CALL), id="field-added"),
     pytest.param(Bad(signed={**CALL, "Digits": "1"}), id="field-removed"),
     pytest.param(Bad(sent={**CALL, "To": "+18006734828"}, signed=CALL), id="field-changed"),
     pytest.param(Bad(signed_url="https://localhost/voice"), id="signed-https-seen-http"),
-    pytest.param(Bad(base_url="https://localhost", signed_url="http://localhost/voice"),
-                 id="signed-http-seen-https"),
+    pytest.param(
+        Bad(base_url="https://localhost", signed_url="http://localhost/voice"), id="signed-http-seen-https"
+    ),
     pytest.param(Bad(signed_url="http://evil.example.com/voice"), id="other-host"),
     pytest.param(Bad(signed_url="http://localhost/voice/status"), id="other-path"),
-    pytest.param(Bad(path="/voice/input?step=1", signed_url="http://localhost/voice/input?step=0"),
-                 id="other-query"),
-    pytest.param(Bad(path="/voice/input?step=0", signed_url="http://localhost/voice/input"),
-                 id="query-dropped"),
-    pytest.param(Bad(base_url="http://localhost:5000", signed_url="http://localhost:5001/voice"),
-                 id="other-port"),
+    pytest.param(
+        Bad(path="/voice/input?step=1", signed_url="http://localhost/voice/input?step=0"), id="other-query"
+    ),
+    pytest.param(
+        Bad(path="/voice/input?step=0", signed_url="http://localhost/voice/input"), id="query-dropped"
+    ),
+    pytest.param(
+        Bad(base_url="http://localhost:5000", signed_url="http://localhost:5001/voice"), id="other-port"
+    ),
     pytest.param(Bad(base_url=PUBLIC, signed_url=PUBLIC + ":80/voice"), id="wrong-default-port"),
-    pytest.param(Bad(path=ESCAPED, signed_url=LOCAL + "/voice/input?step=0&note=a%20b/c"),
-                 id="escapes-requoted"),
-]  # fmt: skip
+    pytest.param(
+        Bad(path=ESCAPED, signed_url=LOCAL + "/voice/input?step=0&note=a%20b/c"), id="escapes-requoted"
+    ),
+]
 
 
 @pytest.mark.parametrize("bad", REFUSED)
@@ -255,7 +275,7 @@ def test_oversized_signed_body_is_a_clean_413(client):
         pytest.param(LOCAL + ":5000", LOCAL + ":5000/voice", id="custom-port-signed-with-it"),
         pytest.param(PUBLIC + ":8443", PUBLIC + ":8443/voice", id="https-custom-port"),
     ],
-)  # fmt: skip
+)
 def test_explicit_or_implicit_default_port_both_pass(client, base_url, signed_url):
     assert_answered(signed_post(client, "/voice", CALL, base_url=base_url, signed_url=signed_url))
 
@@ -272,23 +292,37 @@ INTERNAL = "http://127.0.0.1:8000"
     ("config", "headers", "signed_url", "accepted"),
     [
         pytest.param({"TRUST_PROXY": 1}, FORWARDED, PROXIED, True, id="trusted-proxy"),
-        pytest.param({"TRUST_PROXY": 1}, {**FORWARDED, "X-Forwarded-Port": "443"}, PROXIED,
-                     True, id="trusted-proxy-with-port"),
+        pytest.param(
+            {"TRUST_PROXY": 1},
+            {**FORWARDED, "X-Forwarded-Port": "443"},
+            PROXIED,
+            True,
+            id="trusted-proxy-with-port",
+        ),
         pytest.param({}, FORWARDED, PROXIED, False, id="untrusted-forwarded-headers"),
         pytest.param({}, FORWARDED, INTERNAL + "/voice", True, id="untrusted-sees-internal-url"),
-        pytest.param({"TRUST_PROXY": 1}, FORWARDED, INTERNAL + "/voice", False,
-                     id="trusted-proxy-refuses-internal-url"),
-        pytest.param({"TRUST_PROXY": 1}, {"X-Forwarded-Proto": "https"},
-                     "https://127.0.0.1:8000/voice", True, id="trusted-proto-only"),
-        pytest.param({"TRUST_PROXY": 1}, {"X-Forwarded-Host": "public.example.com"},
-                     PROXIED, False, id="trusted-host-but-http"),
+        pytest.param(
+            {"TRUST_PROXY": 1}, FORWARDED, INTERNAL + "/voice", False, id="trusted-proxy-refuses-internal-url"
+        ),
+        pytest.param(
+            {"TRUST_PROXY": 1},
+            {"X-Forwarded-Proto": "https"},
+            "https://127.0.0.1:8000/voice",
+            True,
+            id="trusted-proto-only",
+        ),
+        pytest.param(
+            {"TRUST_PROXY": 1},
+            {"X-Forwarded-Host": "public.example.com"},
+            PROXIED,
+            False,
+            id="trusted-host-but-http",
+        ),
     ],
-)  # fmt: skip
+)
 def test_tls_terminating_proxy(build, config, headers, signed_url, accepted):
     client = build(**config)
-    response = signed_post(
-        client, "/voice", CALL, base_url=INTERNAL, signed_url=signed_url, headers=headers
-    )
+    response = signed_post(client, "/voice", CALL, base_url=INTERNAL, signed_url=signed_url, headers=headers)
     if accepted:
         assert_answered(response)
     else:
@@ -305,7 +339,7 @@ def test_tls_terminating_proxy(build, config, headers, signed_url, accepted):
         pytest.param("/voice", LOCAL + "/voice", False, id="local-url"),
         pytest.param("/voice", "http://ivr.example.com/voice", False, id="public-host-http"),
     ],
-)  # fmt: skip
+)
 def test_public_base_url(build, base, path, signed_url, accepted):
     client = build(PUBLIC_BASE_URL=base)
     response = signed_post(client, path, CALL, signed_url=signed_url)
@@ -334,21 +368,30 @@ def test_escaped_action_url_signed_as_requested_passes(client):
     ("path", "environ", "expected"),
     [
         pytest.param(ESCAPED, {}, LOCAL + ESCAPED, id="raw-request-line"),
-        pytest.param(ESCAPED, {"RAW_URI": "", "REQUEST_URI": ""}, LOCAL + ESCAPED,
-                     id="no-raw-uri-keeps-raw-query"),
-        pytest.param(ESCAPED, {"RAW_URI": "", "REQUEST_URI": ESCAPED}, LOCAL + ESCAPED,
-                     id="request-uri-only"),
-        pytest.param("/voice/hold?lang=%C3%A9", {}, LOCAL + "/voice/hold?lang=%C3%A9",
-                     id="utf8-escapes-kept"),
-        pytest.param("/voice/hold?lang=é", {}, LOCAL + "/voice/hold?lang=é",
-                     id="raw-utf8-decoded"),
-        pytest.param("/voice/hold?lang=é", {"RAW_URI": "", "REQUEST_URI": ""},
-                     LOCAL + "/voice/hold?lang=é", id="raw-utf8-query-without-raw-uri"),
-        pytest.param("/voice/fallback", {"RAW_URI": "http://localhost/voice/fallback",
-                                         "REQUEST_URI": ""}, LOCAL + "/voice/fallback",
-                     id="absolute-form-request-line-ignored"),
+        pytest.param(
+            ESCAPED, {"RAW_URI": "", "REQUEST_URI": ""}, LOCAL + ESCAPED, id="no-raw-uri-keeps-raw-query"
+        ),
+        pytest.param(
+            ESCAPED, {"RAW_URI": "", "REQUEST_URI": ESCAPED}, LOCAL + ESCAPED, id="request-uri-only"
+        ),
+        pytest.param(
+            "/voice/hold?lang=%C3%A9", {}, LOCAL + "/voice/hold?lang=%C3%A9", id="utf8-escapes-kept"
+        ),
+        pytest.param("/voice/hold?lang=é", {}, LOCAL + "/voice/hold?lang=é", id="raw-utf8-decoded"),
+        pytest.param(
+            "/voice/hold?lang=é",
+            {"RAW_URI": "", "REQUEST_URI": ""},
+            LOCAL + "/voice/hold?lang=é",
+            id="raw-utf8-query-without-raw-uri",
+        ),
+        pytest.param(
+            "/voice/fallback",
+            {"RAW_URI": "http://localhost/voice/fallback", "REQUEST_URI": ""},
+            LOCAL + "/voice/fallback",
+            id="absolute-form-request-line-ignored",
+        ),
     ],
-)  # fmt: skip
+)
 def test_url_as_requested_uses_the_raw_request_line(client, path, environ, expected):
     app = client.application
     with app.test_request_context(path, method="POST", environ_overrides=environ):
@@ -372,9 +415,10 @@ def test_signed_raw_utf8_query_passes(client):
 def test_a_signature_check_that_cannot_parse_the_url_refuses(make_app):
     app = make_app(TWILIO_AUTH_TOKEN="test-token", PUBLIC_BASE_URL="https://ivr.example.com:99999")
     response = app.test_client().post(
-        "/voice", data={"CallSid": "CAport", "To": "+18002372765"},
+        "/voice",
+        data={"CallSid": "CAport", "To": "+18002372765"},
         headers={"X-Twilio-Signature": "x"},
-    )  # fmt: skip
+    )
     assert response.status_code == 403 and response.mimetype == "text/xml"
 
 
@@ -387,9 +431,14 @@ KEY_ID = "KS" + "1" * 32
 
 
 def shared_post(
-    client: FlaskClient, data: Mapping[str, Any] = CALL, *, secret: str = SHARED,
-    algorithm: str = "HMAC_SHA256", settings: str | None = None, path: str = "/voice",
-) -> TestResponse:  # fmt: skip
+    client: FlaskClient,
+    data: Mapping[str, Any] = CALL,
+    *,
+    secret: str = SHARED,
+    algorithm: str = "HMAC_SHA256",
+    settings: str | None = None,
+    path: str = "/voice",
+) -> TestResponse:
     """Post as Twilio does under a Webhook Rule: signed with a shared key, and says so."""
     signature = RequestValidator(secret).compute_signature(LOCAL + path, data, algorithm)
     header = settings if settings is not None else f"key={KEY_ID},algorithm={algorithm}"
@@ -416,13 +465,19 @@ def test_both_keys_pass_while_rotating(build):
 SHARED_REFUSED = [
     pytest.param({}, dict(secret=TOKEN), id="auth-token-signature-under-settings-header"),
     pytest.param({}, dict(secret="another-shared-key"), id="another-shared-key"),
-    pytest.param({}, dict(algorithm="HMAC_SHA1", settings=f"key={KEY_ID},algorithm=HMAC_SHA256"),
-                 id="algorithm-other-than-named"),
+    pytest.param(
+        {},
+        dict(algorithm="HMAC_SHA1", settings=f"key={KEY_ID},algorithm=HMAC_SHA256"),
+        id="algorithm-other-than-named",
+    ),
     pytest.param({}, dict(settings=f"key={KEY_ID},algorithm=HMAC_MD5"), id="unknown-algorithm"),
-    pytest.param({}, dict(algorithm="HMAC_SHA1", settings=f"key={KEY_ID},algorithm=HMAC_MD5"),
-                 id="unknown-algorithm-signed-with-the-default"),
+    pytest.param(
+        {},
+        dict(algorithm="HMAC_SHA1", settings=f"key={KEY_ID},algorithm=HMAC_MD5"),
+        id="unknown-algorithm-signed-with-the-default",
+    ),
     pytest.param({"TWILIO_AUTH_TOKEN": None}, dict(secret=TOKEN), id="shared-key-only-auth-token-used"),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize(("config", "post"), SHARED_REFUSED)

@@ -51,25 +51,27 @@ SPOKEN = {NO_INPUT: 2.0, "Thanks.": 0.4}
 def call_fields(status: str, to: str = LINE) -> dict[str, str]:
     """The fields Twilio posts on every request of an inbound call."""
     return {
-        "CallSid": SID, "AccountSid": DEFAULT_ACCOUNT, "From": CALLER, "To": to,
-        "Caller": CALLER, "Called": to, "CallStatus": status, "Direction": "inbound",
+        "CallSid": SID,
+        "AccountSid": DEFAULT_ACCOUNT,
+        "From": CALLER,
+        "To": to,
+        "Caller": CALLER,
+        "Called": to,
+        "CallStatus": status,
+        "Direction": "inbound",
         "ApiVersion": "2010-04-01",
-    }  # fmt: skip
+    }
 
 
 def place(app: TwimlApp, voice_url: str = "/", **kwargs: Any) -> SimulatedCall:
     """A call to a tiny TwiML app, not yet dialled; its status callback goes to /status."""
     kwargs.setdefault("call_sid", SID)
-    return SimulatedCall(
-        WsgiTransport(app), LINE, voice_url=voice_url, status_callback="/status", **kwargs
-    )
+    return SimulatedCall(WsgiTransport(app), LINE, voice_url=voice_url, status_callback="/status", **kwargs)
 
 
 def input_fields(app: TwimlApp, path: str = "/got") -> list[dict[str, str]]:
     """What each request to `path` carried beyond the call's own fields."""
-    return [
-        {k: v for k, v in seen.form.items() if k not in call_fields("x")} for seen in app.to(path)
-    ]
+    return [{k: v for k, v in seen.form.items() if k not in call_fields("x")} for seen in app.to(path)]
 
 
 # -- Gather ----------------------------------------------------------------------------------
@@ -108,15 +110,17 @@ def test_no_input_falls_through_unless_action_on_empty_result(
         pytest.param({}, "123", "123", 3, True, id="no-finish-key-waits-for-timeout"),
         pytest.param({"finish_on_key": "*"}, "12#*", "12#", 4, False, id="custom-star"),
         pytest.param({"finish_on_key": "*"}, "#", "#", 1, True, id="custom-star-pound-is-a-digit"),
-        pytest.param({"finish_on_key": "", "num_digits": 4}, "1#*2", "1#*2", 4, False,
-                     id="empty-finish-key-num-digits"),
-        pytest.param({"finish_on_key": "", "num_digits": 4}, "1#", "1#", 2, True,
-                     id="empty-finish-key-short-waits"),
+        pytest.param(
+            {"finish_on_key": "", "num_digits": 4}, "1#*2", "1#*2", 4, False, id="empty-finish-key-num-digits"
+        ),
+        pytest.param(
+            {"finish_on_key": "", "num_digits": 4}, "1#", "1#", 2, True, id="empty-finish-key-short-waits"
+        ),
         pytest.param({"num_digits": 2}, "12345", "12", 2, False, id="num-digits-cuts-short"),
         pytest.param({}, "#", None, 1, False, id="finish-key-alone-falls-through"),
         pytest.param({"num_digits": 3}, "#12", None, 1, False, id="finish-key-first-falls-through"),
     ],
-)  # fmt: skip
+)
 def test_finish_on_key_and_num_digits(
     gather: dict[str, Any], keys: str, digits: str | None, consumed: int, waited: bool
 ) -> None:
@@ -141,13 +145,21 @@ def test_finish_on_key_and_num_digits(
         pytest.param({}, lambda c: c.say("billing"), None, id="default-input-is-keys-only"),
         pytest.param({"input": "dtmf"}, lambda c: c.say("billing"), None, id="keys-only-ignores-speech"),
         pytest.param({"input": "speech"}, lambda c: c.press("1"), None, id="speech-only-ignores-keys"),
-        pytest.param({"input": "speech", "action_on_empty_result": True}, lambda c: c.press("1"), {},
-                     id="speech-only-keys-are-empty-result"),
+        pytest.param(
+            {"input": "speech", "action_on_empty_result": True},
+            lambda c: c.press("1"),
+            {},
+            id="speech-only-keys-are-empty-result",
+        ),
         pytest.param({"input": "dtmf"}, lambda c: c.press("1"), {"Digits": "1"}, id="keys-only-takes-keys"),
-        pytest.param({"input": "speech"}, lambda c: c.say("billing", 0.5),
-                     {"SpeechResult": "billing", "Confidence": "0.50"}, id="speech-only-takes-speech"),
+        pytest.param(
+            {"input": "speech"},
+            lambda c: c.say("billing", 0.5),
+            {"SpeechResult": "billing", "Confidence": "0.50"},
+            id="speech-only-takes-speech",
+        ),
     ],
-)  # fmt: skip
+)
 def test_input_kinds(gather: dict[str, Any], act: Act, sent: dict[str, str] | None) -> None:
     app = apps.gather_app(**gather)
     call = place(app).dial()
@@ -331,13 +343,19 @@ def test_pause_advances_the_virtual_clock_not_the_real_one() -> None:
 @pytest.mark.parametrize(
     ("build", "detail"),
     [
-        pytest.param(apps.unsupported_verb_app,
-                     "the simulator does not support <Record> (at Response/Record)", id="record"),
-        pytest.param(apps.unsupported_attribute_app,
-                     "the simulator does not support attribute 'partialResultCallback' of <Gather> "
-                     "(at Response/Gather)", id="gather-partial-result-callback"),
+        pytest.param(
+            apps.unsupported_verb_app,
+            "the simulator does not support <Record> (at Response/Record)",
+            id="record",
+        ),
+        pytest.param(
+            apps.unsupported_attribute_app,
+            "the simulator does not support attribute 'partialResultCallback' of <Gather> "
+            "(at Response/Gather)",
+            id="gather-partial-result-callback",
+        ),
     ],
-)  # fmt: skip
+)
 def test_unsupported_twiml_is_an_error_outcome_not_a_fallback(
     build: Callable[[], TwimlApp], detail: str
 ) -> None:
@@ -354,17 +372,24 @@ def test_unsupported_twiml_is_an_error_outcome_not_a_fallback(
     ("kind", "validate", "detail"),
     [
         pytest.param("http-500", True, "HTTP 500 from http://localhost/", id="http-500"),
-        pytest.param("invalid-twiml", True,
-                     "invalid TwiML: Response/Dance[1]: unknown element <Dance> (not a TwiML Voice element)",
-                     id="invalid-twiml"),
-        pytest.param("not-xml", True,
-                     "invalid TwiML: document: not well-formed XML: mismatched tag (line 1, column 20)",
-                     id="not-well-formed"),
-        pytest.param("not-xml", False, "not XML: mismatched tag: line 1, column 20",
-                     id="not-well-formed-unvalidated"),
+        pytest.param(
+            "invalid-twiml",
+            True,
+            "invalid TwiML: Response/Dance[1]: unknown element <Dance> (not a TwiML Voice element)",
+            id="invalid-twiml",
+        ),
+        pytest.param(
+            "not-xml",
+            True,
+            "invalid TwiML: document: not well-formed XML: mismatched tag (line 1, column 20)",
+            id="not-well-formed",
+        ),
+        pytest.param(
+            "not-xml", False, "not XML: mismatched tag: line 1, column 20", id="not-well-formed-unvalidated"
+        ),
         pytest.param("json", True, "content type application/json is not TwiML", id="json-content-type"),
     ],
-)  # fmt: skip
+)
 def test_broken_app_without_fallback_is_an_error(kind: str, validate: bool, detail: str) -> None:
     app = apps.broken_app(kind)
     call = place(app, validate=validate).dial()
@@ -401,8 +426,11 @@ def test_fallback_after_a_failing_action_gets_the_input() -> None:
 
     assert app.paths == ["/", "/got", "/help/fallback", "/status"]
     assert app.to("/help/fallback")[0].form == {
-        **call_fields("in-progress"), "Digits": "3", "ErrorCode": "11200", "ErrorUrl": LOCAL + "/got",
-    }  # fmt: skip
+        **call_fields("in-progress"),
+        "Digits": "3",
+        "ErrorCode": "11200",
+        "ErrorUrl": LOCAL + "/got",
+    }
     assert call.outcome == Outcome("hangup")
 
 
@@ -413,10 +441,13 @@ def test_fallback_after_a_failing_action_gets_the_input() -> None:
     ("act", "sent"),
     [
         pytest.param(lambda c: c.press("5"), {"Digits": "5"}, id="keys"),
-        pytest.param(lambda c: c.say("refill please", 0.5),
-                     {"SpeechResult": "refill please", "Confidence": "0.50"}, id="speech"),
+        pytest.param(
+            lambda c: c.say("refill please", 0.5),
+            {"SpeechResult": "refill please", "Confidence": "0.50"},
+            id="speech",
+        ),
     ],
-)  # fmt: skip
+)
 def test_exact_fields_of_each_request(act: Act, sent: dict[str, str]) -> None:
     app = apps.echo_app()
     call = place(app).dial()
@@ -457,8 +488,10 @@ def test_each_request_is_signed_with_the_auth_token(method: str) -> None:
     place(app, auth_token=TOKEN).dial().press("1#")
 
     assert [(seen.method, seen.path) for seen in app.seen] == [
-        ("POST", "/"), (method, "/got"), ("POST", "/status"),
-    ]  # fmt: skip
+        ("POST", "/"),
+        (method, "/got"),
+        ("POST", "/status"),
+    ]
     for seen in app.seen:
         url = LOCAL + seen.path + (f"?{seen.query}" if seen.query else "")
         signature = seen.headers["X-Twilio-Signature"]
@@ -469,20 +502,41 @@ def test_each_request_is_signed_with_the_auth_token(method: str) -> None:
 @pytest.mark.parametrize(
     ("prepare", "act", "message"),
     [
-        pytest.param(lambda c: c, lambda c: c.press("1"),
-                     "cannot press '1': the call is not waiting for input", id="press-before-dial"),
-        pytest.param(lambda c: c, lambda c: c.say("hi"),
-                     "cannot say 'hi': the call is not waiting for input", id="say-before-dial"),
-        pytest.param(lambda c: c.dial(), lambda c: c.press("1"),
-                     "cannot press '1': the call has ended (hangup)", id="press-after-end"),
-        pytest.param(lambda c: c.dial(), lambda c: c.say("hi"),
-                     "cannot say 'hi': the call has ended (hangup)", id="say-after-end"),
-        pytest.param(lambda c: c.dial(), lambda c: c.silence(),
-                     "cannot stay silent: the call has ended (hangup)", id="silence-after-end"),
-        pytest.param(lambda c: c.dial(), lambda c: c.dial(), "this call was already dialled",
-                     id="dial-twice"),
+        pytest.param(
+            lambda c: c,
+            lambda c: c.press("1"),
+            "cannot press '1': the call is not waiting for input",
+            id="press-before-dial",
+        ),
+        pytest.param(
+            lambda c: c,
+            lambda c: c.say("hi"),
+            "cannot say 'hi': the call is not waiting for input",
+            id="say-before-dial",
+        ),
+        pytest.param(
+            lambda c: c.dial(),
+            lambda c: c.press("1"),
+            "cannot press '1': the call has ended (hangup)",
+            id="press-after-end",
+        ),
+        pytest.param(
+            lambda c: c.dial(),
+            lambda c: c.say("hi"),
+            "cannot say 'hi': the call has ended (hangup)",
+            id="say-after-end",
+        ),
+        pytest.param(
+            lambda c: c.dial(),
+            lambda c: c.silence(),
+            "cannot stay silent: the call has ended (hangup)",
+            id="silence-after-end",
+        ),
+        pytest.param(
+            lambda c: c.dial(), lambda c: c.dial(), "this call was already dialled", id="dial-twice"
+        ),
     ],
-)  # fmt: skip
+)
 def test_input_when_the_call_cannot_take_it(
     prepare: Callable[[SimulatedCall], SimulatedCall], act: Act, message: str
 ) -> None:
@@ -542,8 +596,10 @@ def serve() -> Iterator[Serve]:
 
 BILLING_PATH = [
     ("main_menu", flow_text.prompt("main_menu")),
-    *((state, f"{flow_text.confirm(state)} {flow_text.prompt(state)}")  # the choice confirmed first
-      for state in ("billing_menu", "billing_discrepancy")),
+    *(
+        (state, f"{flow_text.confirm(state)} {flow_text.prompt(state)}")  # the choice confirmed first
+        for state in ("billing_menu", "billing_discrepancy")
+    ),
 ]
 
 
@@ -563,8 +619,10 @@ def test_core_app_full_path(app: Flask) -> None:
     call = walk_billing(SimulatedCall(WsgiTransport(app), MAIN).dial())
 
     assert [step.url for step in call.transcript.steps] == [
-        LOCAL + "/voice", LOCAL + "/voice/input?step=0", LOCAL + "/voice/input?step=1",
-    ]  # fmt: skip
+        LOCAL + "/voice",
+        LOCAL + "/voice/input?step=0",
+        LOCAL + "/voice/input?step=1",
+    ]
     assert [step.input for step in call.transcript.steps] == [None, "keys 2", "keys 1"]
     call.hangup()
     assert call.outcome == Outcome("caller-hangup")
@@ -614,12 +672,16 @@ def test_core_app_with_a_shared_key_accepts_calls_signed_with_it(core_app: Build
     [
         pytest.param({}, None, id="nothing"),
         pytest.param({"TWILIO_AUTH_TOKEN": "t"}, Signer("t"), id="auth-token"),
-        pytest.param({"TWILIO_WEBHOOK_SHARED_KEY": "k1, k2"}, Signer("k1", SIMULATED_KEY_ID, "HMAC_SHA256"),
-                     id="first-shared-key"),
-        pytest.param({"TWILIO_AUTH_TOKEN": "t", "TWILIO_WEBHOOK_SHARED_KEY": "k"}, Signer("t"),
-                     id="auth-token-first"),
+        pytest.param(
+            {"TWILIO_WEBHOOK_SHARED_KEY": "k1, k2"},
+            Signer("k1", SIMULATED_KEY_ID, "HMAC_SHA256"),
+            id="first-shared-key",
+        ),
+        pytest.param(
+            {"TWILIO_AUTH_TOKEN": "t", "TWILIO_WEBHOOK_SHARED_KEY": "k"}, Signer("t"), id="auth-token-first"
+        ),
     ],
-)  # fmt: skip
+)
 def test_signer_from_config(config: dict[str, str], expected: Signer | None) -> None:
     assert Signer.from_config(config) == expected
 
@@ -666,8 +728,11 @@ def test_http_transport_walks_our_app(core_app: Build, serve: Serve, token: str 
 
     steps = call.transcript.steps
     assert [step.url for step in steps] == [
-        base + "/voice", base + "/voice/input?step=0", base + "/voice/input?step=1", base + "/voice/status",
-    ]  # fmt: skip
+        base + "/voice",
+        base + "/voice/input?step=0",
+        base + "/voice/input?step=1",
+        base + "/voice/status",
+    ]
     assert [step.status for step in steps] == [200, 200, 200, 204]
     assert call.outcome == Outcome("caller-hangup")
 

@@ -44,8 +44,10 @@ def test_workers_opening_a_new_file_at_once_all_start(tmp_path):
 
 def _refuse(store: SqliteStore, table: str, event: str = "INSERT") -> None:
     """Make every `event` on `table` fail, as a full disk or a broken file would."""
-    store.connection().execute(f"CREATE TRIGGER refuse_{table}_{event} BEFORE {event} ON {table} "
-                               "BEGIN SELECT RAISE(ABORT, 'disk I/O error (simulated)'); END")  # fmt: skip
+    store.connection().execute(
+        f"CREATE TRIGGER refuse_{table}_{event} BEFORE {event} ON {table} "
+        "BEGIN SELECT RAISE(ABORT, 'disk I/O error (simulated)'); END"
+    )
 
 
 def _call(sid: str, reference: str = "12345678"):
@@ -85,14 +87,18 @@ def test_a_read_only_database_is_a_store_error(tmp_path):
     assert store.get_call("CA1") is None
 
 
-@pytest.mark.parametrize("use", [
-    lambda store: store.get_call("CA1"),
-    lambda store: store.recent_calls(),
-    lambda store: list(store.iter_raw_text()),
-    lambda store: store.members.verify("0" * 64, "03071956"),
-    lambda store: store.end_call("CA1", "completed", 2.0, 5),
-    lambda store: store.call("CA1", now=1.0).__enter__(),
-], ids=["get_call", "recent_calls", "iter_raw_text", "verify", "end_call", "call"])  # fmt: skip
+@pytest.mark.parametrize(
+    "use",
+    [
+        lambda store: store.get_call("CA1"),
+        lambda store: store.recent_calls(),
+        lambda store: list(store.iter_raw_text()),
+        lambda store: store.members.verify("0" * 64, "03071956"),
+        lambda store: store.end_call("CA1", "completed", 2.0, 5),
+        lambda store: store.call("CA1", now=1.0).__enter__(),
+    ],
+    ids=["get_call", "recent_calls", "iter_raw_text", "verify", "end_call", "call"],
+)
 def test_a_closed_connection_is_a_store_error_everywhere(tmp_path, use):
     from ivr.engine.errors import StoreError
 

@@ -303,9 +303,12 @@ PATHS = [
     pytest.param(("3", "2"), ["low-income subsidy"], id="medicare-lis"),
     pytest.param(("5", "1"), ["30-day travel supply"], id="intl-travel"),
     pytest.param(("9", "2"), ["diferencia en su factura"], id="spanish-billing"),
-    pytest.param(("1", MEMBER_ID, MEMBER_DOB, "2"),
-                 ["Your most recent order: two prescriptions shipped on Monday"], id="verified-tracking"),
-]  # fmt: skip
+    pytest.param(
+        ("1", MEMBER_ID, MEMBER_DOB, "2"),
+        ["Your most recent order: two prescriptions shipped on Monday"],
+        id="verified-tracking",
+    ),
+]
 
 
 @pytest.mark.parametrize(("keys", "phrases"), PATHS)

@@ -254,9 +254,14 @@ CALLS = [
 
 def test_sigkill_mid_calls_on_redis_then_restart(tmp_path, redis_server: RedisServer, redis_prefix):
     port = free_port()
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "IVR_REDIS_URL": redis_server.url,
-           "IVR_REDIS_PREFIX": redis_prefix, "IVR_NOW": OPEN_HOURS,
-           "IVR_DATABASE": str(tmp_path / "unused.sqlite3")}  # fmt: skip
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "IVR_REDIS_URL": redis_server.url,
+        "IVR_REDIS_PREFIX": redis_prefix,
+        "IVR_NOW": OPEN_HOURS,
+        "IVR_DATABASE": str(tmp_path / "unused.sqlite3"),
+    }
     env.pop("TWILIO_AUTH_TOKEN", None)
     env.pop("REDIS_URL", None)
     log = tmp_path / "server.log"

@@ -36,8 +36,12 @@ def night(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _run(runner: CliRunner, folder: Path, *args: str, env: dict[str, str] | None = None) -> Result:
-    return runner.invoke(main, ["test", str(folder), "--database", str(folder.parent / "ivr.sqlite3"),
-                                *args], env=env, catch_exceptions=False)  # fmt: skip
+    return runner.invoke(
+        main,
+        ["test", str(folder), "--database", str(folder.parent / "ivr.sqlite3"), *args],
+        env=env,
+        catch_exceptions=False,
+    )
 
 
 @pytest.mark.usefixtures("night")
@@ -45,8 +49,10 @@ def test_a_tty_scenario_without_now_runs_at_the_fixed_open_time(runner: CliRunne
     result = _run(runner, tty_folder)
     assert result.exit_code == 0, result.output
     assert "1 scenario: 1 passed, 0 failed" in result.stdout
-    assert ("note: 1 scenario on a line with opening hours gives no `now:` and runs at a fixed "
-            "open time (see ivr test --help)") in result.stderr  # fmt: skip
+    assert (
+        "note: 1 scenario on a line with opening hours gives no `now:` and runs at a fixed "
+        "open time (see ivr test --help)"
+    ) in result.stderr
 
 
 @pytest.mark.usefixtures("night")

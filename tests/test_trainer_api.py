@@ -63,8 +63,12 @@ def test_page_and_every_asset_are_served_by_the_app(client: FlaskClient) -> None
     assert "default-src 'self'" in page.headers["Content-Security-Policy"]
     assets = [a for a in re.findall(r'(?:src|href)="([^"]+)"', html) if not a.startswith("data:")]
     assert sorted(a.rsplit("/", 1)[-1] for a in assets) == [
-        "audio.js", "charts.js", "diagram.js", "trainer.css", "trainer.js",
-    ]  # fmt: skip
+        "audio.js",
+        "charts.js",
+        "diagram.js",
+        "trainer.css",
+        "trainer.js",
+    ]
     for asset in assets:
         assert asset.startswith("/trainer/static/"), asset
         response = client.get(asset)
@@ -125,8 +129,7 @@ def test_pressing_1_reaches_the_identity_check(client: FlaskClient) -> None:
     detail = act(client, sid, "press", keys="1")
     assert detail["call"]["state"] == detail["live"]["state"] == "verify_id"
     caller = [e for e in detail["live"]["transcript"] if e["who"] == "caller"]
-    assert caller == [{"who": "caller", "text": "pressed 1", "lang": "en-US", "state": "main_menu",
-                       "n": 4}]  # fmt: skip
+    assert caller == [{"who": "caller", "text": "pressed 1", "lang": "en-US", "state": "main_menu", "n": 4}]
     confirm, prompt = spoken(detail)[-2:]
     assert confirm["text"] == "Refills and delivery status."  # the choice confirmed first
     assert prompt["text"].startswith("For your security, I need to verify your identity.")
@@ -229,8 +232,9 @@ def test_a_transfer_ends_the_call_with_the_reference_spoken(client: FlaskClient)
 
 
 @pytest.mark.parametrize("base_url", [None, "https://ivr.example.test"], ids=["localhost", "public"])
-@pytest.mark.parametrize("secret", ["TWILIO_AUTH_TOKEN", "TWILIO_WEBHOOK_SHARED_KEY"],
-                         ids=["auth-token", "shared-key-only"])  # fmt: skip
+@pytest.mark.parametrize(
+    "secret", ["TWILIO_AUTH_TOKEN", "TWILIO_WEBHOOK_SHARED_KEY"], ids=["auth-token", "shared-key-only"]
+)
 def test_signed_mode_page_calls_sign_like_twilio(
     make_app: Callable[..., Flask], base_url: str | None, secret: str
 ) -> None:
@@ -268,10 +272,13 @@ def test_page_calls_on_many_threads_keep_to_their_own_path(app: Flask) -> None:
     for thread in threads:
         thread.join()
     assert results == {
-        "2": "hung up in billing_menu", "21": "hung up in billing_discrepancy",
-        "3": "hung up in medicare_menu", "5": "hung up in international_menu",
-        "51": "hung up in intl_travel", "9": "hung up in main_menu",
-    }  # fmt: skip
+        "2": "hung up in billing_menu",
+        "21": "hung up in billing_discrepancy",
+        "3": "hung up in medicare_menu",
+        "5": "hung up in international_menu",
+        "51": "hung up in intl_travel",
+        "9": "hung up in main_menu",
+    }
 
 
 # -- history and following any call ---------------------------------------------------------
@@ -297,9 +304,7 @@ def test_history_lists_real_and_page_calls_newest_first(
     assert only_tty == []
 
 
-def test_a_real_call_can_be_followed_but_not_driven(
-    client: FlaskClient, call: Callable[..., Phone]
-) -> None:
+def test_a_real_call_can_be_followed_but_not_driven(client: FlaskClient, call: Callable[..., Phone]) -> None:
     phone = call()
     before = ok(client.get(f"{API}/calls/{phone.sid}"))
     assert before["live"] is None
@@ -405,8 +410,11 @@ BAD: list[tuple[str, str, Any, int, str]] = [
 ]
 
 
-@pytest.mark.parametrize(("method", "path", "body", "status", "message"), BAD,
-                         ids=[f"{m} {p} {json.dumps(b)[:30]}" for m, p, b, _, _ in BAD])  # fmt: skip
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status", "message"),
+    BAD,
+    ids=[f"{m} {p} {json.dumps(b)[:30]}" for m, p, b, _, _ in BAD],
+)
 def test_bad_input_is_refused_with_a_json_message(
     client: FlaskClient, method: str, path: str, body: Any, status: int, message: str
 ) -> None:

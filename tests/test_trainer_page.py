@@ -27,9 +27,15 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: 
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]  # fmt: skip
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 AFTER_HOURS = "2026-11-24T21:30"
 
@@ -99,8 +105,9 @@ def current(page: Page, state: str) -> None:
 
 def api(server: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
     data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(server + "/trainer/api" + path, data=data,
-                                     headers={"Content-Type": "application/json"})  # fmt: skip
+    request = urllib.request.Request(
+        server + "/trainer/api" + path, data=data, headers={"Content-Type": "application/json"}
+    )
     with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - our server
         result: dict[str, Any] = json.load(response)
     return result

@@ -69,9 +69,7 @@ FORM_TO_FIELD = {
 }
 
 LIST_PATH = re.compile(r"^/2010-04-01/Accounts/(?P<account>AC\w+)/IncomingPhoneNumbers\.json$")
-ITEM_PATH = re.compile(
-    r"^/2010-04-01/Accounts/(?P<account>AC\w+)/IncomingPhoneNumbers/(?P<sid>PN\w+)\.json$"
-)
+ITEM_PATH = re.compile(r"^/2010-04-01/Accounts/(?P<account>AC\w+)/IncomingPhoneNumbers/(?P<sid>PN\w+)\.json$")
 
 
 def number_resource(account_sid: str, sid: str, phone_number: str) -> dict[str, Any]:
@@ -296,9 +294,7 @@ def twilio_api() -> Iterator[FakeTwilio]:
     fake = FakeTwilio()
     server = FakeTwilioServer(fake)
     fake.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(
-        target=server.serve_forever, args=(0.01,), name="fake-twilio", daemon=True
-    )
+    thread = threading.Thread(target=server.serve_forever, args=(0.01,), name="fake-twilio", daemon=True)
     thread.start()
     try:
         yield fake
@@ -323,9 +319,7 @@ def make_client(
     )
 
 
-def configure_error(
-    client: Client, phone: str = NUMBER, base: str = "https://ivr.example.com"
-) -> str:
+def configure_error(client: Client, phone: str = NUMBER, base: str = "https://ivr.example.com") -> str:
     with pytest.raises(ConfigureError) as info:
         configure_number(client, phone, base)
     message = str(info.value)
@@ -392,9 +386,7 @@ def test_exact_match_wins_over_partial_matches(twilio_api: FakeTwilio) -> None:
     assert config.sid == NUMBER_SID
     (post,) = twilio_api.posts()
     assert post.path.endswith(f"/IncomingPhoneNumbers/{NUMBER_SID}.json")
-    assert (
-        twilio_api.numbers[ACCOUNT_SID][0]["voice_url"] == "https://demo.twilio.com/welcome/voice/"
-    )
+    assert twilio_api.numbers[ACCOUNT_SID][0]["voice_url"] == "https://demo.twilio.com/welcome/voice/"
 
 
 def test_http_base_url_is_allowed_with_a_warning_and_path_kept(twilio_api: FakeTwilio) -> None:
@@ -710,9 +702,7 @@ def test_client_from_env_ignores_process_environment(monkeypatch: pytest.MonkeyP
 
 
 def test_client_from_env_builds_the_client_without_network() -> None:
-    client = client_from_env(
-        {"TWILIO_ACCOUNT_SID": f" {ACCOUNT_SID} ", "TWILIO_AUTH_TOKEN": AUTH_TOKEN}
-    )
+    client = client_from_env({"TWILIO_ACCOUNT_SID": f" {ACCOUNT_SID} ", "TWILIO_AUTH_TOKEN": AUTH_TOKEN})
     assert isinstance(client, Client)
     assert client.account_sid == ACCOUNT_SID
     assert client.username == ACCOUNT_SID

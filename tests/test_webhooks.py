@@ -21,7 +21,11 @@ def test_status_callback_is_204_and_closes_the_record(call, client, engine):
     phone = call().press("2").hangup()  # the caller hangs up: Twilio posts the final status
     status = phone.transcript.steps[-1]
     assert (status.kind, status.fields["CallStatus"], status.status, status.twiml) == (
-        "status", "completed", 204, "")  # fmt: skip
+        "status",
+        "completed",
+        204,
+        "",
+    )
     record = engine.store.get_call(phone.sid)
     assert record.status == "completed" and record.ended_at is not None
     assert record.outcome == "hung up in billing_menu"

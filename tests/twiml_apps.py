@@ -44,9 +44,12 @@ class TwimlApp:
     """
 
     def __init__(
-        self, pages: Mapping[str, Page], *, default: Page | None = None,
+        self,
+        pages: Mapping[str, Page],
+        *,
+        default: Page | None = None,
         auth_token: str | None = None,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self.pages: dict[str, Page] = {"/status": lambda _: Response(status=204), **pages}
         self.default = default
         self.seen: list[Seen] = []
@@ -225,22 +228,26 @@ def broken_app(kind: str) -> TwimlApp:
     status, mimetype, body = BROKEN[kind]
     fallback = _say("Sorry, we are having trouble.")
     fallback.redirect("next")
-    return TwimlApp({
-        "/": lambda _: Response(body, status=status, mimetype=mimetype),
-        "/help/fallback": fallback,
-        "/help/next": _hangup("Fallback worked."),
-    })  # fmt: skip
+    return TwimlApp(
+        {
+            "/": lambda _: Response(body, status=status, mimetype=mimetype),
+            "/help/fallback": fallback,
+            "/help/next": _hangup("Fallback worked."),
+        }
+    )
 
 
 def failing_action_app() -> TwimlApp:
     """A Gather whose action answers 500; the fallback at /help/fallback hangs up politely."""
     response = VoiceResponse()
     response.gather(action="/got", num_digits=1).say(PROMPT)
-    return TwimlApp({
-        "/": response,
-        "/got": lambda _: Response("down", status=500, mimetype="text/plain"),
-        "/help/fallback": _hangup("Sorry, we are having trouble."),
-    })  # fmt: skip
+    return TwimlApp(
+        {
+            "/": response,
+            "/got": lambda _: Response("down", status=500, mimetype="text/plain"),
+            "/help/fallback": _hangup("Sorry, we are having trouble."),
+        }
+    )
 
 
 def echo_app() -> TwimlApp:

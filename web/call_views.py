@@ -31,12 +31,20 @@ def lines(engine: Engine) -> list[dict[str, Any]]:
     out = []
     for name in engine.flows.names():
         flow = engine.flows.get(name).machine.flow
-        out.append({
-            "name": name, "title": flow.title, "number": numbers.get(name),
-            "languages": list(flow.languages), "hours": _hours(flow),
-            "locales": {lang: engine.config.voices[lang][1] for lang in flow.languages
-                        if lang in engine.config.voices},
-        })  # fmt: skip
+        out.append(
+            {
+                "name": name,
+                "title": flow.title,
+                "number": numbers.get(name),
+                "languages": list(flow.languages),
+                "hours": _hours(flow),
+                "locales": {
+                    lang: engine.config.voices[lang][1]
+                    for lang in flow.languages
+                    if lang in engine.config.voices
+                },
+            }
+        )
     return out
 
 
@@ -112,13 +120,21 @@ def call_steps(record: CallRecord, flow: Flow) -> list[dict[str, Any]]:
         spec = flow.states.get(event.dest)
         greeting = event.lang not in greeted and (event.trigger == "start" or event.lang != previous_lang)
         greeted.add(event.lang)
-        steps.append({
-            "index": index, "at": event.at, "trigger": event.trigger,
-            "input": _event_input(event), "input_lang": previous_lang,
-            "source": event.source, "dest": event.dest, "lang": event.lang,
-            "state_type": spec.type if spec else None,
-            "heard": _prompt(flow, event, record.reference, greeting), "approximate": True,
-        })  # fmt: skip
+        steps.append(
+            {
+                "index": index,
+                "at": event.at,
+                "trigger": event.trigger,
+                "input": _event_input(event),
+                "input_lang": previous_lang,
+                "source": event.source,
+                "dest": event.dest,
+                "lang": event.lang,
+                "state_type": spec.type if spec else None,
+                "heard": _prompt(flow, event, record.reference, greeting),
+                "approximate": True,
+            }
+        )
         previous_lang = event.lang
     return steps
 
@@ -184,17 +200,24 @@ def transcript(sim: SimulatedCall, flow: Flow) -> list[dict[str, Any]]:
         for heard in step.heard:
             if heard.kind == "say":
                 lang = heard.language or lang
-                entries.append({"who": "ivr", "text": heard.text, "lang": heard.language,
-                                "state": step.state or state})  # fmt: skip
+                entries.append(
+                    {"who": "ivr", "text": heard.text, "lang": heard.language, "state": step.state or state}
+                )
             elif heard.kind in ("play", "digits"):
-                entries.append({"who": "ivr", "text": f"({heard.kind}: {heard.text})", "lang": None,
-                                "state": step.state or state, "sound": True})  # fmt: skip
+                entries.append(
+                    {
+                        "who": "ivr",
+                        "text": f"({heard.kind}: {heard.text})",
+                        "lang": None,
+                        "state": step.state or state,
+                        "sound": True,
+                    }
+                )
         if step.error:
             entries.append({"who": "system", "text": f"error: {step.error}", "lang": None})
         state = step.state or state
     if sim.outcome is not None:
-        entries.append({"who": "system", "text": f"call ended: {_sim_outcome(sim.outcome)}",
-                        "lang": None})  # fmt: skip
+        entries.append({"who": "system", "text": f"call ended: {_sim_outcome(sim.outcome)}", "lang": None})
     for number, entry in enumerate(entries):
         entry["n"] = number
     return entries
@@ -226,10 +249,14 @@ def _masked(shown: str) -> str:
 
 def _sim_outcome(outcome: Outcome) -> str:
     labels = {
-        "enqueue": "transferred to queue", "dial": "transferred to", "hangup": "the IVR hung up",
-        "caller-hangup": "the caller hung up", "completed": "completed", "reject": "rejected",
+        "enqueue": "transferred to queue",
+        "dial": "transferred to",
+        "hangup": "the IVR hung up",
+        "caller-hangup": "the caller hung up",
+        "completed": "completed",
+        "reject": "rejected",
         "error": "error",
-    }  # fmt: skip
+    }
     label = labels.get(outcome.kind, outcome.kind)
     extra = outcome.target or outcome.detail
     return f"{label} {extra}" if extra else label

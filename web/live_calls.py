@@ -64,8 +64,12 @@ class LiveCall:
         with self.lock:
             gather = self._gather("press keys")
             collected = self.pending + keys
-            if _complete(gather.get("input", "dtmf"), gather.get("numDigits"),
-                         gather.get("finishOnKey", "#"), collected):  # fmt: skip
+            if _complete(
+                gather.get("input", "dtmf"),
+                gather.get("numDigits"),
+                gather.get("finishOnKey", "#"),
+                collected,
+            ):
                 self.pending = ""
                 self.sim.press(collected)
             else:
@@ -119,8 +123,13 @@ class LiveCalls:
     caller's would. Ended calls stay until they expire: their exact transcript stays readable.
     """
 
-    def __init__(self, *, ttl: float = TRAINER_CALL_TTL, max_calls: int = 200,
-                 clock: Callable[[], float] = time.monotonic) -> None:  # fmt: skip
+    def __init__(
+        self,
+        *,
+        ttl: float = TRAINER_CALL_TTL,
+        max_calls: int = 200,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.ttl = ttl
         self.max_calls = max_calls
         self._clock = clock

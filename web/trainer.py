@@ -4,8 +4,13 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, render_template
 
-bp = Blueprint("trainer", __name__, static_folder="static", static_url_path="/trainer/static",
-               template_folder="templates")  # fmt: skip
+bp = Blueprint(
+    "trainer",
+    __name__,
+    static_folder="static",
+    static_url_path="/trainer/static",
+    template_folder="templates",
+)
 
 #: Nothing but this app: a CDN or web font would fail in a room without internet anyway.
 _POLICY = (

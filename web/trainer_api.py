@@ -68,8 +68,7 @@ def _live_calls() -> LiveCalls:
 
 @bp.get("/lines")
 def lines() -> ResponseReturnValue:
-    return jsonify(lines=call_views.lines(_engine()),
-                   signed=signs_webhooks(current_app.config))  # fmt: skip
+    return jsonify(lines=call_views.lines(_engine()), signed=signs_webhooks(current_app.config))
 
 
 @bp.get("/lines/<line>/diagram.svg")
@@ -88,8 +87,9 @@ def analytics(line: str) -> ResponseReturnValue:
     limit = _int_arg("limit", 500, 1, 5000)
     store = _engine().store
     records = [store.get_call(r.call_sid) for r in store.recent_calls(limit) if r.line == line]
-    return jsonify(line=line, title=flow.title,
-                   analytics=line_analytics([r for r in records if r is not None], flow))  # fmt: skip
+    return jsonify(
+        line=line, title=flow.title, analytics=line_analytics([r for r in records if r is not None], flow)
+    )
 
 
 # -- calls -----------------------------------------------------------------------------------
@@ -125,9 +125,12 @@ def start_call() -> ResponseReturnValue:
     config = current_app.config
     sim = SimulatedCall(
         WsgiTransport(current_app._get_current_object()),  # type: ignore[attr-defined]
-        to=number, caller=PAGE_CALLER, base_url=config.get("PUBLIC_BASE_URL") or "http://localhost",
-        signer=Signer.from_config(config), simulated_now=now,
-    )  # fmt: skip
+        to=number,
+        caller=PAGE_CALLER,
+        base_url=config.get("PUBLIC_BASE_URL") or "http://localhost",
+        signer=Signer.from_config(config),
+        simulated_now=now,
+    )
     live = _live_calls().add(LiveCall(sim, line, clock=now))
     live.dial()
     log.info("trainer page placed call %s on line %s", sim.call_sid, line)
@@ -181,8 +184,9 @@ def scenario(sid: str) -> ResponseReturnValue:
     except ValueError as exc:
         abort(409, f"call {sid} cannot be exported as a scenario: {exc}")
     name = f"call-{record.reference or sid}.yaml"
-    return Response(text, mimetype="application/x-yaml",
-                    headers={"Content-Disposition": f'attachment; filename="{name}"'})  # fmt: skip
+    return Response(
+        text, mimetype="application/x-yaml", headers={"Content-Disposition": f'attachment; filename="{name}"'}
+    )
 
 
 @bp.route("/<path:rest>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
@@ -211,8 +215,7 @@ def simulation_error(exc: SimulationError) -> ResponseReturnValue:
 @bp.errorhandler(Exception)
 def unexpected(exc: Exception) -> ResponseReturnValue:
     log.exception("trainer API %s failed", request.path)
-    return jsonify(error=f"the trainer API failed: {type(exc).__name__}; see the server log",
-                   status=500), 500  # fmt: skip
+    return jsonify(error=f"the trainer API failed: {type(exc).__name__}; see the server log", status=500), 500
 
 
 # -- helpers ---------------------------------------------------------------------------------
@@ -239,8 +242,11 @@ def _detail(sid: str) -> dict[str, Any]:
 def _page_call(sid: str) -> LiveCall:
     live = _live_calls().get(_sid(sid))
     if live is None:
-        abort(404, f"call {sid} is not a live page call of this server: calls from a phone or "
-                   "another process can be watched (GET) but not driven")  # fmt: skip
+        abort(
+            404,
+            f"call {sid} is not a live page call of this server: calls from a phone or "
+            "another process can be watched (GET) but not driven",
+        )
     return live
 
 
@@ -286,6 +292,5 @@ def _clock(value: Any) -> str | None:
     except ConfigError as exc:
         abort(400, str(exc))
     if not _engine().config.allow_simulated_clock:
-        abort(400, "this server ignores chosen clocks (IVR_ALLOW_SIMULATED_CLOCK is off); "
-                   "leave now empty")  # fmt: skip
+        abort(400, "this server ignores chosen clocks (IVR_ALLOW_SIMULATED_CLOCK is off); leave now empty")
     return value

@@ -119,8 +119,11 @@ def require_twilio_signature() -> None:
         abort(403, "missing X-Twilio-Signature")
     settings = request.headers.get(SETTINGS_HEADER)
     if settings is not None and not keys:
-        log.warning("refused a webhook signed with a Twilio shared key (%.80r): set "
-                    "TWILIO_WEBHOOK_SHARED_KEY to that key's secret", settings)  # fmt: skip
+        log.warning(
+            "refused a webhook signed with a Twilio shared key (%.80r): set "
+            "TWILIO_WEBHOOK_SHARED_KEY to that key's secret",
+            settings,
+        )
         abort(403, "the request is signed with a webhook shared key, and this app has none")
     if settings is None and not token:
         abort(403, "the request is signed with the account auth token, and this app has none")

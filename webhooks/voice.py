@@ -59,9 +59,7 @@ def incoming() -> Response:
 def gather_input() -> Response:
     """A Gather's result: keys, speech, or nothing at all."""
     step = request.args.get("step", "")
-    return _needs_call_sid() or _answer(
-        _engine().handle_input(call_params(request), _step(step))
-    )
+    return _needs_call_sid() or _answer(_engine().handle_input(call_params(request), _step(step)))
 
 
 @bp.post("/status")

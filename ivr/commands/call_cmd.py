@@ -18,10 +18,14 @@ from ..sim import Outcome, SimulatedCall, SimulationError, Step
 from ..sim.caller import HTTP_CONNECTION_FAILURE
 from .target import LINE, Target, open_target, target_options
 
-HELP = ("keys (0-9 * #) press them, 'say <words>' speaks, an empty line stays silent, "
-        "'q' or 'hangup' hangs up")  # fmt: skip
-_STEP_TITLES = {"voice": "call answered", "action": "after {input}", "redirect": "redirected",
-                "wait": "in the queue", "fallback": "fallback URL"}  # fmt: skip
+HELP = "keys (0-9 * #) press them, 'say <words>' speaks, an empty line stays silent, 'q' or 'hangup' hangs up"
+_STEP_TITLES = {
+    "voice": "call answered",
+    "action": "after {input}",
+    "redirect": "redirected",
+    "wait": "in the queue",
+    "fallback": "fallback URL",
+}
 #: The title of a request nothing answered (no connection): Twilio's error 11205.
 UNREACHED = f"not answered: the app could not be reached (Twilio error {HTTP_CONNECTION_FAILURE})"
 
@@ -115,8 +119,14 @@ def _step_panel(step: Step) -> Panel:
         title = UNREACHED
     path = urlsplit(step.url).path
     subtitle = f"{step.method} {path} -> {step.status}" + (f" | state {step.state}" if step.state else "")
-    return Panel(Group(*lines), title=title, title_align="left", subtitle=subtitle,
-                 subtitle_align="right", border_style="red" if step.error else "blue")  # fmt: skip
+    return Panel(
+        Group(*lines),
+        title=title,
+        title_align="left",
+        subtitle=subtitle,
+        subtitle_align="right",
+        border_style="red" if step.error else "blue",
+    )
 
 
 def _where(call: SimulatedCall) -> Text:
@@ -128,9 +138,13 @@ def _where(call: SimulatedCall) -> Text:
         waits = f"waiting for {kinds}"
         if gather.get("finishOnKey"):
             waits += f" (end with {gather.get('finishOnKey')})"
-    return Text.assemble(("state ", "dim"), (call.state or "?", "bold green"),
-                         ("  language ", "dim"), (call.language or "?", "cyan"),
-                         (f"  {waits}", "dim"))  # fmt: skip
+    return Text.assemble(
+        ("state ", "dim"),
+        (call.state or "?", "bold green"),
+        ("  language ", "dim"),
+        (call.language or "?", "cyan"),
+        (f"  {waits}", "dim"),
+    )
 
 
 def _show_end(call: SimulatedCall, console: Console) -> None:
@@ -194,9 +208,16 @@ def _numbers(target: Target) -> dict[str, str]:
     "under a Webhook Rule (default: $TWILIO_WEBHOOK_SHARED_KEY).",
 )
 @target_options
-def call_cmd(line: str | None, to: str | None, now: str | None, auth_token: str | None,
-             shared_key: str | None, url: str | None, app_spec: str,
-             database: str | None) -> None:  # fmt: skip
+def call_cmd(
+    line: str | None,
+    to: str | None,
+    now: str | None,
+    auth_token: str | None,
+    shared_key: str | None,
+    url: str | None,
+    app_spec: str,
+    database: str | None,
+) -> None:
     """Place one simulated call in the terminal: hear each menu, type keys or words.
 
     At each prompt type digits, * or # to press keys (e.g. 2, or 10203040#), 'say billing' to
@@ -214,10 +235,15 @@ def call_cmd(line: str | None, to: str | None, now: str | None, auth_token: str 
     target = open_target(url, app_spec, database)
     try:
         number = to or _numbers(target)[line or "main"]
-        call = SimulatedCall(target.transport, number, base_url=target.base_url,
-                             signer=Signer.from_config({"TWILIO_AUTH_TOKEN": auth_token,
-                                                        "TWILIO_WEBHOOK_SHARED_KEY": shared_key}),
-                             simulated_now=now)  # fmt: skip
+        call = SimulatedCall(
+            target.transport,
+            number,
+            base_url=target.base_url,
+            signer=Signer.from_config(
+                {"TWILIO_AUTH_TOKEN": auth_token, "TWILIO_WEBHOOK_SHARED_KEY": shared_key}
+            ),
+            simulated_now=now,
+        )
         where = "in-process" if target.in_process else target.base_url
         console.print(Text(f"Calling {line or number} ({number}, {where}). Type {HELP}.", style="dim"))
         outcome = run_call(call, _typed_lines(console), console)
@@ -227,7 +253,8 @@ def call_cmd(line: str | None, to: str | None, now: str | None, auth_token: str 
         raise click.ClickException(
             f"the app at {target.base_url} could not be reached, so the call was never answered "
             f"(Twilio error {HTTP_CONNECTION_FAILURE}, HTTP connection failure): is the server "
-            "running at that address? (`make run` serves ours at http://127.0.0.1:5000)")  # fmt: skip
+            "running at that address? (`make run` serves ours at http://127.0.0.1:5000)"
+        )
     if outcome is not None and outcome.kind == "error":
         raise SystemExit(1)
 

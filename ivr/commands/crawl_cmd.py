@@ -50,40 +50,82 @@ def _check_scenario_dir(ctx: click.Context, param: click.Parameter, value: Path 
                 f"{value} is inside {suite}/, which `ivr test` and the Locust load runs run by "
                 f"default: every crawled path would become a test. Write them elsewhere, e.g. "
                 f"--write-scenarios crawl-scenarios/{ctx.params.get('line') or 'main'}, and copy "
-                "the ones worth keeping into scenarios/")  # fmt: skip
+                "the ones worth keeping into scenarios/"
+            )
     return value
 
 
 @click.command("crawl")
-@click.option("--line", type=LINE, default="main", show_default=True,
-              help="Our line to call (its number is the To of every call).")  # fmt: skip
-@click.option("--to", default=None, help="The number called instead of --line, e.g. for "
-              "someone else's app over --url.")  # fmt: skip
-@click.option("--now", default=None, callback=_check_now, help="A clock for every call "
-              "(our app reads SimulatedNow), e.g. 2026-11-23T21:30:00-06:00 for after hours. "
-              f"Default, so that crawls repeat: {CLOCK_HELP}; a line without hours: the real "
-              "clock.")  # fmt: skip
-@click.option("--depth", type=click.IntRange(1, 50), default=8, show_default=True,
-              help="Most inputs in one call.")  # fmt: skip
-@click.option("--max-calls", type=click.IntRange(1), default=3000, show_default=True,
-              help="Most calls placed in all.")  # fmt: skip
-@click.option("--entry-input", "entry_inputs", multiple=True, metavar="KEYS",
-              help="Input to try at entry prompts (repeatable; replaces the defaults "
-              f"{', '.join(DEFAULT_ENTRY_INPUTS)}).")  # fmt: skip
-@click.option("--write-scenarios", "scenario_dir", default=None,
-              type=click.Path(file_okay=False, path_type=Path), callback=_check_scenario_dir,
-              help="Write one scenario file per discovered path into this folder (not inside "
-              "scenarios/, which ivr test runs).")  # fmt: skip
-@click.option("--json", "json_file", default=None, type=click.Path(dir_okay=False, allow_dash=True),
-              help="Write the report as JSON to this file ('-' for standard output).")  # fmt: skip
-@click.option("--strict", is_flag=True, help="Exit 1 when the crawl finds dead ends, loops with "
-              "no exit, states never reached, dead keys or errors.")  # fmt: skip
+@click.option(
+    "--line",
+    type=LINE,
+    default="main",
+    show_default=True,
+    help="Our line to call (its number is the To of every call).",
+)
+@click.option(
+    "--to", default=None, help="The number called instead of --line, e.g. for someone else's app over --url."
+)
+@click.option(
+    "--now",
+    default=None,
+    callback=_check_now,
+    help="A clock for every call "
+    "(our app reads SimulatedNow), e.g. 2026-11-23T21:30:00-06:00 for after hours. "
+    f"Default, so that crawls repeat: {CLOCK_HELP}; a line without hours: the real "
+    "clock.",
+)
+@click.option(
+    "--depth", type=click.IntRange(1, 50), default=8, show_default=True, help="Most inputs in one call."
+)
+@click.option(
+    "--max-calls", type=click.IntRange(1), default=3000, show_default=True, help="Most calls placed in all."
+)
+@click.option(
+    "--entry-input",
+    "entry_inputs",
+    multiple=True,
+    metavar="KEYS",
+    help="Input to try at entry prompts (repeatable; replaces the defaults "
+    f"{', '.join(DEFAULT_ENTRY_INPUTS)}).",
+)
+@click.option(
+    "--write-scenarios",
+    "scenario_dir",
+    default=None,
+    type=click.Path(file_okay=False, path_type=Path),
+    callback=_check_scenario_dir,
+    help="Write one scenario file per discovered path into this folder (not inside "
+    "scenarios/, which ivr test runs).",
+)
+@click.option(
+    "--json",
+    "json_file",
+    default=None,
+    type=click.Path(dir_okay=False, allow_dash=True),
+    help="Write the report as JSON to this file ('-' for standard output).",
+)
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="Exit 1 when the crawl finds dead ends, loops with "
+    "no exit, states never reached, dead keys or errors.",
+)
 @target_options
 def crawl_cmd(
-    line: str, to: str | None, now: str | None, depth: int, max_calls: int,
-    entry_inputs: tuple[str, ...], scenario_dir: Path | None, json_file: str | None,
-    strict: bool, url: str | None, app_spec: str, database: str | None,
-) -> None:  # fmt: skip
+    line: str,
+    to: str | None,
+    now: str | None,
+    depth: int,
+    max_calls: int,
+    entry_inputs: tuple[str, ...],
+    scenario_dir: Path | None,
+    json_file: str | None,
+    strict: bool,
+    url: str | None,
+    app_spec: str,
+    database: str | None,
+) -> None:
     """Call a line over and over, pressing every key and staying silent at every menu.
 
     Reports each path found with how the call ended and, for our app in-process, the states and
@@ -97,17 +139,26 @@ def crawl_cmd(
     """
     bad = [k for k in entry_inputs if not k or set(k) - set(PHONE_KEYS)]
     if bad:
-        raise click.BadParameter(f"{bad[0]!r} is not a sequence of phone keys (0-9, *, #)",
-                                 param_hint="--entry-input")  # fmt: skip
+        raise click.BadParameter(
+            f"{bad[0]!r} is not a sequence of phone keys (0-9, *, #)", param_hint="--entry-input"
+        )
     number = to or shipped_numbers()[line]
     target = open_target(url, app_spec, database)
     flow = _flow_of(target.engine(), number)
     now = now or fixed_clock(target, None if to else line, number)
-    options = CrawlOptions(depth=depth, max_calls=max_calls,
-                           entry_inputs=entry_inputs or DEFAULT_ENTRY_INPUTS)  # fmt: skip
+    options = CrawlOptions(
+        depth=depth, max_calls=max_calls, entry_inputs=entry_inputs or DEFAULT_ENTRY_INPUTS
+    )
     try:
-        report = crawl(target.transport, number, base_url=target.base_url, simulated_now=now,
-                       flow=flow, options=options, line=None if to else line)  # fmt: skip
+        report = crawl(
+            target.transport,
+            number,
+            base_url=target.base_url,
+            simulated_now=now,
+            flow=flow,
+            options=options,
+            line=None if to else line,
+        )
     except CrawlError as exc:
         where = f"--url {url}" if url else f"the app {app_spec!r}"
         raise click_error(exc, f"{exc} Check that {where} answers Twilio voice webhooks at /voice.") from exc

@@ -15,8 +15,14 @@ from .errors import click_error
 from .target import LINE
 
 FORMATS = ("mermaid", "dot", "svg", "png")
-_SUFFIXES = {".mmd": "mermaid", ".mermaid": "mermaid", ".dot": "dot", ".gv": "dot", ".svg": "svg",
-             ".png": "png"}  # fmt: skip
+_SUFFIXES = {
+    ".mmd": "mermaid",
+    ".mermaid": "mermaid",
+    ".dot": "dot",
+    ".gv": "dot",
+    ".svg": "svg",
+    ".png": "png",
+}
 
 
 def _format_of(output: Path | None, fmt: str | None) -> str:
@@ -29,12 +35,16 @@ def _format_of(output: Path | None, fmt: str | None) -> str:
         known = ", ".join(f"{s} ({f})" for s, f in _SUFFIXES.items())
         raise click.BadParameter(
             f"cannot tell the format of {output.name!r} from its suffix; use one of {known}, "
-            "or give --format", param_hint="-o/--output")  # fmt: skip
+            "or give --format",
+            param_hint="-o/--output",
+        )
     if fmt is not None and implied is not None and implied != fmt:
         wanted = ", ".join(s for s, f in _SUFFIXES.items() if f == fmt)
         raise click.BadParameter(
             f"{output.name!r} is named as {implied} but --format is {fmt}; name it {wanted}, "
-            "or drop --format", param_hint="-o/--output")  # fmt: skip
+            "or drop --format",
+            param_hint="-o/--output",
+        )
     return fmt or implied or "mermaid"
 
 
@@ -53,17 +63,31 @@ def find_flow(line: str, flows_dir: Path = FLOWS_DIR) -> Flow:
 
 
 @click.command("graph")
-@click.option("--line", type=LINE, default="main",
-              show_default=True, help="Which line's menu to draw.")  # fmt: skip
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default=None,
-              help="Output format [default: from the -o suffix (.mmd .mermaid .dot .gv .svg .png), "
-              "else mermaid]. svg uses Graphviz "
-              "when installed, else a built-in layout; png needs Graphviz.")  # fmt: skip
-@click.option("--detail", type=click.Choice(DETAILS), default="menu", show_default=True,
-              help="menu: choices as arrows, keys every menu shares (0 * # 9) and retries as "
-              "badges; full: every transition as an arrow.")  # fmt: skip
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Write to this file instead of standard output.")  # fmt: skip
+@click.option("--line", type=LINE, default="main", show_default=True, help="Which line's menu to draw.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    default=None,
+    help="Output format [default: from the -o suffix (.mmd .mermaid .dot .gv .svg .png), "
+    "else mermaid]. svg uses Graphviz "
+    "when installed, else a built-in layout; png needs Graphviz.",
+)
+@click.option(
+    "--detail",
+    type=click.Choice(DETAILS),
+    default="menu",
+    show_default=True,
+    help="menu: choices as arrows, keys every menu shares (0 * # 9) and retries as "
+    "badges; full: every transition as an arrow.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write to this file instead of standard output.",
+)
 def graph_cmd(line: str, fmt: str | None, detail: str, output: Path | None) -> None:
     """Draw a line's menu: states as boxes, the keys that lead from one to another as arrows.
 
@@ -82,8 +106,11 @@ def graph_cmd(line: str, fmt: str | None, detail: str, output: Path | None) -> N
     elif fmt == "dot":
         data = to_dot(flow, detail)
     elif fmt == "svg" and shutil.which("dot") is None:
-        click.echo("note: Graphviz is not installed, so the SVG uses the built-in layout "
-                   "(install graphviz for dot's layout)", err=True)  # fmt: skip
+        click.echo(
+            "note: Graphviz is not installed, so the SVG uses the built-in layout "
+            "(install graphviz for dot's layout)",
+            err=True,
+        )
         data = to_svg(flow, detail)
     else:
         if fmt == "png" and output is None and sys.stdout.isatty():

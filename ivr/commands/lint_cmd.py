@@ -19,18 +19,31 @@ VIOLATIONS, INVALID = 1, 2
 
 @click.command("lint")
 @click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
-@click.option("--budgets", "budgets_file", default=None,
-              type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="A YAML mapping of budgets (max_options, max_words_before_first_choice, "
-              "max_menu_seconds, max_info_seconds, max_depth, words_per_minute); a flow's own "
-              "`lint:` section still wins for its line.")  # fmt: skip
-@click.option("--measure", type=click.Choice(MEASURES), default="auto", show_default=True,
-              help="How seconds are measured: espeak-ng durations, words at the speaking rate, "
-              "or espeak-ng when it is installed.")  # fmt: skip
-@click.option("--json", "json_file", default=None, type=click.Path(dir_okay=False, allow_dash=True),
-              help="Write the report as JSON to this file ('-' for standard output).")  # fmt: skip
-def lint_cmd(paths: tuple[Path, ...], budgets_file: Path | None, measure: str,
-             json_file: str | None) -> None:  # fmt: skip
+@click.option(
+    "--budgets",
+    "budgets_file",
+    default=None,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A YAML mapping of budgets (max_options, max_words_before_first_choice, "
+    "max_menu_seconds, max_info_seconds, max_depth, words_per_minute); a flow's own "
+    "`lint:` section still wins for its line.",
+)
+@click.option(
+    "--measure",
+    type=click.Choice(MEASURES),
+    default="auto",
+    show_default=True,
+    help="How seconds are measured: espeak-ng durations, words at the speaking rate, "
+    "or espeak-ng when it is installed.",
+)
+@click.option(
+    "--json",
+    "json_file",
+    default=None,
+    type=click.Path(dir_okay=False, allow_dash=True),
+    help="Write the report as JSON to this file ('-' for standard output).",
+)
+def lint_cmd(paths: tuple[Path, ...], budgets_file: Path | None, measure: str, json_file: str | None) -> None:
     """Check flow files (default: every file in ivr/flows) against the prompt standards.
 
     Prints per line and language the options of each menu, the words and seconds before the
@@ -73,9 +86,11 @@ def lint_cmd(paths: tuple[Path, ...], budgets_file: Path | None, measure: str,
     for problem in invalid:
         click.echo(f"error: {problem}", err=True)
     count = sum(len(r.violations) for r in reports)
-    click.echo(f"{plural(len(reports), 'line')} linted, {plural(count, 'violation')}"
-               + (f", {plural(len(files) - len(reports), 'invalid file')}" if invalid else ""),
-               err=to_stdout)  # fmt: skip
+    click.echo(
+        f"{plural(len(reports), 'line')} linted, {plural(count, 'violation')}"
+        + (f", {plural(len(files) - len(reports), 'invalid file')}" if invalid else ""),
+        err=to_stdout,
+    )
     if json_file is not None:
         _write_json(json_file, _json(reports, budgets, invalid))
     if invalid:

@@ -70,14 +70,17 @@ def _check_url(ctx: click.Context, param: click.Parameter, value: str | None) ->
     if parts.scheme in ("http", "https") and parts.netloc:
         return value
     rest = value.split("://", 1)[-1].lstrip("/")
-    raise click.BadParameter(f"{value!r} is not an http:// or https:// URL; "
-                             f"use e.g. --url http://{rest or '127.0.0.1:5000'}")  # fmt: skip
+    raise click.BadParameter(
+        f"{value!r} is not an http:// or https:// URL; use e.g. --url http://{rest or '127.0.0.1:5000'}"
+    )
 
 
 def open_target(
-    url: str | None, app_spec: str = DEFAULT_APP, database: str | None = None,
+    url: str | None,
+    app_spec: str = DEFAULT_APP,
+    database: str | None = None,
     extra_config: dict[str, Any] | None = None,
-) -> Target:  # fmt: skip
+) -> Target:
     """Build the target of a command: `--url` over HTTP, else the app in-process.
 
     In-process runs use a fresh temporary database unless `database` is given, so a test run
@@ -127,12 +130,22 @@ def _shipped_flow(line: str | None, number: str) -> Flow | None:
 
 def target_options(func: Any) -> Any:
     """The shared --url / --app / --database options of commands that place calls."""
-    func = click.option("--database", default=None, help="SQLite file for in-process runs "
-                        "(default: a fresh temporary file).")(func)  # fmt: skip
-    func = click.option("--app", "app_spec", default=DEFAULT_APP, show_default=True,
-                        help="WSGI app factory for in-process runs.")(func)  # fmt: skip
-    func = click.option("--url", default=None, callback=_check_url, help="Call a running server "
-                        "(any TwiML app) over HTTP instead, e.g. http://127.0.0.1:5000.")(func)  # fmt: skip
+    func = click.option(
+        "--database", default=None, help="SQLite file for in-process runs (default: a fresh temporary file)."
+    )(func)
+    func = click.option(
+        "--app",
+        "app_spec",
+        default=DEFAULT_APP,
+        show_default=True,
+        help="WSGI app factory for in-process runs.",
+    )(func)
+    func = click.option(
+        "--url",
+        default=None,
+        callback=_check_url,
+        help="Call a running server (any TwiML app) over HTTP instead, e.g. http://127.0.0.1:5000.",
+    )(func)
     return func
 
 

@@ -25,7 +25,7 @@ from ivr import (
     plural,
     render_report,
     run_scenarios,
-)  # fmt: skip
+)
 
 from ..sim import Transcript
 from .target import Target, fixed_clock, open_target, target_options
@@ -39,24 +39,52 @@ EXIT_FAILED, EXIT_BAD_FILE = 1, 2
 @click.command("test")
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @target_options
-@click.option("--workers", type=click.IntRange(min=1), default=DEFAULT_WORKERS, show_default=True,
-              help="Scenarios run at once (threads).")  # fmt: skip
-@click.option("--junit", "junit_file", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write JUnit XML here, for CI.")  # fmt: skip
-@click.option("--report", "report_file", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write a readable report here: every step, and each failing call's transcript.")
-@click.option("-k", "expression", metavar="EXPR",
-              help="Run only scenarios whose name or a tag contains EXPR (any case).")  # fmt: skip
-@click.option("--coverage", is_flag=True,
-              help="Print how many states and transitions of each line the calls reached, and the "
-              "states they did not (in-process runs only).")  # fmt: skip
-@click.option("--coverage-detail", is_flag=True,
-              help="List every transition not reached as well (implies --coverage).")  # fmt: skip
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=DEFAULT_WORKERS,
+    show_default=True,
+    help="Scenarios run at once (threads).",
+)
+@click.option(
+    "--junit",
+    "junit_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write JUnit XML here, for CI.",
+)
+@click.option(
+    "--report",
+    "report_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write a readable report here: every step, and each failing call's transcript.",
+)
+@click.option(
+    "-k",
+    "expression",
+    metavar="EXPR",
+    help="Run only scenarios whose name or a tag contains EXPR (any case).",
+)
+@click.option(
+    "--coverage",
+    is_flag=True,
+    help="Print how many states and transitions of each line the calls reached, and the "
+    "states they did not (in-process runs only).",
+)
+@click.option(
+    "--coverage-detail", is_flag=True, help="List every transition not reached as well (implies --coverage)."
+)
 def test_cmd(
-    paths: tuple[Path, ...], url: str | None, app_spec: str, database: str | None, workers: int,
-    junit_file: Path | None, report_file: Path | None, expression: str | None, coverage: bool,
+    paths: tuple[Path, ...],
+    url: str | None,
+    app_spec: str,
+    database: str | None,
+    workers: int,
+    junit_file: Path | None,
+    report_file: Path | None,
+    expression: str | None,
+    coverage: bool,
     coverage_detail: bool,
-) -> None:  # fmt: skip
+) -> None:
     """Run scenario files (default: the scenarios/ folder) as simulated calls.
 
     Each PATH is a scenario file or a folder of them (see docs/scenarios.md). Calls go to our
@@ -85,11 +113,12 @@ def test_cmd(
     scenarios = _with_fixed_clock(target, scenarios)
     coverage = coverage or coverage_detail
     if coverage and not target.in_process:
-        click.echo("warning: --coverage needs an in-process run of our app (leave out --url); "
-                   "running without it", err=True)  # fmt: skip
+        click.echo(
+            "warning: --coverage needs an in-process run of our app (leave out --url); running without it",
+            err=True,
+        )
     with _progress(len(scenarios)) as advance:
-        results = run_scenarios(scenarios, target, workers=workers, signer=_signer(target),
-                                on_result=advance)  # fmt: skip
+        results = run_scenarios(scenarios, target, workers=workers, signer=_signer(target), on_result=advance)
     click.echo(render_report(results, steps_of_passing=False), nl=False)
     if junit_file is not None:
         junit_file.write_text(junit_xml(suites, results), encoding="utf-8")
@@ -129,8 +158,13 @@ def _progress(total: int) -> Iterator[Callable[[ScenarioResult], None] | None]:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    columns = (TextColumn("scenarios"), BarColumn(), MofNCompleteColumn(),
-               TextColumn("{task.fields[failed]} failed"), TimeElapsedColumn())  # fmt: skip
+    columns = (
+        TextColumn("scenarios"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[failed]} failed"),
+        TimeElapsedColumn(),
+    )
     with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
         task = progress.add_task("run", total=total, failed=0)
         failed = 0
@@ -145,25 +179,32 @@ def _progress(total: int) -> Iterator[Callable[[ScenarioResult], None] | None]:
 
 def _with_fixed_clock(target: Target, scenarios: list[Scenario]) -> list[Scenario]:
     """Give a scenario on a line with opening hours and no `now:` the fixed open time."""
-    timed = [dataclasses.replace(s, now=fixed_clock(target, s.line, s.to)) if s.now is None else s
-             for s in scenarios]  # fmt: skip
+    timed = [
+        dataclasses.replace(s, now=fixed_clock(target, s.line, s.to)) if s.now is None else s
+        for s in scenarios
+    ]
     changed = sum(1 for old, new in zip(scenarios, timed, strict=True) if old.now != new.now)
     if changed:
-        click.echo(f"note: {plural(changed, 'scenario')} on a line with opening hours "
-                   f"{'gives' if changed == 1 else 'give'} no `now:` and {'runs' if changed == 1 else 'run'} "
-                   "at a fixed open time (see ivr test --help)", err=True)  # fmt: skip
+        click.echo(
+            f"note: {plural(changed, 'scenario')} on a line with opening hours "
+            f"{'gives' if changed == 1 else 'give'} no `now:` and {'runs' if changed == 1 else 'run'} "
+            "at a fixed open time (see ivr test --help)",
+            err=True,
+        )
     return timed
 
 
-def _print_coverage(target: Target, scenarios: list[Scenario], results: list[ScenarioResult],
-                    detail: bool = False) -> None:  # fmt: skip
+def _print_coverage(
+    target: Target, scenarios: list[Scenario], results: list[ScenarioResult], detail: bool = False
+) -> None:
     """A summary row per line called, then what each line's calls did not reach (ivr.coverage)."""
     try:
         module: Any = importlib.import_module("ivr.qa.coverage")
         measure = module.measure
     except (ImportError, AttributeError) as exc:
-        click.echo(f"warning: flow coverage is unavailable in this install ({exc}); "
-                   "run without --coverage", err=True)  # fmt: skip
+        click.echo(
+            f"warning: flow coverage is unavailable in this install ({exc}); run without --coverage", err=True
+        )
         return
     engine = target.engine()
     if engine is None:
@@ -173,8 +214,10 @@ def _print_coverage(target: Target, scenarios: list[Scenario], results: list[Sce
     for scenario, result in zip(scenarios, results, strict=True):
         line = scenario.line or engine.line_for(scenario.to)
         by_line.setdefault(line, []).append(result.transcript)
-    reports = {line: measure(engine.flows.get(line).machine.flow, transcripts)
-               for line, transcripts in sorted(by_line.items())}  # fmt: skip
+    reports = {
+        line: measure(engine.flows.get(line).machine.flow, transcripts)
+        for line, transcripts in sorted(by_line.items())
+    }
     summary = getattr(module, "render_summary", None)  # a stand-in for ivr.coverage may lack it
     if summary is not None:
         click.echo("\n" + summary(reports))

@@ -15,6 +15,15 @@ from .mermaid import to_mermaid
 from .svg import to_svg
 
 __all__ = [
-    "DETAILS", "GRAPHVIZ_FORMATS", "GraphEdge", "GraphNode", "GraphvizError", "MenuGraph", "menu_graph",
-    "render_graphviz", "to_dot", "to_mermaid", "to_svg",
-]  # fmt: skip
+    "DETAILS",
+    "GRAPHVIZ_FORMATS",
+    "GraphEdge",
+    "GraphNode",
+    "GraphvizError",
+    "MenuGraph",
+    "menu_graph",
+    "render_graphviz",
+    "to_dot",
+    "to_mermaid",
+    "to_svg",
+]

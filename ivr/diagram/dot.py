@@ -19,9 +19,15 @@ class GraphvizError(IvrError):
 
 # -- Graphviz --------------------------------------------------------------------------------
 
-_DOT_FILL: dict[str, str] = {"start": "#f2f2f2", "menu": "#e8f0fe", "info": "#e6f4ea",
-                             "entry": "#fff6cc", "transfer": "#fde8d0", "goodbye": "#e6e6e6",
-                             "closed": "#e6e6e6"}  # fmt: skip
+_DOT_FILL: dict[str, str] = {
+    "start": "#f2f2f2",
+    "menu": "#e8f0fe",
+    "info": "#e6f4ea",
+    "entry": "#fff6cc",
+    "transfer": "#fde8d0",
+    "goodbye": "#e6e6e6",
+    "closed": "#e6e6e6",
+}
 
 
 def to_dot(flow: Flow, detail: str = "menu") -> str:
@@ -76,8 +82,9 @@ def render_graphviz(dot: str, fmt: str) -> bytes:
             "graphviz, or brew install graphviz), or use the built-in SVG or Mermaid instead."
         )
     try:
-        done = subprocess.run([program, f"-T{fmt}"], input=dot.encode(), capture_output=True,
-                              timeout=120, check=False)  # fmt: skip
+        done = subprocess.run(
+            [program, f"-T{fmt}"], input=dot.encode(), capture_output=True, timeout=120, check=False
+        )
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise GraphvizError(f"could not run {program}: {exc}") from exc
     if done.returncode != 0:

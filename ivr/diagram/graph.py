@@ -33,11 +33,17 @@ _IF: dict[str, str] = {
     "rx_number_ok": "well-formed Rx number",
 }
 _UNLESS: dict[str, str] = {"line_open": "closed"}
-_WORDS: dict[str, str] = {"no_input": "no input", "invalid": "invalid", "entry": "entry",
-                          "start": "call"}  # fmt: skip
+_WORDS: dict[str, str] = {"no_input": "no input", "invalid": "invalid", "entry": "entry", "start": "call"}
 _DOES: dict[str, str] = {"toggle_language": "language"}  # what a key that stays in place does
-_TITLE_WORDS: dict[str, str] = {"id": "ID", "dob": "DOB", "lis": "LIS", "rx": "Rx", "tty": "TTY",
-                                "medicare": "Medicare", "intl": "Intl"}  # fmt: skip
+_TITLE_WORDS: dict[str, str] = {
+    "id": "ID",
+    "dob": "DOB",
+    "lis": "LIS",
+    "rx": "Rx",
+    "tty": "TTY",
+    "medicare": "Medicare",
+    "intl": "Intl",
+}
 _SENTENCE_END = re.compile(r"(?<=[a-z0-9)][.!?])\s+(?=[A-Z¿¡])")
 _SUMMARY_CHARS = 72
 

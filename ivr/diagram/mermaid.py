@@ -24,8 +24,13 @@ _MERMAID_STYLES: dict[str, str] = {
 def to_mermaid(flow: Flow, detail: str = "menu") -> str:
     """A Mermaid stateDiagram-v2 of the menu graph (renders on GitHub in a ```mermaid block)."""
     graph = menu_graph(flow, detail=detail)
-    lines = ["---", f"title: {json.dumps(f'{graph.title} ({detail} view)', ensure_ascii=False)}",
-             "---", "stateDiagram-v2", "  direction LR"]  # fmt: skip
+    lines = [
+        "---",
+        f"title: {json.dumps(f'{graph.title} ({detail} view)', ensure_ascii=False)}",
+        "---",
+        "stateDiagram-v2",
+        "  direction LR",
+    ]
     types = dict.fromkeys(n.type for n in graph.nodes)
     lines += [f"  classDef {t} {_MERMAID_STYLES.get(t, 'fill:#fff')}" for t in types]
     for node in graph.nodes:

@@ -60,18 +60,34 @@ def to_svg(flow: Flow, detail: str = "menu") -> str:
     boxes, chains, layers = _layout(graph)
     width = _MARGIN * 2 + len(layers) * _NODE_W + (len(layers) - 1) * _COL_GAP
     height = _MARGIN + max((b.y + b.height for b in boxes.values()), default=0.0)
-    svg = ElementTree.Element("svg", {
-        "xmlns": "http://www.w3.org/2000/svg", "class": "ivr-diagram",
-        "viewBox": f"0 0 {width:.0f} {height:.0f}", "width": f"{width:.0f}",
-        "height": f"{height:.0f}", "data-line": graph.name, "data-detail": detail,
-    })  # fmt: skip
+    svg = ElementTree.Element(
+        "svg",
+        {
+            "xmlns": "http://www.w3.org/2000/svg",
+            "class": "ivr-diagram",
+            "viewBox": f"0 0 {width:.0f} {height:.0f}",
+            "width": f"{width:.0f}",
+            "height": f"{height:.0f}",
+            "data-line": graph.name,
+            "data-detail": detail,
+        },
+    )
     ElementTree.SubElement(svg, "title").text = f"{graph.title} ({detail} view)"
     ElementTree.SubElement(svg, "style").text = _SVG_STYLE
     defs = ElementTree.SubElement(svg, "defs")
-    marker = ElementTree.SubElement(defs, "marker", {
-        "id": "arrow", "viewBox": "0 0 10 10", "refX": "9", "refY": "5", "markerWidth": "7",
-        "markerHeight": "7", "orient": "auto-start-reverse",
-    })  # fmt: skip
+    marker = ElementTree.SubElement(
+        defs,
+        "marker",
+        {
+            "id": "arrow",
+            "viewBox": "0 0 10 10",
+            "refX": "9",
+            "refY": "5",
+            "markerWidth": "7",
+            "markerHeight": "7",
+            "orient": "auto-start-reverse",
+        },
+    )
     ElementTree.SubElement(marker, "path", {"d": "M0,0 L10,5 L0,10 z", "fill": "#667"})
     edges_group = ElementTree.SubElement(svg, "g", {"class": "edges"})
     ports = _ports(graph, boxes, chains)
@@ -184,8 +200,11 @@ def _place(layers: list[list[str]], links: list[tuple[str, str]], boxes: dict[st
         for layer in order:
             wanted: dict[str, float] = {}
             for name in layer:
-                centres = [boxes[n].y + boxes[n].height / 2 for n in near.get(name, [])
-                           if boxes[n].layer != boxes[name].layer]  # fmt: skip
+                centres = [
+                    boxes[n].y + boxes[n].height / 2
+                    for n in near.get(name, [])
+                    if boxes[n].layer != boxes[name].layer
+                ]
                 box = boxes[name]
                 wanted[name] = (sum(centres) / len(centres) - box.height / 2) if centres else box.y
             _stack(layer, boxes, wanted)
@@ -231,12 +250,20 @@ def _ports(graph: MenuGraph, boxes: dict[str, _Box], chains: list[list[str]]) ->
 
 
 def _svg_edge(
-    parent: ElementTree.Element, edge: GraphEdge, index: int, boxes: dict[str, _Box],
-    chain: list[str], ports: dict[tuple[int, str], float],
-) -> None:  # fmt: skip
+    parent: ElementTree.Element,
+    edge: GraphEdge,
+    index: int,
+    boxes: dict[str, _Box],
+    chain: list[str],
+    ports: dict[tuple[int, str], float],
+) -> None:
     source, dest = boxes[edge.source], boxes[edge.dest]
-    attrs = {"data-source": edge.source, "data-dest": edge.dest, "data-keys": " ".join(edge.keys),
-             "data-triggers": " ".join(dict.fromkeys(edge.triggers))}  # fmt: skip
+    attrs = {
+        "data-source": edge.source,
+        "data-dest": edge.dest,
+        "data-keys": " ".join(edge.keys),
+        "data-triggers": " ".join(dict.fromkeys(edge.triggers)),
+    }
     if edge.source == edge.dest:
         x, y = _x(source.layer) + _NODE_W, source.y
         d = f"M{x - 30:.1f},{y:.1f} C{x - 30:.1f},{y - 30:.1f} {x + 26:.1f},{y - 18:.1f} {x:.1f},{y + 10:.1f}"
@@ -262,30 +289,50 @@ def _svg_edge(
         label_at = (x0 + (x1 - x0) * 0.5, (y0 + y1) / 2 - 3)
     group = ElementTree.SubElement(parent, "g", {"class": "edge-group", **attrs})
     ElementTree.SubElement(group, "title").text = f"{edge.source} → {edge.dest}: {edge.label}"
-    ElementTree.SubElement(group, "path", {"class": "edge", **attrs, "d": d,
-                                           "marker-end": "url(#arrow)"})  # fmt: skip
-    label = ElementTree.SubElement(group, "text", {
-        "class": "edge-label", **attrs, "x": f"{label_at[0]:.1f}", "y": f"{label_at[1]:.1f}",
-        "text-anchor": "middle",
-    })  # fmt: skip
+    ElementTree.SubElement(group, "path", {"class": "edge", **attrs, "d": d, "marker-end": "url(#arrow)"})
+    label = ElementTree.SubElement(
+        group,
+        "text",
+        {
+            "class": "edge-label",
+            **attrs,
+            "x": f"{label_at[0]:.1f}",
+            "y": f"{label_at[1]:.1f}",
+            "text-anchor": "middle",
+        },
+    )
     label.text = edge.label
 
 
 def _svg_node(parent: ElementTree.Element, node: GraphNode, box: _Box) -> None:
     x, y = _x(box.layer), box.y
-    group = ElementTree.SubElement(parent, "g", {
-        "class": f"node state-{node.type}", "id": f"state-{node.name}", "data-state": node.name,
-    })  # fmt: skip
+    group = ElementTree.SubElement(
+        parent,
+        "g",
+        {
+            "class": f"node state-{node.type}",
+            "id": f"state-{node.name}",
+            "data-state": node.name,
+        },
+    )
     ElementTree.SubElement(group, "title").text = "\n".join(
         [f"{node.name} ({node.type})", node.summary, *node.badges]
     ).strip()
-    ElementTree.SubElement(group, "rect", {
-        "x": f"{x:.1f}", "y": f"{y:.1f}", "width": f"{_NODE_W}", "height": f"{box.height:.1f}",
-        "rx": "6", "ry": "6",
-    })  # fmt: skip
+    ElementTree.SubElement(
+        group,
+        "rect",
+        {
+            "x": f"{x:.1f}",
+            "y": f"{y:.1f}",
+            "width": f"{_NODE_W}",
+            "height": f"{box.height:.1f}",
+            "rx": "6",
+            "ry": "6",
+        },
+    )
     text = ElementTree.SubElement(group, "text", {"x": f"{x + _PAD:.1f}", "y": f"{y + _PAD:.1f}"})
     for kind, line in box.lines:
-        span = ElementTree.SubElement(text, "tspan", {"class": kind, "x": f"{x + _PAD:.1f}",
-                                                      "dy": f"{_LINE}"})  # fmt: skip
+        span = ElementTree.SubElement(
+            text, "tspan", {"class": kind, "x": f"{x + _PAD:.1f}", "dy": f"{_LINE}"}
+        )
         span.text = line
-

@@ -13,6 +13,16 @@ from .flow import Flow, StateSpec
 from .store import SessionStore
 
 __all__ = [
-    "CallParams", "ConfigError", "Engine", "EngineConfig", "Flow", "FlowError", "FlowErrors",
-    "IvrError", "Reply", "SessionStore", "StateSpec", "StoreError",
+    "CallParams",
+    "ConfigError",
+    "Engine",
+    "EngineConfig",
+    "Flow",
+    "FlowError",
+    "FlowErrors",
+    "IvrError",
+    "Reply",
+    "SessionStore",
+    "StateSpec",
+    "StoreError",
 ]

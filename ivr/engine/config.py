@@ -21,8 +21,7 @@ DEFAULT_VOICES: dict[str, tuple[str, str]] = {
     "en": ("Polly.Joanna", "en-US"),
     "es": ("Polly.Lupe", "es-US"),
 }
-DESKS = ("representative", "pharmacist", "medicare", "international", "specialty",
-         "specialty_pharmacist")  # fmt: skip
+DESKS = ("representative", "pharmacist", "medicare", "international", "specialty", "specialty_pharmacist")
 E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
 #: Seconds a call's session lives after its last request (IVR_SESSION_TTL).
 SESSION_TTL = 4 * 3600

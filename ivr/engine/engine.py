@@ -141,8 +141,14 @@ class Engine:
         line = self.flows.get(self.line_for(params.to))
         flow = line.machine.flow
         reference = self._new_reference(slot)
-        session = CallSession(params.call_sid, flow.name, flow.initial, reference=reference,
-                              lang=flow.languages[0], greeted=flow.languages[0])  # fmt: skip
+        session = CallSession(
+            params.call_sid,
+            flow.name,
+            flow.initial,
+            reference=reference,
+            lang=flow.languages[0],
+            greeted=flow.languages[0],
+        )
         if params.simulated_now and self.config.allow_simulated_clock:
             try:
                 frozen_clock(params.simulated_now, source="SimulatedNow")
@@ -161,9 +167,14 @@ class Engine:
         return Reply(twiml, flow.name, session.state, session.lang, "start")
 
     def _advance(
-        self, slot: CallSlot, line: Line, session: CallSession, spec: StateSpec,
-        params: CallParams, wall: float,
-    ) -> Reply:  # fmt: skip
+        self,
+        slot: CallSlot,
+        line: Line,
+        session: CallSession,
+        spec: StateSpec,
+        params: CallParams,
+        wall: float,
+    ) -> Reply:
         fm = line.machine
         chosen = choose_trigger(fm, spec, session.lang, params.digits, params.speech)
         call = Call(session, self._context(line, session), chosen.digits)
@@ -175,22 +186,38 @@ class Engine:
         session.step += 1
         # A choice that leads somewhere new is confirmed in a few words before what follows.
         confirm = step.dest != step.source and chosen.trigger.startswith("press_")
-        twiml = self._render(line, session, dest, notice, notice in _RETRY_NOTICES,
-                             greeting=call.greet, confirm=confirm)  # fmt: skip
+        twiml = self._render(
+            line, session, dest, notice, notice in _RETRY_NOTICES, greeting=call.greet, confirm=confirm
+        )
         session.last_twiml = twiml
-        slot.log(CallEvent(wall, session.step, step.trigger, chosen.shown, step.source, step.dest,
-                           session.lang))  # fmt: skip
+        slot.log(
+            CallEvent(wall, session.step, step.trigger, chosen.shown, step.source, step.dest, session.lang)
+        )
         slot.save(session, now=wall, outcome=_outcome(dest))
         log.info("call %s: %s --%s--> %s", session.call_sid, step.source, step.trigger, step.dest)
         return Reply(twiml, session.line, session.state, session.lang, step.trigger)
 
     def _render(
-        self, line: Line, session: CallSession, spec: StateSpec, notice: str | None,
-        reprompt: bool, *, greeting: bool = False, confirm: bool = False,
-    ) -> str:  # fmt: skip
-        return line.renderer.state(spec, session.lang, step=session.step, values=values_for(session),
-                                   notice=notice, reprompt=reprompt, greeting=greeting,
-                                   confirm=confirm)  # fmt: skip
+        self,
+        line: Line,
+        session: CallSession,
+        spec: StateSpec,
+        notice: str | None,
+        reprompt: bool,
+        *,
+        greeting: bool = False,
+        confirm: bool = False,
+    ) -> str:
+        return line.renderer.state(
+            spec,
+            session.lang,
+            step=session.step,
+            values=values_for(session),
+            notice=notice,
+            reprompt=reprompt,
+            greeting=greeting,
+            confirm=confirm,
+        )
 
     def _spec(self, line: Line, session: CallSession) -> StateSpec:
         flow = line.machine.flow
@@ -203,8 +230,7 @@ class Engine:
 
     def _context(self, line: Line, session: CallSession) -> CallContext:
         now = frozen_clock(session.clock, source="SimulatedNow")() if session.clock else self.config.clock()
-        return CallContext(line.machine.flow, now, self.store.members,
-                           self.config.max_failures)  # fmt: skip
+        return CallContext(line.machine.flow, now, self.store.members, self.config.max_failures)
 
     @staticmethod
     def _new_reference(slot: CallSlot) -> str:
@@ -237,4 +263,3 @@ def _outcome(spec: StateSpec) -> str | None:
 
 def _lang(value: str) -> str:
     return value if value in ("en", "es") else "en"
-

@@ -25,9 +25,14 @@ class FlowError(IvrError):
     exit_code = EXIT_BAD_INPUT
 
     def __init__(
-        self, file: str, message: str, *, state: str | None = None, field: str | None = None,
+        self,
+        file: str,
+        message: str,
+        *,
+        state: str | None = None,
+        field: str | None = None,
         line: int | None = None,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self.file = file
         self.line = line  # 1-based, when the problem has a place in the file
         self.state = state

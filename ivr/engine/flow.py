@@ -15,14 +15,10 @@ KEY_TRIGGERS: dict[str, str] = {
     "*": "press_star",
     "#": "press_pound",
 }
-TRIGGERS: frozenset[str] = frozenset(
-    [*KEY_TRIGGERS.values(), "no_input", "invalid", "entry", "start"]
-)
+TRIGGERS: frozenset[str] = frozenset([*KEY_TRIGGERS.values(), "no_input", "invalid", "entry", "start"])
 FAILURE_TRIGGERS: frozenset[str] = frozenset(["no_input", "invalid"])
 
-STATE_TYPES: frozenset[str] = frozenset(
-    ["start", "menu", "info", "entry", "transfer", "goodbye", "closed"]
-)
+STATE_TYPES: frozenset[str] = frozenset(["start", "menu", "info", "entry", "transfer", "goodbye", "closed"])
 #: Types that wait for one key: a menu of options, or an information leaf.
 MENU_TYPES: frozenset[str] = frozenset(["menu", "info"])
 #: Types whose TwiML ends the call or hands it over: they take no input, so no way out.

@@ -18,9 +18,7 @@ def load_document(path: Path, marks: Marks, problems: list[FlowError]) -> dict[s
     return _load(path, marks, (), problems)
 
 
-def _load(
-    path: Path, marks: Marks, seen: tuple[Path, ...], problems: list[FlowError]
-) -> dict[str, Any]:
+def _load(path: Path, marks: Marks, seen: tuple[Path, ...], problems: list[FlowError]) -> dict[str, Any]:
     data = load_yaml(path, marks)
     if not isinstance(data, dict):
         raise FlowError(str(path), "the file must be a mapping of flow fields", line=1)
@@ -44,8 +42,10 @@ def _load(
     merged.update({k: v for k, v in data.items() if k != "extends"})
     # A child's extra transitions go first: they are tried before the parent's for a trigger.
     # A child that gives its own states or transitions replaces the parent's.
-    for key, extra_key, extra_first in (("states", "extra_states", False),
-                                        ("transitions", "extra_transitions", True)):  # fmt: skip
+    for key, extra_key, extra_first in (
+        ("states", "extra_states", False),
+        ("transitions", "extra_transitions", True),
+    ):
         base = data[key] if key in data else parent.get(key)
         extra = data.get(extra_key)
         merged.pop(extra_key, None)

@@ -9,9 +9,11 @@ from ivr.engine.flow_checks import Problem
 
 
 def generated_transitions(
-    declared: set[tuple[str, str]], states: dict[str, StateSpec], keys: dict[str, str],
+    declared: set[tuple[str, str]],
+    states: dict[str, StateSpec],
+    keys: dict[str, str],
     ends: dict[str, str | None],
-) -> tuple[list[dict[str, Any]], list[Problem]]:  # fmt: skip
+) -> tuple[list[dict[str, Any]], list[Problem]]:
     """Transitions the key map and the retry rules add to states that do not declare them.
 
     `declared` holds the (trigger, source) pairs the file writes itself. Each key of the key
@@ -44,9 +46,14 @@ def generated_transitions(
                 last = ends["finished"] if spec.type == "info" and trigger == "no_input" else None
                 last = last or ends["failover"]
                 if last is None:
-                    problems.append((f"has no '{trigger}' transition; declare one, or give the "
-                                     "flow a `failover` state for the last failed try", name,
-                                     "transitions"))  # fmt: skip
+                    problems.append(
+                        (
+                            f"has no '{trigger}' transition; declare one, or give the "
+                            "flow a `failover` state for the last failed try",
+                            name,
+                            "transitions",
+                        )
+                    )
                     continue
                 retry.setdefault((trigger, last), []).append(name)
     out: list[dict[str, Any]] = []
@@ -56,7 +63,14 @@ def generated_transitions(
             item["after"] = after
         out.append(item)
     for (trigger, last), sources in retry.items():
-        out.append({"trigger": trigger, "source": sources, "dest": "=", "conditions": "can_retry",
-                    "after": "count_failure"})  # fmt: skip
+        out.append(
+            {
+                "trigger": trigger,
+                "source": sources,
+                "dest": "=",
+                "conditions": "can_retry",
+                "after": "count_failure",
+            }
+        )
         out.append({"trigger": trigger, "source": sources, "dest": last})
     return out, problems

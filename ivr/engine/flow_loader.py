@@ -25,10 +25,17 @@ from ivr.engine.schema_errors import issues
 from ivr.engine.yaml_source import Marks
 
 #: Fields whose items are pruned one by one when the schema refuses them (see `_validate`).
-_COLLECTIONS = ("states", "transitions", "extra_states", "extra_transitions", "messages",
-                "speech", "keys", "lint")  # fmt: skip
-_CALLBACKS = (("conditions", CONDITIONS), ("unless", CONDITIONS), ("before", ACTIONS),
-              ("after", ACTIONS))  # fmt: skip
+_COLLECTIONS = (
+    "states",
+    "transitions",
+    "extra_states",
+    "extra_transitions",
+    "messages",
+    "speech",
+    "keys",
+    "lint",
+)
+_CALLBACKS = (("conditions", CONDITIONS), ("unless", CONDITIONS), ("before", ACTIONS), ("after", ACTIONS))
 
 
 def load_flow(path: Path) -> Flow:
@@ -119,14 +126,21 @@ def _build(raw: dict[str, Any], path: Path, report: FlowReport) -> Flow | None:
     pace = Pace(**model.pace.model_dump()) if model.pace else Pace()
     states = build_states(model.states, kept.get("states"), raw, pace, report)
     keys = _key_map(model.keys, langs, report)
-    ends = {f: v if isinstance(v, str) and v in report.states else None
-            for f in ("failover", "finished") for v in [getattr(model, f)]}  # fmt: skip
+    ends = {
+        f: v if isinstance(v, str) and v in report.states else None
+        for f in ("failover", "finished")
+        for v in [getattr(model, f)]
+    }
     declared = _declared(raw.get("transitions"))
     generated, problems = generated_transitions(declared, states, keys, ends)
     for message, state, field in problems:
         report.at_state(state, field, message)
-    user = [(i, raw["transitions"][i], t) for i, t in zip(
-        kept.get("transitions", range(len(model.transitions))), model.transitions, strict=True)]  # fmt: skip
+    user = [
+        (i, raw["transitions"][i], t)
+        for i, t in zip(
+            kept.get("transitions", range(len(model.transitions))), model.transitions, strict=True
+        )
+    ]
     made = [(None, g, Transition.model_validate(g)) for g in generated]
     if "transitions" not in raw or not user + made:
         report.add(("transitions",), "must be a non-empty list of transitions")
@@ -144,8 +158,9 @@ def _build(raw: dict[str, Any], path: Path, report: FlowReport) -> Flow | None:
         languages=langs,
         initial=initial,
         states=states,
-        transitions=tuple({k: v for k, v in item.items() if k in Transition.model_fields}
-                          for _, item, _ in user + made),  # fmt: skip
+        transitions=tuple(
+            {k: v for k, v in item.items() if k in Transition.model_fields} for _, item, _ in user + made
+        ),
         messages=dict(model.messages),
         speech=model.speech,
         greeting=model.greeting if model.greeting is not None else dict.fromkeys(langs, ""),
@@ -165,8 +180,9 @@ def _key_map(value: dict[str, Any], langs: tuple[str, ...], report: FlowReport) 
         if meaning == LANGUAGE and len(langs) < 2:
             report.add(("keys", key), "a one-language line has no language to switch to")
         elif meaning not in (REPEAT, LANGUAGE) and meaning not in report.states:
-            report.add(("keys", key), f"must be a state of this flow, '{REPEAT}' or "
-                       f"'{LANGUAGE}'; got {meaning!r}")  # fmt: skip
+            report.add(
+                ("keys", key), f"must be a state of this flow, '{REPEAT}' or '{LANGUAGE}'; got {meaning!r}"
+            )
         else:
             out[key] = str(meaning)
     return out
@@ -190,15 +206,21 @@ def _edges(index: int | None, raw: dict[str, Any], t: Transition, report: FlowRe
     for field, allowed in _CALLBACKS:
         for name in getattr(t, field):
             if name not in allowed:
-                report.add((*where, field), f"'{name}' is not an allowed callback; allowed: "
-                           + ", ".join(sorted(allowed)), state=owner)  # fmt: skip
+                report.add(
+                    (*where, field),
+                    f"'{name}' is not an allowed callback; allowed: " + ", ".join(sorted(allowed)),
+                    state=owner,
+                )
     edges: list[Edge] = []
     listed = isinstance(raw.get("source"), list)
     for number, source in enumerate(t.source):
         if source not in report.states:
-            report.add((*where, "source", number) if listed else (*where, "source"),
-                       f"unknown source state {source!r}", state=source,
-                       field=report.describe((*where, "source"))[1])  # fmt: skip
+            report.add(
+                (*where, "source", number) if listed else (*where, "source"),
+                f"unknown source state {source!r}",
+                state=source,
+                field=report.describe((*where, "source"))[1],
+            )
             continue
         target = source if t.dest == "=" else t.dest
         if target not in report.states:

@@ -46,8 +46,13 @@ def load_all(flows_dir: Path) -> dict[str, FlowMachine]:
             continue
         if flow.name in machines:
             first = machines[flow.name].flow.file
-            problems.append(FlowError(str(path), f"a flow named '{flow.name}' is already defined "
-                                      f"in {first}; give each line its own name", field="name"))
+            problems.append(
+                FlowError(
+                    str(path),
+                    f"a flow named '{flow.name}' is already defined in {first}; give each line its own name",
+                    field="name",
+                )
+            )
             continue
         machines[flow.name] = FlowMachine(flow)
     if problems:
@@ -125,8 +130,7 @@ class FlowRegistry:
                 if numbers.setdefault(number, name) != name:
                     raise ConfigError(f"{number} is listed by two lines: {numbers[number]} and {name}")
         lines = {
-            name: Line(fm, Renderer(fm.flow, self.config, fm.speech.hints))
-            for name, fm in machines.items()
+            name: Line(fm, Renderer(fm.flow, self.config, fm.speech.hints)) for name, fm in machines.items()
         }
         return lines, numbers, default
 

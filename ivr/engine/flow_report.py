@@ -33,9 +33,7 @@ class FlowReport:
                 self.states.add(name)
                 self._state_index.setdefault(name, index)
 
-    def add(
-        self, path: Path, message: str, *, state: str | None = None, field: str | None = None
-    ) -> None:
+    def add(self, path: Path, message: str, *, state: str | None = None, field: str | None = None) -> None:
         """One problem at `path`; `state` and `field` default to what the path names."""
         named_state, named_field = self.describe(path)
         self._append(path, message, state or named_state, field or named_field)

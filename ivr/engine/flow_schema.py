@@ -146,14 +146,20 @@ def _minute(value: Any) -> int:
     return int(match.group(1)) * 60 + int(match.group(2))
 
 
-Name = Annotated[str, _check(lambda v: isinstance(v, str) and bool(NAME.match(v)),
-                             "must be a lower-case identifier")]  # fmt: skip
+Name = Annotated[
+    str, _check(lambda v: isinstance(v, str) and bool(NAME.match(v)), "must be a lower-case identifier")
+]
 Texts = Annotated[dict[str, str], _texts(allow_empty=False)]
 Callbacks = Annotated[tuple[str, ...], BeforeValidator(_names)]
 Digits = Annotated[int, _check(_whole(1, 64), "must be a whole number from 1 to 64")]
 Seconds = Annotated[int, _check(_whole(1, 60), "must be a whole number of seconds from 1 to 60")]
-Rate = Annotated[str, _check(lambda v: isinstance(v, str) and bool(_RATE.match(v)),
-                             "must be a speaking rate such as 85% (50%-200%) or slow")]  # fmt: skip
+Rate = Annotated[
+    str,
+    _check(
+        lambda v: isinstance(v, str) and bool(_RATE.match(v)),
+        "must be a speaking rate such as 85% (50%-200%) or slow",
+    ),
+]
 Target = Annotated[str, _check(lambda v: isinstance(v, str), "must be a state name")]
 
 
@@ -166,8 +172,9 @@ class Gather(_Section):
 
     input: Any = None  # always DTMF; kept for files that say so
     num_digits: Digits | None = None
-    finish_on_key: Annotated[str, BeforeValidator(str), _check(
-        lambda v: str(v) in ("", "#", "*"), "must be '#', '*' or ''")] = "#"  # fmt: skip
+    finish_on_key: Annotated[
+        str, BeforeValidator(str), _check(lambda v: str(v) in ("", "#", "*"), "must be '#', '*' or ''")
+    ] = "#"
     timeout: Digits | None = None
     max_digits: Digits | None = None
 
@@ -176,8 +183,13 @@ class State(_Section):
     """One state: what it says and how it listens."""
 
     name: Name
-    type: Annotated[str, _check(lambda v: isinstance(v, str) and v in STATE_TYPES,
-                                f"must be one of {', '.join(sorted(STATE_TYPES))}")]  # fmt: skip
+    type: Annotated[
+        str,
+        _check(
+            lambda v: isinstance(v, str) and v in STATE_TYPES,
+            f"must be one of {', '.join(sorted(STATE_TYPES))}",
+        ),
+    ]
     prompt: Texts | None = None
     reprompt: Texts | None = None
     confirm: Texts | None = None
@@ -199,9 +211,13 @@ class State(_Section):
 class Transition(_Section):
     """One transition, in the shape `transitions` takes; `source` may list several states."""
 
-    trigger: Annotated[str, _check(lambda v: isinstance(v, str) and v in TRIGGERS,
-                                   "unknown trigger {value!r}; allowed: "
-                                   + ", ".join(sorted(TRIGGERS)))]  # fmt: skip
+    trigger: Annotated[
+        str,
+        _check(
+            lambda v: isinstance(v, str) and v in TRIGGERS,
+            "unknown trigger {value!r}; allowed: " + ", ".join(sorted(TRIGGERS)),
+        ),
+    ]
     source: Annotated[tuple[str, ...], BeforeValidator(_names)]
     dest: Target
     conditions: Callbacks = ()
@@ -240,9 +256,13 @@ class FlowFile(_Section):
     title: str | None = None
     description: Any = None
     extends: str | None = None
-    languages: Annotated[list[str], _check(
-        lambda v: isinstance(v, list) and v and all(isinstance(x, str) for x in v),
-        "must be a list of language codes such as [en, es]")] = ["en", "es"]  # fmt: skip
+    languages: Annotated[
+        list[str],
+        _check(
+            lambda v: isinstance(v, list) and v and all(isinstance(x, str) for x in v),
+            "must be a list of language codes such as [en, es]",
+        ),
+    ] = ["en", "es"]
     initial: Any = None  # a state's name: checked against the states
     states: list[State] = []
     transitions: list[Transition] = []

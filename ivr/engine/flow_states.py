@@ -11,9 +11,12 @@ from ivr.engine.flow_schema import NAME, State
 
 
 def build_states(
-    models: list[State], kept: list[int] | None, raw: dict[str, Any], pace: Pace,
+    models: list[State],
+    kept: list[int] | None,
+    raw: dict[str, Any],
+    pace: Pace,
     report: FlowReport,
-) -> dict[str, StateSpec]:  # fmt: skip
+) -> dict[str, StateSpec]:
     """The states the schema accepted, as StateSpecs; `kept` maps each to its raw index."""
     states: dict[str, StateSpec] = {}
     seen: set[str] = set()
@@ -33,11 +36,21 @@ def build_states(
         if state.type == "transfer" and not (isinstance(desk, str) and NAME.match(desk)):
             report.add((*where, "desk"), "a transfer needs a desk name, such as representative")
         prompt = state.prompt or {} if state.type != "start" else {}
-        states[state.name] = _paced(StateSpec(
-            name=state.name, type=state.type, prompt=prompt, reprompt=state.reprompt or prompt,
-            speech=state.speech, gather=gather, desk=desk if isinstance(desk, str) else None,
-            secret=state.secret, confirm=state.confirm or {}, offer_language=state.offer_language,
-        ), pace)  # fmt: skip
+        states[state.name] = _paced(
+            StateSpec(
+                name=state.name,
+                type=state.type,
+                prompt=prompt,
+                reprompt=state.reprompt or prompt,
+                speech=state.speech,
+                gather=gather,
+                desk=desk if isinstance(desk, str) else None,
+                secret=state.secret,
+                confirm=state.confirm or {},
+                offer_language=state.offer_language,
+            ),
+            pace,
+        )
     return states
 
 
@@ -45,8 +58,7 @@ def _gather(state: State, report: FlowReport, where: tuple[Any, ...]) -> GatherS
     given = state.gather
     if state.type in MENU_TYPES:
         if given is not None:
-            report.add((*where, "gather"), f"a {state.type} takes one key; only entry states "
-                       "set gather")  # fmt: skip
+            report.add((*where, "gather"), f"a {state.type} takes one key; only entry states set gather")
         return GatherSpec()
     if state.type != "entry":
         if given is not None:

@@ -22,9 +22,7 @@ class Input:
     shown: str
 
 
-def choose_trigger(
-    fm: FlowMachine, spec: StateSpec, lang: str, digits: str, speech: str
-) -> Input:
+def choose_trigger(fm: FlowMachine, spec: StateSpec, lang: str, digits: str, speech: str) -> Input:
     """Decide the trigger for this input; anything unexpected becomes `invalid` or `no_input`."""
     raw_digits = digits[: MAX_DIGITS + 1]
     said = speech.strip()[:500]

@@ -72,9 +72,15 @@ class Renderer:
         return self._static("fallback", self.flow.languages[0], "error")
 
     def spoken_pieces(
-        self, spec: StateSpec, lang: str, *, notice: str | None = None, reprompt: bool = False,
-        greeting: bool = False, confirm: bool = False,
-    ) -> list[Piece]:  # fmt: skip
+        self,
+        spec: StateSpec,
+        lang: str,
+        *,
+        notice: str | None = None,
+        reprompt: bool = False,
+        greeting: bool = False,
+        confirm: bool = False,
+    ) -> list[Piece]:
         """What a state's document says, in order: (language, flow text, beat after)."""
         flow = self.flow
         pieces: list[Piece] = []
@@ -101,8 +107,11 @@ class Renderer:
             if spec.offer_language and not greeting:
                 pieces += self._offers(lang)
         elif spec.type == "transfer":
-            pieces += [(lang, spec.prompt[lang], False), (lang, self._text("reference", lang), False),
-                       (lang, self._text("transfer", lang), False)]  # fmt: skip
+            pieces += [
+                (lang, spec.prompt[lang], False),
+                (lang, self._text("reference", lang), False),
+                (lang, self._text("transfer", lang), False),
+            ]
         else:  # goodbye: the reference number before the last words
             pieces += [(lang, self._text("reference", lang), False), (lang, spec.prompt[lang], False)]
         return [piece for piece in pieces if piece[1].strip()]
@@ -110,12 +119,18 @@ class Renderer:
     # -- building ----------------------------------------------------------------------------
 
     def _build(
-        self, state: str, lang: str, notice: str | None, reprompt: bool, greeting: bool,
+        self,
+        state: str,
+        lang: str,
+        notice: str | None,
+        reprompt: bool,
+        greeting: bool,
         confirm: bool,
-    ) -> str:  # fmt: skip
+    ) -> str:
         spec = self.flow.states[state]
-        pieces = self.spoken_pieces(spec, lang, notice=notice, reprompt=reprompt,
-                                    greeting=greeting, confirm=confirm)  # fmt: skip
+        pieces = self.spoken_pieces(
+            spec, lang, notice=notice, reprompt=reprompt, greeting=greeting, confirm=confirm
+        )
         response = VoiceResponse()
         if spec.gather is not None:
             self._gather(response, spec, lang, pieces)
@@ -146,8 +161,11 @@ class Renderer:
     def _offers(self, lang: str) -> list[Piece]:
         """'Para español, oprima 9.' in Spanish, in an English call (and the other way round)."""
         offers = self.flow.messages.get("language_offer", {})
-        return [(other, offers[other], False) for other in self.flow.languages
-                if other != lang and offers.get(other)]  # fmt: skip
+        return [
+            (other, offers[other], False)
+            for other in self.flow.languages
+            if other != lang and offers.get(other)
+        ]
 
     def _gather(self, response: VoiceResponse, spec: StateSpec, lang: str, pieces: list[Piece]) -> None:
         assert spec.gather is not None
@@ -241,8 +259,11 @@ def build_say(
 def heard(text: str, lang: str, values: dict[str, str] | None = None) -> str:
     """The words a caller hears for a flow text; a placeholder without a value is '…'."""
     values = values or {}
-    xml = fill(build_say(text, None, lang).to_xml(xml_declaration=False), 0,
-               {name: values.get(name, "…") for name in PLACEHOLDERS})  # fmt: skip
+    xml = fill(
+        build_say(text, None, lang).to_xml(xml_declaration=False),
+        0,
+        {name: values.get(name, "…") for name in PLACEHOLDERS},
+    )
     return spoken_text(ElementTree.fromstring(xml), lang)
 
 

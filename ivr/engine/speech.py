@@ -8,11 +8,34 @@ import unicodedata
 from ivr.engine.flow import KEY_TRIGGERS, Flow
 
 _NUMBER_WORDS: dict[str, str] = {
-    "zero": "0", "oh": "0", "one": "1", "two": "2", "three": "3", "four": "4", "five": "5",
-    "six": "6", "seven": "7", "eight": "8", "nine": "9", "star": "*", "pound": "#", "hash": "#",
-    "cero": "0", "uno": "1", "dos": "2", "tres": "3", "cuatro": "4", "cinco": "5", "seis": "6",
-    "siete": "7", "ocho": "8", "nueve": "9", "asterisco": "*", "numeral": "#", "gato": "#",
-}  # fmt: skip
+    "zero": "0",
+    "oh": "0",
+    "one": "1",
+    "two": "2",
+    "three": "3",
+    "four": "4",
+    "five": "5",
+    "six": "6",
+    "seven": "7",
+    "eight": "8",
+    "nine": "9",
+    "star": "*",
+    "pound": "#",
+    "hash": "#",
+    "cero": "0",
+    "uno": "1",
+    "dos": "2",
+    "tres": "3",
+    "cuatro": "4",
+    "cinco": "5",
+    "seis": "6",
+    "siete": "7",
+    "ocho": "8",
+    "nueve": "9",
+    "asterisco": "*",
+    "numeral": "#",
+    "gato": "#",
+}
 _PREFIXES = ("press ", "option ", "oprima ", "opcion ", "marque ", "el ", "la ", "number ")
 _NON_WORD = re.compile(r"[^a-z0-9*# ]+")
 MAX_SPEECH = 500

@@ -13,11 +13,9 @@ from dataclasses import dataclass
 from xml.etree import ElementTree
 
 _MONTHS = {
-    "en": ("January February March April May June July August September October November "
-           "December").split(),
-    "es": "enero febrero marzo abril mayo junio julio agosto septiembre octubre noviembre "
-          "diciembre".split(),
-}  # fmt: skip
+    "en": ("January February March April May June July August September October November December").split(),
+    "es": "enero febrero marzo abril mayo junio julio agosto septiembre octubre noviembre diciembre".split(),
+}
 _TIME = re.compile(r"^\s*([0-9.]+)\s*(ms|s)?\s*$")
 _STRENGTH_MS = {"none": 0, "x-weak": 100, "weak": 250, "medium": 400, "strong": 750, "x-strong": 1200}
 _DATE = re.compile(r"^([0-9]{1,4})[-/.]([0-9]{1,2})[-/.]([0-9]{1,4})$")
@@ -56,8 +54,7 @@ def _walk(el: ElementTree.Element, lang: str, parts: list[str], pauses: list[flo
             _tail(el, parts)
             return
         if tag == "say-as":
-            parts.append(say_as(el.get("interpret-as", ""), "".join(el.itertext()), lang,
-                                el.get("format")))  # fmt: skip
+            parts.append(say_as(el.get("interpret-as", ""), "".join(el.itertext()), lang, el.get("format")))
             _tail(el, parts)
             return
         if tag == "sub":
@@ -65,8 +62,9 @@ def _walk(el: ElementTree.Element, lang: str, parts: list[str], pauses: list[flo
             _tail(el, parts)
             return
         if tag == "lang":
-            lang = (el.get("{http://www.w3.org/XML/1998/namespace}lang") or el.get("xml:lang")
-                    or lang)[:2].lower()  # fmt: skip
+            lang = (el.get("{http://www.w3.org/XML/1998/namespace}lang") or el.get("xml:lang") or lang)[
+                :2
+            ].lower()
         if tag in ("p", "s"):
             parts.append(" ")
     if el.text:

@@ -111,8 +111,11 @@ def _construct_sequence(loader: _StrictLoader, node: yaml.SequenceNode) -> Itera
     yield data  # first the empty list, so an alias inside it can refer to it
     data.extend(loader.construct_sequence(node))
     if loader.marks is not None:
-        loader.marks.record(data, (loader.file, _line(node)),
-                            {i: (loader.file, _line(item)) for i, item in enumerate(node.value)})  # fmt: skip
+        loader.marks.record(
+            data,
+            (loader.file, _line(node)),
+            {i: (loader.file, _line(item)) for i, item in enumerate(node.value)},
+        )
 
 
 _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
@@ -131,9 +134,10 @@ def load_yaml(path: Path, marks: Marks | None = None) -> Any:
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
         raise FlowError(
-            file, f"the file is not UTF-8 text (byte {data[exc.start]:#04x}); save it as UTF-8",
+            file,
+            f"the file is not UTF-8 text (byte {data[exc.start]:#04x}); save it as UTF-8",
             line=line,
-        ) from exc  # fmt: skip
+        ) from exc
     loader = _StrictLoader(text)
     loader.marks, loader.file = marks, file
     try:
@@ -162,14 +166,19 @@ def _syntax_error(file: str, text: str, exc: yaml.MarkedYAMLError) -> FlowError:
         return FlowError(file, f"not valid YAML: {exc.problem or exc}")
     runaway = None if opened or problem is None else _runaway_quote(text, problem.line)
     if runaway is not None and problem is not None:
-        return FlowError(file, f"column {runaway.column + 1}: this quoted text runs on to line "
-                         f"{problem.line + 1}; is its closing quote missing? ({exc.problem} at "
-                         f"line {problem.line + 1}, column {problem.column + 1})",
-                         line=runaway.line + 1)  # fmt: skip
+        return FlowError(
+            file,
+            f"column {runaway.column + 1}: this quoted text runs on to line "
+            f"{problem.line + 1}; is its closing quote missing? ({exc.problem} at "
+            f"line {problem.line + 1}, column {problem.column + 1})",
+            line=runaway.line + 1,
+        )
     message = f"column {mark.column + 1}: {exc.problem or exc}"
     if opened and problem is not None and exc.context:
-        message = (f"column {mark.column + 1}: {exc.context.removeprefix('while ')} that starts "
-                   f"here: {exc.problem} (line {problem.line + 1}, column {problem.column + 1})")  # fmt: skip
+        message = (
+            f"column {mark.column + 1}: {exc.context.removeprefix('while ')} that starts "
+            f"here: {exc.problem} (line {problem.line + 1}, column {problem.column + 1})"
+        )
     return FlowError(file, message, line=mark.line + 1)
 
 
@@ -180,8 +189,11 @@ def _runaway_quote(text: str, line: int) -> yaml.Mark | None:
         for token in yaml.scan(text, Loader=_Base):
             if token.start_mark.line > line:
                 break
-            if (isinstance(token, yaml.ScalarToken) and token.style in ('"', "'")
-                    and token.start_mark.line < token.end_mark.line == line):  # fmt: skip
+            if (
+                isinstance(token, yaml.ScalarToken)
+                and token.style in ('"', "'")
+                and token.start_mark.line < token.end_mark.line == line
+            ):
                 found = token.start_mark
     except yaml.YAMLError:
         pass  # the tokens before the error are all there is

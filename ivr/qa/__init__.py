@@ -6,7 +6,19 @@ from .lint_paths import EdgeTime, Reach
 from .listening import MEASURES, Hearing, Said, Timer, espeak_available
 
 __all__ = [
-    "DESTINATION_TYPES", "MEASURES", "Budgets", "EdgeTime", "Hearing", "LanguageReport", "LineReport",
-    "Reach", "Said", "Timer", "espeak_available", "lint_flow", "load_budgets", "speaking_rate",
+    "DESTINATION_TYPES",
+    "MEASURES",
+    "Budgets",
+    "EdgeTime",
+    "Hearing",
+    "LanguageReport",
+    "LineReport",
+    "Reach",
+    "Said",
+    "Timer",
+    "espeak_available",
+    "lint_flow",
+    "load_budgets",
+    "speaking_rate",
     "topical_keys",
-]  # fmt: skip
+]

@@ -33,10 +33,12 @@ def line_analytics(records: list[CallRecord], flow: Flow) -> dict[str, Any]:
     calls = [r for r in records if r.line == flow.name]
     outcomes = Counter(r.outcome or "in progress" for r in calls)
     kinds = Counter(_kind(outcome) for outcome in (r.outcome for r in calls))
-    transfers = Counter(r.outcome.split(":", 1)[1] for r in calls
-                        if r.outcome and r.outcome.startswith("transfer:"))  # fmt: skip
-    hangups = Counter(r.outcome[len(_HUNG_UP) :] for r in calls
-                      if r.outcome and r.outcome.startswith(_HUNG_UP))  # fmt: skip
+    transfers = Counter(
+        r.outcome.split(":", 1)[1] for r in calls if r.outcome and r.outcome.startswith("transfer:")
+    )
+    hangups = Counter(
+        r.outcome[len(_HUNG_UP) :] for r in calls if r.outcome and r.outcome.startswith(_HUNG_UP)
+    )
     with_events = [r for r in calls if r.events]
     steps = [sum(1 for e in r.events if e.trigger != "start") for r in with_events]
     durations = [r.ended_at - r.started_at for r in calls if r.ended_at is not None]

@@ -38,9 +38,11 @@ def call_to_scenario(record: CallRecord, flow: Flow) -> dict[str, Any]:
     the prompt of the state reached, in the call's language at that step) and the state itself.
     """
     events = sorted(record.events, key=lambda e: e.step)
-    data: dict[str, Any] = {"name": f"Call {record.reference or record.call_sid} on the "
-                            f"{record.line} line: {record.outcome or 'in progress'}",
-                            "line": record.line}  # fmt: skip
+    data: dict[str, Any] = {
+        "name": f"Call {record.reference or record.call_sid} on the "
+        f"{record.line} line: {record.outcome or 'in progress'}",
+        "line": record.line,
+    }
     start = next((e for e in events if e.trigger == "start"), None)
     now = _clock(record, flow, start)
     if now is not None:
@@ -159,8 +161,12 @@ def _notice(event: CallEvent, flow: Flow) -> str | None:
     if not (event.trigger in FAILURE_TRIGGERS or (event.trigger == "entry" and event.dest == event.source)):
         return None
     source = flow.states.get(event.source)
-    if (source is not None and source.type == "info" and event.trigger == "no_input"
-            and flow.states[event.dest].type == "goodbye"):  # fmt: skip
+    if (
+        source is not None
+        and source.type == "info"
+        and event.trigger == "no_input"
+        and flow.states[event.dest].type == "goodbye"
+    ):
         return None  # silence after an information leaf: "finished", no failover notice
     if flow.states[event.dest].terminal:
         return "failover"
@@ -170,8 +176,10 @@ def _notice(event: CallEvent, flow: Flow) -> str | None:
 
 
 def _edge(event: CallEvent, flow: Flow) -> Edge | None:
-    return next((e for e in flow.edges if (e.trigger, e.source, e.dest)
-                 == (event.trigger, event.source, event.dest)), None)  # fmt: skip
+    return next(
+        (e for e in flow.edges if (e.trigger, e.source, e.dest) == (event.trigger, event.source, event.dest)),
+        None,
+    )
 
 
 def _phrase(text: str) -> str:

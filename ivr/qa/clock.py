@@ -10,8 +10,10 @@ from ivr.engine.flow import Hours
 #: The week runs take their time from, so that they repeat: Monday 23 November 2026.
 REFERENCE_MONDAY = datetime(2026, 11, 23)
 #: How the fixed clock is chosen, for commands' help.
-CLOCK_HELP = ("noon (or, when closed at noon, midway through the hours) of the line's first open "
-              "day in the week of Monday 2026-11-23: the TTY line at 2026-11-23T12:00:00-06:00")  # fmt: skip
+CLOCK_HELP = (
+    "noon (or, when closed at noon, midway through the hours) of the line's first open "
+    "day in the week of Monday 2026-11-23: the TTY line at 2026-11-23T12:00:00-06:00"
+)
 
 
 def open_time(hours: Hours) -> str:
@@ -22,7 +24,10 @@ def open_time(hours: Hours) -> str:
     """
     day = min(hours.days) if hours.days else 0
     noon = 12 * 60
-    minute = noon if hours.open_minute <= noon < hours.close_minute else (
-        hours.open_minute + max(hours.close_minute - hours.open_minute, 0) // 2)  # fmt: skip
+    minute = (
+        noon
+        if hours.open_minute <= noon < hours.close_minute
+        else (hours.open_minute + max(hours.close_minute - hours.open_minute, 0) // 2)
+    )
     local = REFERENCE_MONDAY + timedelta(days=day, minutes=minute)
     return local.replace(tzinfo=ZoneInfo(hours.timezone)).isoformat()

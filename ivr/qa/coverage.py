@@ -123,9 +123,11 @@ class CoverageReport:
         if not detail and not (missed_states or missed):
             lines = [f"'{self.flow}': every state and transition reached"]
         elif not detail:
-            lines = [f"not reached on '{self.flow}': {plural(len(missed_states), 'state')}, "
-                     f"{plural(len(missed), 'transition')}"
-                     + (f" ({conditional} conditional)" if conditional else "")]  # fmt: skip
+            lines = [
+                f"not reached on '{self.flow}': {plural(len(missed_states), 'state')}, "
+                f"{plural(len(missed), 'transition')}"
+                + (f" ({conditional} conditional)" if conditional else "")
+            ]
             lines.extend(_wrapped(missed_states, "  states: "))
         else:
             lines = [
@@ -141,8 +143,10 @@ class CoverageReport:
             for t in missed:
                 lines.append(f"  {t}" + ("  (conditional)" if t in self.conditional else ""))
         if self.unknown_transitions:
-            lines.append(f"transitions not in the flow ({len(self.unknown_transitions)}); "
-                         "is this the flow the app runs?")  # fmt: skip
+            lines.append(
+                f"transitions not in the flow ({len(self.unknown_transitions)}); "
+                "is this the flow the app runs?"
+            )
             lines.extend(f"  {t}" for t in self.unknown_transitions)
         return "\n".join(lines)
 
@@ -159,12 +163,12 @@ class CoverageReport:
                 "total": len(self.states),
                 "covered": list(self.covered_states),
                 "missed": list(self.missed_states),
-            },  # fmt: skip
+            },
             "transitions": {
                 "total": len(self.transitions),
                 "covered": listed(self.covered_transitions),
                 "missed": listed(self.missed_transitions),
-            },  # fmt: skip
+            },
             "unknown_transitions": listed(self.unknown_transitions),
         }
 
@@ -201,8 +205,10 @@ def render_summary(reports: Mapping[str, CoverageReport]) -> str:
     for line, r in reports.items():
         states = f"{len(r.covered_states)}/{len(r.states)}"
         transitions = f"{len(r.covered_transitions)}/{len(r.transitions)}"
-        rows.append(f"          {line:<{width}}  {r.calls:5d}  {states:>7} {r.state_ratio:6.1%}    "
-                    f"{transitions:>7} {r.transition_ratio:6.1%}")  # fmt: skip
+        rows.append(
+            f"          {line:<{width}}  {r.calls:5d}  {states:>7} {r.state_ratio:6.1%}    "
+            f"{transitions:>7} {r.transition_ratio:6.1%}"
+        )
     return "\n".join(rows)
 
 
@@ -211,5 +217,11 @@ def _wrapped(names: Iterable[str], prefix: str, width: int = 100) -> list[str]:
     text = ", ".join(names)
     if not text:
         return []
-    return textwrap.wrap(text, width, initial_indent=prefix, subsequent_indent=" " * len(prefix),
-                         break_on_hyphens=False, break_long_words=False)  # fmt: skip
+    return textwrap.wrap(
+        text,
+        width,
+        initial_indent=prefix,
+        subsequent_indent=" " * len(prefix),
+        break_on_hyphens=False,
+        break_long_words=False,
+    )

@@ -62,15 +62,23 @@ class LineReport:
     def to_dict(self) -> dict[str, Any]:
         """Plain data for JSON."""
         return {
-            "line": self.name, "file": self.file, "measure": self.measure,
-            "words_per_minute": round(self.words_per_minute, 1), "budgets": self.budgets.to_dict(),
-            "start": self.start, "depth": max(self.depth.values(), default=0),
-            "menus": {s: {"options": len(k), "keys": list(k), "depth": self.depth.get(s)}
-                      for s, k in self.options.items()},
+            "line": self.name,
+            "file": self.file,
+            "measure": self.measure,
+            "words_per_minute": round(self.words_per_minute, 1),
+            "budgets": self.budgets.to_dict(),
+            "start": self.start,
+            "depth": max(self.depth.values(), default=0),
+            "menus": {
+                s: {"options": len(k), "keys": list(k), "depth": self.depth.get(s)}
+                for s, k in self.options.items()
+            },
             "languages": {lang: _language_dict(r, self.destinations) for lang, r in self.languages.items()},
-            "violations": [{"file": v.file, "state": v.state, "field": v.field, "message": v.detail}
-                           for v in self.violations],
-        }  # fmt: skip
+            "violations": [
+                {"file": v.file, "state": v.state, "field": v.field, "message": v.detail}
+                for v in self.violations
+            ],
+        }
 
 
 def _language_dict(report: LanguageReport, destinations: list[str]) -> dict[str, Any]:
@@ -79,14 +87,25 @@ def _language_dict(report: LanguageReport, destinations: list[str]) -> dict[str,
         "seconds_before_first_choice": round(report.seconds_before_first_choice, 1),
         "switch_seconds": round(report.switch_seconds, 1),
         "documents": {s: round(v, 1) for s, v in report.documents.items()},
-        "destinations": [{"state": s, "seconds": round(report.reach[s].seconds, 1),
-                          "inputs": list(report.reach[s].inputs)}
-                         for s in destinations if s in report.reach],
-        "reach": {s: {"before": round(r.before, 1), "seconds": round(r.seconds, 1),
-                      "inputs": list(r.inputs), "arrival": r.arrival} for s, r in report.reach.items()},
-        "edges": [{"source": e.source, "key": e.key, "dest": e.dest, "seconds": round(e.seconds, 1)}
-                  for e in report.edges],
-    }  # fmt: skip
+        "destinations": [
+            {"state": s, "seconds": round(report.reach[s].seconds, 1), "inputs": list(report.reach[s].inputs)}
+            for s in destinations
+            if s in report.reach
+        ],
+        "reach": {
+            s: {
+                "before": round(r.before, 1),
+                "seconds": round(r.seconds, 1),
+                "inputs": list(r.inputs),
+                "arrival": r.arrival,
+            }
+            for s, r in report.reach.items()
+        },
+        "edges": [
+            {"source": e.source, "key": e.key, "dest": e.dest, "seconds": round(e.seconds, 1)}
+            for e in report.edges
+        ],
+    }
 
 
 def topical_keys(flow: Flow, state: str) -> tuple[str, ...]:
@@ -109,12 +128,16 @@ class _Linter:
         self.start = start_state(flow)
         depths = menu_depths(flow)
         self.report = LineReport(
-            flow.name, flow.file, self.timer.method, self.timer.words_per_minute, budgets, self.start,
+            flow.name,
+            flow.file,
+            self.timer.method,
+            self.timer.words_per_minute,
+            budgets,
+            self.start,
             options={s: topical_keys(flow, s) for s, spec in flow.states.items() if spec.type == "menu"},
             depth={s: level for s, (level, _) in depths.items() if flow.states[s].type == "menu"},
-            destinations=[s for t in DESTINATION_TYPES for s, spec in flow.states.items()
-                          if spec.type == t],
-        )  # fmt: skip
+            destinations=[s for t in DESTINATION_TYPES for s, spec in flow.states.items() if spec.type == t],
+        )
         self._depths = depths
         self._seen: set[str] = set()
 
@@ -138,16 +161,22 @@ class _Linter:
         b = self.budgets
         for state, keys in self.report.options.items():
             if len(keys) > b.max_options:
-                self.add(f"{len(keys)} options ({', '.join(keys)}); at most {b.max_options} per menu "
-                         "(0, 9, * and # aside): split the menu or move options down a level",
-                         state, "transitions")  # fmt: skip
+                self.add(
+                    f"{len(keys)} options ({', '.join(keys)}); at most {b.max_options} per menu "
+                    "(0, 9, * and # aside): split the menu or move options down a level",
+                    state,
+                    "transitions",
+                )
         for state, level in self.report.depth.items():
             via = self._depths[state][1]
             if level > b.max_depth and via is not None:
                 chain = self._chain(state)
-                self.add(f"leads to menu '{state}', {level} levels deep ({' > '.join(chain)}); at "
-                         f"most {b.max_depth}: make it an information leaf or move it up",
-                         via.source, f"transitions.{via.trigger}")  # fmt: skip
+                self.add(
+                    f"leads to menu '{state}', {level} levels deep ({' > '.join(chain)}); at "
+                    f"most {b.max_depth}: make it an information leaf or move it up",
+                    via.source,
+                    f"transitions.{via.trigger}",
+                )
 
     def _chain(self, state: str) -> list[str]:
         chain = [state]
@@ -178,12 +207,14 @@ class _Linter:
             own = tuple(s for s in doc if s.lang == lang or spec.type != "closed")
             documents[state] = self.timer.document(own)
             self._budget_seconds(state, lang, documents[state])
-            full = self.hearing.document(state, lang, greeting=arrival == GREETING,
-                                         confirm=arrival == CONFIRM)  # fmt: skip
+            full = self.hearing.document(
+                state, lang, greeting=arrival == GREETING, confirm=arrival == CONFIRM
+            )
             if spec.type in MENU_TYPES:
                 self._keys_said(state, lang, full)
-        self.report.languages[lang] = LanguageReport(lang, words, seconds, switch, documents,
-                                                     paths.reach, paths.edges)  # fmt: skip
+        self.report.languages[lang] = LanguageReport(
+            lang, words, seconds, switch, documents, paths.reach, paths.edges
+        )
 
     def _first_choice(self, lang: str) -> tuple[int, float]:
         """Words (not the other language's offer) and seconds before the first topical choice."""
@@ -211,18 +242,28 @@ class _Linter:
     def _words_budget(self, words: int, crossed: tuple[str | None, str] | None) -> None:
         if crossed is not None:
             limit = self.budgets.max_words_before_first_choice
-            self.add(f"{words} words before the first choice; at most {limit}: the caller called to "
-                     f"do something, so shorten what comes before it", *crossed)  # fmt: skip
+            self.add(
+                f"{words} words before the first choice; at most {limit}: the caller called to "
+                f"do something, so shorten what comes before it",
+                *crossed,
+            )
 
     def _budget_seconds(self, state: str, lang: str, seconds: float) -> None:
         kind = self.flow.states[state].type
         b = self.budgets
         if kind in ("menu", "entry") and seconds > b.max_menu_seconds:
-            self.add(f"the {kind} takes {seconds:.1f} s to hear; an instruction stays under "
-                     f"{b.max_menu_seconds:g} s", state, f"prompt.{lang}")  # fmt: skip
+            self.add(
+                f"the {kind} takes {seconds:.1f} s to hear; an instruction stays under "
+                f"{b.max_menu_seconds:g} s",
+                state,
+                f"prompt.{lang}",
+            )
         elif kind in ("info", "closed") and seconds > b.max_info_seconds:
-            self.add(f"the information takes {seconds:.1f} s to hear; a leaf stays under "
-                     f"{b.max_info_seconds:g} s", state, f"prompt.{lang}")  # fmt: skip
+            self.add(
+                f"the information takes {seconds:.1f} s to hear; a leaf stays under {b.max_info_seconds:g} s",
+                state,
+                f"prompt.{lang}",
+            )
 
     def _keys_said(self, state: str, lang: str, doc: Document) -> None:
         """Keys a document names must work; the keys that work must be named."""
@@ -241,5 +282,8 @@ class _Linter:
             must |= {k for k in works if k in flow.keys and flow.keys[k] != state}
         for key in sorted(must - named, key=list(KEY_TRIGGERS).index):
             where = "on the line's first menu, the key map is said once" if state == self.start else ""
-            self.add(f"key {key} works here but the prompt never says it{'; ' + where if where else ''}",
-                     state, f"prompt.{lang}")  # fmt: skip
+            self.add(
+                f"key {key} works here but the prompt never says it{'; ' + where if where else ''}",
+                state,
+                f"prompt.{lang}",
+            )

@@ -37,16 +37,24 @@ class Budgets:
         if data is None:
             return self
         if not isinstance(data, dict):
-            raise FlowErrors([FlowError(file, "must be a mapping of budget names to numbers, such as "
-                                        "{max_options: 5}", field=section)])  # fmt: skip
+            raise FlowErrors(
+                [
+                    FlowError(
+                        file,
+                        "must be a mapping of budget names to numbers, such as {max_options: 5}",
+                        field=section,
+                    )
+                ]
+            )
         known = {f.name: f for f in fields(self)}
         errors: list[FlowError] = []
         values: dict[str, Any] = {}
         for name, value in data.items():
             spec = known.get(str(name))
             if spec is None:
-                errors.append(FlowError(file, f"unknown budget; budgets: {', '.join(known)}",
-                                        field=f"{where}{name}"))  # fmt: skip
+                errors.append(
+                    FlowError(file, f"unknown budget; budgets: {', '.join(known)}", field=f"{where}{name}")
+                )
                 continue
             whole = spec.type == "int"
             number_ok = isinstance(value, int if whole else (int, float)) and not isinstance(value, bool)

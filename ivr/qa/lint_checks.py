@@ -13,8 +13,14 @@ Problem = tuple[str, str | None, str]  # message, state, field
 
 _KEY_NAMES = frozenset(KEY_TRIGGERS.values())
 _LANGUAGE_NAMES = {"en": "English", "es": "Spanish"}
-_KINDS = {"menu": "a menu", "info": "an information leaf", "entry": "an entry", "goodbye": "a goodbye",
-          "closed": "the closed message", "start": "the start"}  # fmt: skip
+_KINDS = {
+    "menu": "a menu",
+    "info": "an information leaf",
+    "entry": "an entry",
+    "goodbye": "a goodbye",
+    "closed": "the closed message",
+    "start": "the start",
+}
 
 
 def key_field(flow: Flow, edge: Edge) -> tuple[str | None, str]:
@@ -53,8 +59,14 @@ def check_keys(flow: Flow) -> list[Problem]:
             if flow.states[edge.dest].type == "goodbye":
                 key = key_for_trigger(edge.trigger)
                 owner, where = key_field(flow, edge)
-                problems.append((f"key {key} ends the call ('{edge.dest}' says goodbye): no key ends "
-                                 "a call; a caller who is done hangs up", owner, where))  # fmt: skip
+                problems.append(
+                    (
+                        f"key {key} ends the call ('{edge.dest}' says goodbye): no key ends "
+                        "a call; a caller who is done hangs up",
+                        owner,
+                        where,
+                    )
+                )
         for trigger, edge in last.items():
             key = key_for_trigger(trigger)
             if key is not None and (key in flow.keys or key in "0*#9"):
@@ -68,9 +80,14 @@ def check_keys(flow: Flow) -> list[Problem]:
         for what, edge in found:
             if what != usual:
                 owner, where = key_field(flow, edge)
-                problems.append((f"key {key} goes to {what} here, but to {usual} at "
-                                 f"'{example.source}': a key means one thing on a line",
-                                 owner, where))  # fmt: skip
+                problems.append(
+                    (
+                        f"key {key} goes to {what} here, but to {usual} at "
+                        f"'{example.source}': a key means one thing on a line",
+                        owner,
+                        where,
+                    )
+                )
     return problems
 
 
@@ -89,8 +106,11 @@ def _texts(flow: Flow) -> list[tuple[str | None, str, str]]:
     for state, spec in flow.states.items():
         for name, texts in (("prompt", spec.prompt), ("confirm", spec.confirm)):
             out += [(state, f"{name}.{lang}", text) for lang, text in texts.items()]
-        out += [(state, f"reprompt.{lang}", text) for lang, text in spec.reprompt.items()
-                if text != spec.prompt.get(lang)]  # fmt: skip
+        out += [
+            (state, f"reprompt.{lang}", text)
+            for lang, text in spec.reprompt.items()
+            if text != spec.prompt.get(lang)
+        ]
     return out
 
 
@@ -98,8 +118,14 @@ def _numbers(flow: Flow) -> list[Problem]:
     problems: list[Problem] = []
     for state, where, text in _texts(flow):
         for number in bare_numbers(text):
-            problems.append((f"the bare number {number!r} is read as a quantity; write it in typed "
-                             f"markup, e.g. {markup_for(number)}", state, where))  # fmt: skip
+            problems.append(
+                (
+                    f"the bare number {number!r} is read as a quantity; write it in typed "
+                    f"markup, e.g. {markup_for(number)}",
+                    state,
+                    where,
+                )
+            )
     return problems
 
 
@@ -110,10 +136,12 @@ def _heard(flow: Flow, hearing: Hearing) -> list[Said]:
         for state, spec in flow.states.items():
             if spec.type == "start":
                 continue
-            for greeting, confirm, reprompt in ((True, False, False), (False, True, False),
-                                                (False, False, True)):  # fmt: skip
-                out += hearing.document(state, lang, greeting=greeting, confirm=confirm,
-                                        reprompt=reprompt)  # fmt: skip
+            for greeting, confirm, reprompt in (
+                (True, False, False),
+                (False, True, False),
+                (False, False, True),
+            ):
+                out += hearing.document(state, lang, greeting=greeting, confirm=confirm, reprompt=reprompt)
         for name in flow.messages:
             out += hearing.message(lang, name)
     return out
@@ -129,9 +157,15 @@ def _languages(flow: Flow, hearing: Hearing) -> list[Problem]:
         words = foreign_words(said.text, said.lang)
         if words:
             voice = _LANGUAGE_NAMES.get(said.lang, said.lang)
-            problems.append((f"the {voice} voice says words of another language ({', '.join(words)}): "
-                             "one language per <Say>; the other language's offer is a message "
-                             "(language_offer) with its own voice", said.state, said.field))  # fmt: skip
+            problems.append(
+                (
+                    f"the {voice} voice says words of another language ({', '.join(words)}): "
+                    "one language per <Say>; the other language's offer is a message "
+                    "(language_offer) with its own voice",
+                    said.state,
+                    said.field,
+                )
+            )
     return problems
 
 
@@ -146,11 +180,15 @@ def _reprompts(flow: Flow, hearing: Hearing) -> list[Problem]:
             if prompt is None or again is None or again.words < prompt.words:
                 continue
             if spec.reprompt.get(lang) == spec.prompt.get(lang):
-                message = (f"no re-prompt: the whole prompt ({prompt.words} words) is said again "
-                           "after a failed try; write a shorter `reprompt`")
+                message = (
+                    f"no re-prompt: the whole prompt ({prompt.words} words) is said again "
+                    "after a failed try; write a shorter `reprompt`"
+                )
             else:
-                message = (f"the re-prompt is {again.words} words, the prompt {prompt.words}: a "
-                           "caller who missed it needs less, not more")
+                message = (
+                    f"the re-prompt is {again.words} words, the prompt {prompt.words}: a "
+                    "caller who missed it needs less, not more"
+                )
             problems.append((message, state, f"reprompt.{lang}"))
     return problems
 

@@ -92,8 +92,9 @@ class Paths:
         self._walk(before)
 
     def doc(self, state: str, arrival: str) -> Document:
-        return self.hearing.document(state, self.lang, greeting=arrival == GREETING,
-                                     confirm=arrival == CONFIRM)  # fmt: skip
+        return self.hearing.document(
+            state, self.lang, greeting=arrival == GREETING, confirm=arrival == CONFIRM
+        )
 
     def _walk(self, before: float) -> None:
         flow = self.flow
@@ -138,6 +139,7 @@ class Paths:
         wait = spec.gather.timeout
         seconds = self.timer.document(doc) + wait + retries * (self.timer.document(again) + wait)
         return edges[-1].dest, seconds, retries + 1
+
     def _time_edges(self, state: str, doc: Document) -> None:
         """Every key transition from `state`, timed on the document the quickest caller hears."""
         for edge in self.flow.edges_from(state):

@@ -13,26 +13,49 @@ def render(report: LineReport) -> str:
     b = report.budgets
     depth = max(report.depth.values(), default=0)
     levels = f"{depth} level" + "s" * (depth != 1)
-    lines = [f"line {report.name} ({report.file}): {_MEASURES[report.measure]} at "
-             f"{report.words_per_minute:g} words a minute; menus {levels} deep"]  # fmt: skip
+    lines = [
+        f"line {report.name} ({report.file}): {_MEASURES[report.measure]} at "
+        f"{report.words_per_minute:g} words a minute; menus {levels} deep"
+    ]
     rows: list[list[str]] = [["menu", "options", "level", *(f"{lang} s" for lang in langs)]]
     for state, keys in report.options.items():
         level = report.depth.get(state)
-        rows.append([state, _over(len(keys), b.max_options), _over(level, b.max_depth),
-                     *(_over(report.languages[lang].documents.get(state), b.max_menu_seconds)
-                       for lang in langs)])  # fmt: skip
+        rows.append(
+            [
+                state,
+                _over(len(keys), b.max_options),
+                _over(level, b.max_depth),
+                *(_over(report.languages[lang].documents.get(state), b.max_menu_seconds) for lang in langs),
+            ]
+        )
     lines += _table(rows)
     first = report.languages[langs[0]].reach
     rows = [["", *langs]]
-    rows.append(["words before the first choice",
-                 *(_over(report.languages[lang].words_before_first_choice,
-                         b.max_words_before_first_choice) for lang in langs)])  # fmt: skip
-    rows.append(["seconds before the first choice",
-                 *(f"{report.languages[lang].seconds_before_first_choice:.1f}" for lang in langs)])
+    rows.append(
+        [
+            "words before the first choice",
+            *(
+                _over(report.languages[lang].words_before_first_choice, b.max_words_before_first_choice)
+                for lang in langs
+            ),
+        ]
+    )
+    rows.append(
+        [
+            "seconds before the first choice",
+            *(f"{report.languages[lang].seconds_before_first_choice:.1f}" for lang in langs),
+        ]
+    )
     if len(langs) > 1:
-        rows.append([f"seconds in {langs[0]} before switching",
-                     *(f"{report.languages[lang].switch_seconds:.1f}" if lang != langs[0] else "-"
-                       for lang in langs)])  # fmt: skip
+        rows.append(
+            [
+                f"seconds in {langs[0]} before switching",
+                *(
+                    f"{report.languages[lang].switch_seconds:.1f}" if lang != langs[0] else "-"
+                    for lang in langs
+                ),
+            ]
+        )
     for state in report.destinations:
         if state not in first:
             continue

@@ -81,18 +81,33 @@ class Hearing:
         self._documents: dict[tuple[str, str, bool, bool, bool, str | None], Document] = {}
 
     def document(
-        self, state: str, lang: str, *, greeting: bool = False, confirm: bool = False,
-        reprompt: bool = False, notice: str | None = None,
-    ) -> Document:  # fmt: skip
+        self,
+        state: str,
+        lang: str,
+        *,
+        greeting: bool = False,
+        confirm: bool = False,
+        reprompt: bool = False,
+        notice: str | None = None,
+    ) -> Document:
         """The `<Say>`s of a state's document: greeting (the call's first words), confirm (the
         caller arrived by a key), reprompt (after a failed try, with its notice message)."""
         key = (state, lang, greeting, confirm, reprompt, notice)
         if key not in self._documents:
             spec = self.flow.states[state]
-            pieces = self.renderer.spoken_pieces(spec, lang, reprompt=reprompt, greeting=greeting,
-                                                 confirm=confirm, notice=notice)  # fmt: skip
-            twiml = self.renderer.state(spec, lang, step=0, values=sample_values(lang), notice=notice,
-                                        reprompt=reprompt, greeting=greeting, confirm=confirm)  # fmt: skip
+            pieces = self.renderer.spoken_pieces(
+                spec, lang, reprompt=reprompt, greeting=greeting, confirm=confirm, notice=notice
+            )
+            twiml = self.renderer.state(
+                spec,
+                lang,
+                step=0,
+                values=sample_values(lang),
+                notice=notice,
+                reprompt=reprompt,
+                greeting=greeting,
+                confirm=confirm,
+            )
             where = [self._field(spec, piece, reprompt) for piece in pieces]
             self._documents[key] = _heard(twiml, where)
         return self._documents[key]
@@ -107,8 +122,11 @@ class Hearing:
     def _field(self, spec: StateSpec, piece: Piece, reprompt: bool) -> tuple[str | None, str]:
         """Which field of the flow file a piece of a document speaks."""
         lang, text, _ = piece
-        own = (("reprompt", spec.reprompt), ("prompt", spec.prompt)) if reprompt else (
-            ("prompt", spec.prompt), ("reprompt", spec.reprompt))  # fmt: skip
+        own = (
+            (("reprompt", spec.reprompt), ("prompt", spec.prompt))
+            if reprompt
+            else (("prompt", spec.prompt), ("reprompt", spec.reprompt))
+        )
         for name, texts in (*own, ("confirm", spec.confirm)):
             if texts.get(lang) == text:
                 return spec.name, f"{name}.{lang}"
@@ -126,8 +144,10 @@ class Hearing:
 def sample_values(lang: str) -> dict[str, str]:
     """A value for every placeholder: digits read one by one, text a sentence in `lang`."""
     text = _SAMPLE_TEXT.get(lang, _SAMPLE_TEXT["en"])
-    return {name: _SAMPLES.get(name, _SAMPLE_DIGITS if p.spoken_as == "digits" else text)
-            for name, p in PLACEHOLDERS.items()}  # fmt: skip
+    return {
+        name: _SAMPLES.get(name, _SAMPLE_DIGITS if p.spoken_as == "digits" else text)
+        for name, p in PLACEHOLDERS.items()
+    }
 
 
 def _heard(twiml: str, where: list[tuple[str | None, str]]) -> Document:
@@ -200,7 +220,10 @@ def _espeak_seconds(voice: str, words_per_minute: int, text: str) -> float:
         wav = Path(folder) / "said.wav"
         subprocess.run(
             [ESPEAK, "-v", voice, "-s", str(words_per_minute), "-w", str(wav), "--stdin"],
-            input=text.encode("utf-8"), check=True, capture_output=True, timeout=30,
-        )  # fmt: skip
+            input=text.encode("utf-8"),
+            check=True,
+            capture_output=True,
+            timeout=30,
+        )
         with wave.open(str(wav), "rb") as audio:
             return audio.getnframes() / float(audio.getframerate())

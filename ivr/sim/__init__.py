@@ -5,6 +5,15 @@ from .transcript import Heard, Outcome, Step, Transcript, main_language
 from .transport import HttpReply, HttpTransport, Transport, WsgiTransport
 
 __all__ = [
-    "Heard", "HttpReply", "HttpTransport", "Outcome", "SimulatedCall", "SimulationError", "Step",
-    "Transcript", "Transport", "WsgiTransport", "main_language",
-]  # fmt: skip
+    "Heard",
+    "HttpReply",
+    "HttpTransport",
+    "Outcome",
+    "SimulatedCall",
+    "SimulationError",
+    "Step",
+    "Transcript",
+    "Transport",
+    "WsgiTransport",
+    "main_language",
+]

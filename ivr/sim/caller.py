@@ -226,9 +226,14 @@ class SimulatedCall:
         return self
 
     def _fetch(
-        self, kind: str, method: str, url: str, extra: dict[str, str], shown: str | None,
+        self,
+        kind: str,
+        method: str,
+        url: str,
+        extra: dict[str, str],
+        shown: str | None,
         redirects: int = 0,
-    ) -> None:  # fmt: skip
+    ) -> None:
         step, root, doc_url = self._request(kind, method, url, extra, shown)
         if root is None:
             return
@@ -307,9 +312,7 @@ class SimulatedCall:
                 return DOCUMENT_PARSE_FAILURE
         return None
 
-    def _run(
-        self, verbs: list[ElementTree.Element], doc_url: str, step: Step, redirects: int = 0
-    ) -> None:
+    def _run(self, verbs: list[ElementTree.Element], doc_url: str, step: Step, redirects: int = 0) -> None:
         if not self._answered and not (verbs and verbs[0].tag == "Reject"):
             self._answered = True
             self._status = "in-progress"
@@ -327,8 +330,7 @@ class SimulatedCall:
                     self._end(Outcome("error", detail=f"more than {MAX_REDIRECTS} redirects in a row"))
                     return
                 target = urljoin(doc_url, (verb.text or "").strip())
-                self._fetch("redirect", verb.get("method", "POST").upper(), target, {}, None,
-                            redirects + 1)  # fmt: skip
+                self._fetch("redirect", verb.get("method", "POST").upper(), target, {}, None, redirects + 1)
                 return
             elif tag == "Hangup":
                 self._end(Outcome("hangup"))
@@ -372,8 +374,13 @@ class SimulatedCall:
         if wait_url:
             # The caller waits in the queue and hears the wait URL's TwiML once.
             method = verb.get("waitUrlMethod", "POST").upper()
-            extra = {"QueueSid": "QU" + "0" * 32, "QueuePosition": "1", "QueueTime": "0",
-                     "AvgQueueTime": "0", "CurrentQueueSize": "1"}  # fmt: skip
+            extra = {
+                "QueueSid": "QU" + "0" * 32,
+                "QueuePosition": "1",
+                "QueueTime": "0",
+                "AvgQueueTime": "0",
+                "CurrentQueueSize": "1",
+            }
             wait, root, _ = self._request("wait", method, urljoin(doc_url, wait_url), extra, None)
             if root is None:
                 return
@@ -410,18 +417,23 @@ class SimulatedCall:
         for name in element.attrib:
             if name not in allowed:
                 raise SimulationError(
-                    f"the simulator does not support attribute {name!r} of <{element.tag}> "
-                    f"(at {path})"
+                    f"the simulator does not support attribute {name!r} of <{element.tag}> (at {path})"
                 )
         for child in element:
             self._check_supported(child, path)
 
     def _fields(self) -> dict[str, str]:
         return {
-            "CallSid": self.call_sid, "AccountSid": self.account_sid, "From": self.caller,
-            "To": self.to, "Caller": self.caller, "Called": self.to, "CallStatus": self._status,
-            "Direction": "inbound", "ApiVersion": "2010-04-01",
-        }  # fmt: skip
+            "CallSid": self.call_sid,
+            "AccountSid": self.account_sid,
+            "From": self.caller,
+            "To": self.to,
+            "Caller": self.caller,
+            "Called": self.to,
+            "CallStatus": self._status,
+            "Direction": "inbound",
+            "ApiVersion": "2010-04-01",
+        }
 
     def _absolute(self, url: str) -> str:
         return url if urlsplit(url).scheme else self.base_url + "/" + url.lstrip("/")
@@ -447,4 +459,3 @@ def _dial_target(verb: ElementTree.Element) -> str:
         if found is not None:
             return f"{noun.lower()}:{(found.text or '').strip()}"
     return f"number:{(verb.text or '').strip()}"
-

@@ -93,8 +93,11 @@ class HttpTransport:
             req.add_header("Content-Type", "application/x-www-form-urlencoded")
         try:
             with urllib.request.urlopen(req, timeout=self.timeout) as resp:  # noqa: S310
-                return HttpReply(resp.status, {k.lower(): v for k, v in resp.headers.items()},
-                                 resp.read().decode("utf-8", "replace"))  # fmt: skip
+                return HttpReply(
+                    resp.status,
+                    {k.lower(): v for k, v in resp.headers.items()},
+                    resp.read().decode("utf-8", "replace"),
+                )
         except urllib.error.HTTPError as err:
             body = err.read().decode("utf-8", "replace") if err.fp else ""
             return HttpReply(err.code, {k.lower(): v for k, v in err.headers.items()}, body)
@@ -146,8 +149,11 @@ class PooledHttpTransport:
                 raise
             if response.will_close:
                 self._drop(parts.scheme, parts.netloc)
-            return HttpReply(response.status, {k.lower(): v for k, v in response.getheaders()},
-                             data.decode("utf-8", "replace"))  # fmt: skip
+            return HttpReply(
+                response.status,
+                {k.lower(): v for k, v in response.getheaders()},
+                data.decode("utf-8", "replace"),
+            )
         raise AssertionError("unreachable")  # the loop returns or raises
 
     def close(self) -> None:

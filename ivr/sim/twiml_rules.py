@@ -693,9 +693,7 @@ RULES: dict[str, Rule] = {
                 r"silent|x-soft|soft|medium|loud|x-loud|[+-][0-9]+(\.[0-9]+)?dB",
                 "a volume keyword or a change such as '+6dB'",
             ),
-            "rate": _pattern(
-                r"x-slow|slow|medium|fast|x-fast|[0-9]+%", "a rate keyword or a percentage"
-            ),
+            "rate": _pattern(r"x-slow|slow|medium|fast|x-fast|[0-9]+%", "a rate keyword or a percentage"),
             "pitch": _pattern(
                 r"x-low|low|medium|high|x-high|[+-]?[0-9]+(\.[0-9]+)?%",
                 "a pitch keyword or a change such as '+5%'",

@@ -43,11 +43,18 @@ class _MemorySlot(CallSlot):
     def create(self, session: CallSession, *, caller: str, now: float) -> None:
         old = self.row.record if self.row else None
         record = CallRecord(
-            call_sid=self.call_sid, line=session.line, reference=session.reference,
-            caller=old.caller if old else caller, started_at=old.started_at if old else now,
-            updated_at=now, ended_at=None, status="in-progress", outcome=None,
-            state=session.state, lang=session.lang,
-        )  # fmt: skip
+            call_sid=self.call_sid,
+            line=session.line,
+            reference=session.reference,
+            caller=old.caller if old else caller,
+            started_at=old.started_at if old else now,
+            updated_at=now,
+            ended_at=None,
+            status="in-progress",
+            outcome=None,
+            state=session.state,
+            lang=session.lang,
+        )
         self.row = _Row(record, None, now)
         self.known = True
         self.save(session, now=now)
@@ -134,8 +141,9 @@ class MemoryStore(SessionStore):
 
     def recent_calls(self, limit: int = 50) -> list[CallRecord]:
         with self._lock:
-            records = sorted((r.record for r in self._rows.values()), key=lambda r: r.started_at,
-                             reverse=True)  # fmt: skip
+            records = sorted(
+                (r.record for r in self._rows.values()), key=lambda r: r.started_at, reverse=True
+            )
             return [replace(r, events=[]) for r in records[: max(limit, 0)]]
 
     def iter_raw_text(self) -> Iterator[str]:

@@ -21,10 +21,16 @@ def open_store(config: EngineConfig) -> SessionStore:
     if config.redis_url:
         from ivr.stores.redis_store import RedisStore, redact_url  # redis-py is imported only when used
 
-        log.info("session store: Redis at %s, keys under %r", redact_url(config.redis_url),
-                 config.redis_prefix)  # fmt: skip
-        return RedisStore(config.redis_url, ttl=config.session_ttl, record_ttl=config.record_ttl,
-                          secret_key=config.secret_key, prefix=config.redis_prefix)  # fmt: skip
+        log.info(
+            "session store: Redis at %s, keys under %r", redact_url(config.redis_url), config.redis_prefix
+        )
+        return RedisStore(
+            config.redis_url,
+            ttl=config.session_ttl,
+            record_ttl=config.record_ttl,
+            secret_key=config.secret_key,
+            prefix=config.redis_prefix,
+        )
     if not config.database:
         raise ConfigError(
             "no session store: set IVR_DATABASE to an SQLite file path, or IVR_REDIS_URL "

@@ -99,17 +99,26 @@ class _RedisSlot(CallSlot):
             self._released.add(old["reference"])
         self._claimed.add(session.reference)
         self._started = float(old["started_at"]) if old else now
-        fields = {"call_sid": self.call_sid, "caller": old.get("caller", caller),
-                  "started_at": repr(self._started), "status": "in-progress",
-                  "line": session.line, "reference": session.reference}  # fmt: skip
+        fields = {
+            "call_sid": self.call_sid,
+            "caller": old.get("caller", caller),
+            "started_at": repr(self._started),
+            "status": "in-progress",
+            "line": session.line,
+            "reference": session.reference,
+        }
         self._cleared = {"ended_at", "outcome"}
         self._set(fields)
         self.known = True
         self.save(session, now=now)
 
     def save(self, session: CallSession, *, now: float, outcome: str | None = None) -> None:
-        fields = {"updated_at": repr(now), "expires_at": repr(now + self._ttl),
-                  "state": session.state, "lang": session.lang}  # fmt: skip
+        fields = {
+            "updated_at": repr(now),
+            "expires_at": repr(now + self._ttl),
+            "state": session.state,
+            "lang": session.lang,
+        }
         if outcome is not None:
             fields["outcome"] = outcome
         self._set(fields)
@@ -180,13 +189,21 @@ class RedisStore(SessionStore):
     """Calls in one Redis database, shared by every worker on every host that uses the same URL."""
 
     def __init__(
-        self, url: str, *, ttl: int = SESSION_TTL, record_ttl: int = RECORD_TTL,
-        secret_key: str | None = None, prefix: str = "ivr:",
-        lock_lease: float = 5.0, lock_timeout: float = 10.0,
-    ) -> None:  # fmt: skip
+        self,
+        url: str,
+        *,
+        ttl: int = SESSION_TTL,
+        record_ttl: int = RECORD_TTL,
+        secret_key: str | None = None,
+        prefix: str = "ivr:",
+        lock_lease: float = 5.0,
+        lock_timeout: float = 10.0,
+    ) -> None:
         if record_ttl < ttl:
-            raise ConfigError(f"record_ttl ({record_ttl}s) is shorter than the session ttl ({ttl}s): "
-                             "records must outlive sessions; raise IVR_RECORD_TTL")  # fmt: skip
+            raise ConfigError(
+                f"record_ttl ({record_ttl}s) is shorter than the session ttl ({ttl}s): "
+                "records must outlive sessions; raise IVR_RECORD_TTL"
+            )
         self.url = redact_url(url)
         self.ttl = ttl
         self.record_ttl = record_ttl
@@ -198,15 +215,19 @@ class RedisStore(SessionStore):
                 url, decode_responses=True, socket_timeout=10, socket_connect_timeout=5
             )
         except ValueError as exc:
-            raise ConfigError(f"IVR_REDIS_URL={self.url!r} is not a Redis URL ({exc}); "
-                             "use redis://host:6379/0 (or rediss:// for TLS)") from exc  # fmt: skip
+            raise ConfigError(
+                f"IVR_REDIS_URL={self.url!r} is not a Redis URL ({exc}); "
+                "use redis://host:6379/0 (or rediss:// for TLS)"
+            ) from exc
         self._release = self._client.register_script(_RELEASE)
         try:
             key = secret_key.encode() if secret_key else self._stored_key()
             self._seed_members(key)
         except redis.RedisError as exc:
-            raise StoreError(f"cannot use Redis at {self.url}: {exc}. Start redis-server there, "
-                             "or point IVR_REDIS_URL at one that runs.") from exc  # fmt: skip
+            raise StoreError(
+                f"cannot use Redis at {self.url}: {exc}. Start redis-server there, "
+                "or point IVR_REDIS_URL at one that runs."
+            ) from exc
         self._members = RedisMembers(self._client, self.keys.members, key)
 
     @property
@@ -343,8 +364,10 @@ class RedisStore(SessionStore):
         return bytes.fromhex(value)
 
     def _seed_members(self, key: bytes) -> None:
-        rows = {r.id_hash: json.dumps({"check": r.check_hash, "order_status": r.order_status})
-                for r in fixture_rows(key)}  # fmt: skip
+        rows = {
+            r.id_hash: json.dumps({"check": r.check_hash, "order_status": r.order_status})
+            for r in fixture_rows(key)
+        }
         with self._client.pipeline(transaction=True) as pipe:
             pipe.delete(self.keys.members)
             if rows:
@@ -366,12 +389,18 @@ def redact_url(url: str) -> str:
 def _record(fields: dict[str, str]) -> CallRecord:
     ended = fields.get("ended_at")
     return CallRecord(
-        call_sid=fields["call_sid"], line=fields["line"], reference=fields["reference"],
-        caller=fields["caller"], started_at=float(fields["started_at"]),
-        updated_at=float(fields["updated_at"]), ended_at=float(ended) if ended else None,
-        status=fields["status"], outcome=fields.get("outcome"), state=fields["state"],
+        call_sid=fields["call_sid"],
+        line=fields["line"],
+        reference=fields["reference"],
+        caller=fields["caller"],
+        started_at=float(fields["started_at"]),
+        updated_at=float(fields["updated_at"]),
+        ended_at=float(ended) if ended else None,
+        status=fields["status"],
+        outcome=fields.get("outcome"),
+        state=fields["state"],
         lang=fields["lang"],
-    )  # fmt: skip
+    )
 
 
 def _watch(pipe: Pipeline, *keys: str) -> None:

@@ -69,9 +69,7 @@ class _SqliteSlot(CallSlot):
         self.db = db
         self.call_sid = call_sid
         self.ttl = ttl
-        row = db.execute(
-            "SELECT session, expires_at FROM calls WHERE call_sid = ?", (call_sid,)
-        ).fetchone()
+        row = db.execute("SELECT session, expires_at FROM calls WHERE call_sid = ?", (call_sid,)).fetchone()
         self.known = row is not None
         self.session = None
         if row is not None and row[0] is not None and row[1] >= now:
@@ -86,9 +84,20 @@ class _SqliteSlot(CallSlot):
             " expires_at = excluded.expires_at, status = excluded.status, ended_at = NULL,"
             " outcome = NULL, state = excluded.state, lang = excluded.lang,"
             " session = excluded.session",
-            (self.call_sid, session.line, session.reference, caller, now, now, now + self.ttl,
-             "in-progress", session.state, session.lang, json.dumps(session.to_dict())),
-        )  # fmt: skip
+            (
+                self.call_sid,
+                session.line,
+                session.reference,
+                caller,
+                now,
+                now,
+                now + self.ttl,
+                "in-progress",
+                session.state,
+                session.lang,
+                json.dumps(session.to_dict()),
+            ),
+        )
         self.known = True
         self.session = session
 
@@ -96,9 +105,16 @@ class _SqliteSlot(CallSlot):
         self.db.execute(
             "UPDATE calls SET updated_at = ?, expires_at = ?, state = ?, lang = ?, session = ?,"
             " outcome = COALESCE(?, outcome) WHERE call_sid = ?",
-            (now, now + self.ttl, session.state, session.lang, json.dumps(session.to_dict()),
-             outcome, self.call_sid),
-        )  # fmt: skip
+            (
+                now,
+                now + self.ttl,
+                session.state,
+                session.lang,
+                json.dumps(session.to_dict()),
+                outcome,
+                self.call_sid,
+            ),
+        )
         self.session = session
 
     def log(self, event: CallEvent) -> None:
@@ -106,9 +122,18 @@ class _SqliteSlot(CallSlot):
             "INSERT INTO call_events (call_sid, seq, at, step, trigger, input, source, dest, lang)"
             " VALUES (?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM call_events WHERE call_sid = ?),"
             " ?, ?, ?, ?, ?, ?, ?)",
-            (self.call_sid, self.call_sid, event.at, event.step, event.trigger, event.input,
-             event.source, event.dest, event.lang),
-        )  # fmt: skip
+            (
+                self.call_sid,
+                self.call_sid,
+                event.at,
+                event.step,
+                event.trigger,
+                event.input,
+                event.source,
+                event.dest,
+                event.lang,
+            ),
+        )
 
     def reference_free(self, reference: str) -> bool:
         row = self.db.execute("SELECT 1 FROM calls WHERE reference = ?", (reference,)).fetchone()
@@ -127,9 +152,11 @@ class SqliteMembers:
 
     def verify(self, member_hash: str, dob: str) -> dict[str, str] | None:
         with self._store.errors("look a member up"):
-            row = self._store.connection().execute(
-                "SELECT check_hash, order_status FROM members WHERE id_hash = ?", (member_hash,)
-            ).fetchone()
+            row = (
+                self._store.connection()
+                .execute("SELECT check_hash, order_status FROM members WHERE id_hash = ?", (member_hash,))
+                .fetchone()
+            )
         if row is None or not secrets.compare_digest(row[0], check_hash(self._key, member_hash, dob)):
             return None
         status: dict[str, str] = json.loads(row[1])
@@ -316,8 +343,7 @@ class SqliteStore(SessionStore):
 
 
 _RECORD_COLUMNS = (
-    "call_sid, line, reference, caller, started_at, updated_at, ended_at, status, outcome,"
-    " state, lang"
+    "call_sid, line, reference, caller, started_at, updated_at, ended_at, status, outcome, state, lang"
 )
 
 

@@ -23,11 +23,23 @@ from ivr.qa.crawl.report import (
     DeadKey,
     Inputs,
     Move,
-)  # fmt: skip
+)
 from ivr.qa.crawl.scenarios import scenario_for, write_scenarios
 
 __all__ = [
-    "DEFAULT_ENTRY_INPUTS", "KEYS", "SILENCE", "CrawlError", "CrawlFailure", "CrawlOptions",
-    "CrawlPath", "CrawlReport", "DeadKey", "Inputs", "Move", "crawl", "mentioned_keys",
-    "scenario_for", "write_scenarios",
-]  # fmt: skip
+    "DEFAULT_ENTRY_INPUTS",
+    "KEYS",
+    "SILENCE",
+    "CrawlError",
+    "CrawlFailure",
+    "CrawlOptions",
+    "CrawlPath",
+    "CrawlReport",
+    "DeadKey",
+    "Inputs",
+    "Move",
+    "crawl",
+    "mentioned_keys",
+    "scenario_for",
+    "write_scenarios",
+]

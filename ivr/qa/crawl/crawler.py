@@ -53,10 +53,15 @@ class _Node:
 
 
 def crawl(
-    transport: Transport, to: str, *, base_url: str = "http://localhost",
-    simulated_now: str | None = None, flow: Flow | None = None,
-    options: CrawlOptions | None = None, line: str | None = None,
-) -> CrawlReport:  # fmt: skip
+    transport: Transport,
+    to: str,
+    *,
+    base_url: str = "http://localhost",
+    simulated_now: str | None = None,
+    flow: Flow | None = None,
+    options: CrawlOptions | None = None,
+    line: str | None = None,
+) -> CrawlReport:
     """Crawl the line reached by calling `to`; compare with `flow` when it is given.
 
     Raises CrawlError when the first call fails, so that nothing could be crawled.
@@ -69,16 +74,20 @@ def crawl(
     if failure is not None:
         raise CrawlError(f"the first call failed, so nothing was crawled: {failure}.")
     report.seconds = time.perf_counter() - started
-    log.info("crawl of %s: %d states, %d calls, %.1fs", to, len(report.paths), report.calls,
-             report.seconds)  # fmt: skip
+    log.info("crawl of %s: %d states, %d calls, %.1fs", to, len(report.paths), report.calls, report.seconds)
     return report
 
 
 class _Crawler:
     def __init__(
-        self, transport: Transport, to: str, base_url: str, now: str | None, flow: Flow | None,
+        self,
+        transport: Transport,
+        to: str,
+        base_url: str,
+        now: str | None,
+        flow: Flow | None,
         options: CrawlOptions,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self.transport = transport
         self.to = to
         self.base_url = base_url
@@ -133,9 +142,10 @@ class _Crawler:
     def _persist(self, node: _Node) -> None:
         """Repeat inputs that kept the call in place: counters of failures lead somewhere."""
         staying = [
-            seq[0] for seq, m in node.moves.items()
+            seq[0]
+            for seq, m in node.moves.items()
             if m.dest == node.id and (m.trigger is None or m.trigger in _FAILURE_TRIGGERS)
-        ]  # fmt: skip
+        ]
         if not staying or self.options.persist < 2:
             return
         mentioned = set(mentioned_keys(node.heard))
@@ -175,8 +185,10 @@ class _Crawler:
             self.errors.append(CrawlFailure(path, f"replay failed: {exc}"))
             return None
         if expect is not None and (found := _identify(call)[0]) != expect:
-            detail = (f"the same inputs led to {found} this time, not {expect}: the app does not "
-                      "answer them the same way, so the crawl cannot rely on replaying them")  # fmt: skip
+            detail = (
+                f"the same inputs led to {found} this time, not {expect}: the app does not "
+                "answer them the same way, so the crawl cannot rely on replaying them"
+            )
             self.errors.append(CrawlFailure(path, detail))
             return None
         return call
@@ -187,9 +199,16 @@ class _Crawler:
         if known is not None:
             return known
         gather = call.gather
-        node = _Node(node_id, label, path, call.state, call.outcome,
-                     entry=gather is not None and gather.get("numDigits") != "1",
-                     heard=call.heard, seconds=_listened(call))  # fmt: skip
+        node = _Node(
+            node_id,
+            label,
+            path,
+            call.state,
+            call.outcome,
+            entry=gather is not None and gather.get("numDigits") != "1",
+            heard=call.heard,
+            seconds=_listened(call),
+        )
         self.nodes[node_id] = node
         if call.outcome is not None and call.outcome.kind == "error":
             self.errors.append(CrawlFailure(path, call.outcome.detail or "error"))
@@ -207,20 +226,38 @@ class _Crawler:
 
     def report(self, line: str | None) -> CrawlReport:
         nodes = list(self.nodes.values())
-        report = CrawlReport(self.to, line, self.now, self.options, calls=self.calls,
-                             truncated=self.truncated, errors=self.errors)  # fmt: skip
+        report = CrawlReport(
+            self.to,
+            line,
+            self.now,
+            self.options,
+            calls=self.calls,
+            truncated=self.truncated,
+            errors=self.errors,
+        )
         corpus = "\n".join(n.heard for n in nodes).lower()
         for node in nodes:
-            report.paths.append(CrawlPath(node.path, node.id, node.label, node.state, node.outcome,
-                                          _distinctive(node.heard, corpus), node.seconds))  # fmt: skip
+            report.paths.append(
+                CrawlPath(
+                    node.path,
+                    node.id,
+                    node.label,
+                    node.state,
+                    node.outcome,
+                    _distinctive(node.heard, corpus),
+                    node.seconds,
+                )
+            )
             report.moves.extend(node.moves.values())
         report.frontier = [n.label for n in nodes if n.waiting and not n.explored]
         trapped = self._trapped(nodes)
         dead = [n for n in trapped if all(m.dest == n.id for m in n.moves.values())]
         report.dead_ends = [n.label for n in dead]
-        report.no_exit = [[self.nodes[i].label for i in group]
-                          for group in _components({n.id for n in trapped}, report.moves)
-                          if len(group) > 1]  # fmt: skip
+        report.no_exit = [
+            [self.nodes[i].label for i in group]
+            for group in _components({n.id for n in trapped}, report.moves)
+            if len(group) > 1
+        ]
         report.dead_keys = [k for n in nodes for k in _dead_keys(n)]
         if self.flow is not None:
             self._compare(report, self.flow)
@@ -260,9 +297,7 @@ class _Crawler:
         # Leaving a state that only a condition leads to is conditional too.
         behind = set(report.conditional_unreached_states)
         report.unreached_transitions = [t for t in left if t not in conditional and t.source not in behind]
-        report.conditional_unreached_transitions = [
-            t for t in left if t in conditional or t.source in behind
-        ]  # fmt: skip
+        report.conditional_unreached_transitions = [t for t in left if t in conditional or t.source in behind]
 
     def _past_frontier(self, flow: Flow, seen: set[str]) -> set[str]:
         """States the crawl did not explore, and unseen states the flow reaches only past them."""

@@ -12,12 +12,20 @@ _KEY_WORDS: dict[str, str] = {
     **{str(d): str(d) for d in range(10)},
     **dict(zip("zero one two three four five six seven eight nine".split(), "0123456789", strict=True)),
     **dict(zip("cero uno dos tres cuatro cinco seis siete ocho nueve".split(), "0123456789", strict=True)),
-    "star": "*", "asterisk": "*", "asterisco": "*", "la tecla asterisco": "*",
-    "pound": "#", "hash": "#", "numeral": "#", "la tecla de número": "#", "la tecla numeral": "#",
-}  # fmt: skip
+    "star": "*",
+    "asterisk": "*",
+    "asterisco": "*",
+    "la tecla asterisco": "*",
+    "pound": "#",
+    "hash": "#",
+    "numeral": "#",
+    "la tecla de número": "#",
+    "la tecla numeral": "#",
+}
 _KEY_ALT = "|".join(re.escape(w) for w in sorted(_KEY_WORDS, key=len, reverse=True))
-_PRESS = re.compile(rf"\b(?:press|push|dial|oprima|pulse|presione|marque)\s+(?:the\s+)?({_KEY_ALT})(?!\w)",
-                    re.IGNORECASE)  # fmt: skip
+_PRESS = re.compile(
+    rf"\b(?:press|push|dial|oprima|pulse|presione|marque)\s+(?:the\s+)?({_KEY_ALT})(?!\w)", re.IGNORECASE
+)
 _LISTED = re.compile(rf"\s*(?:or\s+|o\s+)?({_KEY_ALT})\s+(?:for|to|para)\b", re.IGNORECASE)
 _REPEAT = re.compile(r"\b(again|repeat|otra vez|repetir|repita)\b", re.IGNORECASE)
 _SENTENCES = re.compile(r"(?<=[.;!?])\s+")

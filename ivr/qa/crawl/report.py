@@ -137,24 +137,33 @@ class CrawlReport:
     def render(self) -> str:
         """A plain-text report for people: paths first, then findings."""
         lines = [
-            f"crawl of {self.to}" + (f" (line {self.line})" if self.line else "")
+            f"crawl of {self.to}"
+            + (f" (line {self.line})" if self.line else "")
             + (f" at {self.now}" if self.now else "")
             + f": {plural(len(self.paths), 'state')}, {plural(self.calls, 'call')} in {self.seconds:.1f}s, "
             f"depth {self.options.depth}" + (" (stopped at the call limit)" if self.truncated else ""),
             f"paths ({len(self.paths)}):",
-        ]  # fmt: skip
+        ]
         width = max((len(_show(p.inputs)) for p in self.paths), default=0)
         for p in self.paths:
-            lines.append(f"  {_show(p.inputs):<{width}}  {p.label}  [{p.outcome or 'waiting'}]  "
-                         f"{p.seconds:.1f}s")  # fmt: skip
-        _section(lines, "fewest seconds to each outcome",
-                 [f"{outcome}: {seconds:.1f}s" for outcome, seconds in self.outcome_seconds.items()])
+            lines.append(
+                f"  {_show(p.inputs):<{width}}  {p.label}  [{p.outcome or 'waiting'}]  {p.seconds:.1f}s"
+            )
+        _section(
+            lines,
+            "fewest seconds to each outcome",
+            [f"{outcome}: {seconds:.1f}s" for outcome, seconds in self.outcome_seconds.items()],
+        )
         _section(lines, "dead ends (every input leads back here)", self.dead_ends)
         _section(lines, "loops with no exit", [", ".join(g) for g in self.no_exit])
-        _section(lines, "prompts naming a key that does nothing", [
-            f"{k.label}: says {k.phrase!r}, but {k.key} is not an option (reach: {_show(k.path)})"
-            for k in self.dead_keys
-        ])  # fmt: skip
+        _section(
+            lines,
+            "prompts naming a key that does nothing",
+            [
+                f"{k.label}: says {k.phrase!r}, but {k.key} is not an option (reach: {_show(k.path)})"
+                for k in self.dead_keys
+            ],
+        )
         _section(lines, "errors", [f"after {_show(e.inputs)}: {e.detail}" for e in self.errors])
         if self.frontier:
             _section(lines, "not explored (depth bound; raise --depth)", self.frontier)
@@ -163,8 +172,11 @@ class CrawlReport:
             _section(lines, "  states never reached", self.unreached_states)
             _section(lines, "  states not reached, conditional", self.conditional_unreached_states)
             _section(lines, "  transitions never reached", [str(t) for t in self.unreached_transitions])
-            _section(lines, "  transitions not reached, conditional",
-                     [str(t) for t in self.conditional_unreached_transitions])  # fmt: skip
+            _section(
+                lines,
+                "  transitions not reached, conditional",
+                [str(t) for t in self.conditional_unreached_transitions],
+            )
             if self.frontier:
                 _section(lines, "  states past the depth bound", self.beyond_depth_states)
                 lines.append(f"  transitions past the depth bound: {len(self.beyond_depth_transitions)}")
@@ -173,19 +185,37 @@ class CrawlReport:
     def to_dict(self) -> dict[str, Any]:
         """Plain data for JSON."""
         return {
-            "to": self.to, "line": self.line, "now": self.now, "options": {
-                "depth": self.options.depth, "max_calls": self.options.max_calls,
-                "keys": list(self.options.keys), "entry_inputs": list(self.options.entry_inputs),
-                "persist": self.options.persist},
-            "calls": self.calls, "seconds": round(self.seconds, 3), "truncated": self.truncated,
+            "to": self.to,
+            "line": self.line,
+            "now": self.now,
+            "options": {
+                "depth": self.options.depth,
+                "max_calls": self.options.max_calls,
+                "keys": list(self.options.keys),
+                "entry_inputs": list(self.options.entry_inputs),
+                "persist": self.options.persist,
+            },
+            "calls": self.calls,
+            "seconds": round(self.seconds, 3),
+            "truncated": self.truncated,
             "states": self.states,
-            "paths": [{"inputs": list(p.inputs), "node": p.node, "label": p.label, "state": p.state,
-                       "outcome": asdict(p.outcome) if p.outcome else None, "expect": p.expect,
-                       "seconds": round(p.seconds, 1)}
-                      for p in self.paths],
+            "paths": [
+                {
+                    "inputs": list(p.inputs),
+                    "node": p.node,
+                    "label": p.label,
+                    "state": p.state,
+                    "outcome": asdict(p.outcome) if p.outcome else None,
+                    "expect": p.expect,
+                    "seconds": round(p.seconds, 1),
+                }
+                for p in self.paths
+            ],
             "outcome_seconds": {k: round(v, 1) for k, v in self.outcome_seconds.items()},
             "moves": [{**asdict(m), "inputs": list(m.inputs)} for m in self.moves],
-            "frontier": self.frontier, "dead_ends": self.dead_ends, "no_exit": self.no_exit,
+            "frontier": self.frontier,
+            "dead_ends": self.dead_ends,
+            "no_exit": self.no_exit,
             "dead_keys": [{**asdict(k), "path": list(k.path)} for k in self.dead_keys],
             "errors": [{"inputs": list(e.inputs), "detail": e.detail} for e in self.errors],
             "flow": self.flow,
@@ -193,11 +223,12 @@ class CrawlReport:
             "conditional_unreached_states": self.conditional_unreached_states,
             "unreached_transitions": [t._asdict() for t in self.unreached_transitions],
             "conditional_unreached_transitions": [
-                t._asdict() for t in self.conditional_unreached_transitions],
+                t._asdict() for t in self.conditional_unreached_transitions
+            ],
             "beyond_depth_states": self.beyond_depth_states,
             "beyond_depth_transitions": [t._asdict() for t in self.beyond_depth_transitions],
             "problems": self.problems,
-        }  # fmt: skip
+        }
 
 
 # -- helpers -----------------------------------------------------------------------------------

@@ -11,11 +11,26 @@ from ivr.qa.scenarios.runner import (
     StepResult,
     run_scenario,
     run_scenarios,
-)  # fmt: skip
+)
 
 __all__ = [
-    "DEFAULT_WORKERS", "CallTarget", "Check", "ExpectedOutcome", "Scenario", "ScenarioError",
-    "ScenarioErrors", "ScenarioResult", "ScenarioStep", "StepResult", "Suite", "junit_xml",
-    "load_paths", "load_scenario", "render_report", "run_scenario", "run_scenarios",
-    "scenario_files", "summary",
-]  # fmt: skip
+    "DEFAULT_WORKERS",
+    "CallTarget",
+    "Check",
+    "ExpectedOutcome",
+    "Scenario",
+    "ScenarioError",
+    "ScenarioErrors",
+    "ScenarioResult",
+    "ScenarioStep",
+    "StepResult",
+    "Suite",
+    "junit_xml",
+    "load_paths",
+    "load_scenario",
+    "render_report",
+    "run_scenario",
+    "run_scenarios",
+    "scenario_files",
+    "summary",
+]

@@ -51,19 +51,29 @@ def classname(suite: Suite) -> str:
 
 def _testcase(parent: ElementTree.Element, suite: Suite, result: ScenarioResult) -> None:
     case = ElementTree.SubElement(
-        parent, "testcase", classname=classname(suite), name=result.scenario.name,
+        parent,
+        "testcase",
+        classname=classname(suite),
+        name=result.scenario.name,
         time=f"{result.seconds:.3f}",
-    )  # fmt: skip
+    )
     if result.passed:
         return
     tag = "error" if result.error else "failure"
-    detail = ElementTree.SubElement(case, tag, message=_clean(result.message),
-                                    type="ScenarioError" if result.error else "ScenarioFailure")  # fmt: skip
-    text = "\n".join([
-        f"{result.scenario.file}: {result.message}", "", "steps:",
-        *("  " + line for line in step_lines(result)), "", "transcript:",
-        result.transcript.render(),
-    ])  # fmt: skip
+    detail = ElementTree.SubElement(
+        case, tag, message=_clean(result.message), type="ScenarioError" if result.error else "ScenarioFailure"
+    )
+    text = "\n".join(
+        [
+            f"{result.scenario.file}: {result.message}",
+            "",
+            "steps:",
+            *("  " + line for line in step_lines(result)),
+            "",
+            "transcript:",
+            result.transcript.render(),
+        ]
+    )
     detail.text = _clean(text)
 
 
@@ -75,8 +85,12 @@ def _counts(results: Sequence[ScenarioResult]) -> list[float]:
 
 def _attributes(counts: Sequence[float]) -> dict[str, str]:
     tests, failures, errors, seconds = counts
-    return {"tests": str(int(tests)), "failures": str(int(failures)), "errors": str(int(errors)),
-            "time": f"{seconds:.3f}"}  # fmt: skip
+    return {
+        "tests": str(int(tests)),
+        "failures": str(int(failures)),
+        "errors": str(int(errors)),
+        "time": f"{seconds:.3f}",
+    }
 
 
 def _clean(text: str) -> str:

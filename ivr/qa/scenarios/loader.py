@@ -24,9 +24,14 @@ class ScenarioError(IvrError):
     """A scenario file is malformed; names the file, the line, the step (1-based) and the field."""
 
     def __init__(
-        self, file: str, message: str, *, step: int | None = None, field: str | None = None,
+        self,
+        file: str,
+        message: str,
+        *,
+        step: int | None = None,
+        field: str | None = None,
         line: int | None = None,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self.file = file
         self.line = line  # 1-based, when the problem has a place in the file
         self.step = step
@@ -58,10 +63,12 @@ def scenario_files(path: Path) -> list[Path]:
     if not path.is_dir():
         raise ScenarioError(str(path), "no such file or folder; give a scenario file or a folder")
     return sorted(
-        p for p in path.rglob("*")
-        if p.suffix in SUFFIXES and p.is_file()
+        p
+        for p in path.rglob("*")
+        if p.suffix in SUFFIXES
+        and p.is_file()
         and not any(part.startswith(".") for part in p.relative_to(path).parts)
-    )  # fmt: skip
+    )
 
 
 def load_paths(paths: Iterable[Path]) -> list[Suite]:
@@ -88,10 +95,15 @@ def load_paths(paths: Iterable[Path]) -> list[Suite]:
                 continue
             taken = next((s for s in suites.get(suite, []) if s.name == scenario.name), None)
             if taken is not None:
-                errors.append(ScenarioError(
-                    str(file), f"{scenario.name!r} is also the name of {taken.file}; give each "
-                    "scenario of a folder its own name", field="name", line=_line_of_name(file),
-                ))  # fmt: skip
+                errors.append(
+                    ScenarioError(
+                        str(file),
+                        f"{scenario.name!r} is also the name of {taken.file}; give each "
+                        "scenario of a folder its own name",
+                        field="name",
+                        line=_line_of_name(file),
+                    )
+                )
                 continue
             suites.setdefault(suite, []).append(scenario)
     if errors:
@@ -109,9 +121,11 @@ def load_scenario(path: Path) -> Scenario:
         raise ScenarioError(file, exc.detail, line=exc.line) from exc
     if not isinstance(data, dict):
         raise ScenarioError(
-            file, f"the file holds {describe(data)}; a scenario file holds one mapping with "
-            "name, line (or to), steps and outcome (see docs/scenarios.md)", line=1,
-        )  # fmt: skip
+            file,
+            f"the file holds {describe(data)}; a scenario file holds one mapping with "
+            "name, line (or to), steps and outcome (see docs/scenarios.md)",
+            line=1,
+        )
     try:
         model = ScenarioFile.model_validate(data)
     except ValidationError as exc:
@@ -130,13 +144,17 @@ def _scenario(file: str, path: Path, marks: Marks, data: dict[Any, Any], model: 
     if line is not None and to is not None:
         raise refuse("give either `line:` or `to:`, not both", "to")
     if line is None and to is None:
-        raise refuse("which number does this call dial? Add `line: main` (main, specialty, tty) "
-                     "or `to: \"+18002372765\"`", "line")  # fmt: skip
+        raise refuse(
+            "which number does this call dial? Add `line: main` (main, specialty, tty) "
+            'or `to: "+18002372765"`',
+            "line",
+        )
     if line is not None:
         numbers = shipped_numbers()
         if line not in numbers:
-            raise refuse(f"{line!r} is not one of our lines; use {', '.join(numbers)}, or `to:` "
-                         "with a number", "line")  # fmt: skip
+            raise refuse(
+                f"{line!r} is not one of our lines; use {', '.join(numbers)}, or `to:` with a number", "line"
+            )
         to = numbers[line]
     assert to is not None
     steps = tuple(scenario_step(number, step) for number, step in enumerate(model.steps, start=1))
@@ -144,10 +162,16 @@ def _scenario(file: str, path: Path, marks: Marks, data: dict[Any, Any], model: 
         raise refuse("the scenario checks nothing; add steps or an outcome", "steps")
     outcome = None if model.outcome is None else ExpectedOutcome(**model.outcome.model_dump())
     return Scenario(
-        name=model.name if model.name is not None else path.stem, file=path, to=to, line=line,
-        caller=model.caller if model.caller is not None else DEFAULT_CALLER, now=model.now,
-        tags=model.tags, steps=steps, outcome=outcome,
-    )  # fmt: skip
+        name=model.name if model.name is not None else path.stem,
+        file=path,
+        to=to,
+        line=line,
+        caller=model.caller if model.caller is not None else DEFAULT_CALLER,
+        now=model.now,
+        tags=model.tags,
+        steps=steps,
+        outcome=outcome,
+    )
 
 
 def _unknown(key: Any, known: tuple[str, ...]) -> str:

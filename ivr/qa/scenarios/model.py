@@ -115,10 +115,16 @@ class ExpectedOutcome:
     language: str | None = None
 
     def describe(self) -> str:
-        parts = [f"{name} {value}" for name, value in (
-            ("kind", self.kind), ("target", self.target), ("state", self.state),
-            ("language", self.language),
-        ) if value is not None]  # fmt: skip
+        parts = [
+            f"{name} {value}"
+            for name, value in (
+                ("kind", self.kind),
+                ("target", self.target),
+                ("state", self.state),
+                ("language", self.language),
+            )
+            if value is not None
+        ]
         return "outcome " + ", ".join(parts)
 
 

@@ -15,9 +15,7 @@ def render_report(results: Sequence[ScenarioResult], *, steps_of_passing: bool =
 
     With `steps_of_passing=False` a passing scenario is one line (for a terminal).
     """
-    blocks = [
-        scenario_block(r, steps=steps_of_passing or not r.passed) for r in results
-    ]
+    blocks = [scenario_block(r, steps=steps_of_passing or not r.passed) for r in results]
     return "\n".join([*blocks, summary(results)]) + "\n"
 
 

@@ -22,7 +22,7 @@ from ivr.qa.scenarios.model import (
     ScenarioStep,
     Silence,
     Wait,
-)  # fmt: skip
+)
 from ivr.sim import SimulatedCall, SimulationError, Transcript, Transport, WsgiTransport, main_language
 from ivr.sim.signing import Signer
 
@@ -86,9 +86,13 @@ class ScenarioResult:
 
 
 def run_scenarios(
-    scenarios: Sequence[Scenario], target: CallTarget, *, workers: int = DEFAULT_WORKERS,
-    signer: Signer | None = None, on_result: Callable[[ScenarioResult], None] | None = None,
-) -> list[ScenarioResult]:  # fmt: skip
+    scenarios: Sequence[Scenario],
+    target: CallTarget,
+    *,
+    workers: int = DEFAULT_WORKERS,
+    signer: Signer | None = None,
+    on_result: Callable[[ScenarioResult], None] | None = None,
+) -> list[ScenarioResult]:
     """Run scenarios on `workers` threads (in-process runs share the target's one app).
 
     Results come back in the order of `scenarios`; `on_result` sees each as it finishes.
@@ -116,15 +120,17 @@ def run_scenarios(
     return [r for r in results if r is not None]
 
 
-def run_scenario(
-    scenario: Scenario, target: CallTarget, *, signer: Signer | None = None
-) -> ScenarioResult:
+def run_scenario(scenario: Scenario, target: CallTarget, *, signer: Signer | None = None) -> ScenarioResult:
     """Place one scenario's call and check it step by step; stop at the first failing step."""
     started = time.perf_counter()
     call = SimulatedCall(
-        _transport(target), to=_number(scenario, target), caller=scenario.caller,
-        base_url=target.base_url, signer=signer, simulated_now=scenario.now,
-    )  # fmt: skip
+        _transport(target),
+        to=_number(scenario, target),
+        caller=scenario.caller,
+        base_url=target.base_url,
+        signer=signer,
+        simulated_now=scenario.now,
+    )
     result = ScenarioResult(scenario, call.transcript)
     current = StepResult("dial", f"dial {call.to}")
     try:

@@ -55,8 +55,9 @@ def _number(low: float, high: float | None) -> Callable[[Any], float]:
 
 def _keys(value: Any) -> str:
     if isinstance(value, int) and not isinstance(value, bool):
-        raise fail(f"{value} was read as a number (YAML drops leading zeros); quote the keys: "
-                   f'press: "{value}"')  # fmt: skip
+        raise fail(
+            f'{value} was read as a number (YAML drops leading zeros); quote the keys: press: "{value}"'
+        )
     if not isinstance(value, str) or not value:
         raise fail(f'{describe(value)}; press takes keys as text, e.g. press: "1"')
     bad = [k for k in value if k not in PHONE_KEYS]
@@ -75,8 +76,10 @@ def _now(value: Any) -> str:
     if isinstance(value, datetime):
         return value.isoformat()  # YAML reads an unquoted timestamp as a datetime
     if isinstance(value, date) or not isinstance(value, str):
-        raise fail(f"{value!r} is not a date and time; use ISO 8601 such as "
-                   '"2026-11-23T21:30:00-06:00" (a time without offset is Central)')  # fmt: skip
+        raise fail(
+            f"{value!r} is not a date and time; use ISO 8601 such as "
+            '"2026-11-23T21:30:00-06:00" (a time without offset is Central)'
+        )
     try:
         datetime.fromisoformat(value)
     except ValueError as exc:
@@ -157,8 +160,11 @@ class ExpectValue(_Section):
             try:
                 re.compile(self.regex)
             except re.error as exc:
-                raise fail(f"{self.regex!r} does not compile ({exc}); escape special characters "
-                           "with a backslash, e.g. \\? or \\(", "regex") from exc  # fmt: skip
+                raise fail(
+                    f"{self.regex!r} does not compile ({exc}); escape special characters "
+                    "with a backslash, e.g. \\? or \\(",
+                    "regex",
+                ) from exc
         return self
 
     @property
@@ -196,8 +202,10 @@ class Step(_Section):
         if raw in ("silence", "hangup"):
             return {raw: None}
         if isinstance(raw, str):
-            raise fail(f"{raw!r} is not a step; only silence and hangup stand alone; write e.g. "
-                       '`- press: "1"` or `- expect: Billing`')  # fmt: skip
+            raise fail(
+                f"{raw!r} is not a step; only silence and hangup stand alone; write e.g. "
+                '`- press: "1"` or `- expect: Billing`'
+            )
         if not isinstance(raw, dict) or not raw:
             raise fail(f"{describe(raw)}; a step is a mapping with one action: {', '.join(ACTIONS)}")
         if len(raw) > 1 and all(k in ACTIONS for k in raw):
@@ -227,11 +235,17 @@ class ScenarioFile(_Section):
     line: Annotated[str | None, _absent_or(_text)] = None
     to: Annotated[str | None, _absent_or(lambda v: _phone(v, "to"))] = None
     caller: Annotated[str | None, BeforeValidator(lambda v: _phone(v, "from"))] = Field(
-        default=None, alias="from")  # fmt: skip
+        default=None, alias="from"
+    )
     now: Annotated[str | None, _absent_or(_now)] = None
     tags: Annotated[tuple[str, ...], BeforeValidator(_tags)] = ()
-    steps: Annotated[list[Step], _a(lambda v: isinstance(v, list),
-                                    "steps is a list, one `- ` item per step")] = []  # fmt: skip
-    outcome: Annotated[OutcomeValue | None, _a(
-        lambda v: v is None or isinstance(v, dict),
-        "outcome is a mapping such as {kind: enqueue, target: sim-representative}")] = None  # fmt: skip
+    steps: Annotated[
+        list[Step], _a(lambda v: isinstance(v, list), "steps is a list, one `- ` item per step")
+    ] = []
+    outcome: Annotated[
+        OutcomeValue | None,
+        _a(
+            lambda v: v is None or isinstance(v, dict),
+            "outcome is a mapping such as {kind: enqueue, target: sim-representative}",
+        ),
+    ] = None

@@ -15,7 +15,7 @@ from ivr.qa.scenarios.model import (
     ScenarioStep,
     Silence,
     Wait,
-)  # fmt: skip
+)
 from ivr.qa.scenarios.schema import ExpectValue, Step
 
 
