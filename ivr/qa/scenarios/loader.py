@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
-from ivr.engine.errors import FlowError, IvrError
+from ivr.engine.errors import FileError, FileErrors, FlowError
 from ivr.engine.flow_registry import shipped_numbers
 from ivr.engine.schema_errors import Issue, issues
 from ivr.engine.yaml_source import Marks, load_yaml
@@ -20,7 +20,7 @@ from ivr.qa.scenarios.steps import scenario_step
 SUFFIXES = (".yaml", ".yml")
 
 
-class ScenarioError(IvrError):
+class ScenarioError(FileError):
     """A scenario file is malformed; names the file, the line, the step (1-based) and the field."""
 
     def __init__(
@@ -32,25 +32,18 @@ class ScenarioError(IvrError):
         field: str | None = None,
         line: int | None = None,
     ) -> None:
-        self.file = file
-        self.line = line  # 1-based, when the problem has a place in the file
         self.step = step
-        self.field = field
-        self.detail = message
-        where = file if line is None else f"{file}:{line}"
-        if step is not None:
-            where += f": step {step}"
-        if field is not None:
-            where += f": field '{field}'"
-        super().__init__(f"{where}: {message}")
+        part = f"step {step}" if step is not None else None
+        super().__init__(file, message, part=part, field=field, line=line)
 
 
-class ScenarioErrors(IvrError):
+class ScenarioErrors(FileErrors):
     """The problems of several scenario files, reported together."""
 
-    def __init__(self, errors: list[ScenarioError]) -> None:
-        self.errors = errors
-        super().__init__("\n".join(str(e) for e in errors))
+    errors: list[ScenarioError]  # type: ignore[assignment]
+
+    def __init__(self, errors: Sequence[ScenarioError]) -> None:
+        super().__init__(errors)
 
 
 # -- files and folders -------------------------------------------------------------------
