@@ -37,7 +37,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--ivr-url",
         default=None,
         metavar="URL",
-        help="call a running TwiML app over HTTP, e.g. http://127.0.0.1:5000 (default: our app in-process)",
+        help="call a running TwiML app over HTTP, e.g. http://127.0.0.1:5000 (default: our app "
+        "in-process); a URL with a path is the number's voice URL, requested as it is",
     )
     group.addoption(
         "--ivr-app",
@@ -137,7 +138,12 @@ def ivr_target(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
 
 @pytest.fixture
 def ivr_call(request: pytest.FixtureRequest, ivr_target: Target) -> Callable[..., IvrCall]:
-    """Factory: `ivr_call(line="main")`, `ivr_call(to="+1...")`, `ivr_call(now="2026-...")`."""
+    """Factory: `ivr_call(line="main")`, `ivr_call(to="+1...")`, `ivr_call(now="2026-...")`.
+
+    Other keywords go to SimulatedCall: the number's settings (`voice_url="/ivr/welcome"`,
+    `voice_method="GET"`, `status_callback_events=("answered", "completed")`,
+    `fallback_url=...`) and request fields (`fields={"from_state": "CA"}`).
+    """
     from ivr import Signer
 
     from .sim import SimulatedCall, WsgiTransport
@@ -153,6 +159,9 @@ def ivr_call(request: pytest.FixtureRequest, ivr_target: Target) -> Callable[...
         if to is None and line not in shipped:
             raise ValueError(f"unknown line {line!r}: use one of {', '.join(shipped)}, or to=")
         number = to or _numbers(ivr_target).get(line, shipped[line])
+        # The number's settings of --ivr-url (a voice URL with a path), then the test's own
+        # keywords: voice_url, voice_method, status_callback_events, fallback_url, fields, ...
+        options = {**ivr_target.call_options(), **options}
         if "auth_token" not in options and "signer" not in options:
             options["signer"] = Signer.from_config(os.environ)  # as the app checks, from the env
         # In-process, a client of its own per call: no cookie or state leaks between calls.

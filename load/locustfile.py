@@ -26,6 +26,11 @@ Environment:
     IVR_STEP_SECONDS    think time between the webhook requests of a call (default: 5)
     TWILIO_AUTH_TOKEN   sign requests as Twilio does, when the app checks signatures
     TWILIO_WEBHOOK_SHARED_KEY   without an auth token: sign with this webhook shared key
+    IVR_VOICE_URL, IVR_VOICE_METHOD          the number's voice URL (a path) and method
+    IVR_STATUS_CALLBACK, IVR_STATUS_CALLBACK_METHOD, IVR_STATUS_CALLBACK_EVENTS
+                        status callback URL, method and events ("initiated ringing answered completed")
+    IVR_FALLBACK_URL, IVR_FALLBACK_METHOD    the fallback URL and its method
+    IVR_FIELDS          request fields to add or change, e.g. "FromState=CA,FromCity=Oakland"
 """
 
 from __future__ import annotations
@@ -45,6 +50,38 @@ from locust import HttpUser, between, task
 from ivr import HttpReply, Scenario, ScenarioErrors, Signer, Transport, load_paths, run_scenario
 
 STEP_SECONDS = float(os.environ.get("IVR_STEP_SECONDS", "5"))
+_NUMBER_ENV = {
+    "voice_url": "IVR_VOICE_URL",
+    "voice_method": "IVR_VOICE_METHOD",
+    "status_callback": "IVR_STATUS_CALLBACK",
+    "status_callback_method": "IVR_STATUS_CALLBACK_METHOD",
+    "status_callback_events": "IVR_STATUS_CALLBACK_EVENTS",
+    "fallback_url": "IVR_FALLBACK_URL",
+    "fallback_method": "IVR_FALLBACK_METHOD",
+}
+
+
+def number_settings(env: Mapping[str, str]) -> dict[str, Any]:
+    """The number's settings from the environment (IVR_VOICE_URL, ...), as SimulatedCall keywords."""
+    settings: dict[str, Any] = {}
+    for name, var in _NUMBER_ENV.items():
+        value = env.get(var, "").strip()
+        if value:
+            settings[name] = tuple(value.replace(",", " ").split()) if name.endswith("events") else value
+    return settings
+
+
+def request_fields(env: Mapping[str, str]) -> dict[str, str]:
+    """IVR_FIELDS="FromState=CA,FromCity=Oakland" as a mapping."""
+    pairs = [item.partition("=") for item in env.get("IVR_FIELDS", "").split(",") if item.strip()]
+    return {key.strip(): value.strip() for key, _, value in pairs}
+
+
+def _set_cookies(response: Any) -> list[str]:
+    raw = getattr(response, "raw", None)
+    headers = getattr(raw, "headers", None)
+    getlist = getattr(headers, "getlist", None)
+    return list(getlist("Set-Cookie")) if callable(getlist) else []
 
 
 class ScenarioFailed(Exception):
@@ -92,9 +129,12 @@ class LocustTransport:
             response.status_code or 0,
             {k.lower(): v for k, v in (response.headers or {}).items()},
             response.text or "",
+            tuple(_set_cookies(response)),
         )
 
     def _think(self, fields: Mapping[str, str]) -> None:
+        # The call keeps its own cookies (ivr.sim.cookies): none may leak into the next call.
+        self.client.cookies.clear()
         # The first request of a call (the dial) and its final status callback go at once.
         sid = fields.get("CallSid")
         first = sid != self._call_sid
@@ -114,6 +154,8 @@ class _Target:
     base_url: str
     in_process: bool = False
     app: Any = field(default=None)
+    number: dict[str, Any] = field(default_factory=lambda: number_settings(os.environ))
+    fields: dict[str, str] = field(default_factory=lambda: request_fields(os.environ))
 
     def engine(self) -> Any:
         return None

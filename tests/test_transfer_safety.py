@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from xml.etree import ElementTree
 
 import pytest
@@ -43,7 +43,9 @@ class _Recording:
 
 
 @pytest.mark.parametrize(("to", "now", "line"), LINES)
-def test_every_reachable_state_is_safe_by_default(make_app, to, now, line):
+def test_every_reachable_state_is_safe_by_default(
+    make_app: Callable[..., Flask], to: str, now: str, line: str
+) -> None:
     app = make_app(NOW=now)
     flow = app.extensions["ivr"].flows.get(line).machine.flow
     transport = _Recording(app)
@@ -75,29 +77,38 @@ def test_every_reachable_state_is_safe_by_default(make_app, to, now, line):
         assert visited == expected
 
 
-def test_configured_transfer_number_is_dialled(make_app):
+def _dial_document(phone: Phone) -> ElementTree.Element:
+    """The document that answered the last key press (before Twilio requested the Dial's action)."""
+    return ElementTree.fromstring(phone.history[-2])
+
+
+def test_configured_transfer_number_is_dialled(make_app: Callable[..., Flask]) -> None:
     app = make_app(TRANSFER_NUMBER="+15005550006")
     phone = Phone(app).dial().press("0")
-    dial = phone.root.find("Dial")
-    assert dial is not None and phone.enqueue is None
+    answer = _dial_document(phone)
+    dial = answer.find("Dial")
+    assert dial is not None and answer.find("Enqueue") is None
     assert [n.text for n in dial.iter("Number")] == ["+15005550006"]
     assert dial.attrib["action"].startswith("/voice/after-transfer")
+    # Twilio requests the Dial's action when the dialled call ends: the goodbye after a transfer.
+    assert phone.transcript.steps[-2].url.split("?")[0].endswith("/voice/after-transfer")
+    assert phone.hung_up
 
 
-def test_per_desk_number_overrides(make_app):
+def test_per_desk_number_overrides(make_app: Callable[..., Flask]) -> None:
     app = make_app(TRANSFER_PHARMACIST="+1 (500) 555-0001")
     pharmacist = Phone(app).dial().press("4")
-    assert [n.text for n in pharmacist.root.iter("Number")] == ["+15005550001"]
+    assert [n.text for n in _dial_document(pharmacist).iter("Number")] == ["+15005550001"]
     representative = Phone(app).dial().press("0")
     assert representative.enqueue is not None and representative.enqueue.text == "sim-representative"
 
 
 @pytest.mark.parametrize("number", sorted(FORBIDDEN_NUMBERS) + ["1-800-237-2765"])
-def test_a_number_from_the_guide_is_refused_at_start_up(make_app, number):
+def test_a_number_from_the_guide_is_refused_at_start_up(make_app: Callable[..., Flask], number: str) -> None:
     with pytest.raises(ConfigError, match="never dials it"):
         make_app(TRANSFER_REPRESENTATIVE=number)
 
 
-def test_a_malformed_transfer_number_is_refused(make_app):
+def test_a_malformed_transfer_number_is_refused(make_app: Callable[..., Flask]) -> None:
     with pytest.raises(ConfigError, match="IVR_TRANSFER_NUMBER.*not a phone number"):
         make_app(TRANSFER_NUMBER="call-me")

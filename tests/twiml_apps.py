@@ -203,8 +203,8 @@ def timed_app() -> TwimlApp:
 
 
 def unsupported_verb_app() -> TwimlApp:
-    response = _say("Leave a message.")
-    response.record()
+    response = _say("Pay now.")
+    response.pay()
     return TwimlApp({"/": response, "/fallback": _hangup("Fallback.")})
 
 

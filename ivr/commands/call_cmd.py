@@ -15,7 +15,7 @@ from rich.text import Text
 from ivr import PHONE_KEYS, Signer, shipped_numbers
 
 from ..sim import Outcome, SimulatedCall, SimulationError, Step
-from ..sim.caller import HTTP_CONNECTION_FAILURE
+from ..sim.twilio_errors import HTTP_CONNECTION_FAILURE
 from .target import LINE, Target, open_target, target_options
 
 HELP = "keys (0-9 * #) press them, 'say <words>' speaks, an empty line stays silent, 'q' or 'hangup' hangs up"
@@ -243,6 +243,7 @@ def call_cmd(
                 {"TWILIO_AUTH_TOKEN": auth_token, "TWILIO_WEBHOOK_SHARED_KEY": shared_key}
             ),
             simulated_now=now,
+            **target.call_options(),
         )
         where = "in-process" if target.in_process else target.base_url
         console.print(Text(f"Calling {line or number} ({number}, {where}). Type {HELP}.", style="dim"))

@@ -158,10 +158,17 @@ def crawl_cmd(
             flow=flow,
             options=options,
             line=None if to else line,
+            call_options=target.call_options(),
         )
     except CrawlError as exc:
-        where = f"--url {url}" if url else f"the app {app_spec!r}"
-        raise click_error(exc, f"{exc} Check that {where} answers Twilio voice webhooks at /voice.") from exc
+        # The error names Twilio's code and the URL that failed: that is the cause to mend. Only
+        # an app that could not be reached gets a hint, naming the voice URL actually requested.
+        message = str(exc)
+        if "Twilio error 11205" in message or "Twilio error 11210" in message:
+            where = f"--url {url}" if url else f"the app {app_spec!r}"
+            voice = target.call_options().get("voice_url") or "/voice"
+            message += f" Check that {where} answers Twilio voice webhooks at {voice}."
+        raise click_error(exc, message) from exc
     finally:
         engine = target.engine()
         if engine is not None:

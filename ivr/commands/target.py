@@ -17,6 +17,12 @@ from ivr import FLOWS_DIR, Engine, Flow
 
 from ..qa.clock import open_time
 from ..sim import HttpTransport, Transport, WsgiTransport
+from ..sim.fields import twilio_name
+from ..sim.number import CALL_EVENTS, split_voice_url
+
+#: Where the number options (--voice-method, --field, ...) keep their values (ctx.meta).
+NUMBER_META = "ivr.number"
+FIELDS_META = "ivr.fields"
 
 DEFAULT_APP = "app:create_app"
 
@@ -29,6 +35,17 @@ class Target:
     base_url: str
     in_process: bool
     app: Any = None
+    #: The number's voice settings (SimulatedCall keywords: voice_url, voice_method, ...).
+    number: dict[str, Any] | None = None
+    #: Request fields to add or change (--field FromState=CA), in Twilio's names.
+    fields: dict[str, str] | None = None
+
+    def call_options(self) -> dict[str, Any]:
+        """SimulatedCall keywords for the number's settings and request fields of this target."""
+        options: dict[str, Any] = dict(self.number or {})
+        if self.fields:
+            options["fields"] = dict(self.fields)
+        return options
 
     def engine(self) -> Engine | None:
         """Our engine when running in-process against our app, else None."""
@@ -86,8 +103,13 @@ def open_target(
     In-process runs use a fresh temporary database unless `database` is given, so a test run
     never mixes with the calls of a running server.
     """
+    number, fields = _number_options()
     if url:
-        return Target(HttpTransport(), url.rstrip("/"), in_process=False)
+        base, voice_path = split_voice_url(url)
+        if voice_path is not None:
+            # The console's voice URL, requested as it is; no status callback unless set.
+            number = {"voice_url": voice_path, "status_callback": None, **number}
+        return Target(HttpTransport(), base, in_process=False, number=number, fields=fields)
     if database is None:
         database = str(Path(tempfile.mkdtemp(prefix="ivr-sim-")) / "ivr.sqlite3")
     config = {"DATABASE": database, **(extra_config or {})}
@@ -95,7 +117,40 @@ def open_target(
         app = load_app(app_spec, config)
     except Exception as exc:  # noqa: BLE001 - any start-up failure is the user's to read
         raise click.ClickException(f"cannot start the app {app_spec!r}: {exc}") from exc
-    return Target(WsgiTransport(app), "http://localhost", in_process=True, app=app)
+    return Target(
+        WsgiTransport(app), "http://localhost", in_process=True, app=app, number=number, fields=fields
+    )
+
+
+def _number_options() -> tuple[dict[str, Any], dict[str, str]]:
+    ctx = click.get_current_context(silent=True)
+    if ctx is None:
+        return {}, {}
+    return dict(ctx.meta.get(NUMBER_META, {})), dict(ctx.meta.get(FIELDS_META, {}))
+
+
+def _keep(name: str) -> Any:
+    def callback(ctx: click.Context, param: click.Parameter, value: Any) -> None:
+        if value is None or value == ():
+            return
+        if name == "status_callback_events":
+            value = tuple(e for item in value for e in item.replace(",", " ").split())
+            bad = [e for e in value if e not in CALL_EVENTS]
+            if bad:
+                raise click.BadParameter(f"{bad[0]!r} is not a call event; use {', '.join(CALL_EVENTS)}")
+        elif name.endswith("_method"):
+            value = value.upper()
+        ctx.meta.setdefault(NUMBER_META, {})[name] = value
+
+    return callback
+
+
+def _keep_field(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> None:
+    for item in value:
+        key, sep, field_value = item.partition("=")
+        if not sep or not key.strip():
+            raise click.BadParameter(f"{item!r} is not NAME=VALUE; write e.g. --field FromState=CA")
+        ctx.meta.setdefault(FIELDS_META, {})[twilio_name(key.strip())] = field_value
 
 
 def fixed_clock(target: Target, line: str | None, number: str) -> str | None:
@@ -140,11 +195,51 @@ def target_options(func: Any) -> Any:
         show_default=True,
         help="WSGI app factory for in-process runs.",
     )(func)
+    method = click.Choice(["GET", "POST"], case_sensitive=False)
+    number_options: list[tuple[str, dict[str, Any]]] = [
+        ("--voice-method", {"type": method, "help": "The number's voice URL method (default POST)."}),
+        ("--status-callback", {"help": "The number's status callback URL (relative to the base URL)."}),
+        ("--status-callback-method", {"type": method, "help": "Status callback method (default POST)."}),
+        (
+            "--status-callback-event",
+            {
+                "multiple": True,
+                "help": f"Status callback events to send (repeatable: {', '.join(CALL_EVENTS)}; "
+                "default completed).",
+            },
+        ),
+        ("--fallback-url", {"help": "The number's fallback URL, requested when the voice URL fails."}),
+        ("--fallback-method", {"type": method, "help": "Fallback URL method (default POST)."}),
+    ]
+    for flag, extra in reversed(number_options):
+        name = flag.lstrip("-").replace("-", "_")
+        name = "status_callback_events" if name == "status_callback_event" else name
+        func = click.option(flag, name, expose_value=False, callback=_keep(name), **extra)(func)
+    func = click.option(
+        "--field",
+        "fields",
+        multiple=True,
+        metavar="NAME=VALUE",
+        expose_value=False,
+        callback=_keep_field,
+        help="A request field to add or change on every webhook (repeatable), e.g. --field FromState=CA.",
+    )(func)
+    func = click.option(
+        "--voice-url",
+        "voice_url",
+        default=None,
+        expose_value=False,
+        callback=_keep("voice_url"),
+        help="The number's voice URL (a path on the base URL); default /voice, or the path of --url.",
+    )(func)
     func = click.option(
         "--url",
         default=None,
         callback=_check_url,
-        help="Call a running server (any TwiML app) over HTTP instead, e.g. http://127.0.0.1:5000.",
+        is_eager=True,
+        help="Call a running server (any TwiML app) over HTTP instead: a bare host "
+        "(http://127.0.0.1:5000) means this app, a URL with a path (http://host/ivr/welcome) "
+        "is the number's voice URL as the console sets it.",
     )(func)
     return func
 

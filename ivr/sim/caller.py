@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import logging
 import secrets
+import socket
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import format_datetime
 from urllib.parse import urljoin, urlsplit
 from xml.etree import ElementTree
 
@@ -16,22 +20,39 @@ from ivr.sim.signing import Signer
 from ivr.sim.twiml_rules import SIMULATED
 from ivr.sim.twiml_rules import problems as twiml_problems
 
+from . import dial, queue, record
+from .cookies import CallCookies
+from .fields import geographic, normalised
+from .number import CALL_EVENTS
+from .switch import Hold, Switch
 from .transcript import Heard, Outcome, Step, Transcript, main_language
 from .transport import HttpReply, Transport, url_with_query
+from .twilio_errors import (
+    APPLICATION_ERROR_MESSAGE,
+    DOCUMENT_PARSE_FAILURE,
+    HTTP_BAD_HOST_NAME,
+    HTTP_CONNECTION_FAILURE,
+    HTTP_INVALID_REDIRECT,
+    HTTP_RETRIEVAL_FAILURE,
+    HTTP_TOO_MANY_REDIRECTS,
+    INVALID_CONTENT_TYPE,
+    describe,
+    verb_error,
+)
 
 log = logging.getLogger(__name__)
 
 DEFAULT_ACCOUNT = "AC" + "5" * 32
 WORDS_PER_SECOND = 2.5
 MAX_REDIRECTS = 20
-
-# ErrorCode values Twilio posts to the fallback URL (twilio.com/docs/api/errors/<code>).
-HTTP_RETRIEVAL_FAILURE = "11200"
-HTTP_CONNECTION_FAILURE = "11205"
-DOCUMENT_PARSE_FAILURE = "12100"
-INVALID_CONTENT_TYPE = "12300"
-
-_DIAL_NOUNS = ("Number", "Client", "Sip", "Queue")
+#: HTTP redirects Twilio follows ("only ... 301, 302, 303, and 307"; others are error 11216).
+FOLLOWED_REDIRECTS = (301, 302, 303, 307)
+MAX_HTTP_REDIRECTS = 10
+#: "Specifying 0 will cause the <Play> verb to loop until either the call is hung up or 1000
+#: iterations are performed" (the Say and Play references).
+ENDLESS_LOOPS = 1000
+DTMF_TONE_SECONDS = 0.25
+DTMF_PAUSE_SECONDS = 0.5  # each `w` in <Play digits>
 
 
 class SimulationError(IvrError):
@@ -43,6 +64,17 @@ class _Waiting:
     gather: ElementTree.Element
     doc_url: str
     rest: list[ElementTree.Element]
+
+
+@dataclass
+class _Looping:
+    """A <Say>/<Play> with loop="0" outside a Gather: it plays on while the caller listens."""
+
+    verb: ElementTree.Element
+    doc_url: str
+    rest: list[ElementTree.Element]
+    step: Step
+    seconds: float  # one iteration
 
 
 class SimulatedCall:
@@ -63,13 +95,18 @@ class SimulatedCall:
         voice_url: str = "/voice",
         voice_method: str = "POST",
         status_callback: str | None = "/voice/status",
+        status_callback_method: str = "POST",
+        status_callback_events: Sequence[str] = ("completed",),
         fallback_url: str | None = None,
+        fallback_method: str = "POST",
+        fields: Mapping[str, str] | None = None,
         auth_token: str | None = None,
         signer: Signer | None = None,
         account_sid: str = DEFAULT_ACCOUNT,
         call_sid: str | None = None,
         validate: bool = True,
         simulated_now: str | None = None,
+        switch: Switch | None = None,
     ) -> None:
         self.transport = transport
         self.to = to
@@ -78,7 +115,16 @@ class SimulatedCall:
         self.voice_url = self._absolute(voice_url)
         self.voice_method = voice_method.upper()
         self.status_callback = self._absolute(status_callback) if status_callback else None
+        self.status_callback_method = status_callback_method.upper()
+        bad = [e for e in status_callback_events if e not in CALL_EVENTS]
+        if bad:
+            raise ValueError(f"{bad[0]!r} is not a call event; use {', '.join(CALL_EVENTS)}")
+        self.status_callback_events = tuple(status_callback_events)
         self.fallback_url = self._absolute(fallback_url) if fallback_url else None
+        self.fallback_method = fallback_method.upper()
+        #: Extra or changed request fields (Twilio names or snake_case: from_state -> FromState).
+        self.fields = normalised(fields)
+        self.cookies = CallCookies()  # Twilio keeps cookies for the length of one call
         if auth_token and signer is not None:
             raise ValueError("sign with auth_token or with signer, not both")
         # Twilio signs with the auth token, or with a shared key when a Webhook Rule says so.
@@ -91,6 +137,11 @@ class SimulatedCall:
         self.clock = 0.0
         self.transcript = Transcript(self.call_sid, to)
         self._waiting: _Waiting | None = None
+        #: Far ends, queues and rooms (ivr.sim.switch); share one Switch between calls to meet.
+        self.switch = switch if switch is not None else Switch(park=False)
+        self._held: Hold | None = None  # at a <Record>, parked in a queue or a conference room
+        self._looping: _Looping | None = None
+        self._sequence = 0  # SequenceNumber of the next status callback
         self._since_input: list[Heard] = []
         self._status = "ringing"
         # Twilio answers the call when it runs a document that does not start with <Reject>.
@@ -102,14 +153,23 @@ class SimulatedCall:
         """Place the call: Twilio requests the number's voice URL."""
         if self.transcript.steps:
             raise SimulationError("this call was already dialled")
+        self._status = "initiated"
+        self._status_event("initiated", "initiated")
+        self._status = "ringing"
+        self._status_event("ringing", "ringing")
         extra = {"SimulatedNow": self.simulated_now} if self.simulated_now else {}
         self._fetch("voice", self.voice_method, self.voice_url, extra, None)
         return self
 
     def press(self, keys: str) -> SimulatedCall:
         """Press keys at the current Gather, as Twilio collects them."""
-        waiting = self._need_gather(f"press {keys!r}")
         bad = [k for k in keys if k not in PHONE_KEYS]
+        if self._held is not None and keys and not bad:
+            self._held.press(keys)
+            return self
+        if self._looping is not None and not bad and keys:
+            return self._loop_runs_out(f"keys {keys}")
+        waiting = self._need_gather(f"press {keys!r}")
         if bad or not keys:
             raise SimulationError(f"{keys!r} is not a sequence of phone keys (0-9, *, #)")
         gather = waiting.gather
@@ -137,6 +197,11 @@ class SimulatedCall:
 
     def say(self, words: str, confidence: float = 0.92) -> SimulatedCall:
         """Speak at the current Gather; a keys-only Gather hears nothing."""
+        if self._held is not None:
+            self._held.say(words)
+            return self
+        if self._looping is not None:
+            return self._loop_runs_out(f"said {words!r}")
         waiting = self._need_gather(f"say {words!r}")
         self._since_input = []
         if "speech" not in _inputs(waiting.gather):
@@ -146,15 +211,37 @@ class SimulatedCall:
         return self._submit(waiting, fields, f"said {words!r}")
 
     def silence(self) -> SimulatedCall:
-        """Say and press nothing until the Gather times out."""
+        """Say and press nothing until the Gather times out (or an endless prompt runs out)."""
+        if self._held is not None:
+            self._held.silence()
+            return self
+        if self._looping is not None:
+            return self._loop_runs_out("silence")
         waiting = self._need_gather("stay silent")
         self._since_input = []
         return self._no_input(waiting, "silence")
 
     def hangup(self) -> SimulatedCall:
         """Hang up now (if the call is still up) and send the final status callback."""
+        if self._held is not None and self.transcript.outcome is None:
+            self._held.hangup()  # during a <Record>, in a queue or a conference: its action first
+            return self
         if self.transcript.outcome is None:
+            if self._looping is not None:
+                self.clock += self._looping.seconds  # hung up during the endless prompt
+                self._looping = None
             self._end(Outcome("caller-hangup"))
+        return self
+
+    def record(
+        self, words: str = "", seconds: float | None = None, finish: str | None = None
+    ) -> SimulatedCall:
+        """Leave a message at the current <Record>: `words` spoken over `seconds` (default:
+        as long as the words take), ended by `finish` (a key, "hangup") or, without one, by
+        the Record's silence timeout; maxLength cuts it short."""
+        if self._held is None:
+            raise SimulationError("cannot record: the call is not at a <Record>")
+        self._held.record(words, seconds, finish)
         return self
 
     # -- what a caller hears and where the call is ------------------------------------------
@@ -182,8 +269,19 @@ class SimulatedCall:
         return None
 
     @property
+    def heard_items(self) -> list[Heard]:
+        """Everything heard since the last input (speech, sounds, DTMF, pauses), in order."""
+        return list(self._since_input)
+
+    @property
     def waiting(self) -> bool:
-        return self._waiting is not None
+        """Waiting for the caller's input: at a <Gather>, or at a <Record>."""
+        return self._waiting is not None or isinstance(self._held, record.RecordHold)
+
+    @property
+    def looping(self) -> bool:
+        """True while a loop="0" <Say>/<Play> outside a Gather plays on (see docs/scenarios.md)."""
+        return self._looping is not None
 
     @property
     def gather(self) -> ElementTree.Element | None:
@@ -205,6 +303,18 @@ class SimulatedCall:
         if self._waiting is None:
             raise SimulationError(f"cannot {action}: the call is not waiting for input")
         return self._waiting
+
+    def _loop_runs_out(self, shown: str) -> SimulatedCall:
+        """Outside a Gather nothing takes the caller's input: the endless prompt plays on until
+        Twilio's 1000 iterations are done, then the verbs after it run."""
+        looping = self._looping
+        assert looping is not None
+        self._looping = None
+        self._since_input = []
+        self.clock += looping.seconds * (ENDLESS_LOOPS - 1)
+        log.debug("%s while <%s loop=0> played: ignored", shown, looping.verb.tag)
+        self._run(looping.rest, looping.doc_url, looping.step)
+        return self
 
     def _no_input(self, waiting: _Waiting, shown: str) -> SimulatedCall:
         self.clock += _int(waiting.gather.get("timeout"), 5)
@@ -248,6 +358,7 @@ class SimulatedCall:
         document runs in its place, its relative URLs resolved against the fallback URL.
         """
         step, code = self._send(kind, method, url, extra, shown)
+        url = step.url if method == "POST" else url  # after HTTP redirects, the final URL
         if code is None:
             try:
                 root = ElementTree.fromstring(step.twiml)
@@ -261,21 +372,54 @@ class SimulatedCall:
                     step.error = str(exc)
                     self._end(Outcome("error", detail=step.error))
                     return step, None, url
-                return step, root, url
+                return step, root, _doc_url(step.url, method)
+        step.code = code
+        failed_url = _doc_url(step.url, method)
         if self.fallback_url and kind != "fallback":
-            fields = {**extra, "ErrorCode": code, "ErrorUrl": url}
-            return self._request("fallback", "POST", self.fallback_url, fields, shown)
-        self._end(Outcome("error", detail=step.error))
+            fields = {**extra, "ErrorCode": code, "ErrorUrl": failed_url}
+            return self._request("fallback", self.fallback_method, self.fallback_url, fields, shown)
+        # No fallback (or the fallback failed too): Twilio plays its message and hangs up.
+        self._record(step, Heard("say", APPLICATION_ERROR_MESSAGE))
+        self.clock += len(APPLICATION_ERROR_MESSAGE.split()) / WORDS_PER_SECOND
+        self._end(Outcome("error", detail=step.error, code=code, url=failed_url))
         return step, None, url
 
     def _send(
         self, kind: str, method: str, url: str, extra: dict[str, str], shown: str | None
     ) -> tuple[Step, str | None]:
-        """Send one request; returns its step and, when it failed, Twilio's error code."""
-        fields = {**self._fields(), **extra}
+        """Send one request, following HTTP redirects as Twilio does.
+
+        Returns the last step and, when the request failed, Twilio's error code. A redirect
+        (301, 302, 303, 307) is requested again with the same method and the call's fields,
+        signed for the new URL; each hop is a step of its own.
+        """
+        base = {**self._fields(), **extra}
+        for hop in range(MAX_HTTP_REDIRECTS + 1):
+            step, reply, code = self._send_once(kind, method, url, base, shown)
+            if reply is None or not 300 <= reply.status < 400 or kind == "status":
+                return step, code
+            location = reply.headers.get("location")
+            if reply.status not in FOLLOWED_REDIRECTS or not location:
+                step.error = f"HTTP {reply.status} from {step.url} is not a redirect Twilio follows"
+                step.code = HTTP_INVALID_REDIRECT
+                return step, HTTP_INVALID_REDIRECT
+            if hop == MAX_HTTP_REDIRECTS:
+                step.error = f"more than {MAX_HTTP_REDIRECTS} HTTP redirects from {url}"
+                step.code = HTTP_TOO_MANY_REDIRECTS
+                return step, HTTP_TOO_MANY_REDIRECTS
+            url = urljoin(step.url, location)
+        raise AssertionError("unreachable")  # the loop returns
+
+    def _send_once(
+        self, kind: str, method: str, url: str, base: dict[str, str], shown: str | None
+    ) -> tuple[Step, HttpReply | None, str | None]:
+        fields = dict(base)
         if method == "GET":
             url, fields = url_with_query(url, fields), {}
         headers = {"I-Twilio-Idempotency-Token": secrets.token_hex(16), "User-Agent": "TwilioProxy/1.1"}
+        cookie = self.cookies.header(url)
+        if cookie:
+            headers["Cookie"] = cookie
         if self._signer is not None:
             headers.update(self._signer.headers(url, fields))
         step = Step(len(self.transcript.steps), kind, method, url, fields, shown, at=self.clock)
@@ -283,13 +427,21 @@ class SimulatedCall:
         try:
             reply = self.transport.request(method, url, fields, headers)
         except OSError as exc:
-            step.error = f"could not reach {url}: {exc}"
+            reason = getattr(exc, "reason", exc)
+            if isinstance(reason, socket.gaierror):
+                step.error, step.code = f"bad host name in {url}: {reason}", HTTP_BAD_HOST_NAME
+            elif isinstance(reason, TimeoutError):
+                step.error = f"no answer from {url} in time: {reason}"
+                step.code = HTTP_CONNECTION_FAILURE
+            else:
+                step.error, step.code = f"could not reach {url}: {exc}", HTTP_CONNECTION_FAILURE
             self.transcript.steps.append(step)
-            return step, HTTP_CONNECTION_FAILURE
+            return step, None, step.code
         step.elapsed_ms = (time.perf_counter() - started) * 1000
+        self.cookies.take(url, reply.set_cookies)
         code = self._take(step, reply)
         self.transcript.steps.append(step)
-        return step, code
+        return step, reply, code
 
     def _take(self, step: Step, reply: HttpReply) -> str | None:
         step.status = reply.status
@@ -297,7 +449,7 @@ class SimulatedCall:
         step.state = reply.headers.get("x-ivr-state")
         step.trigger = reply.headers.get("x-ivr-trigger")
         step.language = reply.headers.get("x-ivr-language")
-        if step.kind == "status":
+        if step.kind == "status" or 300 <= reply.status < 400:
             return None
         if not 200 <= reply.status < 300:
             step.error = f"HTTP {reply.status} from {step.url}"
@@ -309,20 +461,24 @@ class SimulatedCall:
             found = twiml_problems(reply.body)
             if found:
                 step.error = "invalid TwiML: " + "; ".join(found)
-                return DOCUMENT_PARSE_FAILURE
+                return verb_error(found[0])
         return None
 
     def _run(self, verbs: list[ElementTree.Element], doc_url: str, step: Step, redirects: int = 0) -> None:
         if not self._answered and not (verbs and verbs[0].tag == "Reject"):
             self._answered = True
             self._status = "in-progress"
+            self._status_event("answered", "in-progress")
         for index, verb in enumerate(verbs):
             tag = verb.tag
             if tag in ("Say", "Play", "Pause"):
-                self._hear(verb, step)
+                once = self._hear(verb, step)
+                if once is not None:  # loop="0": plays on until the caller acts
+                    self._looping = _Looping(verb, doc_url, verbs[index + 1 :], step, once)
+                    return
             elif tag == "Gather":
                 for child in verb:
-                    self._hear(child, step)
+                    self._hear(child, step, in_gather=True)
                 self._waiting = _Waiting(verb, doc_url, verbs[index + 1 :])
                 return
             elif tag == "Redirect":
@@ -339,55 +495,51 @@ class SimulatedCall:
                 self._end(Outcome("reject", detail=verb.get("reason", "rejected")))
                 return
             elif tag == "Dial":
-                self._end(Outcome("dial", target=_dial_target(verb)))
+                dial.run(self, verb, doc_url, verbs[index + 1 :], step)
                 return
             elif tag == "Enqueue":
-                self._enqueue(verb, doc_url)
+                queue.enqueue(self, verb, doc_url, verbs[index + 1 :], step)
+                return
+            elif tag == "Record":
+                record.start(self, verb, doc_url, verbs[index + 1 :], step)
                 return
         self._end(Outcome("completed"))  # out of TwiML: Twilio hangs up
 
-    def _hear(self, verb: ElementTree.Element, step: Step) -> None:
-        loops = max(_int(verb.get("loop"), 1), 1)
+    def _hear(self, verb: ElementTree.Element, step: Step, in_gather: bool = False) -> float | None:
+        """Play one verb to the caller; for loop="0" outside a Gather, heard once and the
+        seconds of one iteration returned (the caller then listens until they act)."""
+        endless = verb.get("loop") == "0" and verb.tag in ("Say", "Play")
+        # loop="0" in a Gather: heard once; the Gather's timeout ends the waiting, not the loop.
+        loops = 1 if endless else max(_int(verb.get("loop"), 1), 1)
+        seconds = 0.0
         if verb.tag == "Say":
             words = spoken(verb)  # SSML as a voice reads it: say-as digits, breaks, sub
+            seconds = len(words.text.split()) / WORDS_PER_SECOND + words.pause_seconds
             for _ in range(loops):
-                heard = Heard("say", words.text, verb.get("voice"), verb.get("language"))
-                self._record(step, heard)
-                self.clock += len(words.text.split()) / WORDS_PER_SECOND + words.pause_seconds
+                self._record(step, Heard("say", words.text, verb.get("voice"), verb.get("language")))
+                self.clock += seconds
         elif verb.tag == "Play":
-            what = verb.get("digits") or (verb.text or "").strip()
+            digits = verb.get("digits")
+            if digits is not None and not (verb.text or "").strip():
+                # DTMF sent on the call; "Include w to introduce a 0.5s pause between DTMF tones".
+                tones = [d for d in digits if d not in "wW"]
+                seconds = len(tones) * DTMF_TONE_SECONDS + digits.count("w") * DTMF_PAUSE_SECONDS
+                seconds += digits.count("W") * 2 * DTMF_PAUSE_SECONDS
+                heard = Heard("digits", digits)
+            else:
+                seconds, heard = 2.0, Heard("play", (verb.text or "").strip())
             for _ in range(loops):
-                self._record(step, Heard("play" if verb.text else "digits", what))
-                self.clock += 2.0
+                self._record(step, heard)
+                self.clock += seconds
         elif verb.tag == "Pause":
             length = _int(verb.get("length"), 1)
             self._record(step, Heard("pause", f"{length}s"))
             self.clock += length
+        return seconds if endless and not in_gather else None
 
     def _record(self, step: Step, heard: Heard) -> None:
         step.heard.append(heard)
         self._since_input.append(heard)
-
-    def _enqueue(self, verb: ElementTree.Element, doc_url: str) -> None:
-        queue = (verb.text or "").strip()
-        wait_url = verb.get("waitUrl")
-        if wait_url:
-            # The caller waits in the queue and hears the wait URL's TwiML once.
-            method = verb.get("waitUrlMethod", "POST").upper()
-            extra = {
-                "QueueSid": "QU" + "0" * 32,
-                "QueuePosition": "1",
-                "QueueTime": "0",
-                "AvgQueueTime": "0",
-                "CurrentQueueSize": "1",
-            }
-            wait, root, _ = self._request("wait", method, urljoin(doc_url, wait_url), extra, None)
-            if root is None:
-                return
-            for child in root:
-                if child.tag in ("Say", "Play", "Pause"):
-                    self._hear(child, wait)
-        self._end(Outcome("enqueue", target=queue))
 
     def _end(self, outcome: Outcome) -> None:
         if self.transcript.outcome is not None:
@@ -402,10 +554,23 @@ class SimulatedCall:
         else:
             status = "completed"
         self._status = status
-        if self.status_callback:
-            duration = str(int(self.clock)) if self._answered else "0"
-            fields = {"CallDuration": duration, "CallStatus": status}
-            self._send("status", "POST", self.status_callback, fields, None)
+        self._looping = None
+        duration = str(int(self.clock)) if self._answered else "0"
+        self._status_event("completed", status, {"CallDuration": duration})
+
+    def _status_event(self, event: str, status: str, extra: Mapping[str, str] | None = None) -> None:
+        """Send the status callback for `event` when the number subscribes to it."""
+        if not self.status_callback or event not in self.status_callback_events:
+            return
+        fields = {
+            **(extra or {}),
+            "CallStatus": status,
+            "CallbackSource": "call-progress-events",
+            "SequenceNumber": str(self._sequence),
+            "Timestamp": format_datetime(datetime.now(UTC)),
+        }
+        self._sequence += 1
+        self._send("status", self.status_callback_method, self.status_callback, fields, None)
 
     def _check_supported(self, element: ElementTree.Element, parent: str = "") -> None:
         path = f"{parent}/{element.tag}" if parent else element.tag
@@ -423,6 +588,7 @@ class SimulatedCall:
             self._check_supported(child, path)
 
     def _fields(self) -> dict[str, str]:
+        """What Twilio sends on every request of the call, with the configured overrides."""
         return {
             "CallSid": self.call_sid,
             "AccountSid": self.account_sid,
@@ -433,6 +599,8 @@ class SimulatedCall:
             "CallStatus": self._status,
             "Direction": "inbound",
             "ApiVersion": "2010-04-01",
+            **geographic(self.caller, self.to, self.fields),
+            **self.fields,
         }
 
     def _absolute(self, url: str) -> str:
@@ -440,6 +608,19 @@ class SimulatedCall:
 
     def _last_step(self) -> Step:
         return self.transcript.steps[-1]
+
+
+def _doc_url(url: str, method: str) -> str:
+    """The URL a document came from, without the fields a GET request added to its query."""
+    return url.split("?CallSid=", 1)[0].split("&CallSid=", 1)[0] if method == "GET" else url
+
+
+def error_summary(outcome: Outcome) -> str:
+    """'Twilio error 11200 HTTP retrieval failure at http://...: HTTP 500 ...' for reports."""
+    if outcome.code is None:
+        return outcome.detail or "error"
+    where = f" at {outcome.url}" if outcome.url else ""
+    return f"Twilio error {describe(outcome.code)}{where}: {outcome.detail}"
 
 
 def _inputs(gather: ElementTree.Element) -> set[str]:
@@ -451,11 +632,3 @@ def _int(value: str | None, default: int) -> int:
         return int(value) if value else default
     except ValueError:
         return default
-
-
-def _dial_target(verb: ElementTree.Element) -> str:
-    for noun in _DIAL_NOUNS:
-        found = verb.find(noun)
-        if found is not None:
-            return f"{noun.lower()}:{(found.text or '').strip()}"
-    return f"number:{(verb.text or '').strip()}"

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from .twilio_errors import describe
+
 
 @dataclass(frozen=True)
 class Heard:
@@ -34,6 +36,10 @@ class Outcome:
     kind: str
     target: str | None = None
     detail: str | None = None
+    #: For an error: Twilio's error code (11200, 12100, ...) and the URL that failed. Left out
+    #: of comparisons, so `Outcome("error", detail=...)` still equals the outcome of a call.
+    code: str | None = field(default=None, compare=False)
+    url: str | None = field(default=None, compare=False)
 
     def __str__(self) -> str:
         return f"{self.kind}:{self.target}" if self.target else self.kind
@@ -58,6 +64,7 @@ class Step:
     at: float = 0.0  # virtual seconds since the call started
     elapsed_ms: float = 0.0  # real time the webhook took
     error: str | None = None
+    code: str | None = None  # Twilio's error code when this request failed (ivr.sim.twilio_errors)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -96,6 +103,7 @@ class Transcript:
                 elif heard.kind != "pause":
                     lines.append(f"    {heard.kind}: {heard.text}")
             if step.error:
-                lines.append(f"    error: {step.error}")
+                code = f"{describe(step.code)}: " if step.code else ""
+                lines.append(f"    error: {code}{step.error}")
         lines.append(f"outcome: {self.outcome or 'in progress'}")
         return "\n".join(lines)

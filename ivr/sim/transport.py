@@ -21,6 +21,8 @@ class HttpReply:
     status: int
     headers: dict[str, str]
     body: str
+    #: Every Set-Cookie header of the answer (`headers` keeps one value per name).
+    set_cookies: tuple[str, ...] = ()
 
     @property
     def content_type(self) -> str:
@@ -46,10 +48,14 @@ def url_with_query(url: str, fields: Mapping[str, str]) -> str:
 
 
 class WsgiTransport:
-    """Calls a WSGI app in-process: no sockets, and the request line keeps its escapes."""
+    """Calls a WSGI app in-process: no sockets, and the request line keeps its escapes.
+
+    It cannot time out as Twilio does after 15 seconds: the app runs in this thread, so a slow
+    app is simply waited for. Redirects and cookies are left to the caller (ivr.sim.caller).
+    """
 
     def __init__(self, app: WsgiApp) -> None:
-        self._client = Client(app)
+        self._client = Client(app, use_cookies=False)
 
     def request(
         self, method: str, url: str, fields: Mapping[str, str], headers: Mapping[str, str]
@@ -71,13 +77,31 @@ class WsgiTransport:
             response.status_code,
             {k.lower(): v for k, v in response.headers.items()},
             response.get_data(as_text=True),
+            tuple(response.headers.getlist("Set-Cookie")),
         )
 
 
-class HttpTransport:
-    """Calls any URL over HTTP(S): our server, or someone else's TwiML app."""
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """Hand a 3xx back as it is: the caller follows it the way Twilio does, with its fields."""
 
-    def __init__(self, timeout: float = 15.0) -> None:
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirects())
+
+#: Twilio "will wait for a total of 15 seconds to receive an HTTP response" (error 11205).
+TWILIO_TIMEOUT = 15.0
+
+
+class HttpTransport:
+    """Calls any URL over HTTP(S): our server, or someone else's TwiML app.
+
+    A request gives up after `timeout` seconds (Twilio's 15 by default), raising TimeoutError;
+    3xx answers are returned, not followed.
+    """
+
+    def __init__(self, timeout: float = TWILIO_TIMEOUT) -> None:
         self.timeout = timeout
 
     def request(
@@ -92,15 +116,17 @@ class HttpTransport:
         if data is not None:
             req.add_header("Content-Type", "application/x-www-form-urlencoded")
         try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as resp:  # noqa: S310
+            with _OPENER.open(req, timeout=self.timeout) as resp:
                 return HttpReply(
                     resp.status,
                     {k.lower(): v for k, v in resp.headers.items()},
                     resp.read().decode("utf-8", "replace"),
+                    tuple(resp.headers.get_all("Set-Cookie") or ()),
                 )
         except urllib.error.HTTPError as err:
             body = err.read().decode("utf-8", "replace") if err.fp else ""
-            return HttpReply(err.code, {k.lower(): v for k, v in err.headers.items()}, body)
+            cookies = tuple(err.headers.get_all("Set-Cookie") or ()) if err.headers else ()
+            return HttpReply(err.code, {k.lower(): v for k, v in err.headers.items()}, body, cookies)
 
 
 class PooledHttpTransport:
@@ -111,7 +137,7 @@ class PooledHttpTransport:
     connections, so a thread's requests go out one at a time, in order.
     """
 
-    def __init__(self, timeout: float = 15.0) -> None:
+    def __init__(self, timeout: float = TWILIO_TIMEOUT) -> None:
         self.timeout = timeout
         self._local = threading.local()
 
@@ -153,6 +179,7 @@ class PooledHttpTransport:
                 response.status,
                 {k.lower(): v for k, v in response.getheaders()},
                 data.decode("utf-8", "replace"),
+                tuple(response.msg.get_all("Set-Cookie") or ()),
             )
         raise AssertionError("unreachable")  # the loop returns or raises
 

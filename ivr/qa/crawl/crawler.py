@@ -5,7 +5,10 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
+from xml.etree import ElementTree
 
 from ivr.engine.flow import Flow
 from ivr.qa.coverage import (
@@ -28,6 +31,7 @@ from ivr.qa.crawl.report import (
     Move,
 )
 from ivr.sim import Outcome, SimulatedCall, SimulationError, Transport
+from ivr.sim.caller import error_summary
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +50,7 @@ class _Node:
     seconds: float = 0.0  # virtual seconds of the call on arrival (the simulated caller's clock)
     moves: dict[Inputs, Move] = field(default_factory=dict)
     explored: bool = False
+    gather: ElementTree.Element | None = None
 
     @property
     def waiting(self) -> bool:
@@ -61,12 +66,16 @@ def crawl(
     flow: Flow | None = None,
     options: CrawlOptions | None = None,
     line: str | None = None,
+    call_options: Mapping[str, Any] | None = None,
 ) -> CrawlReport:
     """Crawl the line reached by calling `to`; compare with `flow` when it is given.
 
-    Raises CrawlError when the first call fails, so that nothing could be crawled.
+    Raises CrawlError when the first call fails, so that nothing could be crawled; a call that
+    fails later is one of the report's errors. `call_options` are SimulatedCall keywords (the
+    number's voice URL and method, request fields, ...).
     """
     crawler = _Crawler(transport, to, base_url, simulated_now, flow, options or CrawlOptions())
+    crawler.call_options = dict(call_options or {})
     started = time.perf_counter()
     crawler.run()
     report = crawler.report(line)
@@ -100,6 +109,7 @@ class _Crawler:
         self.truncated = False
         self.errors: list[CrawlFailure] = []
         self.observed: set[Transition] = set()
+        self.call_options: dict[str, Any] = {}
 
     # -- walking -----------------------------------------------------------------------------
 
@@ -123,8 +133,11 @@ class _Crawler:
     def _inputs_at(self, node: _Node) -> Inputs:
         if not node.entry:
             return (*self.options.keys, SILENCE)
-        table = self.options.entry_inputs_at.get(node.id, self.options.entry_inputs)
-        return (*table, SILENCE)
+        table = self.options.entry_inputs_at.get(node.id)
+        if table is None and node.state is None and node.gather is not None:
+            # Someone else's app: what its Gather asks for, not our fictional member's ID.
+            table = gather_inputs(node.gather) or None
+        return (*(table or self.options.entry_inputs), SILENCE)
 
     def _try(self, node: _Node, inp: str) -> None:
         call = self._replay(node.path, node.id)
@@ -132,8 +145,8 @@ class _Crawler:
             return
         try:
             _give(call, inp)
-        except SimulationError as exc:
-            self.errors.append(CrawlFailure((*node.path, inp), str(exc)))
+        except Exception as exc:  # noqa: BLE001 - one failing path must not end the crawl
+            self.errors.append(CrawlFailure((*node.path, inp), _why(exc)))
             return
         dest = self._arrive((*node.path, inp), call)
         node.moves[(inp,)] = Move(node.id, (inp,), dest.id, _last_trigger(call))
@@ -163,8 +176,8 @@ class _Crawler:
                     _give(call, inp)
                     count += 1
                     dest = self._arrive((*node.path, *(inp,) * count), call)
-            except SimulationError as exc:
-                self.errors.append(CrawlFailure((*node.path, *(inp,) * (count + 1)), str(exc)))
+            except Exception as exc:  # noqa: BLE001 - a partial report, not an abort
+                self.errors.append(CrawlFailure((*node.path, *(inp,) * (count + 1)), _why(exc)))
                 continue
             seq = (inp,) * count
             node.moves[seq] = Move(node.id, seq, dest.id, _last_trigger(call))
@@ -176,13 +189,15 @@ class _Crawler:
             self.queue.clear()
             return None
         self.calls += 1
-        call = SimulatedCall(self.transport, self.to, base_url=self.base_url, simulated_now=self.now)
+        call = SimulatedCall(
+            self.transport, self.to, base_url=self.base_url, simulated_now=self.now, **self.call_options
+        )
         try:
             call.dial()
             for inp in path:
                 _give(call, inp)
-        except SimulationError as exc:
-            self.errors.append(CrawlFailure(path, f"replay failed: {exc}"))
+        except Exception as exc:  # noqa: BLE001 - a partial report, not an abort
+            self.errors.append(CrawlFailure(path, f"replay failed: {_why(exc)}"))
             return None
         if expect is not None and (found := _identify(call)[0]) != expect:
             detail = (
@@ -208,10 +223,11 @@ class _Crawler:
             entry=gather is not None and gather.get("numDigits") != "1",
             heard=call.heard,
             seconds=_listened(call),
+            gather=gather,
         )
         self.nodes[node_id] = node
         if call.outcome is not None and call.outcome.kind == "error":
-            self.errors.append(CrawlFailure(path, call.outcome.detail or "error"))
+            self.errors.append(CrawlFailure(path, error_summary(call.outcome)))
         if node.waiting:
             self.queue.append(node_id)
         return node
@@ -320,8 +336,32 @@ def _start_failure(report: CrawlReport) -> str | None:
         return report.errors[0].detail if report.errors else None
     first = report.paths[0].outcome
     if first is not None and first.kind == "error":
-        return first.detail or "error"
+        return error_summary(first)
     return None
+
+
+def gather_inputs(gather: ElementTree.Element) -> Inputs:
+    """Inputs a Gather asks for: `numDigits` digits (and one short), or digits then its
+    `finishOnKey`; empty when it names neither (the configured entry inputs are used)."""
+    digits = _int_attr(gather.get("numDigits"))
+    finish = gather.get("finishOnKey")
+    if digits and digits > 1:
+        return (_digits(digits), _digits(digits - 1) + (finish or "#"))
+    if finish is not None and finish != "":
+        return (_digits(4) + finish, _digits(8) + finish)
+    return ()
+
+
+def _digits(count: int) -> str:
+    return "".join(str((i + 1) % 10) for i in range(count))
+
+
+def _int_attr(value: str | None) -> int | None:
+    return int(value) if value and value.isdigit() else None
+
+
+def _why(exc: Exception) -> str:
+    return str(exc) if isinstance(exc, SimulationError) else f"{type(exc).__name__}: {exc}"
 
 
 def _give(call: SimulatedCall, inp: str) -> None:

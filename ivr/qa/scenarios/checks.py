@@ -6,6 +6,7 @@ import re
 from difflib import SequenceMatcher
 
 from ivr.qa.scenarios.model import Check
+from ivr.sim import Heard
 
 _WORD = re.compile(r"[\w']+")
 _CLIP = 240
@@ -36,6 +37,24 @@ def check_heard(check: Check, heard: str) -> tuple[bool, str]:
         f"best match {window!r} scored {score:.2f}, below the threshold {check.threshold:g}; "
         f"heard: {clip(heard)}"
     )
+
+
+def check_sounds(check: Check, heard: list[Heard]) -> tuple[bool, str]:
+    """A `play`, `play_regex` or `pause` check against what was heard since the last input."""
+    if check.kind == "pause":
+        pauses = [h.text for h in heard if h.kind == "pause"]
+        if f"{check.text}s" in pauses:
+            return True, ""
+        found = ", ".join(pauses) or "none"
+        return False, f"no pause of {check.text}s since the last input (pauses: {found})"
+    played = [h.text for h in heard if h.kind == "play"]
+    if check.kind == "play" and check.text in played:
+        return True, ""
+    if check.kind == "play_regex" and check.pattern is not None:
+        if any(check.pattern.search(url) for url in played):
+            return True, ""
+    found = ", ".join(played) or "nothing"
+    return False, f"did not hear <Play> of {check.describe().split(' ', 1)[1]}; played: {found}"
 
 
 def best_window(expected: str, heard: str) -> tuple[float, str]:

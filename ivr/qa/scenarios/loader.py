@@ -164,6 +164,8 @@ def _scenario(file: str, path: Path, marks: Marks, data: dict[Any, Any], model: 
         tags=model.tags,
         steps=steps,
         outcome=outcome,
+        number=tuple(model.number.model_dump(exclude_none=True).items()) if model.number else (),
+        caller_fields=tuple((model.caller_fields or {}).items()),
     )
 
 

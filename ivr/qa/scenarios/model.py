@@ -5,11 +5,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 #: How a call may end (`Outcome.kind` of the simulator).
 OUTCOME_KINDS = ("enqueue", "dial", "hangup", "reject", "completed", "caller-hangup", "error")
 #: The ways `expect` can check what was heard.
-CHECK_KINDS = ("contains", "not_contains", "regex", "fuzzy")
+CHECK_KINDS = ("contains", "not_contains", "regex", "fuzzy", "play", "play_regex", "pause")
+#: Checks of the sounds heard (ivr.sim.Heard), not of the words.
+SOUND_KINDS = ("play", "play_regex", "pause")
 DEFAULT_THRESHOLD = 0.8
 DEFAULT_CONFIDENCE = 0.92
 DEFAULT_CALLER = "+15005550006"
@@ -22,9 +25,11 @@ class Check:
     kind: str  # one of CHECK_KINDS
     text: str
     threshold: float = DEFAULT_THRESHOLD
-    pattern: re.Pattern[str] | None = None  # compiled `regex`
+    pattern: re.Pattern[str] | None = None  # compiled `regex` or `play_regex`
 
     def describe(self) -> str:
+        if self.kind == "pause":
+            return f"a pause of {self.text}s"
         if self.kind == "fuzzy":
             return f"fuzzy {self.text!r} (threshold {self.threshold:g})"
         return f"{self.kind.replace('_', ' ')} {self.text!r}"
@@ -102,7 +107,75 @@ class ExpectLanguage:
         return f"expect language {self.language}"
 
 
-ScenarioStep = Press | Say | Silence | Hangup | Wait | Expect | ExpectState | ExpectLanguage
+@dataclass(frozen=True)
+class FarEndPlan:
+    """What the far end of the call's next <Dial> does (ivr.sim.switch.FarEnd fields)."""
+
+    number: int
+    answer: str = "answer"
+    ring: float | None = None
+    talk: float | None = None
+    caller_hangs_up: float | None = None
+    star_after: float | None = None
+
+    def describe(self) -> str:
+        return f"far end {self.answer}" + (f", talks {self.talk:g}s" if self.talk is not None else "")
+
+
+@dataclass(frozen=True)
+class Dequeue:
+    """An agent dequeues the next caller to enter a queue, `after` seconds later."""
+
+    number: int
+    after: float = 0.0
+    talk: float | None = None
+
+    def describe(self) -> str:
+        return f"dequeue after {self.after:g}s"
+
+
+@dataclass(frozen=True)
+class RecordMessage:
+    """What the caller records at the current <Record>."""
+
+    number: int
+    say: str = ""
+    seconds: float | None = None
+    finish: str | None = None
+
+    def describe(self) -> str:
+        return f"record {self.say!r}" + (f" (finish {self.finish})" if self.finish else "")
+
+
+@dataclass(frozen=True)
+class JoinConference:
+    """A participant joins the conference the call joins (or `room`), `after` seconds in."""
+
+    number: int
+    after: float = 0.0
+    talk: float | None = None
+    start: bool = True
+    end_on_exit: bool = False
+    room: str | None = None
+
+    def describe(self) -> str:
+        return f"join conference after {self.after:g}s"
+
+
+ScenarioStep = (
+    Press
+    | Say
+    | Silence
+    | Hangup
+    | Wait
+    | Expect
+    | ExpectState
+    | ExpectLanguage
+    | FarEndPlan
+    | Dequeue
+    | RecordMessage
+    | JoinConference
+)
 
 
 @dataclass(frozen=True)
@@ -113,6 +186,7 @@ class ExpectedOutcome:
     target: str | None = None
     state: str | None = None
     language: str | None = None
+    code: str | None = None  # Twilio's error code, for kind error
 
     def describe(self) -> str:
         parts = [
@@ -122,6 +196,7 @@ class ExpectedOutcome:
                 ("target", self.target),
                 ("state", self.state),
                 ("language", self.language),
+                ("code", self.code),
             )
             if value is not None
         ]
@@ -141,6 +216,10 @@ class Scenario:
     tags: tuple[str, ...] = ()
     steps: tuple[ScenarioStep, ...] = ()
     outcome: ExpectedOutcome | None = None
+    #: The number's settings (`number:`), as SimulatedCall keywords: voice_url, voice_method, ...
+    number: tuple[tuple[str, Any], ...] = ()
+    #: Request fields to add or change (`caller_fields:`), in Twilio's names.
+    caller_fields: tuple[tuple[str, str], ...] = ()
 
     def matches(self, expression: str) -> bool:
         """Say whether `expression` is a substring (any case) of the name or of a tag."""

@@ -9,14 +9,19 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from ivr.qa.scenarios.checks import check_heard
+from ivr.qa.scenarios.checks import check_heard, check_sounds
 from ivr.qa.scenarios.model import (
+    SOUND_KINDS,
+    Dequeue,
     Expect,
     ExpectedOutcome,
     ExpectLanguage,
     ExpectState,
+    FarEndPlan,
     Hangup,
+    JoinConference,
     Press,
+    RecordMessage,
     Say,
     Scenario,
     ScenarioStep,
@@ -24,7 +29,9 @@ from ivr.qa.scenarios.model import (
     Wait,
 )
 from ivr.sim import SimulatedCall, SimulationError, Transcript, Transport, WsgiTransport, main_language
+from ivr.sim.caller import error_summary
 from ivr.sim.signing import Signer
+from ivr.sim.switch import DEFAULT_RING, DEFAULT_TALK, Agent, FarEnd, Participant
 
 log = logging.getLogger(__name__)
 
@@ -130,19 +137,31 @@ def run_scenario(scenario: Scenario, target: CallTarget, *, signer: Signer | Non
         base_url=target.base_url,
         signer=signer,
         simulated_now=scenario.now,
+        **call_settings(scenario, target),
     )
     result = ScenarioResult(scenario, call.transcript)
     current = StepResult("dial", f"dial {call.to}")
+    # A scenario that expects the call to fail lets the failure happen: the step that causes
+    # it passes, and the steps after it are skipped as the call is over.
+    wants_error = scenario.outcome is not None and scenario.outcome.kind == "error"
     try:
         result.steps.append(current)
-        _dial(call, current)
+        for step in scenario.steps:  # far ends, agents, participants: set up before the call
+            if isinstance(step, FarEndPlan | Dequeue | JoinConference):
+                _plan(call, step)
+        _dial(call, current, wants_error)
         for step in scenario.steps:
             current = StepResult(f"step {step.number}", step.describe())
             result.steps.append(current)
             if any(s.failed for s in result.steps[:-1]):
                 current.status, current.reason = SKIP, "not run: an earlier step failed"
                 continue
-            _run_step(call, step, current)
+            ended = call.outcome if call.outcome is not None and call.outcome.kind == "error" else None
+            if wants_error and ended and not isinstance(step, Expect | ExpectState | ExpectLanguage):
+                current.status = SKIP
+                current.reason = f"not run: the call had ended ({error_summary(ended)})"
+                continue
+            _run_step(call, step, current, wants_error)
         current = StepResult("outcome", scenario.outcome.describe() if scenario.outcome else "outcome")
         if scenario.outcome is not None or call.outcome is not None:
             result.steps.append(current)
@@ -166,17 +185,31 @@ def run_scenario(scenario: Scenario, target: CallTarget, *, signer: Signer | Non
 # -- steps -------------------------------------------------------------------------------
 
 
-def _dial(call: SimulatedCall, result: StepResult) -> None:
+def call_settings(scenario: Scenario, target: CallTarget) -> dict[str, Any]:
+    """SimulatedCall keywords for the number's settings: the target's (--url with a path,
+    --voice-method, ...), then the scenario's `number:`; request fields likewise."""
+    settings: dict[str, Any] = dict(getattr(target, "number", None) or {})
+    settings.update(scenario.number)
+    fields = {**(getattr(target, "fields", None) or {}), **dict(scenario.caller_fields)}
+    if fields:
+        settings["fields"] = fields
+    return settings
+
+
+def _dial(call: SimulatedCall, result: StepResult, wants_error: bool = False) -> None:
     try:
         call.dial()
     except SimulationError as exc:
         result.status, result.reason = FAIL, str(exc)
         return
     if call.outcome is not None and call.outcome.kind == "error":
-        result.status, result.reason = FAIL, f"the call failed: {call.outcome.detail}"
+        if wants_error:
+            result.reason = f"the call failed, as expected: {error_summary(call.outcome)}"
+            return
+        result.status, result.reason = FAIL, f"the call failed: {error_summary(call.outcome)}"
 
 
-def _run_step(call: SimulatedCall, step: ScenarioStep, result: StepResult) -> None:
+def _run_step(call: SimulatedCall, step: ScenarioStep, result: StepResult, wants_error: bool = False) -> None:
     passed, reason = True, ""
     try:
         if isinstance(step, Press):
@@ -189,19 +222,39 @@ def _run_step(call: SimulatedCall, step: ScenarioStep, result: StepResult) -> No
             call.hangup()
         elif isinstance(step, Wait):
             call.clock += step.seconds
+        elif isinstance(step, Expect) and step.check.kind in SOUND_KINDS:
+            passed, reason = check_sounds(step.check, call.heard_items)
         elif isinstance(step, Expect):
             passed, reason = check_heard(step.check, call.heard)
         elif isinstance(step, ExpectState):
             passed, reason = _same("state", step.state, call.state)
         elif isinstance(step, ExpectLanguage):
             passed, reason = _same_language(step.language, call.language)
+        elif isinstance(step, RecordMessage):
+            call.record(step.say, step.seconds, step.finish)
     except SimulationError as exc:
         passed, reason = False, str(exc)
     if passed and call.outcome is not None and call.outcome.kind == "error":
-        passed, reason = False, "the call failed"
+        if wants_error:
+            reason = f"the call failed, as expected: {error_summary(call.outcome)}"
+        else:
+            passed, reason = False, f"the call failed: {error_summary(call.outcome)}"
     if not passed and call.outcome is not None and call.outcome.detail:
         reason += f" (the call ended: {call.outcome}: {call.outcome.detail})"
     result.status, result.reason = (PASS if passed else FAIL), reason
+
+
+def _plan(call: SimulatedCall, step: ScenarioStep) -> None:
+    """Plan what a far end, an agent or a participant does (ivr.sim.switch), in file order."""
+    if isinstance(step, FarEndPlan):
+        ring = DEFAULT_RING if step.ring is None else step.ring
+        talk = DEFAULT_TALK if step.talk is None else step.talk
+        call.switch.next_dial(FarEnd(step.answer, ring, talk, step.caller_hangs_up, step.star_after))
+    elif isinstance(step, Dequeue):
+        call.switch.dequeue(Agent(step.after, DEFAULT_TALK if step.talk is None else step.talk))
+    elif isinstance(step, JoinConference):
+        talk = DEFAULT_TALK if step.talk is None else step.talk
+        call.switch.join(Participant(step.after, talk, step.start, step.end_on_exit), step.room)
 
 
 def _check_outcome(call: SimulatedCall, expected: ExpectedOutcome, result: StepResult) -> None:
@@ -215,11 +268,14 @@ def _check_outcome(call: SimulatedCall, expected: ExpectedOutcome, result: StepR
             )
             return
     elif actual.kind == "error" and expected.kind != "error":
-        result.status, result.reason = FAIL, f"the call failed: {actual.detail}"
+        result.status, result.reason = FAIL, f"the call failed: {error_summary(actual)}"
         return
     problems: list[str] = []
     if expected.kind is not None and actual is not None and actual.kind != expected.kind:
         problems.append(f"ended with {actual.kind}, expected {expected.kind}")
+    elif expected.code is not None and actual is not None and actual.code != expected.code:
+        got = f"Twilio error {actual.code}" if actual.code else "no Twilio error code"
+        problems.append(f"{got} ({error_summary(actual)}), expected {expected.code}")
     if expected.target is not None and not _same_target(expected.target, actual.target if actual else None):
         problems.append(f"target {actual.target if actual else None!r}, expected {expected.target!r}")
     if expected.state is not None and call.state != expected.state:
@@ -230,7 +286,10 @@ def _check_outcome(call: SimulatedCall, expected: ExpectedOutcome, result: StepR
     if problems:
         result.status, result.reason = FAIL, "; ".join(problems)
     else:
-        result.reason = f"ended with {actual}" if actual is not None else "the call is still up"
+        if actual is not None and actual.kind == "error":
+            result.reason = f"ended with {error_summary(actual)}"
+        else:
+            result.reason = f"ended with {actual}" if actual is not None else "the call is still up"
 
 
 def _same(what: str, expected: str, actual: str | None) -> tuple[bool, str]:

@@ -17,8 +17,23 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_valida
 from ivr.engine.flow import PHONE_KEYS
 from ivr.engine.schema_errors import fail
 from ivr.qa.scenarios.model import CHECK_KINDS, DEFAULT_CONFIDENCE, DEFAULT_THRESHOLD, OUTCOME_KINDS
+from ivr.sim.number import CALL_EVENTS
 
-ACTIONS = ("press", "say", "silence", "hangup", "wait", "expect", "expect_state", "expect_language")
+ACTIONS = (
+    "press",
+    "say",
+    "silence",
+    "hangup",
+    "wait",
+    "expect",
+    "expect_state",
+    "expect_language",
+    "far_end",
+    "dequeue",
+    "record",
+    "join_conference",
+)
+FAR_END_ANSWERS = ("answer", "busy", "no-answer", "failed")
 
 
 def describe(value: Any) -> str:
@@ -146,6 +161,9 @@ class ExpectValue(_Section):
     not_contains: Text | None = None
     regex: Text | None = None
     fuzzy: Text | None = None
+    play: Text | None = None
+    play_regex: Text | None = None
+    pause: Annotated[float | None, BeforeValidator(_number(0.0, None))] = None
     threshold: Ratio | None = None
 
     @model_validator(mode="after")
@@ -156,14 +174,17 @@ class ExpectValue(_Section):
             raise fail(f"{found}; give exactly one of {', '.join(CHECK_KINDS)}")
         if self.threshold is not None and kinds[0] != "fuzzy":
             raise fail(f"threshold only goes with fuzzy, not {kinds[0]}", "threshold")
-        if self.regex is not None:
+        for key in ("regex", "play_regex"):
+            pattern = getattr(self, key)
+            if pattern is None:
+                continue
             try:
-                re.compile(self.regex)
+                re.compile(pattern)
             except re.error as exc:
                 raise fail(
-                    f"{self.regex!r} does not compile ({exc}); escape special characters "
+                    f"{pattern!r} does not compile ({exc}); escape special characters "
                     "with a backslash, e.g. \\? or \\(",
-                    "regex",
+                    key,
                 ) from exc
         return self
 
@@ -184,6 +205,53 @@ def _no_value(action: str) -> BeforeValidator:
     return BeforeValidator(check)
 
 
+Seconds = Annotated[float | None, BeforeValidator(lambda v: None if v is None else _number(0.0, None)(v))]
+
+
+def _far_answer(value: Any) -> str:
+    text = _text(value)
+    if text not in FAR_END_ANSWERS:
+        raise fail(f"{text!r} is not what a far end does; use one of {', '.join(FAR_END_ANSWERS)}")
+    return text
+
+
+class FarEndValue(_Section):
+    """`far_end: busy` or `far_end: {answer, ring, talk, caller_hangs_up, star_after}`."""
+
+    answer: Annotated[str, BeforeValidator(_far_answer)] = "answer"
+    ring: Seconds = None
+    talk: Seconds = None
+    caller_hangs_up: Seconds = None
+    star_after: Seconds = None
+
+
+class DequeueValue(_Section):
+    """`dequeue: {after, talk}`: an agent picks up the next queued caller."""
+
+    after: Seconds = 0.0
+    talk: Seconds = None
+
+
+class RecordValue(_Section):
+    """`record: {say, seconds, finish}`: what the caller records at a <Record>."""
+
+    say: Annotated[str, BeforeValidator(lambda v: "" if v is None else _text(v))] = ""
+    seconds: Seconds = None
+    finish: Annotated[
+        str | None, BeforeValidator(lambda v: None if v is None else (v if v == "hangup" else _keys(v)))
+    ] = None
+
+
+class JoinValue(_Section):
+    """`join_conference: {after, talk, start, end_on_exit, room}`: another participant joins."""
+
+    after: Seconds = 0.0
+    talk: Seconds = None
+    start: bool = True
+    end_on_exit: bool = False
+    room: Annotated[str | None, _absent_or(_text)] = None
+
+
 class Step(_Section):
     """One step: a mapping with exactly one action, or the bare word silence or hangup."""
 
@@ -195,6 +263,10 @@ class Step(_Section):
     expect: Annotated[ExpectValue | None, _short("contains")] = None
     expect_state: Annotated[str | None, BeforeValidator(_text)] = None
     expect_language: Annotated[str | None, BeforeValidator(_text)] = None
+    far_end: Annotated[FarEndValue | None, _short("answer")] = None
+    dequeue: DequeueValue | None = None
+    record: Annotated[RecordValue | None, _short("say")] = None
+    join_conference: JoinValue | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -219,6 +291,12 @@ class Step(_Section):
         return action
 
 
+def _code(value: Any) -> str:
+    if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).isdigit():
+        raise fail(f"{describe(value)}; give Twilio's error code, e.g. code: 11200")
+    return str(value)
+
+
 class OutcomeValue(_Section):
     """How the call must end; every field optional."""
 
@@ -226,6 +304,53 @@ class OutcomeValue(_Section):
     target: Annotated[str | None, BeforeValidator(_text)] = None
     state: Annotated[str | None, BeforeValidator(_text)] = None
     language: Annotated[str | None, BeforeValidator(_text)] = None
+    code: Annotated[str | None, BeforeValidator(_code)] = None
+
+    @model_validator(mode="after")
+    def _code_is_for_errors(self) -> OutcomeValue:
+        if self.code is not None and self.kind not in (None, "error"):
+            raise fail(f"code goes with kind error, not {self.kind}", "code")
+        return self
+
+
+def _method(value: Any) -> str:
+    text = _text(value).upper()
+    if text not in ("GET", "POST"):
+        raise fail(f"{value!r} is not GET or POST")
+    return text
+
+
+def _events(value: Any) -> tuple[str, ...]:
+    items = value.replace(",", " ").split() if isinstance(value, str) else value
+    if not isinstance(items, list | tuple) or not items:
+        raise fail(f"{describe(value)}; list the events, e.g. [initiated, ringing, answered, completed]")
+    bad = [e for e in items if e not in CALL_EVENTS]
+    if bad:
+        raise fail(f"{bad[0]!r} is not a call event; use {', '.join(CALL_EVENTS)}")
+    return tuple(items)
+
+
+class NumberValue(_Section):
+    """`number:` the Twilio number's voice settings, as the console sets them."""
+
+    voice_url: Annotated[str | None, _absent_or(_text)] = None
+    voice_method: Annotated[str | None, _absent_or(_method)] = None
+    status_callback: Annotated[str | None, _absent_or(_text)] = None
+    status_callback_method: Annotated[str | None, _absent_or(_method)] = None
+    status_callback_events: Annotated[
+        tuple[str, ...] | None, BeforeValidator(lambda v: None if v is None else _events(v))
+    ] = None
+    fallback_url: Annotated[str | None, _absent_or(_text)] = None
+    fallback_method: Annotated[str | None, _absent_or(_method)] = None
+
+
+def _caller_fields(value: Any) -> dict[str, str]:
+    if not isinstance(value, dict) or not all(isinstance(k, str) and k for k in value):
+        raise fail(f"{describe(value)}; write e.g. caller_fields: {{from_state: CA, from_city: Oakland}}")
+    bad = [k for k, v in value.items() if isinstance(v, dict | list) or v is None]
+    if bad:
+        raise fail(f"{bad[0]!r} needs a text value, e.g. {bad[0]}: CA")
+    return {k: str(v) for k, v in value.items()}
 
 
 class ScenarioFile(_Section):
@@ -239,6 +364,16 @@ class ScenarioFile(_Section):
     )
     now: Annotated[str | None, _absent_or(_now)] = None
     tags: Annotated[tuple[str, ...], BeforeValidator(_tags)] = ()
+    number: Annotated[
+        NumberValue | None,
+        _a(
+            lambda v: v is None or isinstance(v, dict),
+            "number is a mapping such as {voice_url: /ivr/welcome}",
+        ),
+    ] = None
+    caller_fields: Annotated[
+        dict[str, str] | None, BeforeValidator(lambda v: None if v is None else _caller_fields(v))
+    ] = None
     steps: Annotated[
         list[Step], _a(lambda v: isinstance(v, list), "steps is a list, one `- ` item per step")
     ] = []

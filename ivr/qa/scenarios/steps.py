@@ -6,11 +6,15 @@ import re
 
 from ivr.qa.scenarios.model import (
     Check,
+    Dequeue,
     Expect,
     ExpectLanguage,
     ExpectState,
+    FarEndPlan,
     Hangup,
+    JoinConference,
     Press,
+    RecordMessage,
     Say,
     ScenarioStep,
     Silence,
@@ -38,12 +42,22 @@ def scenario_step(number: int, step: Step) -> ScenarioStep:
         return ExpectState(number, step.expect_state)
     if action == "expect_language" and step.expect_language is not None:
         return ExpectLanguage(number, step.expect_language)
+    if action == "far_end" and step.far_end is not None:
+        return FarEndPlan(number, **step.far_end.model_dump())
+    if action == "dequeue" and step.dequeue is not None:
+        return Dequeue(number, **step.dequeue.model_dump())
+    if action == "record" and step.record is not None:
+        return RecordMessage(number, **step.record.model_dump())
+    if action == "join_conference" and step.join_conference is not None:
+        return JoinConference(number, **step.join_conference.model_dump())
     raise AssertionError(f"step {number}: no value for {action}")  # the schema refuses these
 
 
 def _check(value: ExpectValue) -> Check:
     kind = value.kind
     text = getattr(value, kind)
-    if kind == "regex":
+    if kind == "pause":
+        return Check(kind, f"{text:g}")
+    if kind in ("regex", "play_regex"):
         return Check(kind, text, value.threshold_or_default, re.compile(text))
     return Check(kind, " ".join(text.split()), value.threshold_or_default)

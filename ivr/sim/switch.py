@@ -1,0 +1,240 @@
+"""The simulated telephone network: far ends a <Dial> reaches, queues and conference rooms.
+
+One Switch per call by default; give several SimulatedCalls the same Switch and they share
+queues and rooms: a call enqueued by one can be dequeued by another's <Dial><Queue>, and two
+calls that dial the same <Conference> name meet there. All calls on one switch share one time
+line: each call's clock starts at 0 when it is dialled.
+"""
+
+from __future__ import annotations
+
+import secrets
+import struct
+from collections import deque
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from .caller import SimulatedCall
+
+#: The default far end: rings this long, answers, talks this long, then hangs up.
+DEFAULT_RING = 2.0
+DEFAULT_TALK = 5.0
+#: How long a queued caller waits (virtual seconds) before the simulator stops, when a
+#: dequeue is planned but later than this, or when the caller sits in a queue on a shared switch.
+MAX_QUEUE_WAIT = 600.0
+#: How long a caller waits in, or talks in, a conference room before the simulator stops.
+MAX_CONFERENCE = 600.0
+FAR_END_ANSWERS = ("answer", "busy", "no-answer", "failed")
+
+
+class Hold(Protocol):
+    """Where a call is when it is neither at a Gather nor ended: at a <Record>, in a queue or a
+    conference room. The caller's actions go here; each ends or refuses the hold."""
+
+    def press(self, keys: str) -> None: ...
+    def say(self, words: str) -> None: ...
+    def silence(self) -> None: ...
+    def hangup(self) -> None: ...
+    def record(self, words: str = "", seconds: float | None = None, finish: str | None = None) -> None: ...
+
+
+@dataclass(frozen=True)
+class FarEnd:
+    """What the party a <Dial> reaches does.
+
+    answer: answer | busy | no-answer | failed.  ring: seconds before it answers (a ring
+    longer than the Dial's timeout is a no-answer).  talk: seconds it talks before it hangs up.
+    caller_hangs_up: the caller hangs up this many seconds after the Dial starts (while it
+    rings: DialCallStatus canceled).
+    star_after: the caller presses * after this many seconds of talk (ends the leg only with
+    hangupOnStar).  For a <Conference>, talk is how long this caller stays in the room.
+    """
+
+    answer: str = "answer"
+    ring: float = DEFAULT_RING
+    talk: float = DEFAULT_TALK
+    caller_hangs_up: float | None = None
+    star_after: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.answer not in FAR_END_ANSWERS:
+            raise ValueError(f"far end {self.answer!r}: use one of {', '.join(FAR_END_ANSWERS)}")
+
+
+@dataclass(frozen=True)
+class Agent:
+    """An agent who dequeues the next caller `after` seconds in the queue and talks `talk` seconds."""
+
+    after: float = 0.0
+    talk: float = DEFAULT_TALK
+
+
+@dataclass(frozen=True)
+class Participant:
+    """A participant (not a simulated call) who joins a conference room `after` seconds in."""
+
+    after: float = 0.0
+    talk: float = DEFAULT_TALK
+    start: bool = True  # startConferenceOnEnter
+    end_on_exit: bool = False  # endConferenceOnExit
+    label: str = "participant"
+
+
+@dataclass
+class Queued:
+    """A simulated call waiting in a queue, parked until someone dequeues it."""
+
+    call: SimulatedCall
+    sid: str
+    entered: float  # the call's clock when it entered
+    resume: object  # queue.Hold: how to bridge, hang up or time out this caller
+
+
+@dataclass
+class Queue:
+    name: str
+    sid: str = field(default_factory=lambda: "QU" + secrets.token_hex(16))
+    waiting: deque[Queued] = field(default_factory=deque)
+    waits: list[float] = field(default_factory=list)  # queue times of callers who left
+
+    @property
+    def average(self) -> int:
+        return int(sum(self.waits) / len(self.waits)) if self.waits else 0
+
+
+@dataclass
+class Room:
+    """A conference room: who is in it, whether it started, and its status events so far."""
+
+    name: str
+    sid: str = field(default_factory=lambda: "CF" + secrets.token_hex(16))
+    started: bool = False
+    ended: bool = False
+    members: list[Any] = field(default_factory=list)  # conference.Member
+    sequence: int = 0
+    events: list[str] = field(default_factory=list)  # StatusCallbackEvent values, in order
+    status: tuple[str, str, list[str]] | None = None  # statusCallback: url, method, events
+
+
+@dataclass(frozen=True)
+class Recording:
+    """A recording the simulator made: what was said, how long, and a tiny WAV of silence."""
+
+    sid: str
+    url: str
+    duration: int
+    words: str
+
+    @property
+    def wav(self) -> bytes:
+        return silent_wav(self.duration)
+
+
+class Switch:
+    """Far ends, queues and conference rooms shared by the simulated calls placed on it.
+
+    A switch you create parks callers: a caller in a queue or waiting in a conference room
+    that nobody has planned to pick up stays there (the call is still up) until another call
+    on the switch dequeues it or starts the conference, or the caller hangs up. The switch a
+    SimulatedCall makes for itself (park=False) stops such a call instead, as before: the
+    outcome says the caller is still in the queue.
+    """
+
+    def __init__(self, *, park: bool = True, default: FarEnd | None = None) -> None:
+        self.park = park
+        self.default = default or FarEnd()
+        self.far_ends: dict[str, FarEnd] = {}
+        self.queues: dict[str, Queue] = {}
+        self.rooms: dict[str, Room] = {}
+        self.recordings: dict[str, Recording] = {}
+        self._next_dials: deque[FarEnd] = deque()
+        self._agents: deque[Agent] = deque()
+        self._participants: dict[str | None, list[Participant]] = {}
+
+    # -- what a test or scenario plans ------------------------------------------------------
+
+    def far_end(self, target: str, far: FarEnd) -> None:
+        """What `target` ("+15551234567", "client:alice", "sip:x@y") does whenever it is dialled."""
+        self.far_ends[target] = far
+
+    def next_dial(self, far: FarEnd) -> None:
+        """What the far end of the next <Dial> does (whatever it dials); plans queue up in order."""
+        self._next_dials.append(far)
+
+    def dequeue(self, agent: Agent) -> None:
+        """An agent dequeues the next caller to enter a queue, `agent.after` seconds later."""
+        self._agents.append(agent)
+
+    def join(self, participant: Participant, room: str | None = None) -> None:
+        """A participant joins `room` (or the next room a call joins) `participant.after` s in."""
+        self._participants.setdefault(room, []).append(participant)
+
+    # -- what the verbs ask -----------------------------------------------------------------
+
+    def far_end_for(self, targets: list[str]) -> FarEnd:
+        if self._next_dials:
+            return self._next_dials.popleft()
+        for target in targets:
+            bare = target.split(":", 1)[-1] if target.startswith("number:") else target
+            for key in (target, bare):
+                if key in self.far_ends:
+                    return self.far_ends[key]
+        return self.default
+
+    def next_agent(self) -> Agent | None:
+        return self._agents.popleft() if self._agents else None
+
+    def participants_for(self, room: str) -> list[Participant]:
+        return self._participants.pop(room, []) + self._participants.pop(None, [])
+
+    def queue(self, name: str) -> Queue:
+        if name not in self.queues:
+            self.queues[name] = Queue(name)
+        return self.queues[name]
+
+    def room(self, name: str) -> Room:
+        found = self.rooms.get(name)
+        if found is None or found.ended:
+            found = self.rooms[name] = Room(name)
+        return found
+
+    def record(self, account_sid: str, duration: int, words: str) -> Recording:
+        sid = "RE" + secrets.token_hex(16)
+        url = f"https://api.twilio.com/2010-04-01/Accounts/{account_sid}/Recordings/{sid}"
+        recording = Recording(sid, url, duration, words)
+        self.recordings[sid] = recording
+        return recording
+
+    def recording_at(self, url: str) -> Recording | None:
+        """The recording a RecordingUrl names (with or without .wav / .mp3), if this switch made it."""
+        sid = url.rsplit("/", 1)[-1].split(".", 1)[0]
+        return self.recordings.get(sid)
+
+
+def callback(call: SimulatedCall, kind: str, method: str, url: str, fields: dict[str, str]) -> None:
+    """A request whose reply Twilio does not run (status callbacks, an action after a hangup)."""
+    step, _ = call._send(kind, method, url, fields, None)
+    step.error = None  # any reply will do: nobody runs it
+
+
+def silent_wav(seconds: int, rate: int = 8000) -> bytes:
+    """A mono 8-bit PCM WAV of silence, `seconds` long (at most 10 s are stored: it is a stub)."""
+    frames = b"\x80" * (rate * max(0, min(seconds, 10)))
+    header = struct.pack(
+        "<4sI4s4sIHHIIHH4sI",
+        b"RIFF",
+        36 + len(frames),
+        b"WAVE",
+        b"fmt ",
+        16,
+        1,
+        1,
+        rate,
+        rate,
+        1,
+        8,
+        b"data",
+        len(frames),
+    )
+    return header + frames
