@@ -10,7 +10,7 @@ from typing import Any
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from ivr import Engine, EngineConfig, open_store, shared_keys, signs_webhooks
+from ivr import ConfigError, Engine, EngineConfig, open_store, shared_keys, signs_webhooks
 
 log = logging.getLogger("ivr.app")
 
@@ -37,6 +37,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         app.config.update(test_config)
     # Parsed once here, not on every request: a tuple of secrets from then on.
     app.config["TWILIO_WEBHOOK_SHARED_KEY"] = shared_keys(app.config.get("TWILIO_WEBHOOK_SHARED_KEY"))
+    _member_key_settings(app)
 
     engine_config = EngineConfig.from_mapping(app.config)
     app.extensions["ivr"] = Engine(engine_config, open_store(engine_config))
@@ -61,3 +62,17 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         app.register_blueprint(trainer.bp)
         app.register_blueprint(trainer_api.bp)
     return app
+
+
+def _member_key_settings(app: Flask) -> None:
+    """The member hash key lives apart from the hashes; a real number needs it configured."""
+    if app.config.get("SECRET_KEY") or app.config.get("SECRET_KEY_FILE"):
+        return
+    if signs_webhooks(app.config):
+        raise ConfigError(
+            "TWILIO_AUTH_TOKEN or TWILIO_WEBHOOK_SHARED_KEY is set, so this app answers a real "
+            "number, but no member hash key is configured: set IVR_SECRET_KEY to a long random "
+            "secret (python -c 'import secrets; print(secrets.token_hex(32))'), the same on every "
+            "host, or IVR_SECRET_KEY_FILE to a file that holds one, kept apart from the database"
+        )
+    app.config["SECRET_KEY_FILE"] = str(Path(app.instance_path) / "member.key")

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from .engine.errors import ConfigError as ConfigError
     from .engine.errors import FlowErrors as FlowErrors
     from .engine.errors import IvrError as IvrError
+    from .engine.errors import StoreError as StoreError
     from .engine.flow import PHONE_KEYS as PHONE_KEYS
     from .engine.flow import Flow as Flow
     from .engine.flow_checks import reachable_states as reachable_states
@@ -95,6 +96,7 @@ _EXPORTS: dict[str, str] = {
     "ScenarioErrors": "ivr.qa.scenarios",
     "ScenarioResult": "ivr.qa.scenarios",
     "Signer": "ivr.sim.signing",
+    "StoreError": "ivr.engine.errors",
     "SimulatedCall": "ivr.sim",
     "SimulationError": "ivr.sim",
     "Suite": "ivr.qa.scenarios",

@@ -7,7 +7,7 @@ import logging
 from flask import Blueprint, Response, current_app, request
 from werkzeug.exceptions import HTTPException
 
-from ivr import Engine, Reply
+from ivr import Engine, Reply, StoreError
 
 from .signature import require_twilio_signature
 from .twiml import call_params, spoken_error, twiml
@@ -92,6 +92,13 @@ def after_transfer() -> Response:
 def http_error(exc: HTTPException) -> Response:
     code = exc.code or 400
     return spoken_error(f"Request refused: {exc.description}", code)
+
+
+@bp.errorhandler(StoreError)
+def store_error(exc: StoreError) -> Response:
+    # The store is away (down, read-only, full): one line, not a trace per call; /readyz says so too.
+    log.error("store unavailable for %s: %s; the caller hears the fallback", request.path, exc)
+    return twiml(_engine().fallback())
 
 
 @bp.errorhandler(Exception)

@@ -60,6 +60,8 @@ class EngineConfig:
     clock: Clock = field(default=clock_from(None))
     reload_flows: bool = False
     secret_key: str | None = None
+    #: Where the member hash key is kept when `secret_key` is unset (made 0600 when missing).
+    secret_key_file: str | None = None
     url_prefix: str = "/voice"
     allow_simulated_clock: bool = True
     #: The session store: Redis when `redis_url` is set, else SQLite in the `database` file.
@@ -95,6 +97,7 @@ class EngineConfig:
         out.reload_flows = _flag(conf.get("RELOAD_FLOWS", False))
         out.allow_simulated_clock = _flag(conf.get("ALLOW_SIMULATED_CLOCK", True))
         out.secret_key = str(conf["SECRET_KEY"]) if conf.get("SECRET_KEY") else None
+        out.secret_key_file = str(conf["SECRET_KEY_FILE"]) if conf.get("SECRET_KEY_FILE") else None
         out.database = str(conf["DATABASE"]) if conf.get("DATABASE") else None
         out.redis_url = str(conf["REDIS_URL"]) if conf.get("REDIS_URL") else None
         if conf.get("REDIS_PREFIX"):

@@ -95,6 +95,14 @@ class SessionStore(ABC):
     def members(self) -> MemberDirectory:
         """The identity check, backed by this store's member table."""
 
+    @abstractmethod
+    def check(self) -> dict[str, Any]:
+        """A readiness check: a real write to the store, and the member directory there
+        (re-seeded, with an error logged, when it had gone); StoreError when not ready.
+
+        Returns what was checked, fit for a readiness answer: {"store": ..., "members": n}.
+        """
+
     def close(self) -> None:  # noqa: B027 - optional for implementations
         """Release connections."""
 

@@ -84,6 +84,9 @@ class MemoryMembers:
         self._key = key
         self._rows = {r.id_hash: r for r in fixture_rows(key)}
 
+    def size(self) -> int:
+        return len(self._rows)
+
     def hash_member_id(self, member_id: str) -> str:
         return id_hash(self._key, member_id)
 
@@ -97,17 +100,21 @@ class MemoryMembers:
 class MemoryStore(SessionStore):
     """Calls in dictionaries behind one lock: shared by the threads of one process, gone at exit."""
 
-    def __init__(self, *, ttl: int = 4 * 3600, secret_key: str | None = None) -> None:
+    def __init__(self, *, ttl: int = 4 * 3600, secret_key: str | bytes | None = None) -> None:
         self.ttl = ttl
         self._lock = threading.Lock()
         self._rows: dict[str, _Row] = {}
         self._events: dict[str, list[CallEvent]] = {}
-        key = secret_key.encode() if secret_key else secrets.token_bytes(32)
-        self._members = MemoryMembers(key)
+        if isinstance(secret_key, str):
+            secret_key = secret_key.encode()
+        self._members = MemoryMembers(secret_key or secrets.token_bytes(32))
 
     @property
     def members(self) -> MemoryMembers:
         return self._members
+
+    def check(self) -> dict[str, object]:
+        return {"store": "memory", "members": self._members.size()}
 
     @contextmanager
     def call(self, call_sid: str, now: float) -> Iterator[CallSlot]:

@@ -6,6 +6,7 @@ import logging
 
 from ivr.engine.config import EngineConfig
 from ivr.engine.errors import ConfigError
+from ivr.engine.members import load_key
 from ivr.engine.store import SessionStore
 from ivr.stores.memory_store import MEMORY, MemoryStore
 from ivr.stores.sqlite_store import SqliteStore
@@ -17,7 +18,10 @@ def open_store(config: EngineConfig) -> SessionStore:
     """Open the store `config` names: `redis_url` (shared by hosts) wins over `database`.
 
     `database` is an SQLite file, or `:memory:` for dictionaries in this process (one worker).
+    The member hash key is `secret_key` or the `secret_key_file`'s, never kept in the store;
+    with neither, a key for this process only. Nothing is sent to the store here.
     """
+    key = load_key(config.secret_key, config.secret_key_file)
     if config.redis_url:
         from ivr.stores.redis_store import RedisStore, redact_url  # redis-py is imported only when used
 
@@ -28,7 +32,7 @@ def open_store(config: EngineConfig) -> SessionStore:
             config.redis_url,
             ttl=config.session_ttl,
             record_ttl=config.record_ttl,
-            secret_key=config.secret_key,
+            secret_key=key,
             prefix=config.redis_prefix,
         )
     if not config.database:
@@ -38,6 +42,6 @@ def open_store(config: EngineConfig) -> SessionStore:
         )
     if config.database == MEMORY:
         log.info("session store: in memory (this process only; calls are lost at exit)")
-        return MemoryStore(ttl=config.session_ttl, secret_key=config.secret_key)
+        return MemoryStore(ttl=config.session_ttl, secret_key=key)
     log.info("session store: SQLite at %s", config.database)
-    return SqliteStore(config.database, ttl=config.session_ttl, secret_key=config.secret_key)
+    return SqliteStore(config.database, ttl=config.session_ttl, secret_key=key)

@@ -15,8 +15,14 @@ Keys, under a prefix (default "ivr:"):
     ref:<number>    string  the call holding a reference number, kept `record_ttl`
     lock:<sid>      string  the holder's token while a request works on the call
     recent          zset    call SIDs by start time
-    members         hash    member ID hash -> {"check": keyed hash with DOB, "order_status"}
-    member_key      string  the HMAC key when no secret key is configured (set once, NX)
+    members:<kid>   hash    member ID hash -> {"check": keyed hash with DOB, "order_status"}
+    ready           string  the last readiness check (a real write), gone after a minute
+
+Opening the store sends nothing to Redis: a worker boots while Redis is down. The member
+directory is named after its key (`kid`, ivr.engine.members.key_id) and has no TTL, so it
+outlives sessions under a `volatile-*` eviction policy; when it is missing all the same (an
+empty restart, `allkeys-*` eviction) the first identity check that misses re-seeds it and
+logs an error. The hash key itself is never kept in Redis.
 """
 
 from __future__ import annotations
@@ -37,7 +43,7 @@ from redis.typing import EncodableT
 from ivr.engine.call import CallSession
 from ivr.engine.config import RECORD_TTL, SESSION_TTL
 from ivr.engine.errors import ConfigError, StoreError
-from ivr.engine.members import check_hash, fixture_rows, id_hash
+from ivr.engine.members import check_hash, fixture_rows, id_hash, key_id
 from ivr.engine.store import CallEvent, CallRecord, CallSlot, SessionStore
 
 log = logging.getLogger(__name__)
@@ -50,8 +56,12 @@ class _Keys:
     def __init__(self, prefix: str) -> None:
         self.prefix = prefix
         self.recent = f"{prefix}recent"
-        self.members = f"{prefix}members"
-        self.member_key = f"{prefix}member_key"
+        self.ready = f"{prefix}ready"
+        # Where older versions kept the hash key, and the directory next to it: deleted on seeding.
+        self.old = (f"{prefix}member_key", f"{prefix}members")
+
+    def members(self, kid: str) -> str:
+        return f"{self.prefix}members:{kid}"
 
     def record(self, call_sid: str) -> str:
         return f"{self.prefix}call:{call_sid}"
@@ -165,24 +175,75 @@ class _RedisSlot(CallSlot):
 
 
 class RedisMembers:
-    """Member directory on the store's `members` hash."""
+    """Member directory on the store's `members:<kid>` hash, re-seeded when it has gone."""
 
-    def __init__(self, client: redis.Redis, key_name: str, key: bytes) -> None:
-        self._client = client
-        self._key_name = key_name
+    def __init__(self, store: RedisStore, key: bytes) -> None:
+        self._store = store
         self._key = key
+        self.key_id = key_id(key)
+        self._name = store.keys.members(self.key_id)
+        self._seen = False  # the directory was there (or seeded) once in this process
 
     def hash_member_id(self, member_id: str) -> str:
         return id_hash(self._key, member_id)
 
     def verify(self, member_hash: str, dob: str) -> dict[str, str] | None:
-        raw = self._client.hget(self._key_name, member_hash)
+        raw = self._lookup(member_hash)
         if raw is None:
             return None
         row = json.loads(raw)
         if not secrets.compare_digest(row["check"], check_hash(self._key, member_hash, dob)):
             return None
         return cast(dict[str, str], row["order_status"])
+
+    def size(self) -> int:
+        """How many members the directory holds (seeding it when missing)."""
+        with self._store.errors("count the members"):
+            count = int(self._store.client.hlen(self._name))
+            if not count:
+                count = self._seed()
+        return count
+
+    def _lookup(self, member_hash: str) -> str | None:
+        with self._store.errors("look a member up"):
+            with self._store.client.pipeline(transaction=False) as pipe:
+                pipe.hget(self._name, member_hash)
+                pipe.exists(self._name)
+                raw, exists = pipe.execute()
+            if raw is None and not exists:  # not a wrong ID: the directory itself is gone
+                self._seed()
+                raw = self._store.client.hget(self._name, member_hash)
+        return _maybe_text(raw)
+
+    def _seed(self) -> int:
+        rows = {
+            r.id_hash: json.dumps({"check": r.check_hash, "order_status": r.order_status})
+            for r in fixture_rows(self._key)
+        }
+        keys = self._store.keys
+        with self._store.client.pipeline(transaction=True) as pipe:
+            pipe.delete(self._name, *keys.old)  # never the key next to the hashes
+            pipe.hset(self._name, mapping=_encodable(rows))
+            pipe.execute()
+        if self._seen:
+            log.error(
+                "the member directory %s vanished from Redis at %s: re-seeded %d members. Redis "
+                "restarted without persistence or evicted it: use maxmemory-policy noeviction or "
+                "volatile-lru, and persistence (appendonly yes)",
+                self._name,
+                self._store.url,
+                len(rows),
+            )
+        else:
+            log.warning(
+                "the member directory %s was missing from Redis at %s (first start, or Redis lost "
+                "its data): re-seeded %d fictional members",
+                self._name,
+                self._store.url,
+                len(rows),
+            )
+        self._seen = True
+        return len(rows)
 
 
 class RedisStore(SessionStore):
@@ -194,7 +255,7 @@ class RedisStore(SessionStore):
         *,
         ttl: int = SESSION_TTL,
         record_ttl: int = RECORD_TTL,
-        secret_key: str | None = None,
+        secret_key: str | bytes | None = None,
         prefix: str = "ivr:",
         lock_lease: float = 5.0,
         lock_timeout: float = 10.0,
@@ -220,19 +281,34 @@ class RedisStore(SessionStore):
                 "use redis://host:6379/0 (or rediss:// for TLS)"
             ) from exc
         self._release = self._client.register_script(_RELEASE)
-        try:
-            key = secret_key.encode() if secret_key else self._stored_key()
-            self._seed_members(key)
-        except redis.RedisError as exc:
-            raise StoreError(
-                f"cannot use Redis at {self.url}: {exc}. Start redis-server there, "
-                "or point IVR_REDIS_URL at one that runs."
-            ) from exc
-        self._members = RedisMembers(self._client, self.keys.members, key)
+        if isinstance(secret_key, str):
+            secret_key = secret_key.encode()
+        # No key configured (a store opened by hand): one for this process only.
+        self._members = RedisMembers(self, secret_key or secrets.token_bytes(32))
+
+    @property
+    def client(self) -> redis.Redis:
+        return self._client
 
     @property
     def members(self) -> RedisMembers:
         return self._members
+
+    def check(self) -> dict[str, object]:
+        with self.errors("answer a readiness check"):
+            self._client.set(self.keys.ready, repr(time.time()), px=60_000)  # a real write
+        return {"store": "redis", "members": self._members.size()}
+
+    @contextmanager
+    def errors(self, doing: str) -> Iterator[None]:
+        """Raise any Redis error inside as StoreError, saying what the store was doing."""
+        try:
+            yield
+        except redis.RedisError as exc:
+            raise StoreError(
+                f"cannot {doing} on Redis at {self.url}: {exc}. Start redis-server there, "
+                "or point IVR_REDIS_URL at one that runs."
+            ) from exc
 
     @contextmanager
     def call(self, call_sid: str, now: float) -> Iterator[CallSlot]:
@@ -276,7 +352,7 @@ class RedisStore(SessionStore):
         return True
 
     def get_call(self, call_sid: str) -> CallRecord | None:
-        with self._client.pipeline(transaction=True) as pipe:
+        with self.errors(f"read call {call_sid}"), self._client.pipeline(transaction=True) as pipe:
             pipe.hgetall(self.keys.record(call_sid))
             pipe.lrange(self.keys.events(call_sid), 0, -1)
             raw_fields, events = pipe.execute()
@@ -288,6 +364,10 @@ class RedisStore(SessionStore):
         return record
 
     def recent_calls(self, limit: int = 50) -> list[CallRecord]:
+        with self.errors("read the recent calls"):
+            return self._recent_calls(limit)
+
+    def _recent_calls(self, limit: int) -> list[CallRecord]:
         found: list[CallRecord] = []
         start = 0
         while len(found) < limit:
@@ -329,7 +409,7 @@ class RedisStore(SessionStore):
                 values = [text for member, score in pairs for text in (member, repr(score))]
             yield from (_text(v) for v in values if v is not None)  # None: expired meanwhile
 
-    # -- locking and set-up ------------------------------------------------------------------
+    # -- locking ------------------------------------------------------------------
 
     @contextmanager
     def _locked(self, call_sid: str) -> Iterator[None]:
@@ -347,7 +427,10 @@ class RedisStore(SessionStore):
                 time.sleep(pause * (0.5 + secrets.randbelow(1000) / 1000))
                 pause = min(pause * 2, 0.05)
         except redis.RedisError as exc:
-            raise StoreError(f"cannot lock call {call_sid} on {self.url}: {exc}") from exc
+            raise StoreError(
+                f"cannot lock call {call_sid} on Redis at {self.url}: {exc}. Start redis-server "
+                "there, or point IVR_REDIS_URL at one that runs."
+            ) from exc
         try:
             yield
         finally:
@@ -355,25 +438,6 @@ class RedisStore(SessionStore):
                 self._release(keys=[key], args=[token])
             except redis.RedisError:  # the lease lapses by itself
                 log.warning("could not release the lock of call %s", call_sid)
-
-    def _stored_key(self) -> bytes:
-        self._client.set(self.keys.member_key, secrets.token_hex(32), nx=True)
-        value = _maybe_text(self._client.get(self.keys.member_key))
-        if value is None:
-            raise StoreError(f"{self.keys.member_key} vanished as it was set; is Redis evicting keys?")
-        return bytes.fromhex(value)
-
-    def _seed_members(self, key: bytes) -> None:
-        rows = {
-            r.id_hash: json.dumps({"check": r.check_hash, "order_status": r.order_status})
-            for r in fixture_rows(key)
-        }
-        with self._client.pipeline(transaction=True) as pipe:
-            pipe.delete(self.keys.members)
-            if rows:
-                pipe.hset(self.keys.members, mapping=_encodable(rows))
-            pipe.execute()
-        log.debug("seeded %d fictional members", len(rows))
 
 
 def redact_url(url: str) -> str:

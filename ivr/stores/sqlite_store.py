@@ -1,4 +1,10 @@
-"""SQLite session store: WAL, one BEGIN IMMEDIATE transaction per request, calls survive a kill."""
+"""SQLite session store: WAL, one BEGIN IMMEDIATE transaction per request, calls survive a kill.
+
+Opening the store writes nothing: the file is set up on first use and the member directory
+seeded on the first identity check, each tried again on the next request after a failure,
+so a worker boots while the file is read-only or its folder missing and recovers by itself.
+The member hash key is never kept in the file (ivr.engine.members.load_key).
+"""
 
 from __future__ import annotations
 
@@ -21,7 +27,7 @@ except ImportError:  # pragma: no cover - not on Windows: SQLite's own busy wait
 from ivr.engine.call import CallSession
 from ivr.engine.config import SESSION_TTL
 from ivr.engine.errors import StoreError
-from ivr.engine.members import check_hash, fixture_rows, id_hash
+from ivr.engine.members import check_hash, fixture_rows, id_hash, key_id
 from ivr.engine.store import CallEvent, CallRecord, CallSlot, SessionStore
 
 log = logging.getLogger(__name__)
@@ -141,66 +147,144 @@ class _SqliteSlot(CallSlot):
 
 
 class SqliteMembers:
-    """Member directory on the store's `members` table."""
+    """Member directory on the store's `members` table, seeded on first use and on a miss."""
 
     def __init__(self, store: SqliteStore, key: bytes) -> None:
         self._store = store
         self._key = key
+        self.key_id = key_id(key)
+        self._seen = False  # the directory was there (or seeded) once in this process
 
     def hash_member_id(self, member_id: str) -> str:
         return id_hash(self._key, member_id)
 
     def verify(self, member_hash: str, dob: str) -> dict[str, str] | None:
-        with self._store.errors("look a member up"):
-            row = (
-                self._store.connection()
-                .execute("SELECT check_hash, order_status FROM members WHERE id_hash = ?", (member_hash,))
-                .fetchone()
-            )
+        if not self._seen:
+            self.ensure()
+        row = self._row(member_hash)
+        if row is None and self.ensure():  # a wrong ID, or a directory that went missing
+            row = self._row(member_hash)
         if row is None or not secrets.compare_digest(row[0], check_hash(self._key, member_hash, dob)):
             return None
         status: dict[str, str] = json.loads(row[1])
         return status
 
+    def ensure(self) -> bool:
+        """Seed the directory if it is missing or hashed with another key; True if it was."""
+        store = self._store
+        with store.errors("look the member directory up"):
+            if _directory_size(store.connection(), self.key_id):
+                self._seen = True
+                return False
+        with store.errors("seed the fictional members"), store.set_up_transaction() as db:
+            if _directory_size(db, self.key_id):  # another worker seeded it meanwhile
+                self._seen = True
+                return False
+            count = _seed_members(db, self._key, self.key_id)
+        if self._seen:
+            log.error(
+                "the member directory in %s was missing or hashed with another key: re-seeded %d "
+                "members. Was the file replaced, or IVR_SECRET_KEY changed?",
+                store.path,
+                count,
+            )
+        else:
+            log.warning("member directory in %s seeded: %d fictional members", store.path, count)
+        self._seen = True
+        return True
+
+    def size(self) -> int:
+        """How many members the directory holds for this key (seeding it when missing)."""
+        self.ensure()
+        with self._store.errors("count the members"):
+            return _directory_size(self._store.connection(), self.key_id)
+
+    def _row(self, member_hash: str) -> Any:
+        with self._store.errors("look a member up"):
+            return (
+                self._store.connection()
+                .execute("SELECT check_hash, order_status FROM members WHERE id_hash = ?", (member_hash,))
+                .fetchone()
+            )
+
 
 class SqliteStore(SessionStore):
     """A file (or `:memory:`-free temporary path) shared by every thread and process of a host."""
 
-    def __init__(self, path: str | Path, *, ttl: int = SESSION_TTL, secret_key: str | None = None):
+    def __init__(
+        self, path: str | Path, *, ttl: int = SESSION_TTL, secret_key: str | bytes | None = None
+    ) -> None:
         self.path = str(path)
         self.ttl = ttl
         self._local = threading.local()
-        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        # Several workers may open a brand-new file at once: switching it to WAL does not wait
-        # on SQLite's busy handler, so the set-up runs behind the writers' lock.
-        lock = self._writer_lock()
-        try:
-            with self.errors("open the database"):
-                db = self.connection()
-                if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-                    db.execute("PRAGMA journal_mode=WAL")  # kept in the file from then on
-                db.executescript(_SCHEMA)
-            with self.errors("keep the member key"):
-                key = secret_key.encode() if secret_key else self._stored_key(db)
-            self._members = SqliteMembers(self, key)
-            with self.errors("seed the fictional members"):
-                self._seed_members(db, key)
-        finally:
-            self._unlock(lock)
+        self._ready = False
+        self._set_up_lock = threading.Lock()
+        if isinstance(secret_key, str):
+            secret_key = secret_key.encode()
+        # No key configured (a store opened by hand): one for this process only.
+        self._members = SqliteMembers(self, secret_key or secrets.token_bytes(32))
 
     def connection(self) -> sqlite3.Connection:
-        """Return this thread's connection (sqlite3 connections are not shared across threads)."""
+        """Return this thread's connection, the file set up on first use (StoreError if it cannot be)."""
         db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if db is not None and getattr(self._local, "reopen", False):
+            # Opened while the file was read-only, SQLite keeps it so: open it afresh.
+            self._local.reopen = False
+            db.close()
+            db = None
         if db is None:
-            db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-            db.execute("PRAGMA synchronous=NORMAL")  # durable across a process kill in WAL mode
-            db.execute("PRAGMA busy_timeout=30000")
+            if not self._ready:
+                self._set_up()
+            with self.errors("open the database"):
+                db = self._connect()
             self._local.db = db
         return db
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        db.execute("PRAGMA synchronous=NORMAL")  # durable across a process kill in WAL mode
+        db.execute("PRAGMA busy_timeout=30000")
+        return db
+
+    def _set_up(self) -> None:
+        """Make the folder, WAL mode and the tables; tried again on the next use if it fails."""
+        with self._set_up_lock:
+            if self._ready:
+                return
+            try:
+                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(
+                    f"the SQLite store {self.path} cannot make its folder: {exc.strerror or exc}. "
+                    "Check IVR_DATABASE"
+                ) from exc
+            # Several workers may open a brand-new file at once: switching it to WAL does not
+            # wait on SQLite's busy handler, so the set-up runs behind the writers' lock.
+            lock = self._writer_lock()
+            try:
+                with self.errors("set up the database"):
+                    db = self._connect()
+                    try:
+                        if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                            db.execute("PRAGMA journal_mode=WAL")  # kept in the file from then on
+                        db.executescript(_SCHEMA)
+                    finally:
+                        db.close()
+            finally:
+                self._unlock(lock)
+            self._ready = True
 
     @property
     def members(self) -> SqliteMembers:
         return self._members
+
+    def check(self) -> dict[str, object]:
+        with self.transaction("a readiness check") as db:  # a real write: a read-only file fails
+            db.execute(
+                "INSERT INTO meta (key, value) VALUES ('checked_at', strftime('%s', 'now'))"
+                " ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+            )
+        return {"store": "sqlite", "members": self._members.size()}
 
     @contextmanager
     def call(self, call_sid: str, now: float) -> Iterator[CallSlot]:
@@ -231,6 +315,20 @@ class SqliteStore(SessionStore):
             self._unlock(lock)
 
     @contextmanager
+    def set_up_transaction(self) -> Iterator[sqlite3.Connection]:
+        """A transaction for set-up work: the request's own when one is open, else a new one."""
+        db = self.connection()
+        if db.in_transaction:  # inside call(): BEGIN IMMEDIATE already holds the write lock
+            yield db
+            return
+        lock = self._writer_lock()
+        try:
+            with _committed(db):
+                yield db
+        finally:
+            self._unlock(lock)
+
+    @contextmanager
     def errors(self, doing: str) -> Iterator[None]:
         """Raise any SQLite error inside as StoreError, saying what the store was doing."""
         try:
@@ -239,6 +337,8 @@ class SqliteStore(SessionStore):
             raise self._error(doing, exc) from exc
 
     def _error(self, doing: str, exc: sqlite3.Error) -> StoreError:
+        if getattr(exc, "sqlite_errorcode", 0) & 0xFF == sqlite3.SQLITE_READONLY:
+            self._local.reopen = True
         return StoreError(
             f"the SQLite store {self.path} cannot {doing}: {str(exc).rstrip('.')}. Check that the "
             "file and its folder exist and are writable, and that the disk is not full (IVR_DATABASE)"
@@ -260,7 +360,13 @@ class SqliteStore(SessionStore):
             return None
         fd: int | None = getattr(self._local, "lock_fd", None)
         if fd is None:
-            fd = os.open(self.path + ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fd = os.open(self.path + ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+            except OSError as exc:
+                raise StoreError(
+                    f"the SQLite store {self.path} cannot open its lock file: {exc.strerror or exc}. "
+                    "Check that the folder exists and is writable (IVR_DATABASE)"
+                ) from exc
             self._local.lock_fd = fd
         fcntl.flock(fd, fcntl.LOCK_EX)
         return fd
@@ -317,30 +423,6 @@ class SqliteStore(SessionStore):
                 for row in db.execute(f"SELECT * FROM {table}"):  # noqa: S608 - fixed table names
                     yield " ".join(str(v) for v in row)
 
-    # -- set-up ------------------------------------------------------------------------------
-
-    @staticmethod
-    def _stored_key(db: sqlite3.Connection) -> bytes:
-        with _committed(db):
-            row = db.execute("SELECT value FROM meta WHERE key = 'member_key'").fetchone()
-            if row is None:
-                value = secrets.token_hex(32)
-                db.execute("INSERT INTO meta (key, value) VALUES ('member_key', ?)", (value,))
-            else:
-                value = row[0]
-        return bytes.fromhex(value)
-
-    @staticmethod
-    def _seed_members(db: sqlite3.Connection, key: bytes) -> None:
-        rows = fixture_rows(key)
-        with _committed(db):
-            db.execute("DELETE FROM members")
-            db.executemany(
-                "INSERT INTO members (id_hash, check_hash, order_status) VALUES (?, ?, ?)",
-                [(r.id_hash, r.check_hash, json.dumps(r.order_status)) for r in rows],
-            )
-        log.debug("seeded %d fictional members", len(rows))
-
 
 _RECORD_COLUMNS = (
     "call_sid, line, reference, caller, started_at, updated_at, ended_at, status, outcome, state, lang"
@@ -349,6 +431,33 @@ _RECORD_COLUMNS = (
 
 def _record(row: Any) -> CallRecord:
     return CallRecord(*row)
+
+
+def _directory_size(db: sqlite3.Connection, kid: str) -> int:
+    """How many members the table holds, if they were hashed with the key named `kid` (else 0)."""
+    row = db.execute("SELECT value FROM meta WHERE key = 'members_key_id'").fetchone()
+    if row is None or row[0] != kid:
+        return 0
+    return int(db.execute("SELECT COUNT(*) FROM members").fetchone()[0])
+
+
+def _seed_members(db: sqlite3.Connection, key: bytes, kid: str) -> int:
+    """Replace the directory with the fictional members hashed with `key` (inside a transaction)."""
+    rows = fixture_rows(key)
+    db.execute("DELETE FROM members")
+    db.executemany(
+        "INSERT INTO members (id_hash, check_hash, order_status) VALUES (?, ?, ?)",
+        [(r.id_hash, r.check_hash, json.dumps(r.order_status)) for r in rows],
+    )
+    db.execute(
+        "INSERT INTO meta (key, value) VALUES ('members_key_id', ?)"
+        " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        (kid,),
+    )
+    # Older versions kept the hash key here, next to the hashes: it does not belong in the file.
+    if db.execute("DELETE FROM meta WHERE key = 'member_key'").rowcount:
+        log.warning("removed the member hash key an older version kept in the database")
+    return len(rows)
 
 
 @contextmanager
