@@ -25,6 +25,7 @@ from typing import Any
 
 from loadgen import CALLS, MAIN, CallScript
 from twilio.request_validator import RequestValidator
+from werkzeug.datastructures import Headers
 from werkzeug.test import EnvironBuilder
 
 from app import create_app
@@ -226,7 +227,11 @@ def _environs(recorded: list[list[_Sent]], calls: int, token: str | None) -> lis
                 headers["X-Twilio-Signature"] = validator.compute_signature(sent.url, fields)
             target = sent.url.removeprefix("http://localhost")
             builder = EnvironBuilder(
-                path=target, base_url="http://localhost", method=sent.method, data=fields, headers=headers
+                path=target,
+                base_url="http://localhost",
+                method=sent.method,
+                data=fields,
+                headers=Headers(headers),
             )
             environs.append(builder.get_environ())
     return environs

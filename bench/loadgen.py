@@ -26,7 +26,7 @@ import resource
 import threading
 import time
 from array import array
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -229,7 +229,7 @@ def _fresh_heap() -> None:
     gc.freeze()
 
 
-def percentile(values: list[float], pct: float) -> float:
+def percentile(values: Sequence[float], pct: float) -> float:
     """Nearest-rank percentile (p99 of 1,000 values is the 990th smallest)."""
     if not values:
         return math.nan

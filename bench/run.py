@@ -56,6 +56,7 @@ import servers  # noqa: E402
 import static_app  # noqa: E402
 
 from app import create_app  # noqa: E402
+from ivr.stores.memory_store import MemoryStore  # noqa: E402
 
 TOKEN = "bench-made-up-auth-token"  # not a real Twilio token: every request is signed with it
 TARGET_RATIO = 0.8  # (c) steps/s against (a)
@@ -263,7 +264,7 @@ def in_process(workdir: Path, redis_url: str | None, options: argparse.Namespace
     fires = inprocess.machine_fire()
     _say("in-process: engine without HTTP")
     stores = [
-        (inprocess.MemoryStore(), "no I/O (ivr.memory_store)"),
+        (MemoryStore(), "no I/O (ivr.memory_store)"),
         (inprocess.open_engine_store(workdir / "engine.sqlite3"), "SQLite"),
     ]
     if redis_url:

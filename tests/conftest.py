@@ -45,6 +45,9 @@ def make_app(tmp_path: Path) -> Callable[..., Flask]:
             "TESTING": True,
             "DATABASE": str(tmp_path / "ivr.sqlite3"),
             "NOW": OPEN_HOURS,
+            # The member hash key's own file (apart from the database): apps with a Twilio auth
+            # token refuse to start without one.
+            "SECRET_KEY_FILE": str(tmp_path / "member.key"),
         }
         settings.update(config)
         return create_app(settings)

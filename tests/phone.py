@@ -53,6 +53,10 @@ class Phone(SimulatedCall):
         super().silence()
         return self._checked()
 
+    def hangup(self) -> Phone:
+        super().hangup()
+        return self
+
     def walk(self, *keys: str) -> Phone:
         for key in keys:
             self.press(key)

@@ -111,24 +111,32 @@ def redis_prefix(redis_server: RedisServer) -> Iterator[str]:
     client.close()
 
 
+def _text(reply: object) -> str:
+    """One reply of a `RedisServer.client()`: a str, as it decodes responses (redis types say bytes | str)."""
+    assert isinstance(reply, str), reply
+    return reply
+
+
 def scan_everything(client: redis.Redis) -> list[str]:
     """Every key of the database and every string in it, read by type (SCAN + TYPE)."""
     texts: list[str] = []
     for key in client.scan_iter(count=1000):
         texts.append(key)
-        kind = client.type(key)
+        kind = _text(client.type(key))
         if kind == "string":
-            texts.append(client.get(key) or "")
+            texts.append(_text(client.get(key) or ""))
         elif kind == "hash":
             for field, value in client.hgetall(key).items():
-                texts += [field, value]
+                texts += [_text(field), _text(value)]
         elif kind == "list":
-            texts += client.lrange(key, 0, -1)
+            texts += [_text(item) for item in client.lrange(key, 0, -1)]
         elif kind == "set":
-            texts += sorted(client.smembers(key))
+            texts += sorted(_text(member) for member in client.smembers(key))
         elif kind == "zset":
-            for member, score in client.zrange(key, 0, -1, withscores=True):
-                texts += [member, repr(score)]
+            for pair in client.zrange(key, 0, -1, withscores=True):
+                assert not isinstance(pair, str | bytes), pair  # withscores: (member, score) pairs
+                member, score = pair
+                texts += [_text(member), repr(score)]
         elif kind != "none":  # "none": expired since SCAN listed it
             raise AssertionError(f"key {key} has type {kind}, which this scan cannot read")
     return texts

@@ -12,6 +12,8 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+from flask import Flask
+from flask.testing import FlaskClient
 from twilio.request_validator import RequestValidator
 
 from ivr.sim.twiml_rules import validate_twiml
@@ -43,10 +45,10 @@ def test_floor_answers_any_post_with_the_same_gather() -> None:
 
 
 @pytest.fixture
-def least_work(tmp_path: Path) -> tuple[object, Path]:
+def least_work(tmp_path: Path) -> tuple[FlaskClient, Path]:
     database = tmp_path / "m.sqlite3"
-    app = _bench_module("minimal_app").create_app(str(database), TOKEN)
-    return app.test_client(), database  # type: ignore[attr-defined]
+    app: Flask = _bench_module("minimal_app").create_app(str(database), TOKEN)
+    return app.test_client(), database
 
 
 def _steps(database: Path, call_sid: str) -> int | None:
@@ -55,7 +57,7 @@ def _steps(database: Path, call_sid: str) -> int | None:
     return None if row is None else int(row[0])
 
 
-def test_least_work_commits_one_write_per_signed_request(least_work) -> None:
+def test_least_work_commits_one_write_per_signed_request(least_work: tuple[FlaskClient, Path]) -> None:
     client, database = least_work
     for _ in range(3):
         answer = client.post(URL, data=FIELDS, headers=_signed(URL, FIELDS))
@@ -72,7 +74,9 @@ def test_least_work_commits_one_write_per_signed_request(least_work) -> None:
         pytest.param(_signed("http://localhost/voice/input?step=2", FIELDS), id="signed-for-other-url"),
     ],
 )
-def test_least_work_refuses_what_twilio_did_not_sign_and_writes_nothing(least_work, headers) -> None:
+def test_least_work_refuses_what_twilio_did_not_sign_and_writes_nothing(
+    least_work: tuple[FlaskClient, Path], headers: dict[str, str]
+) -> None:
     client, database = least_work
     assert client.post(URL, data=FIELDS, headers=headers).status_code == 403
     assert _steps(database, FIELDS["CallSid"]) is None

@@ -200,7 +200,7 @@ def test_command_signs_as_the_app_checks(
         main,
         ["call", "--line", "main", "--database", str(tmp_path / "db"), *args],
         input="2\nq\n",
-        env=app_env,
+        env={**app_env, "IVR_SECRET_KEY": "cli-member-key"},  # an auth token needs one
         catch_exceptions=False,
     )
     if answered:

@@ -14,6 +14,7 @@ from xml.etree import ElementTree
 import pytest
 from flask import Flask
 
+from ivr.engine.engine import Engine
 from ivr.engine.flow import Flow
 from ivr.sim import SimulatedCall, WsgiTransport
 
@@ -33,7 +34,8 @@ def dial(app: Flask) -> Callable[..., SimulatedCall]:
 
 
 def flow_of(app: Flask, line: str) -> Flow:
-    return app.extensions["ivr"].flow(line)
+    engine: Engine = app.extensions["ivr"]
+    return engine.flow(line)
 
 
 def doc(call: SimulatedCall) -> ElementTree.Element:
@@ -86,6 +88,7 @@ def test_pressing_9_first_plays_greeting_warning_and_menu_in_spanish(
     assert "oprima 1" in heard_es
     # Only the English offer is English, in its own <Say>.
     assert [words(s) for s in english] == ["For English, press 9."]
+    assert call.state is not None
     assert call.state == flow.states[call.state].name
     assert call.language == "en-US" or call.language == "es-US"
 

@@ -11,7 +11,7 @@ from ivr.engine.config import DEFAULT_VOICES, DESKS, FLOWS_DIR, FORBIDDEN_NUMBER
 from ivr.engine.errors import ConfigError
 
 
-def test_an_empty_mapping_gives_the_defaults():
+def test_an_empty_mapping_gives_the_defaults() -> None:
     config = EngineConfig.from_mapping({})
     assert (config.flows_dir, config.line_numbers, config.transfer_numbers) == (FLOWS_DIR, {}, {})
     assert config.voices == DEFAULT_VOICES
@@ -41,7 +41,7 @@ def test_an_empty_mapping_gives_the_defaults():
         pytest.param("REDIS_PREFIX", "x:", "redis_prefix", "x:", id="REDIS_PREFIX"),
     ],
 )
-def test_each_setting_is_read(key, value, attribute, expected):
+def test_each_setting_is_read(key: str, value: int | str, attribute: str, expected: object) -> None:
     assert getattr(EngineConfig.from_mapping({key: value}), attribute) == expected
 
 
@@ -49,16 +49,16 @@ def test_each_setting_is_read(key, value, attribute, expected):
     ("value", "expected"),
     [("1", True), ("true", True), (" On ", True), ("0", False), ("no", False), ("", False)],
 )
-def test_flags(value, expected):
+def test_flags(value: str, expected: bool) -> None:
     assert EngineConfig.from_mapping({"RELOAD_FLOWS": value}).reload_flows is expected
 
 
-def test_voices_keep_their_language():
+def test_voices_keep_their_language() -> None:
     config = EngineConfig.from_mapping({"VOICE_EN": "Polly.Matthew", "VOICE_ES": "Polly.Miguel"})
     assert config.voices == {"en": ("Polly.Matthew", "en-US"), "es": ("Polly.Miguel", "es-US")}
 
 
-def test_now_freezes_the_clock_and_naive_times_are_central():
+def test_now_freezes_the_clock_and_naive_times_are_central() -> None:
     clock = EngineConfig.from_mapping({"NOW": "2026-11-23T10:00:00"}).clock
     assert clock() == datetime.fromisoformat("2026-11-23T10:00:00-06:00")
 
@@ -68,7 +68,7 @@ def test_now_freezes_the_clock_and_naive_times_are_central():
     [("SESSION_TTL", "0"), ("SESSION_TTL", "-5"), ("MAX_FAILURES", "three"), ("RECORD_TTL", "1.5")],
     ids=["zero", "negative", "word", "fraction"],
 )
-def test_a_bad_number_names_its_variable(key, value):
+def test_a_bad_number_names_its_variable(key: str, value: str) -> None:
     with pytest.raises(ConfigError, match=rf"^IVR_{key}='{value}' must be a positive whole number$"):
         EngineConfig.from_mapping({key: value})
 
@@ -82,11 +82,11 @@ def test_a_bad_number_names_its_variable(key, value):
         pytest.param("LINE_MAIN", "", {}, id="empty-ignored"),
     ],
 )
-def test_ivr_line_name_sets_the_number_of_a_line(key, number, expected):
+def test_ivr_line_name_sets_the_number_of_a_line(key: str, number: str, expected: dict[str, str]) -> None:
     assert EngineConfig.from_mapping({key: number}).line_numbers == expected
 
 
-def test_transfer_number_for_every_desk_and_per_desk_overrides():
+def test_transfer_number_for_every_desk_and_per_desk_overrides() -> None:
     config = EngineConfig.from_mapping(
         {"TRANSFER_NUMBER": "+15005550006", "TRANSFER_PHARMACIST": "(500) 555-0001"}
     )
@@ -97,11 +97,11 @@ def test_transfer_number_for_every_desk_and_per_desk_overrides():
 
 @pytest.mark.parametrize("number", sorted(FORBIDDEN_NUMBERS))
 @pytest.mark.parametrize("key", ["TRANSFER_NUMBER", "TRANSFER_MEDICARE"])
-def test_a_number_from_the_guide_is_refused(key, number):
+def test_a_number_from_the_guide_is_refused(key: str, number: str) -> None:
     with pytest.raises(ConfigError, match=rf"^IVR_{key} is \{number}, a real number .* never dials it"):
         EngineConfig.from_mapping({key: number})
 
 
-def test_a_malformed_transfer_number_names_its_variable():
+def test_a_malformed_transfer_number_names_its_variable() -> None:
     with pytest.raises(ConfigError, match=r"^IVR_TRANSFER_SPECIALTY='call me' is not a phone number"):
         EngineConfig.from_mapping({"TRANSFER_SPECIALTY": "call me"})

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
+from flask import Flask
 
 from ivr.engine.flow import Edge, Flow, StateSpec
 from ivr.qa.coverage import (
@@ -99,7 +102,9 @@ CASES = [
 
 
 @pytest.mark.parametrize(("transcripts", "states", "transitions"), CASES)
-def test_measure_counts_exactly(transcripts, states, transitions):
+def test_measure_counts_exactly(
+    transcripts: list[Transcript], states: list[str], transitions: list[Transition]
+) -> None:
     report = measure(FLOW, transcripts)
     assert report.calls == len(transcripts)
     assert list(report.covered_states) == [s for s in FLOW.states if s in states]
@@ -111,7 +116,7 @@ def test_measure_counts_exactly(transcripts, states, transitions):
     assert report.unknown_transitions == ()
 
 
-def test_transitions_the_flow_does_not_have_are_reported_apart():
+def test_transitions_the_flow_does_not_have_are_reported_apart() -> None:
     report = measure(FLOW, [_call(("menu", "start"), ("help", "press_2"), ("gone", "press_3"))])
     assert report.unknown_transitions == (T("press_2", "menu", "help"), T("press_3", "help", "gone"))
     assert report.covered_transitions == (T("start", "incoming", "menu"),)
@@ -119,11 +124,11 @@ def test_transitions_the_flow_does_not_have_are_reported_apart():
     assert "transitions not in the flow (2)" in report.render()
 
 
-def test_fallbacks_after_a_condition_count_as_conditional():
+def test_fallbacks_after_a_condition_count_as_conditional() -> None:
     assert conditional_transitions(FLOW) == {T("no_input", "menu", "menu"), T("no_input", "menu", "rep")}
 
 
-def test_render_and_to_dict_show_percentages_and_missed_lists():
+def test_render_and_to_dict_show_percentages_and_missed_lists() -> None:
     report = measure(FLOW, [_call(("menu", "start"), ("help", "press_1"))])
     text = report.render(detail=True)
     assert text.startswith("coverage of flow 'tiny' by 1 call\n")
@@ -144,7 +149,7 @@ def test_render_and_to_dict_show_percentages_and_missed_lists():
     assert len(data["transitions"]["missed"]) == 8
 
 
-def test_the_short_render_names_the_missed_states_and_counts_the_missed_transitions():
+def test_the_short_render_names_the_missed_states_and_counts_the_missed_transitions() -> None:
     report = measure(FLOW, [_call(("menu", "start"), ("help", "press_1"))])
     assert report.render() == (
         "not reached on 'tiny': 2 states, 8 transitions (2 conditional)\n  states: rep, bye"
@@ -154,14 +159,14 @@ def test_the_short_render_names_the_missed_states_and_counts_the_missed_transiti
     assert "-->" not in report.render()  # the transitions themselves are --coverage-detail's
 
 
-def test_the_short_render_of_a_flow_reached_entirely_is_one_line():
+def test_the_short_render_of_a_flow_reached_entirely_is_one_line() -> None:
     reached = CoverageReport(
         "tiny", 2, ("a", "b"), ("a", "b"), (T("start", "a", "b"),), (T("start", "a", "b"),), frozenset()
     )
     assert reached.render() == "'tiny': every state and transition reached"
 
 
-def test_the_summary_has_a_row_per_line_with_reached_of_all():
+def test_the_summary_has_a_row_per_line_with_reached_of_all() -> None:
     tiny = measure(FLOW, [_call(("menu", "start"), ("help", "press_1"))])
     text = render_summary({"main": tiny, "tty": measure(FLOW, [])})
     header, main_row, tty_row = text.splitlines()
@@ -170,7 +175,7 @@ def test_the_summary_has_a_row_per_line_with_reached_of_all():
     assert tty_row.split() == ["tty", "0", "0/5", "0.0%", "0/10", "0.0%"]
 
 
-def _ivr_test(runner, tmp_path, *args):
+def _ivr_test(runner: CliRunner, tmp_path: Path, *args: str) -> str:
     from ivr.cli import main
 
     result = runner.invoke(
@@ -182,7 +187,9 @@ def _ivr_test(runner, tmp_path, *args):
     return result.stdout.split(" of calls\n", 1)[1]  # what follows the scenarios' summary
 
 
-def test_ivr_test_coverage_prints_the_summary_first_then_only_what_was_missed(runner, tmp_path):
+def test_ivr_test_coverage_prints_the_summary_first_then_only_what_was_missed(
+    runner: CliRunner, tmp_path: Path
+) -> None:
     text = _ivr_test(runner, tmp_path, "--coverage")
     blocks = text.strip().split("\n\n")
     assert blocks[0].startswith("coverage: line")
@@ -201,7 +208,7 @@ def test_ivr_test_coverage_prints_the_summary_first_then_only_what_was_missed(ru
     assert len(text.splitlines()) < 30
 
 
-def test_ivr_test_coverage_detail_lists_every_missed_transition(runner, tmp_path):
+def test_ivr_test_coverage_detail_lists_every_missed_transition(runner: CliRunner, tmp_path: Path) -> None:
     short = _ivr_test(runner, tmp_path, "--coverage")
     text = _ivr_test(runner, tmp_path, "--coverage-detail")
     assert text.startswith("\ncoverage: line")  # the summary comes first here too
@@ -211,7 +218,7 @@ def test_ivr_test_coverage_detail_lists_every_missed_transition(runner, tmp_path
     assert "coverage-detail lists" not in text
 
 
-def test_measure_reads_real_calls_of_the_main_line(app):
+def test_measure_reads_real_calls_of_the_main_line(app: Flask) -> None:
     flow = app.extensions["ivr"].flows.get("main").machine.flow
     calls = []
     for keys in (["2", "1"], ["0"], [None]):

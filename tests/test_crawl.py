@@ -59,7 +59,9 @@ def main_crawl(main_app: Flask) -> CrawlReport:
     return crawl(WsgiTransport(main_app), MAIN, flow=flow_of(main_app, "main"), line="main")
 
 
-def test_the_main_line_crawl_reaches_every_state_and_finds_nothing_wrong(main_app, main_crawl):
+def test_the_main_line_crawl_reaches_every_state_and_finds_nothing_wrong(
+    main_app: Flask, main_crawl: CrawlReport
+) -> None:
     flow = flow_of(main_app, "main")
     assert set(main_crawl.states) == set(flow.states) - {flow.initial}
     assert main_crawl.problems == []
@@ -83,12 +85,14 @@ PATHS = [
 
 
 @pytest.mark.parametrize(("inputs", "state", "outcome"), PATHS)
-def test_each_state_has_its_shortest_path_and_outcome(main_crawl, inputs, state, outcome):
+def test_each_state_has_its_shortest_path_and_outcome(
+    main_crawl: CrawlReport, inputs: tuple[str, ...], state: str, outcome: Outcome | None
+) -> None:
     found = {p.state: p for p in main_crawl.paths}[state]
     assert (found.inputs, found.outcome) == (inputs, outcome)
 
 
-def test_repeating_a_failing_input_finds_the_way_out(main_crawl):
+def test_repeating_a_failing_input_finds_the_way_out(main_crawl: CrawlReport) -> None:
     # Silence twice keeps the caller in the menu; the third time hands over.
     move = Move("main_menu", (SILENCE,) * 3, "representative", "no_input")
     assert move in main_crawl.moves
@@ -117,7 +121,9 @@ def test_repeating_a_failing_input_finds_the_way_out(main_crawl):
         ),
     ],
 )
-def test_bounds_stop_the_crawl(main_app, options, states, truncated):
+def test_bounds_stop_the_crawl(
+    main_app: Flask, options: CrawlOptions, states: list[str], truncated: bool
+) -> None:
     report = crawl(WsgiTransport(main_app), MAIN, options=options)
     assert report.states == states
     assert report.truncated is truncated
@@ -136,7 +142,9 @@ def test_bounds_stop_the_crawl(main_app, options, states, truncated):
         pytest.param(CLOSED_HOURS, "all but closed", None, id="closed"),
     ],
 )
-def test_the_tty_line_open_and_closed(runner: CliRunner, tmp_path, now, missing, conditional):
+def test_the_tty_line_open_and_closed(
+    runner: CliRunner, tmp_path: Path, now: str, missing: set[str] | str, conditional: list[str] | None
+) -> None:
     flow = load_flow(FLOWS_DIR / "tty.yaml")
     out = tmp_path / "crawl.json"
     result = run(
@@ -159,6 +167,7 @@ def test_the_tty_line_open_and_closed(runner: CliRunner, tmp_path, now, missing,
         assert [p["outcome"]["kind"] for p in data["paths"]] == ["hangup"]
         assert "main_menu" in data["conditional_unreached_states"]
     else:
+        assert isinstance(missing, set)
         assert set(data["states"]) == everything - missing
         assert data["conditional_unreached_states"] == conditional
         assert {"trigger": "start", "source": "incoming", "dest": "closed"} in (
@@ -236,7 +245,7 @@ def planted_flows(tmp_path: Path) -> Path:
     return folder
 
 
-def test_planted_faults_are_reported(make_app: Callable[..., Flask], planted_flows):
+def test_planted_faults_are_reported(make_app: Callable[..., Flask], planted_flows: Path) -> None:
     app = make_app(FLOWS_DIR=str(planted_flows))
     report = crawl(WsgiTransport(app), MAIN, flow=flow_of(app, "main"), line="main")
     assert report.dead_ends == ["trap"]
@@ -262,7 +271,9 @@ def test_planted_faults_are_reported(make_app: Callable[..., Flask], planted_flo
 @pytest.mark.parametrize(
     ("flags", "code"), [pytest.param([], 0, id="report-only"), pytest.param(["--strict"], 1, id="strict")]
 )
-def test_strict_fails_the_command_on_planted_faults(runner: CliRunner, tmp_path, planted_flows, flags, code):
+def test_strict_fails_the_command_on_planted_faults(
+    runner: CliRunner, tmp_path: Path, planted_flows: Path, flags: list[str], code: int
+) -> None:
     result = run(
         runner,
         "crawl",
@@ -345,7 +356,7 @@ def acme_crawl(acme_url: str) -> CrawlReport:
     return crawl(HttpTransport(timeout=5), FOREIGN_NUMBER, base_url=acme_url)
 
 
-def test_a_foreign_app_is_crawled_by_fingerprint(acme_crawl):
+def test_a_foreign_app_is_crawled_by_fingerprint(acme_crawl: CrawlReport) -> None:
     paths = [(p.inputs, p.outcome) for p in acme_crawl.paths]
     assert paths == [
         ((), None),
@@ -366,7 +377,7 @@ def test_a_foreign_app_is_crawled_by_fingerprint(acme_crawl):
     assert acme_crawl.dead_ends == [] and acme_crawl.no_exit == [] and acme_crawl.errors == []
 
 
-def test_the_command_crawls_a_url_and_strict_fails_on_its_dead_key(runner: CliRunner, acme_url):
+def test_the_command_crawls_a_url_and_strict_fails_on_its_dead_key(runner: CliRunner, acme_url: str) -> None:
     result = run(runner, "crawl", "--url", acme_url, "--to", FOREIGN_NUMBER, "--strict", "--json", "-")
     assert result.exit_code == 1, result.output
     assert f"crawl of {FOREIGN_NUMBER}: 5 states" in result.stderr  # stdout holds the JSON alone
@@ -386,7 +397,9 @@ def _scenarios(folder: Path) -> dict[str, dict[str, Any]]:
     return {f.name: yaml.safe_load(f.read_text(encoding="utf-8")) for f in sorted(folder.glob("*.yaml"))}
 
 
-def test_written_scenarios_follow_the_format_and_pass(tmp_path, main_app, main_crawl):
+def test_written_scenarios_follow_the_format_and_pass(
+    tmp_path: Path, main_app: Flask, main_crawl: CrawlReport
+) -> None:
     files = write_scenarios(main_crawl, tmp_path / "crawl")
     assert len(files) == len(main_crawl.paths)
     scenarios = _scenarios(tmp_path / "crawl")
@@ -417,7 +430,9 @@ def test_written_scenarios_follow_the_format_and_pass(tmp_path, main_app, main_c
     assert len(results) == len(main_crawl.paths)
 
 
-def test_scenarios_of_a_foreign_app_dial_its_number_and_pass(tmp_path, acme_url, acme_crawl):
+def test_scenarios_of_a_foreign_app_dial_its_number_and_pass(
+    tmp_path: Path, acme_url: str, acme_crawl: CrawlReport
+) -> None:
     write_scenarios(acme_crawl, tmp_path / "acme")
     scenarios = _scenarios(tmp_path / "acme")
     assert [d["to"] for d in scenarios.values()] == [FOREIGN_NUMBER] * 5
@@ -449,7 +464,7 @@ def test_scenarios_of_a_foreign_app_dial_its_number_and_pass(tmp_path, acme_url,
         pytest.param("Enter your ID followed by the pound key.", "", id="entry-instructions"),
     ],
 )
-def test_mentioned_keys(prompt, keys):
+def test_mentioned_keys(prompt: str, keys: str) -> None:
     assert "".join(mentioned_keys(prompt)) == keys
 
 
@@ -463,13 +478,13 @@ def test_mentioned_keys(prompt, keys):
         ),
     ],
 )
-def test_bad_options_say_how_to_mend_them(runner: CliRunner, args, message):
+def test_bad_options_say_how_to_mend_them(runner: CliRunner, args: list[str], message: str) -> None:
     result = run(runner, "crawl", *args)
     assert result.exit_code == 2
     assert message in result.stderr
 
 
-def test_an_app_that_cannot_be_reached_is_an_error_not_a_report(runner: CliRunner):
+def test_an_app_that_cannot_be_reached_is_an_error_not_a_report(runner: CliRunner) -> None:
     with socket.socket() as sock:  # a port that nothing listens on
         sock.bind(("127.0.0.1", 0))
         url = f"http://127.0.0.1:{sock.getsockname()[1]}"
@@ -479,14 +494,14 @@ def test_an_app_that_cannot_be_reached_is_an_error_not_a_report(runner: CliRunne
     assert f"Check that --url {url} answers Twilio voice webhooks at /voice." in result.stderr
 
 
-def test_help_has_a_copy_pasteable_example(runner: CliRunner):
+def test_help_has_a_copy_pasteable_example(runner: CliRunner) -> None:
     result = run(runner, "crawl", "--help")
     assert result.exit_code == 0
     example = "ivr crawl --line main --depth 6 --write-scenarios crawl-scenarios/main --json crawl.json"
     assert f"    {example}\n" in result.stdout
 
 
-def test_the_command_writes_scenarios_and_json(runner: CliRunner, tmp_path):
+def test_the_command_writes_scenarios_and_json(runner: CliRunner, tmp_path: Path) -> None:
     out, folder = tmp_path / "report.json", tmp_path / "scenarios"
     result = run(
         runner,
@@ -525,8 +540,8 @@ def test_the_command_writes_scenarios_and_json(runner: CliRunner, tmp_path):
     ],
 )
 def test_crawled_scenarios_are_refused_inside_the_folders_tests_run(
-    runner, tmp_path, monkeypatch, folder, env
-):
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, folder: str, env: dict[str, str]
+) -> None:
     monkeypatch.chdir(tmp_path)
     result = runner.invoke(main, ["crawl", "--depth", "1", "--write-scenarios", folder], env=env)
     assert result.exit_code == 2, result.output
@@ -536,7 +551,9 @@ def test_crawled_scenarios_are_refused_inside_the_folders_tests_run(
     assert not (tmp_path / folder).exists() and "crawl of" not in result.stdout  # nothing ran
 
 
-def test_crawled_scenarios_outside_are_written(runner: CliRunner, tmp_path, monkeypatch):
+def test_crawled_scenarios_outside_are_written(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     result = runner.invoke(
         main,
@@ -547,7 +564,7 @@ def test_crawled_scenarios_outside_are_written(runner: CliRunner, tmp_path, monk
     assert list((tmp_path / "crawl-scenarios/specialty").glob("*.yaml"))
 
 
-def test_the_gitignore_keeps_crawled_scenarios_out():
+def test_the_gitignore_keeps_crawled_scenarios_out() -> None:
     ignored = (Path(__file__).parent.parent / ".gitignore").read_text(encoding="utf-8").split()
     assert "crawl-scenarios/" in ignored
 
@@ -556,14 +573,14 @@ SUNDAY_NIGHT = "2026-11-23T05:00:00+00:00"  # Sunday 23:00 Central: the TTY line
 
 
 @pytest.fixture
-def night(monkeypatch):
+def night(monkeypatch: pytest.MonkeyPatch) -> None:
     from datetime import datetime
 
     monkeypatch.setattr("ivr.engine.hours.system_clock", lambda: datetime.fromisoformat(SUNDAY_NIGHT))
 
 
 @pytest.mark.usefixtures("night")
-def test_a_tty_crawl_without_now_runs_at_the_fixed_open_time(runner: CliRunner, tmp_path):
+def test_a_tty_crawl_without_now_runs_at_the_fixed_open_time(runner: CliRunner, tmp_path: Path) -> None:
     out = tmp_path / "crawl.json"
     result = runner.invoke(
         main,
@@ -588,7 +605,9 @@ def test_a_tty_crawl_without_now_runs_at_the_fixed_open_time(runner: CliRunner, 
         pytest.param(["--line", "main"], {}, None, "main_menu", id="a-line-without-hours"),
     ],
 )
-def test_the_fixed_clock_gives_way(runner: CliRunner, tmp_path, args, env, now, first):
+def test_the_fixed_clock_gives_way(
+    runner: CliRunner, tmp_path: Path, args: list[str], env: dict[str, str], now: str | None, first: str
+) -> None:
     out = tmp_path / "crawl.json"
     result = runner.invoke(
         main,
@@ -612,13 +631,13 @@ def test_the_fixed_clock_gives_way(runner: CliRunner, tmp_path, args, env, now, 
     assert (data["now"], data["paths"][0]["state"]) == (now, first)
 
 
-def test_the_help_says_which_clock_is_used(runner: CliRunner):
+def test_the_help_says_which_clock_is_used(runner: CliRunner) -> None:
     text = " ".join(runner.invoke(main, ["crawl", "--help"]).stdout.split())
     assert "Default, so that crawls repeat: noon" in text
     assert "the TTY line at 2026-11-23T12:00:00-06:00; a line without hours: the real clock" in text
 
 
-def test_the_fixed_open_time_is_open_for_any_hours():
+def test_the_fixed_open_time_is_open_for_any_hours() -> None:
     from datetime import datetime
 
     from ivr.engine.flow import Hours
@@ -635,7 +654,7 @@ def test_the_fixed_open_time_is_open_for_any_hours():
         assert is_open(hours, datetime.fromisoformat(expected))
 
 
-def test_one_call_one_state_in_the_singular(runner: CliRunner, tmp_path):
+def test_one_call_one_state_in_the_singular(runner: CliRunner, tmp_path: Path) -> None:
     result = runner.invoke(
         main,
         ["crawl", "--line", "specialty", "--max-calls", "1", "--database", str(tmp_path / "db")],
@@ -645,7 +664,7 @@ def test_one_call_one_state_in_the_singular(runner: CliRunner, tmp_path):
     assert ": 1 state, 1 call in " in result.stdout.splitlines()[0]
 
 
-def test_a_crawl_whose_first_call_fails_raises_crawl_error():
+def test_a_crawl_whose_first_call_fails_raises_crawl_error() -> None:
     from ivr.qa.crawl import CrawlError
 
     broken = Flask("broken")

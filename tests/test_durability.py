@@ -8,11 +8,13 @@ import subprocess
 import urllib.parse
 import urllib.request
 from pathlib import Path
+from xml.etree import ElementTree
 
 from ivr.engine.ssml import spoken_text
 from ivr.sim.twiml_rules import validate_twiml
 
 from .flow_text import confirm, prompt
+from .narrowing import found
 from .servers import ROOT, free_port, start_flask
 
 
@@ -22,17 +24,17 @@ def _start(db: Path, port: int) -> subprocess.Popen[bytes]:
     return start_flask(port, env)
 
 
-def _post(port: int, path: str, fields: dict[str, str]):
+def _post(port: int, path: str, fields: dict[str, str]) -> ElementTree.Element:
     data = urllib.parse.urlencode(fields).encode()
     with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", data=data, timeout=10) as r:
         return validate_twiml(r.read())
 
 
-def _heard(root) -> str:
+def _heard(root: ElementTree.Element) -> str:
     return " ".join(spoken_text(say) for say in root.iter("Say"))
 
 
-def test_sigkill_mid_call_then_restart(tmp_path):
+def test_sigkill_mid_call_then_restart(tmp_path: Path) -> None:
     db = tmp_path / "ivr.sqlite3"
     port = free_port()
     fields = {"CallSid": "CAkill", "To": "+18002372765", "From": "+15551230000"}
@@ -41,7 +43,7 @@ def test_sigkill_mid_call_then_restart(tmp_path):
         _post(port, "/voice", fields)
         root = _post(port, "/voice/input?step=0", {**fields, "Digits": "3"})
         assert _heard(root) == f"{confirm('medicare_menu')} {prompt('medicare_menu')}"
-        action = root.find("Gather").attrib["action"]
+        action = found(root, "Gather").attrib["action"]
     finally:
         server.send_signal(signal.SIGKILL)
         server.wait(10)

@@ -7,17 +7,24 @@ behaviour that a surviving mutant changed without any other test noticing.
 from __future__ import annotations
 
 import logging
+import secrets
 import types
 from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
 from xml.etree import ElementTree
 
 import pytest
+from flask import Flask
 
 from ivr.engine import engine as engine_module
+from ivr.engine.call import CallSession
 from ivr.engine.config import FLOWS_DIR
 from ivr.engine.engine import FINAL_STATUSES, CallParams, Engine, Reply, mask_number
 from ivr.engine.render import heard
 from ivr.engine.ssml import spoken_text
+
+from .narrowing import found, stored
 
 # Numbers the shipped flow files list (data only: the simulator never dials them).
 MAIN = "+18002372765"
@@ -47,14 +54,14 @@ class Dialled:
         assert at is None or isinstance(at, int)
         return self._keep(self.engine.handle_input(self._params(digits=digits, speech=speech), at))
 
-    def session(self) -> engine_module.CallSession:
-        with self.engine.store.call(self.sid, engine_module.time.time()) as slot:
+    def session(self) -> CallSession:
+        with self.engine.store.call(self.sid, engine_time()) as slot:
             assert slot.session is not None
             return slot.session
 
     def edit(self, **changes: object) -> None:
         """Change the stored session, as a flow edit or a lost document would."""
-        now = engine_module.time.time()
+        now = engine_time()
         with self.engine.store.call(self.sid, now) as slot:
             session = slot.session
             assert session is not None
@@ -63,11 +70,19 @@ class Dialled:
             slot.save(session, now=now)
 
     def _params(self, **extra: str) -> CallParams:
-        return CallParams(call_sid=self.sid, to=self.to, **{**self.fields, **extra})
+        fields: dict[str, Any] = {**self.fields, **extra}
+        return CallParams(call_sid=self.sid, to=self.to, **fields)
 
     def _keep(self, reply: Reply) -> Reply:
         self.replies.append(reply)
         return reply
+
+
+def engine_time() -> float:
+    """The engine's wall clock: `time.time()`, or the stand-in the `clock` fixture put in its place."""
+    clock: Any = vars(engine_module)["time"]
+    now: float = clock.time()
+    return now
 
 
 def parse(reply: Reply | str) -> ElementTree.Element:
@@ -128,7 +143,7 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Callable[[float], None]:
 # -- answering -------------------------------------------------------------------------------
 
 
-def test_a_new_call_is_greeted_on_its_line_at_step_zero(engine, dial):
+def test_a_new_call_is_greeted_on_its_line_at_step_zero(engine: Engine, dial: Callable[..., Dialled]) -> None:
     call = dial(caller="+15551234567")
     reply = call.start()
     assert (reply.line, reply.state, reply.lang, reply.trigger) == ("main", "main_menu", "en", "start")
@@ -137,6 +152,7 @@ def test_a_new_call_is_greeted_on_its_line_at_step_zero(engine, dial):
     assert words.startswith(heard(engine.flow("main").greeting["en"], "en"))
     assert prompt(engine, "main_menu") in words
     record = engine.store.get_call(call.sid)
+    assert record is not None
     assert (record.line, record.state, record.lang, record.caller) == ("main", "main_menu", "en", "***4567")
     assert [(e.step, e.trigger, e.input, e.source, e.dest, e.lang) for e in record.events] == [
         (0, "start", "", "incoming", "main_menu", "en")
@@ -145,17 +161,22 @@ def test_a_new_call_is_greeted_on_its_line_at_step_zero(engine, dial):
     assert (session.step, session.greeted, session.last_twiml) == (0, "en", reply.twiml)
 
 
-def test_twilio_retrying_the_first_request_gets_the_same_document_and_no_second_call(engine, dial):
+def test_twilio_retrying_the_first_request_gets_the_same_document_and_no_second_call(
+    engine: Engine, dial: Callable[..., Dialled]
+) -> None:
     call = dial()
     first = call.start()
     again = call.start()
     assert again.twiml == first.twiml
     assert (again.line, again.state, again.lang, again.trigger) == ("main", "main_menu", "en", None)
     record = engine.store.get_call(call.sid)
+    assert record is not None
     assert len(record.events) == 1 and record.reference == call.session().reference
 
 
-def test_the_first_webhook_again_mid_call_repeats_where_the_call_is_without_the_greeting(engine, dial):
+def test_the_first_webhook_again_mid_call_repeats_where_the_call_is_without_the_greeting(
+    engine: Engine, dial: Callable[..., Dialled]
+) -> None:
     call = dial()
     call.start()
     call.press("2")
@@ -166,10 +187,12 @@ def test_the_first_webhook_again_mid_call_repeats_where_the_call_is_without_the_
     assert prompt(engine, "billing_menu") in words
     assert heard(engine.flow("main").greeting["en"], "en") not in words
     assert prompt(engine, "billing_menu", "confirm") not in words
-    assert len(engine.store.get_call(call.sid).events) == 2
+    assert len(stored(engine.store, call.sid).events) == 2
 
 
-def test_a_call_that_ended_and_calls_in_again_with_the_same_sid_starts_afresh(engine, dial):
+def test_a_call_that_ended_and_calls_in_again_with_the_same_sid_starts_afresh(
+    engine: Engine, dial: Callable[..., Dialled]
+) -> None:
     call = dial()
     call.start()
     call.press("2")
@@ -181,7 +204,9 @@ def test_a_call_that_ended_and_calls_in_again_with_the_same_sid_starts_afresh(en
     assert (session.ended, session.step, session.state) == (False, 0, "main_menu")
 
 
-def test_the_flow_losing_the_calls_state_sends_it_back_to_the_start(engine, dial, caplog):
+def test_the_flow_losing_the_calls_state_sends_it_back_to_the_start(
+    engine: Engine, dial: Callable[..., Dialled], caplog: pytest.LogCaptureFixture
+) -> None:
     call = dial()
     call.start()
     call.press("2")
@@ -192,7 +217,9 @@ def test_the_flow_losing_the_calls_state_sends_it_back_to_the_start(engine, dial
     assert f"call {call.sid} was in 'a_state_since_deleted', which no longer exists" in logged(caplog)
 
 
-def test_a_repeat_after_the_flow_lost_the_state_renders_the_start(engine, dial):
+def test_a_repeat_after_the_flow_lost_the_state_renders_the_start(
+    engine: Engine, dial: Callable[..., Dialled]
+) -> None:
     call = dial()
     call.start()
     call.press("2")
@@ -204,7 +231,9 @@ def test_a_repeat_after_the_flow_lost_the_state_renders_the_start(engine, dial):
 # -- step numbers: retries and stale documents -----------------------------------------------
 
 
-def test_a_retried_input_for_the_step_before_gets_the_stored_document(engine, dial):
+def test_a_retried_input_for_the_step_before_gets_the_stored_document(
+    engine: Engine, dial: Callable[..., Dialled]
+) -> None:
     call = dial()
     call.start()
     moved = call.press("2", step=0)
@@ -212,11 +241,13 @@ def test_a_retried_input_for_the_step_before_gets_the_stored_document(engine, di
     assert retried.twiml == moved.twiml
     assert where(moved) == ("main", "billing_menu", "en", "press_2")
     assert where(retried) == ("main", "billing_menu", "en", None)
-    assert call.session().step == 1 and len(engine.store.get_call(call.sid).events) == 2
+    assert call.session().step == 1 and len(stored(engine.store, call.sid).events) == 2
 
 
 @pytest.mark.parametrize("step", [0, 3], ids=["older-than-the-step-before", "ahead-of-the-call"])
-def test_an_input_for_another_step_re_renders_the_current_state(engine, dial, step):
+def test_an_input_for_another_step_re_renders_the_current_state(
+    engine: Engine, dial: Callable[..., Dialled], step: int
+) -> None:
     call = dial()
     call.start()
     call.press("2")
@@ -227,10 +258,12 @@ def test_an_input_for_another_step_re_renders_the_current_state(engine, dial, st
     assert reply.twiml != before.last_twiml  # no confirmation: the caller did not just choose it
     assert action_step(reply) == 2
     assert prompt(engine, "billing_discrepancy") in said(reply)
-    assert call.session().step == 2 and len(engine.store.get_call(call.sid).events) == 3
+    assert call.session().step == 2 and len(stored(engine.store, call.sid).events) == 3
 
 
-def test_the_step_before_without_a_stored_document_is_re_rendered(engine, dial):
+def test_the_step_before_without_a_stored_document_is_re_rendered(
+    engine: Engine, dial: Callable[..., Dialled]
+) -> None:
     call = dial()
     call.start()
     call.press("2")
@@ -240,7 +273,7 @@ def test_the_step_before_without_a_stored_document_is_re_rendered(engine, dial):
     assert action_step(reply) == 1 and prompt(engine, "billing_menu") in said(reply)
 
 
-def test_input_without_a_step_is_applied_to_the_call(dial):
+def test_input_without_a_step_is_applied_to_the_call(dial: Callable[..., Dialled]) -> None:
     call = dial()
     call.start()
     reply = call.press("2", step=None)
@@ -251,20 +284,24 @@ def test_input_without_a_step_is_applied_to_the_call(dial):
 # -- calls the store does not have -----------------------------------------------------------
 
 
-def test_input_for_an_unknown_call_starts_it_afresh(engine, dial, caplog):
+def test_input_for_an_unknown_call_starts_it_afresh(
+    engine: Engine, dial: Callable[..., Dialled], caplog: pytest.LogCaptureFixture
+) -> None:
     call = dial(to=TTY)
     with caplog.at_level(logging.WARNING, logger="ivr.engine.engine"):
         reply = engine.handle_input(CallParams(call.sid, to=TTY, digits="3"), 5)
     assert (reply.line, reply.state, reply.trigger) == ("tty", "main_menu", "start")
     assert action_step(reply) == 0
-    assert engine.store.get_call(call.sid).line == "tty"
+    assert stored(engine.store, call.sid).line == "tty"
     assert f"input for unknown call {call.sid}: starting it afresh" in logged(caplog)
 
 
 @pytest.mark.parametrize("to, line", [(TTY, "tty"), ("", "main")], ids=["tty-line", "no-To"])
-def test_input_after_the_session_expired_is_told_the_call_ended(engine, dial, clock, to, line):
+def test_input_after_the_session_expired_is_told_the_call_ended(
+    engine: Engine, dial: Callable[..., Dialled], clock: Callable[[float], None], to: str, line: str
+) -> None:
     call = dial(to=to)
-    now = engine_module.time.time()
+    now = engine_time()
     clock(now)
     call.start()
     clock(now + engine.config.session_ttl + 60)
@@ -276,7 +313,9 @@ def test_input_after_the_session_expired_is_told_the_call_ended(engine, dial, cl
 
 
 @pytest.mark.parametrize("lang", ["en", "es"])
-def test_input_after_twilio_said_the_call_ended_hears_so_in_the_calls_language(engine, dial, lang):
+def test_input_after_twilio_said_the_call_ended_hears_so_in_the_calls_language(
+    engine: Engine, dial: Callable[..., Dialled], lang: str
+) -> None:
     call = dial()
     call.start()
     if lang == "es":
@@ -291,7 +330,9 @@ def test_input_after_twilio_said_the_call_ended_hears_so_in_the_calls_language(e
 # -- terminal states ---------------------------------------------------------------------------
 
 
-def test_input_after_a_transfer_repeats_the_transfer_document(engine, dial):
+def test_input_after_a_transfer_repeats_the_transfer_document(
+    engine: Engine, dial: Callable[..., Dialled]
+) -> None:
     call = dial()
     call.start()
     transfer = call.press("0")
@@ -303,13 +344,13 @@ def test_input_after_a_transfer_repeats_the_transfer_document(engine, dial):
     assert rebuilt.state == "representative"
     enqueue = parse(rebuilt).find("Enqueue")
     assert enqueue is not None and enqueue.text == "sim-representative"
-    assert len(engine.store.get_call(call.sid).events) == 2
+    assert len(stored(engine.store, call.sid).events) == 2
 
 
 # -- failures, notices and confirmations ----------------------------------------------------
 
 
-def test_a_key_press_that_stays_put_still_clears_the_failures(dial):
+def test_a_key_press_that_stays_put_still_clears_the_failures(dial: Callable[..., Dialled]) -> None:
     call = dial()
     call.start()
     call.press("")
@@ -323,7 +364,7 @@ def test_a_key_press_that_stays_put_still_clears_the_failures(dial):
     assert call.replies[-1].state == "main_menu"  # two more silences: still one retry left
 
 
-def test_a_move_without_a_key_clears_the_failures(dial):
+def test_a_move_without_a_key_clears_the_failures(dial: Callable[..., Dialled]) -> None:
     call = dial()
     call.start()
     call.press("1")  # verify_id
@@ -333,7 +374,7 @@ def test_a_move_without_a_key_clears_the_failures(dial):
     assert reply.state == "verify_dob" and call.session().failures == 0
 
 
-def test_failures_run_out_into_the_failover_transfer(engine, make_app):
+def test_failures_run_out_into_the_failover_transfer(engine: Engine, make_app: Callable[..., Flask]) -> None:
     app = make_app(MAX_FAILURES="2")
     try:
         call = Dialled(app.extensions["ivr"], "CAfailover")
@@ -357,7 +398,9 @@ def test_failures_run_out_into_the_failover_transfer(engine, make_app):
     ],
     ids=["silence", "a-key-with-no-option", "repeat"],
 )
-def test_a_menu_retry_says_why_then_the_short_prompt(engine, dial, keys, notice, field):
+def test_a_menu_retry_says_why_then_the_short_prompt(
+    engine: Engine, dial: Callable[..., Dialled], keys: str, notice: str | None, field: str
+) -> None:
     call = dial()
     call.start()
     words = said(call.press(keys))
@@ -371,7 +414,9 @@ def test_a_menu_retry_says_why_then_the_short_prompt(engine, dial, keys, notice,
             assert text(engine, other) not in words
 
 
-def test_a_bad_entry_says_it_is_not_valid_then_the_short_prompt(engine, dial):
+def test_a_bad_entry_says_it_is_not_valid_then_the_short_prompt(
+    engine: Engine, dial: Callable[..., Dialled]
+) -> None:
     call = dial()
     call.start()
     call.press("1")
@@ -381,7 +426,9 @@ def test_a_bad_entry_says_it_is_not_valid_then_the_short_prompt(engine, dial):
     assert said(reply).startswith(expected)
 
 
-def test_silence_after_an_information_leaf_says_goodbye_without_a_notice(engine, dial):
+def test_silence_after_an_information_leaf_says_goodbye_without_a_notice(
+    engine: Engine, dial: Callable[..., Dialled]
+) -> None:
     call = dial()
     call.start()
     call.press("2")
@@ -394,10 +441,12 @@ def test_silence_after_an_information_leaf_says_goodbye_without_a_notice(engine,
     assert words.endswith(prompt(engine, "goodbye"))
     for notice in ("no_input", "failover"):
         assert text(engine, notice) not in words
-    assert engine.store.get_call(call.sid).outcome == "goodbye"
+    assert stored(engine.store, call.sid).outcome == "goodbye"
 
 
-def test_a_choice_that_moves_is_confirmed_and_a_move_by_entry_is_not(engine, dial):
+def test_a_choice_that_moves_is_confirmed_and_a_move_by_entry_is_not(
+    engine: Engine, dial: Callable[..., Dialled]
+) -> None:
     call = dial()
     call.start()
     chosen = said(call.press("1"))
@@ -410,7 +459,9 @@ def test_a_choice_that_moves_is_confirmed_and_a_move_by_entry_is_not(engine, dia
     assert prompt(engine, "refill_menu") in verified
 
 
-def test_a_second_language_is_greeted_once_then_only_named(engine, dial):
+def test_a_second_language_is_greeted_once_then_only_named(
+    engine: Engine, dial: Callable[..., Dialled]
+) -> None:
     call = dial()
     call.start()
     spanish = call.press("9")
@@ -429,24 +480,30 @@ def test_a_second_language_is_greeted_once_then_only_named(engine, dial):
     [("1" * 64, "[64 digits hidden]"), ("1" * 65, "[65 digits hidden]"), ("1" * 300, "[65 digits hidden]")],
     ids=["the-longest-entry", "one-key-too-many", "far-too-many"],
 )
-def test_an_over_long_entry_is_cut_to_64_keys_and_a_marker(engine, dial, keys, logged_as):
+def test_an_over_long_entry_is_cut_to_64_keys_and_a_marker(
+    engine: Engine, dial: Callable[..., Dialled], keys: str, logged_as: str
+) -> None:
     call = dial()
     call.start()
     call.press("1")
     reply = call.press(keys)
     assert (reply.state, reply.trigger) == ("verify_id", "entry")  # no condition accepts it
-    assert engine.store.get_call(call.sid).events[-1].input == logged_as
+    assert stored(engine.store, call.sid).events[-1].input == logged_as
 
 
 @pytest.mark.parametrize("words", ["billing " + "x" * 200, "y" * 200], ids=["understood", "not-understood"])
-def test_what_was_said_is_kept_to_eighty_characters(engine, dial, words):
+def test_what_was_said_is_kept_to_eighty_characters(
+    engine: Engine, dial: Callable[..., Dialled], words: str
+) -> None:
     call = dial()
     call.start()
     call.press(speech=words)
-    assert engine.store.get_call(call.sid).events[-1].input == f'said "{words[:80]}"'
+    assert stored(engine.store, call.sid).events[-1].input == f'said "{words[:80]}"'
 
 
-def test_a_line_whose_first_language_is_spanish_answers_in_spanish(make_app, tmp_path):
+def test_a_line_whose_first_language_is_spanish_answers_in_spanish(
+    make_app: Callable[..., Flask], tmp_path: Path
+) -> None:
     flows = tmp_path / "flows"
     flows.mkdir()
     source = (FLOWS_DIR / "main.yaml").read_text(encoding="utf-8")
@@ -467,13 +524,15 @@ def test_a_line_whose_first_language_is_spanish_answers_in_spanish(make_app, tmp
 # -- the call record -------------------------------------------------------------------------
 
 
-def test_each_step_is_logged_with_its_input_masked_where_secret(engine, dial):
+def test_each_step_is_logged_with_its_input_masked_where_secret(
+    engine: Engine, dial: Callable[..., Dialled]
+) -> None:
     call = dial()
     call.start()
     call.press("9")
     call.press("1")
     call.press(MEMBER_ID)
-    events = engine.store.get_call(call.sid).events
+    events = stored(engine.store, call.sid).events
     assert [(e.step, e.trigger, e.input, e.source, e.dest, e.lang) for e in events] == [
         (0, "start", "", "incoming", "main_menu", "en"),
         (1, "press_9", "9", "main_menu", "main_menu", "es"),
@@ -481,6 +540,7 @@ def test_each_step_is_logged_with_its_input_masked_where_secret(engine, dial):
         (3, "entry", "[8 digits hidden]", "verify_id", "verify_dob", "es"),
     ]
     record = engine.store.get_call(call.sid)
+    assert record is not None
     assert (record.state, record.lang, record.outcome) == ("verify_dob", "es", None)
 
 
@@ -489,23 +549,30 @@ def test_each_step_is_logged_with_its_input_masked_where_secret(engine, dial):
     [(("0",), "transfer:representative"), (("4",), "transfer:pharmacist"), (("2",), None)],
     ids=["representative", "pharmacist", "still-in-a-menu"],
 )
-def test_the_record_keeps_the_outcome_of_the_state_reached(engine, dial, keys, outcome):
+def test_the_record_keeps_the_outcome_of_the_state_reached(
+    engine: Engine, dial: Callable[..., Dialled], keys: tuple[str, ...], outcome: str | None
+) -> None:
     call = dial()
     call.start()
     for key in keys:
         call.press(key)
-    assert engine.store.get_call(call.sid).outcome == outcome
+    assert stored(engine.store, call.sid).outcome == outcome
 
 
-def test_a_closed_line_is_its_outcome_from_the_first_request(engine, dial):
+def test_a_closed_line_is_its_outcome_from_the_first_request(
+    engine: Engine, dial: Callable[..., Dialled]
+) -> None:
     call = dial(to=TTY, simulated_now=SUNDAY)
     reply = call.start()
     assert (reply.line, reply.state) == ("tty", "closed")
     record = engine.store.get_call(call.sid)
+    assert record is not None
     assert record.outcome == "closed" and record.events[0].dest == "closed"
 
 
-def test_the_log_tells_a_calls_path_without_the_callers_number(engine, dial, caplog):
+def test_the_log_tells_a_calls_path_without_the_callers_number(
+    engine: Engine, dial: Callable[..., Dialled], caplog: pytest.LogCaptureFixture
+) -> None:
     call = dial(caller="+15551234567")
     with caplog.at_level(logging.INFO, logger="ivr.engine.engine"):
         call.start()
@@ -522,7 +589,9 @@ def test_the_log_tells_a_calls_path_without_the_callers_number(engine, dial, cap
 # -- reference numbers -----------------------------------------------------------------------
 
 
-def test_reference_numbers_never_start_with_zero_and_are_never_reused(engine, dial, monkeypatch):
+def test_reference_numbers_never_start_with_zero_and_are_never_reused(
+    engine: Engine, dial: Callable[..., Dialled], monkeypatch: pytest.MonkeyPatch
+) -> None:
     drawn = iter([1_234_567, 12_345_678, 12_345_678, 7, 87_654_321])
     bounds: list[int] = []
 
@@ -530,17 +599,17 @@ def test_reference_numbers_never_start_with_zero_and_are_never_reused(engine, di
         bounds.append(bound)
         return next(drawn)
 
-    monkeypatch.setattr(engine_module.secrets, "randbelow", randbelow)
+    monkeypatch.setattr(secrets, "randbelow", randbelow)  # the module the engine draws from
     first, second = dial(), dial()
     first.start()
     second.start()
     assert first.session().reference == "12345678"
     assert second.session().reference == "87654321"
     assert bounds == [10**8] * 5
-    assert engine.store.get_call(second.sid).reference == "87654321"
+    assert stored(engine.store, second.sid).reference == "87654321"
 
 
-def test_the_reference_number_is_spoken_digit_by_digit(engine, dial):
+def test_the_reference_number_is_spoken_digit_by_digit(engine: Engine, dial: Callable[..., Dialled]) -> None:
     call = dial()
     call.start()
     reply = call.press("0")
@@ -563,7 +632,9 @@ def test_the_reference_number_is_spoken_digit_by_digit(engine, dial):
     ],
     ids=["honoured", "ignored-by-config", "malformed", "absent"],
 )
-def test_a_simulated_clock_chooses_hours_only_when_allowed(make_app, allow, simulated, state, clock):
+def test_a_simulated_clock_chooses_hours_only_when_allowed(
+    make_app: Callable[..., Flask], allow: str, simulated: str, state: str, clock: str | None
+) -> None:
     app = make_app(ALLOW_SIMULATED_CLOCK=allow)
     try:
         call = Dialled(app.extensions["ivr"], "CAclock", TTY, simulated_now=simulated)
@@ -573,14 +644,18 @@ def test_a_simulated_clock_chooses_hours_only_when_allowed(make_app, allow, simu
         app.extensions["ivr"].store.close()
 
 
-def test_a_malformed_simulated_clock_is_logged(dial, caplog):
+def test_a_malformed_simulated_clock_is_logged(
+    dial: Callable[..., Dialled], caplog: pytest.LogCaptureFixture
+) -> None:
     call = dial(to=TTY, simulated_now="yesterday")
     with caplog.at_level(logging.WARNING, logger="ivr.engine.engine"):
         call.start()
     assert logged(caplog) == [f"call {call.sid}: ignoring a malformed SimulatedNow"]
 
 
-def test_the_calls_own_clock_is_used_when_its_state_restarts(engine, dial):
+def test_the_calls_own_clock_is_used_when_its_state_restarts(
+    engine: Engine, dial: Callable[..., Dialled]
+) -> None:
     call = dial(to=TTY)
     call.start()
     assert call.press("2").state == "billing_menu"
@@ -602,7 +677,7 @@ def test_the_calls_own_clock_is_used_when_its_state_restarts(engine, dial):
     ],
     ids=["main", "tty-as-dialled", "specialty", "no-To", "unknown-number"],
 )
-def test_line_for_normalises_the_number_and_defaults_to_main(engine, to, line):
+def test_line_for_normalises_the_number_and_defaults_to_main(engine: Engine, to: str, line: str) -> None:
     assert engine.line_for(to) == line
 
 
@@ -618,7 +693,7 @@ def test_line_for_normalises_the_number_and_defaults_to_main(engine, to, line):
     ],
     ids=["e164", "local", "four-digits", "three-digits", "no-digits", "empty"],
 )
-def test_mask_number_keeps_the_last_four_digits(number, masked):
+def test_mask_number_keeps_the_last_four_digits(number: str, masked: str) -> None:
     assert mask_number(number) == masked
 
 
@@ -626,25 +701,29 @@ def test_mask_number_keeps_the_last_four_digits(number, masked):
 
 
 @pytest.mark.parametrize("status", sorted(FINAL_STATUSES))
-def test_a_final_status_closes_the_record(engine, dial, status):
+def test_a_final_status_closes_the_record(engine: Engine, dial: Callable[..., Dialled], status: str) -> None:
     call = dial()
     call.start()
     assert engine.call_status(CallParams(call.sid, call_status=status, duration=42)) is True
     record = engine.store.get_call(call.sid)
+    assert record is not None
     assert record.status == status and record.ended_at is not None
     assert call.session().ended is True
 
 
 @pytest.mark.parametrize("status", ["ringing", "in-progress", "queued", "", "Completed"])
-def test_a_status_that_is_not_final_changes_nothing(engine, dial, status):
+def test_a_status_that_is_not_final_changes_nothing(
+    engine: Engine, dial: Callable[..., Dialled], status: str
+) -> None:
     call = dial()
     call.start()
     assert engine.call_status(CallParams(call.sid, call_status=status)) is False
     record = engine.store.get_call(call.sid)
+    assert record is not None
     assert record.status == "in-progress" and record.ended_at is None
 
 
-def test_a_final_status_for_an_unknown_call_closes_nothing(engine):
+def test_a_final_status_for_an_unknown_call_closes_nothing(engine: Engine) -> None:
     assert engine.call_status(CallParams("CAnobody", call_status="completed")) is False
     assert engine.store.get_call("CAnobody") is None
 
@@ -652,12 +731,13 @@ def test_a_final_status_for_an_unknown_call_closes_nothing(engine):
 # -- static documents --------------------------------------------------------------------------
 
 
-def test_the_fallback_apologises_in_every_language_then_queues_for_a_representative(engine):
+def test_the_fallback_apologises_in_every_language_then_queues_for_a_representative(engine: Engine) -> None:
     root = parse(engine.fallback())
     assert [child.tag for child in root] == ["Say", "Say", "Enqueue"]
     assert [s.attrib["language"] for s in root.iter("Say")] == ["en-US", "es-US"]
     assert said(engine.fallback()).startswith(text(engine, "error"))
     enqueue = root.find("Enqueue")
+    assert enqueue is not None
     assert enqueue.text == "sim-representative"
     assert enqueue.attrib["waitUrl"] == "/voice/hold?lang=en"
 
@@ -667,18 +747,22 @@ def test_the_fallback_apologises_in_every_language_then_queues_for_a_representat
     [("en", "en", "en-US"), ("es", "es", "es-US"), ("fr", "en", "en-US"), ("", "en", "en-US")],
     ids=["en", "es", "unknown", "empty"],
 )
-def test_hold_speaks_the_hold_message_then_pauses(engine, lang, expected, language):
+def test_hold_speaks_the_hold_message_then_pauses(
+    engine: Engine, lang: str, expected: str, language: str
+) -> None:
     root = parse(engine.hold(lang))
     assert [child.tag for child in root] == ["Say", "Pause"]
-    assert root.find("Say").attrib["language"] == language
+    assert found(root, "Say").attrib["language"] == language
     assert said(engine.hold(lang)) == text(engine, "hold", expected)
-    assert root.find("Pause").attrib["length"] == "20"
+    assert found(root, "Pause").attrib["length"] == "20"
 
 
 @pytest.mark.parametrize(
     "lang, expected", [("en", "en"), ("es", "es"), ("de", "en")], ids=["en", "es", "unknown"]
 )
-def test_after_a_transfer_the_caller_hears_goodbye_and_the_call_hangs_up(engine, lang, expected):
+def test_after_a_transfer_the_caller_hears_goodbye_and_the_call_hangs_up(
+    engine: Engine, lang: str, expected: str
+) -> None:
     document = engine.after_transfer(lang)
     assert [child.tag for child in parse(document)] == ["Say", "Hangup"]
     assert said(document) == text(engine, "after_transfer", expected)

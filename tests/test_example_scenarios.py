@@ -21,7 +21,9 @@ def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
     folder = tmp_path_factory.mktemp("examples")
     built = open_target(None, database=str(folder / "ivr.sqlite3"))
     yield built
-    built.engine().store.close()
+    engine = built.engine()
+    assert engine is not None  # in-process
+    engine.store.close()
 
 
 @pytest.mark.parametrize("path", FILES, ids=IDS)

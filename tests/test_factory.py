@@ -6,6 +6,7 @@ import logging
 from pathlib import Path
 
 import pytest
+from flask import Flask
 
 from app import create_app
 from ivr.stores.memory_store import MemoryStore
@@ -14,11 +15,11 @@ from ivr.stores.sqlite_store import SqliteStore
 UNSIGNED = "TWILIO_AUTH_TOKEN is not set: webhooks accept UNSIGNED requests"
 
 
-def _close(app) -> None:
+def _close(app: Flask) -> None:
     app.extensions["ivr"].store.close()
 
 
-def test_defaults(tmp_path, monkeypatch):
+def test_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     app = create_app({"DATABASE": ":memory:"})
     assert app.config["MAX_CONTENT_LENGTH"] == 64 * 1024
@@ -29,7 +30,7 @@ def test_defaults(tmp_path, monkeypatch):
     _close(app)
 
 
-def test_the_database_defaults_to_the_instance_folder():
+def test_the_database_defaults_to_the_instance_folder() -> None:
     app = create_app()
     assert app.config["DATABASE"] == str(Path(app.instance_path) / "ivr.sqlite3")
     assert type(app.extensions["ivr"].store) is SqliteStore
@@ -52,15 +53,22 @@ def test_the_database_defaults_to_the_instance_folder():
         ),
     ],
 )
-def test_environment_variables_are_read(monkeypatch, variable, value, key, expected):
+def test_environment_variables_are_read(
+    monkeypatch: pytest.MonkeyPatch,
+    variable: str,
+    value: str,
+    key: str,
+    expected: int | str | tuple[str, ...],
+) -> None:
     monkeypatch.setenv("IVR_DATABASE", ":memory:")
+    monkeypatch.setenv("IVR_SECRET_KEY", "member-key")  # an auth token needs one
     monkeypatch.setenv(variable, value)
     app = create_app()
     assert app.config[key] == expected
     _close(app)
 
 
-def test_the_engine_reads_the_same_settings(monkeypatch):
+def test_the_engine_reads_the_same_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("IVR_DATABASE", ":memory:")
     monkeypatch.setenv("IVR_MAX_FAILURES", "7")
     app = create_app()
@@ -68,7 +76,7 @@ def test_the_engine_reads_the_same_settings(monkeypatch):
     _close(app)
 
 
-def test_the_test_config_wins_over_the_environment(monkeypatch, tmp_path):
+def test_the_test_config_wins_over_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("IVR_DATABASE", str(tmp_path / "from-env.sqlite3"))
     monkeypatch.setenv("IVR_MAX_FAILURES", "7")
     app = create_app({"DATABASE": ":memory:", "MAX_FAILURES": 2})
@@ -79,7 +87,7 @@ def test_the_test_config_wins_over_the_environment(monkeypatch, tmp_path):
 
 
 @pytest.mark.parametrize("off", ["0", "false", "No", "off"])
-def test_the_trainer_can_be_turned_off(off):
+def test_the_trainer_can_be_turned_off(off: str) -> None:
     app = create_app({"DATABASE": ":memory:", "TRAINER": off})
     assert set(app.blueprints) == {"voice", "health"}
     assert app.test_client().get("/").status_code == 404
@@ -94,8 +102,10 @@ def test_the_trainer_can_be_turned_off(off):
         pytest.param({"TWILIO_WEBHOOK_SHARED_KEY": "key"}, False, id="shared-key"),
     ],
 )
-def test_unsigned_webhooks_are_warned_about(caplog, settings, warned):
+def test_unsigned_webhooks_are_warned_about(
+    caplog: pytest.LogCaptureFixture, settings: dict[str, str], warned: bool
+) -> None:
     caplog.set_level(logging.WARNING, logger="ivr.app")
-    app = create_app({"DATABASE": ":memory:", **settings})
+    app = create_app({"DATABASE": ":memory:", "SECRET_KEY": "member-key", **settings})
     assert (UNSIGNED in caplog.text) is warned
     _close(app)

@@ -146,7 +146,7 @@ def test_the_edit_is_read_by_a_new_app_even_without_reload(
     assert NEW in main_menu_heard(start(False))
 
 
-def test_two_flows_with_one_name_are_refused(tmp_path):
+def test_two_flows_with_one_name_are_refused(tmp_path: Path) -> None:
     import shutil
 
     from ivr.engine.config import FLOWS_DIR

@@ -163,14 +163,16 @@ def _expected_call_status(form: dict[str, str]) -> int:
 
 @fuzz
 @given(form=forms())
-def test_first_request(client, errors, form):
+def test_first_request(client: FlaskClient, errors: LoggedErrors, form: dict[str, str]) -> None:
     response = _post(client, errors, "/voice", form)
     _assert_twiml(response, _expected_call_status(form))
 
 
 @fuzz
 @given(form=forms(), step=st.one_of(st.none(), steps))
-def test_gather_input(client, errors, form, step):
+def test_gather_input(
+    client: FlaskClient, errors: LoggedErrors, form: dict[str, str], step: str | None
+) -> None:
     query = None if step is None else {"step": step}
     response = _post(client, errors, "/voice/input", form, query)
     _assert_twiml(response, _expected_call_status(form))
@@ -178,14 +180,16 @@ def test_gather_input(client, errors, form, step):
 
 @fuzz
 @given(form=forms(), query=raw_queries)
-def test_gather_input_raw_query(client, errors, form, query):
+def test_gather_input_raw_query(
+    client: FlaskClient, errors: LoggedErrors, form: dict[str, str], query: str
+) -> None:
     response = _post(client, errors, "/voice/input", form, query)
     _assert_twiml(response, _expected_call_status(form))
 
 
 @fuzz
 @given(form=forms())
-def test_status_callback(client, errors, form):
+def test_status_callback(client: FlaskClient, errors: LoggedErrors, form: dict[str, str]) -> None:
     response = _post(client, errors, "/voice/status", form)
     assert response.status_code == 204, response.data
     assert response.data == b""
@@ -207,7 +211,9 @@ def test_status_callback(client, errors, form):
         ),
     ],
 )
-def test_static_webhooks(client, errors, path, query):
+def test_static_webhooks(
+    client: FlaskClient, errors: LoggedErrors, path: str, query: st.SearchStrategy[Any]
+) -> None:
     @fuzz
     @given(form=forms(), query=query)
     def run(form: dict[str, str], query: Any) -> None:
@@ -237,7 +243,9 @@ inputs = st.one_of(
     script=st.lists(inputs, max_size=15),
     sid=st.from_regex(r"CA[0-9a-f]{32}", fullmatch=True),
 )
-def test_random_call(client, errors, to, script, sid):
+def test_random_call(
+    client: FlaskClient, errors: LoggedErrors, to: str, script: list[tuple[str, str]], sid: str
+) -> None:
     fields = {"CallSid": sid, "To": to, "From": "+15551230000", "CallStatus": "in-progress"}
     response = _post(client, errors, "/voice", fields)
     _assert_twiml(response, 200)
@@ -292,7 +300,14 @@ def signed_client(make_app: Callable[..., Flask]) -> Iterator[FlaskClient]:
     form=st.dictionaries(st.text(min_size=1, max_size=20), st.text(max_size=60), max_size=6),
     forgery=forged,
 )
-def test_signatures_over_random_urls_and_forms(signed_client, errors, path, query, form, forgery):
+def test_signatures_over_random_urls_and_forms(
+    signed_client: FlaskClient,
+    errors: LoggedErrors,
+    path: str,
+    query: str,
+    form: dict[str, str],
+    forgery: str,
+) -> None:
     """A true signature passes whatever the query and fields; anything else is a TwiML 403."""
     url = f"{path}?{query}"
     signature = RequestValidator(TOKEN).compute_signature("http://localhost" + url, form)
@@ -311,13 +326,15 @@ def test_signatures_over_random_urls_and_forms(signed_client, errors, path, quer
 
 
 @pytest.mark.parametrize("path", ["/voice", "/voice/input?step=0", "/voice/status"])
-def test_oversized_body_is_a_clean_413(client, errors, path):
+def test_oversized_body_is_a_clean_413(client: FlaskClient, errors: LoggedErrors, path: str) -> None:
     data = {"CallSid": "CA" + "1" * 32, "SpeechResult": "a" * MAX_BODY}
     _assert_twiml(_post(client, errors, path, data), 413)
 
 
 @pytest.mark.parametrize("path", ["/voice/fallback", "/voice/hold", "/voice/after-transfer"])
-def test_oversized_body_to_a_static_webhook_is_not_a_5xx(client, errors, path):
+def test_oversized_body_to_a_static_webhook_is_not_a_5xx(
+    client: FlaskClient, errors: LoggedErrors, path: str
+) -> None:
     """These never read the body, so they may answer normally; they must not fail."""
     data = {"CallSid": "CA" + "1" * 32, "SpeechResult": "a" * MAX_BODY}
     _assert_twiml(_post(client, errors, path, data), 200, 413)

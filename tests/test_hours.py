@@ -23,7 +23,8 @@ def test_a_naive_time_is_central_and_an_aware_one_is_kept() -> None:
     naive = frozen_clock("2026-11-24T21:30", source="--now")()
     assert naive == datetime(2026, 11, 24, 21, 30, tzinfo=ZoneInfo("America/Chicago"))
     aware = frozen_clock("2026-11-24T21:30:00+00:00", source="--now")()
-    assert aware.utcoffset() is not None and aware.utcoffset().total_seconds() == 0
+    offset = aware.utcoffset()
+    assert offset is not None and offset.total_seconds() == 0
 
 
 def test_clock_from_a_setting_names_ivr_now_and_unset_is_the_system_clock() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from ivr.engine.engine import Engine
@@ -9,7 +11,7 @@ from ivr.engine.inputs import MAX_DIGITS, Input, choose_trigger
 
 
 @pytest.fixture
-def choose(engine: Engine):
+def choose(engine: Engine) -> Callable[..., Input]:
     """choose_trigger at one state of the main line: `choose(state, digits=..., speech=..., lang=...)`."""
     fm = engine.flows.get("main").machine
 
@@ -29,7 +31,7 @@ def choose(engine: Engine):
         pytest.param("2a", "invalid", "2?", id="not-a-key-masked"),
     ],
 )
-def test_keys_at_a_menu(choose, digits, trigger, shown):
+def test_keys_at_a_menu(choose: Callable[..., Input], digits: str, trigger: str, shown: str) -> None:
     assert choose("main_menu", digits=digits) == Input(trigger, "", shown)
 
 
@@ -44,13 +46,15 @@ def test_keys_at_a_menu(choose, digits, trigger, shown):
         pytest.param("the weather", "en", "invalid", id="nothing-matches"),
     ],
 )
-def test_speech_in_either_language(choose, speech, lang, trigger):
+def test_speech_in_either_language(
+    choose: Callable[..., Input], speech: str, lang: str, trigger: str
+) -> None:
     chosen = choose("main_menu", speech=speech, lang=lang)
     assert chosen.trigger == trigger
     assert chosen.shown == f'said "{speech.strip()}"' and chosen.digits == ""
 
 
-def test_keys_win_over_speech_and_nothing_is_no_input(choose):
+def test_keys_win_over_speech_and_nothing_is_no_input(choose: Callable[..., Input]) -> None:
     assert choose("main_menu", digits="2", speech="pharmacist").trigger == "press_2"
     assert choose("main_menu") == Input("no_input", "", "")
     assert choose("main_menu", speech="   ") == Input("no_input", "", "")
@@ -81,23 +85,23 @@ def test_keys_win_over_speech_and_nothing_is_no_input(choose):
         pytest.param("verify_id", "", "no idea", Input("no_input", "", ""), id="speech-without-digits"),
     ],
 )
-def test_entries(choose, state, digits, speech, expected):
+def test_entries(choose: Callable[..., Input], state: str, digits: str, speech: str, expected: Input) -> None:
     assert choose(state, digits=digits, speech=speech) == expected
 
 
-def test_an_over_long_entry_is_cut_and_marked_so_it_cannot_pass(choose):
+def test_an_over_long_entry_is_cut_and_marked_so_it_cannot_pass(choose: Callable[..., Input]) -> None:
     chosen = choose("refill_request", digits="7" * (MAX_DIGITS + 40))
     assert chosen.trigger == "entry"
     assert chosen.digits == "7" * MAX_DIGITS + "x"
     assert len(chosen.shown) == MAX_DIGITS + 1
 
 
-def test_over_long_keys_at_a_menu_are_invalid_and_shown_cut(choose):
+def test_over_long_keys_at_a_menu_are_invalid_and_shown_cut(choose: Callable[..., Input]) -> None:
     chosen = choose("main_menu", digits="2" * 500)
     assert chosen == Input("invalid", "", "2" * MAX_DIGITS)
 
 
-def test_over_long_speech_is_shown_cut(choose):
+def test_over_long_speech_is_shown_cut(choose: Callable[..., Input]) -> None:
     chosen = choose("main_menu", speech="la " * 300)
     assert chosen.trigger == "invalid"
     assert chosen.shown == 'said "' + ("la " * 300)[:80] + '"'

@@ -39,7 +39,7 @@ from ivr.stores.open import open_store
 
 from .flow_text import confirm, first, greeting, message, prompt
 from .phone import MAIN, SPECIALTY, TTY
-from .redis_server import free_port
+from .servers import free_port
 
 pytest_plugins = ["tests.redis_server"]
 
@@ -252,6 +252,7 @@ def _serve(settings: dict[str, Any], workdir: Path) -> Iterator[Served]:
     }
     env.update({f"IVR_{k}": str(v) for k, v in settings.items()})
     env.update(IVR_BIND=f"127.0.0.1:{port}", WEB_CONCURRENCY=str(WORKERS), TWILIO_AUTH_TOKEN=TOKEN)
+    env["IVR_SECRET_KEY_FILE"] = str(workdir / "member.key")  # a real number's app needs a key
     log, access_log = workdir / "gunicorn.log", workdir / "access.log"
     gunicorn = Path(sys.executable).with_name("gunicorn")
     command = [
@@ -341,6 +342,7 @@ def expected_calls(plans: list[Plan], tmp_path: Path) -> list[Expected]:
             "DATABASE": str(tmp_path / "oracle.sqlite3"),
             "REDIS_URL": None,
             "TWILIO_AUTH_TOKEN": TOKEN,
+            "SECRET_KEY_FILE": str(tmp_path / "oracle.key"),
         }
     )
     transport = WsgiTransport(app)

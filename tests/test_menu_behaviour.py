@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-import pytest
+from collections.abc import Callable
 
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from ivr.engine.engine import Engine
 from ivr.engine.ssml import say_as, spoken_text
 from ivr.sim.twiml_rules import validate_twiml
 
 from .flow_text import confirm, first, flow, greeting, message, prompt, reprompt
-from .phone import MAIN, TTY
+from .narrowing import stored
+from .phone import MAIN, TTY, Phone
 
 MEMBER_ID, MEMBER_DOB = "10203040", "03071956"
 FULL_MAIN = prompt("main_menu")
@@ -21,7 +27,7 @@ def arrival(state: str, lang: str = "en") -> str:
     return " ".join([*said, first(prompt(state, lang))])
 
 
-def test_first_prompt_then_shorter_reprompt_after_a_failure(call):
+def test_first_prompt_then_shorter_reprompt_after_a_failure(call: Callable[..., Phone]) -> None:
     phone = call()
     assert FULL_MAIN in phone.heard
     phone.silence()
@@ -29,7 +35,7 @@ def test_first_prompt_then_shorter_reprompt_after_a_failure(call):
     assert len(phone.heard) < len(call().heard)
 
 
-def test_no_input_and_invalid_input_have_distinct_messages(call):
+def test_no_input_and_invalid_input_have_distinct_messages(call: Callable[..., Phone]) -> None:
     silent = call().silence().heard
     wrong = call().press("7").heard
     assert "didn't hear anything" in silent and "not one of the options" not in silent
@@ -44,7 +50,9 @@ def test_no_input_and_invalid_input_have_distinct_messages(call):
         pytest.param(["silence", "7", "say:banana"], id="mixed"),
     ],
 )
-def test_three_failures_then_a_representative(call, engine, failures):
+def test_three_failures_then_a_representative(
+    call: Callable[..., Phone], engine: Engine, failures: list[str]
+) -> None:
     phone = call()
     for index, failure in enumerate(failures):
         if failure == "silence":
@@ -57,23 +65,25 @@ def test_three_failures_then_a_representative(call, engine, failures):
             assert phone.gather is not None, f"hung up after {index + 1} failures"
     assert phone.enqueue is not None and phone.enqueue.text == "sim-representative"
     assert "let me get you to a representative" in phone.heard
-    assert engine.store.get_call(phone.sid).outcome == "transfer:representative"
+    assert stored(engine.store, phone.sid).outcome == "transfer:representative"
 
 
-def test_a_good_key_resets_the_failure_count(call):
+def test_a_good_key_resets_the_failure_count(call: Callable[..., Phone]) -> None:
     phone = call().silence().silence().press("2")  # two failures, then billing
     phone.silence().silence()
     assert phone.gather is not None  # still two chances at the billing menu
     assert reprompt("billing_menu") in phone.heard
 
 
-def test_several_digits_where_one_is_expected_are_invalid(call, client, engine):
+def test_several_digits_where_one_is_expected_are_invalid(
+    call: Callable[..., Phone], client: FlaskClient, engine: Engine
+) -> None:
     phone = call()  # Twilio stops at numDigits=1: only a raw request can carry "12"
     response = client.post(phone.action, data={**phone._fields(), "Digits": "12"})
     assert response.status_code == 200
     heard = " ".join(spoken_text(s) for s in validate_twiml(response.data).iter("Say"))
     assert "not one of the options" in heard
-    assert engine.store.get_call(phone.sid).state == "main_menu"
+    assert stored(engine.store, phone.sid).state == "main_menu"
 
 
 @pytest.mark.parametrize(
@@ -101,7 +111,7 @@ def test_several_digits_where_one_is_expected_are_invalid(call, client, engine):
         "repeat",
     ],
 )
-def test_speech_picks_the_same_options(call, words, expected):
+def test_speech_picks_the_same_options(call: Callable[..., Phone], words: str, expected: str) -> None:
     heard = call().say(words).heard
     assert expected in heard
     if words == "Español":
@@ -119,16 +129,16 @@ def test_speech_picks_the_same_options(call, words, expected):
     ],
     ids=["facturacion", "resurtido", "farmaceutico", "representante", "english"],
 )
-def test_spanish_speech(call, words, expected):
+def test_spanish_speech(call: Callable[..., Phone], words: str, expected: str) -> None:
     assert expected in call().press("9").say(words).heard
 
 
-def test_speech_that_matches_nothing_is_invalid_not_silence(call):
+def test_speech_that_matches_nothing_is_invalid_not_silence(call: Callable[..., Phone]) -> None:
     heard = call().say("the weather in Paris").heard
     assert "not one of the options" in heard
 
 
-def test_menus_listen_for_keys_and_speech_with_hints(call):
+def test_menus_listen_for_keys_and_speech_with_hints(call: Callable[..., Phone]) -> None:
     gather = call().gather
     assert gather is not None
     assert gather.attrib["input"] == "dtmf speech"
@@ -137,7 +147,7 @@ def test_menus_listen_for_keys_and_speech_with_hints(call):
     assert gather.attrib["actionOnEmptyResult"] == "true"
 
 
-def test_identity_success_reaches_refills_and_stays_verified(call):
+def test_identity_success_reaches_refills_and_stays_verified(call: Callable[..., Phone]) -> None:
     phone = call().press("1")
     assert "enter your Caremark member ID" in phone.heard
     phone.press(MEMBER_ID)
@@ -154,7 +164,9 @@ def test_identity_success_reaches_refills_and_stays_verified(call):
     [(MEMBER_ID, MEMBER_DOB), ("55501234", "11231948"), ("123456789012", "07041976")],
     ids=["member-1", "member-2", "member-3"],
 )
-def test_member_id_is_never_spoken_back(call, engine, member_id, dob):
+def test_member_id_is_never_spoken_back(
+    call: Callable[..., Phone], engine: Engine, member_id: str, dob: str
+) -> None:
     phone = call().press("1").press(member_id).press(dob)
     assert message("verified") in phone.heard
     # The date-of-birth prompt's example is no member's date of birth.
@@ -164,23 +176,25 @@ def test_member_id_is_never_spoken_back(call, engine, member_id, dob):
         assert dob not in document and " ".join(dob) not in document, index
 
 
-def test_wrong_identity_gets_one_retry_then_a_representative(call, engine):
+def test_wrong_identity_gets_one_retry_then_a_representative(
+    call: Callable[..., Phone], engine: Engine
+) -> None:
     phone = call().press("1").press(MEMBER_ID).press("01011990")
     assert "could not verify those details" in phone.heard
     assert "enter your Caremark member ID" in phone.heard
     phone.press("99999999").press("01011990")
     assert phone.enqueue is not None and phone.enqueue.text == "sim-representative"
     assert "could not verify" in phone.heard
-    assert engine.store.get_call(phone.sid).outcome == "transfer:representative"
+    assert stored(engine.store, phone.sid).outcome == "transfer:representative"
 
 
-def test_malformed_member_id_is_retried_without_a_lookup(call, engine):
+def test_malformed_member_id_is_retried_without_a_lookup(call: Callable[..., Phone], engine: Engine) -> None:
     phone = call().press("1").press("12")
     assert "that entry is not valid" in phone.heard and "six to twelve digits" in phone.heard
-    assert engine.store.get_call(phone.sid).state == "verify_id"
+    assert stored(engine.store, phone.sid).state == "verify_id"
 
 
-def test_identity_in_spanish(call):
+def test_identity_in_spanish(call: Callable[..., Phone]) -> None:
     phone = call().press("9").press("1")
     assert "número de miembro" in phone.heard
     phone.press(MEMBER_ID).press(MEMBER_DOB)
@@ -207,7 +221,7 @@ def test_identity_in_spanish(call):
     ],
     ids=lambda v: str(v),
 )
-def test_tty_hours(make_app, now, open_):
+def test_tty_hours(make_app: Callable[..., Flask], now: str, open_: bool) -> None:
     from .phone import Phone
 
     app = make_app(NOW=now)
@@ -230,7 +244,7 @@ def test_tty_hours(make_app, now, open_):
         assert f"su número de referencia es {say_as('digits', record.reference, 'es')}" in spanish
 
 
-def test_main_line_is_open_when_tty_is_closed(make_app):
+def test_main_line_is_open_when_tty_is_closed(make_app: Callable[..., Flask]) -> None:
     from .phone import Phone
 
     app = make_app(NOW="2026-11-29T03:00:00-06:00")

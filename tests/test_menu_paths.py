@@ -6,10 +6,13 @@ from collections.abc import Callable
 from xml.etree import ElementTree
 
 import pytest
+from flask.testing import FlaskClient
 
+from ivr.engine.engine import Engine
 from ivr.engine.ssml import say_as, spoken_text
 
 from .flow_text import confirm, greeting, message, prompt, warning
+from .narrowing import stored
 from .phone import SPECIALTY, Phone
 
 MEMBER_ID, MEMBER_DOB = "10203040", "03071956"
@@ -137,9 +140,17 @@ def _verify(phone: Phone) -> Phone:
 
 @pytest.mark.parametrize("lang", ["en", "es"])
 @pytest.mark.parametrize(("keys", "state", "english", "spanish"), MAIN_FACTS)
-def test_main_line_options(call, engine, lang, keys, state, english, spanish):
+def test_main_line_options(
+    call: Callable[..., Phone],
+    engine: Engine,
+    lang: str,
+    keys: tuple[str, ...],
+    state: str,
+    english: list[str],
+    spanish: list[str],
+) -> None:
     phone = _lang_call(call, lang).walk(*keys)
-    assert engine.store.get_call(phone.sid).state == state
+    assert stored(engine.store, phone.sid).state == state
     assert spoken_text(phone.says[0]) == confirm(state, lang)  # the choice confirmed first
     assert prompt(state, lang) in phone.heard
     for phrase in english if lang == "en" else spanish:
@@ -150,7 +161,9 @@ def test_main_line_options(call, engine, lang, keys, state, english, spanish):
 
 @pytest.mark.parametrize("lang", ["en", "es"])
 @pytest.mark.parametrize(("keys", "english", "spanish"), VERIFIED_FACTS)
-def test_refill_options_after_identity(call, lang, keys, english, spanish):
+def test_refill_options_after_identity(
+    call: Callable[..., Phone], lang: str, keys: tuple[str, ...], english: list[str], spanish: list[str]
+) -> None:
     phone = _verify(_lang_call(call, lang))
     assert spoken_text(phone.says[0]) == message("verified", lang)  # before the refill menu
     assert prompt("refill_menu", lang) in phone.heard
@@ -178,19 +191,27 @@ def test_refill_options_after_identity(call, lang, keys, english, spanish):
     ],
 )
 @pytest.mark.parametrize("lang", ["en", "es"])
-def test_transfers_go_to_simulated_queues(call, engine, lang, keys, queue, english, spanish):
+def test_transfers_go_to_simulated_queues(
+    call: Callable[..., Phone],
+    engine: Engine,
+    lang: str,
+    keys: tuple[str, ...],
+    queue: str,
+    english: str,
+    spanish: str,
+) -> None:
     phone = _lang_call(call, lang).walk(*keys)
     enqueue = phone.enqueue
     assert enqueue is not None and enqueue.text == queue
     assert enqueue.attrib["waitUrl"] == f"/voice/hold?lang={lang}"
     assert phone.root is not None and phone.root.find("Dial") is None
     assert (english if lang == "en" else spanish) in phone.heard
-    reference = engine.store.get_call(phone.sid).reference
+    reference = stored(engine.store, phone.sid).reference
     assert say_as("digits", reference, lang) in phone.heard  # spoken before the transfer
-    assert engine.store.get_call(phone.sid).outcome == f"transfer:{queue[4:]}"
+    assert stored(engine.store, phone.sid).outcome == f"transfer:{queue[4:]}"
 
 
-def test_refill_request_by_rx_number(call, engine):
+def test_refill_request_by_rx_number(call: Callable[..., Phone], engine: Engine) -> None:
     phone = _verify(call()).press("1")
     assert "prescription number" in phone.heard
     phone.press("7654321")
@@ -202,14 +223,14 @@ def test_refill_request_by_rx_number(call, engine):
     assert "Your most recent order" in phone.heard
 
 
-def test_goodbye_speaks_reference_and_hangs_up(call, engine):
+def test_goodbye_speaks_reference_and_hangs_up(call: Callable[..., Phone], engine: Engine) -> None:
     # No key ends a call: silence after an information leaf is "finished" (goodbye).
     phone = call().walk("2", "1")
     assert not phone.hung_up
     phone.silence()
     assert not phone.hung_up and message("no_input") in phone.heard
     phone.silence().silence()
-    reference = engine.store.get_call(phone.sid).reference
+    reference = stored(engine.store, phone.sid).reference
     assert phone.hung_up and phone.enqueue is None
     heard = phone.heard
     assert message("failover") not in heard and "representative" not in heard
@@ -217,7 +238,7 @@ def test_goodbye_speaks_reference_and_hangs_up(call, engine):
     assert engine.store.get_call(phone.sid).outcome == "goodbye"
 
 
-def test_nine_switches_language_below_the_main_menu_and_never_hangs_up(call):
+def test_nine_switches_language_below_the_main_menu_and_never_hangs_up(call: Callable[..., Phone]) -> None:
     phone = call().walk("2", "1")
     first = [spoken_text(s) for s in phone.says]
     phone.press("9")
@@ -234,7 +255,7 @@ def test_nine_switches_language_below_the_main_menu_and_never_hangs_up(call):
     assert [spoken_text(s) for s in phone.says] == [message("language_set", "en"), *first[1:]]
 
 
-def test_star_repeats_and_pound_returns_to_main_menu(call):
+def test_star_repeats_and_pound_returns_to_main_menu(call: Callable[..., Phone]) -> None:
     phone = call().press("2")
     first = [spoken_text(s) for s in phone.says]
     assert first == [confirm("billing_menu"), prompt("billing_menu")]  # the choice confirmed first
@@ -249,7 +270,7 @@ def test_star_repeats_and_pound_returns_to_main_menu(call):
     assert prompt("main_menu") in heard
 
 
-def test_spanish_toggle_back_to_english(call):
+def test_spanish_toggle_back_to_english(call: Callable[..., Phone]) -> None:
     phone = call().press("9")
     # All Spanish, but for the English offer in its own English <Say>.
     spanish = [s for s in phone.says if s.attrib["language"] == "es-US"]
@@ -266,12 +287,12 @@ def test_spanish_toggle_back_to_english(call):
     assert prompt("main_menu") in phone.heard
 
 
-def test_every_say_has_voice_and_language_of_the_call(call):
+def test_every_say_has_voice_and_language_of_the_call(call: Callable[..., Phone]) -> None:
     phone = call().press("9").press("2")
     assert {(s.attrib["voice"], s.attrib["language"]) for s in phone.says} == {("Polly.Lupe", "es-US")}
 
 
-def test_specialty_line(call):
+def test_specialty_line(call: Callable[..., Phone]) -> None:
     phone = call(to=SPECIALTY)
     assert "specialty pharmacy" in phone.heard
     assert "prior authorization" in phone.heard and "oral oncology" in phone.heard
@@ -282,17 +303,19 @@ def test_specialty_line(call):
     assert phone.enqueue is not None and phone.enqueue.text == "sim-specialty"
 
 
-def test_specialty_line_in_spanish(call):
+def test_specialty_line_in_spanish(call: Callable[..., Phone]) -> None:
     phone = call(to=SPECIALTY).press("9")
     assert greeting("es", "specialty") in phone.heard and "farmacia especializada" in phone.heard
     assert "autorización previa" in phone.press("1").heard
 
 
-def test_unknown_number_reaches_main_line(call):
+def test_unknown_number_reaches_main_line(call: Callable[..., Phone]) -> None:
     assert prompt("main_menu") in call(to="+15005550006").heard
 
 
-def test_greeting_warns_about_scams_and_what_to_have_ready(call, client):
+def test_greeting_warns_about_scams_and_what_to_have_ready(
+    call: Callable[..., Phone], client: FlaskClient
+) -> None:
     heard = call().heard
     assert "Never give Social Security, Medicare or card numbers" in warning()
     # A short welcome, Spanish offered in Spanish, the warning, then the menu.

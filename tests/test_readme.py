@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 
 
-def test_the_main_line_diagram_is_current():
+def test_the_main_line_diagram_is_current() -> None:
     block = re.search(r"```mermaid\n(.*?)```", README, re.S)
     assert block is not None
     expected = to_mermaid(load_flow(FLOWS_DIR / "main.yaml"), detail="menu").rstrip()
@@ -24,7 +24,7 @@ def test_the_main_line_diagram_is_current():
 
 
 @pytest.mark.parametrize("command", sorted(main.commands))
-def test_every_command_is_documented_with_an_example(command):
+def test_every_command_is_documented_with_an_example(command: str) -> None:
     assert re.search(rf"\.venv/bin/ivr {command}\b", README), command
 
 
@@ -39,5 +39,5 @@ def _config_keys() -> set[str]:
 
 
 @pytest.mark.parametrize("key", sorted(_config_keys()))
-def test_every_setting_is_in_the_configuration_table(key):
+def test_every_setting_is_in_the_configuration_table(key: str) -> None:
     assert f"IVR_{key}" in README or key in README, key

@@ -9,14 +9,18 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from flask import Flask
 
 from ivr.engine.call import CallSession
+from ivr.engine.config import RECORD_TTL
 from ivr.engine.errors import ConfigError, StoreError
-from ivr.engine.store import CallEvent
-from ivr.stores.redis_store import RECORD_TTL, RedisStore
+from ivr.engine.store import CallEvent, SessionStore
+from ivr.stores.redis_store import RedisStore
 from ivr.stores.sqlite_store import SqliteStore
 
-from .redis_server import RedisServer, free_port
+from .narrowing import stored
+from .redis_server import RedisServer
+from .servers import free_port
 
 pytest_plugins = ["tests.redis_server"]
 
@@ -47,7 +51,9 @@ def _start(store: RedisStore, sid: str, now: float, reference: str = "12345678")
 # -- expiry ------------------------------------------------------------------------------------
 
 
-def test_session_key_goes_then_the_record_after_record_ttl(make_store, redis_server, redis_prefix):
+def test_session_key_goes_then_the_record_after_record_ttl(
+    make_store: Callable[..., RedisStore], redis_server: RedisServer, redis_prefix: str
+) -> None:
     store = make_store(ttl=1, record_ttl=2)
     client = redis_server.client()
     _start(store, "CA2", now=time.time())
@@ -67,7 +73,9 @@ def test_session_key_goes_then_the_record_after_record_ttl(make_store, redis_ser
         assert slot.reference_free("12345678")
 
 
-def test_records_are_kept_30_days_by_default(make_store, redis_server, redis_prefix):
+def test_records_are_kept_30_days_by_default(
+    make_store: Callable[..., RedisStore], redis_server: RedisServer, redis_prefix: str
+) -> None:
     store = make_store()
     _start(store, "CA4", now=time.time())
     client = redis_server.client()
@@ -75,7 +83,7 @@ def test_records_are_kept_30_days_by_default(make_store, redis_server, redis_pre
     assert 4 * 3600 - 60 < client.ttl(f"{redis_prefix}session:CA4") <= 4 * 3600
 
 
-def test_records_must_outlive_sessions(redis_server):
+def test_records_must_outlive_sessions(redis_server: RedisServer) -> None:
     with pytest.raises(ConfigError, match="raise IVR_RECORD_TTL"):
         RedisStore(redis_server.url, ttl=600, record_ttl=60)
 
@@ -87,17 +95,19 @@ def _keys(redis_server: RedisServer, prefix: str) -> set[str]:
     return {k[len(prefix) :] for k in redis_server.client().scan_iter(match=prefix + "*")}
 
 
-def test_a_rolled_back_call_leaves_no_key_and_no_lock(make_store, redis_server, redis_prefix):
+def test_a_rolled_back_call_leaves_no_key_and_no_lock(
+    make_store: Callable[..., RedisStore], redis_server: RedisServer, redis_prefix: str
+) -> None:
     store = make_store()
     with pytest.raises(RuntimeError, match="boom"), store.call("CA5", now=1.0) as slot:
         slot.create(CallSession("CA5", "main", "main_menu", reference="22345678"), caller="", now=1.0)
         slot.log(CallEvent(1.0, 0, "start", "", "incoming", "main_menu", "en"))
         raise RuntimeError("boom")
     assert store.get_call("CA5") is None
-    assert _keys(redis_server, redis_prefix) == {"members", "member_key"}  # lock released too
+    assert _keys(redis_server, redis_prefix) == set()  # lock released too; no directory until used
 
 
-def test_a_request_that_outlives_its_lease_writes_nothing(make_store):
+def test_a_request_that_outlives_its_lease_writes_nothing(make_store: Callable[..., RedisStore]) -> None:
     slow, fast = make_store(lock_lease=0.2), make_store()
     _start(fast, "CA8", now=1.0)
     holding, overtaken = threading.Event(), threading.Event()
@@ -124,10 +134,10 @@ def test_a_request_that_outlives_its_lease_writes_nothing(make_store):
     overtaken.set()
     thread.join(10)
     assert len(outcome) == 1 and "lock lease (0.2s)" in str(outcome[0])
-    assert fast.get_call("CA8").state == "billing_menu"
+    assert stored(fast, "CA8").state == "billing_menu"
 
 
-def test_a_call_held_too_long_fails_with_advice(make_store):
+def test_a_call_held_too_long_fails_with_advice(make_store: Callable[..., RedisStore]) -> None:
     holder, waiter = make_store(), make_store(lock_timeout=0.3)
     _start(holder, "CA9", now=1.0)
     with holder.call("CA9", now=2.0):
@@ -147,21 +157,25 @@ def test_a_call_held_too_long_fails_with_advice(make_store):
         pytest.param("http://127.0.0.1:{port}/", ConfigError, "use redis://host:6379/0", id="not-redis"),
     ],
 )
-def test_a_bad_redis_url_says_how_to_mend_it(url, error, advice):
+def test_a_bad_redis_url_says_how_to_mend_it(url: str, error: type[Exception], advice: str) -> None:
     with pytest.raises(error) as caught:
-        RedisStore(url.format(port=free_port()))
+        RedisStore(url.format(port=free_port())).get_call("CA1")  # opening it sends nothing
     assert advice in str(caught.value)
     assert "hunter2" not in str(caught.value)
 
 
-def test_member_key_is_stored_once_under_the_prefix(make_store, redis_server, redis_prefix):
-    first, second = make_store(), make_store()
-    stored = redis_server.client().get(f"{redis_prefix}member_key")
-    assert stored is not None and len(bytes.fromhex(stored)) == 32
-    assert redis_server.client().get(f"{redis_prefix}member_key") == stored  # the second kept it
-    assert first.members.hash_member_id(MEMBER_ID) == second.members.hash_member_id(MEMBER_ID)
-    configured = make_store(secret_key="a configured key")
-    assert configured.members.hash_member_id(MEMBER_ID) != first.members.hash_member_id(MEMBER_ID)
+def test_the_member_key_is_never_kept_in_redis(
+    make_store: Callable[..., RedisStore], redis_server: RedisServer, redis_prefix: str
+) -> None:
+    first, second = make_store(secret_key="a configured key"), make_store(secret_key="a configured key")
+    member = first.members.hash_member_id(MEMBER_ID)
+    assert member == second.members.hash_member_id(MEMBER_ID)
+    assert first.members.verify(member, "03071956") is not None
+    assert second.members.verify(member, "03071956") is not None
+    assert _keys(redis_server, redis_prefix) == {f"members:{first.members.key_id}"}  # no member_key
+    unkeyed = make_store()  # no key configured: one for this process only, its own directory
+    assert unkeyed.members.hash_member_id(MEMBER_ID) != member
+    assert unkeyed.members.verify(member, "03071956") is None
 
 
 @pytest.mark.parametrize(
@@ -177,8 +191,14 @@ def test_member_key_is_stored_once_under_the_prefix(make_store, redis_server, re
     ],
 )
 def test_redis_url_selects_the_redis_store(
-    make_app, monkeypatch, redis_server, redis_prefix, settings, env, expected
-):
+    make_app: Callable[..., Flask],
+    monkeypatch: pytest.MonkeyPatch,
+    redis_server: RedisServer,
+    redis_prefix: str,
+    settings: dict[str, str],
+    env: dict[str, str],
+    expected: type[SessionStore],
+) -> None:
     monkeypatch.delenv("REDIS_URL", raising=False)
     monkeypatch.delenv("IVR_REDIS_URL", raising=False)
     monkeypatch.setenv("IVR_REDIS_PREFIX", redis_prefix)
@@ -188,5 +208,6 @@ def test_redis_url_selects_the_redis_store(
     store = app.extensions["ivr"].store
     assert type(store) is expected
     if expected is RedisStore:
+        assert isinstance(store, RedisStore)
         assert store.keys.prefix == redis_prefix and store.url == redis_server.url
     store.close()

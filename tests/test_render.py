@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from xml.etree import ElementTree
 
 import pytest
+from flask import Flask
 
 from ivr.engine.engine import Engine
 from ivr.engine.render import Renderer, build_say, fill
@@ -21,7 +23,7 @@ def _says(document: str) -> list[tuple[str, str]]:
     return [(s.attrib["language"], spoken_text(s)) for s in validate_twiml(document).iter("Say")]
 
 
-def test_a_variant_is_built_once_and_filled_per_call(engine):
+def test_a_variant_is_built_once_and_filled_per_call(engine: Engine) -> None:
     renderer = _renderer(engine)
     spec = renderer.flow.states["billing_menu"]
     before = renderer._template.cache_info()
@@ -47,11 +49,11 @@ def test_a_variant_is_built_once_and_filled_per_call(engine):
         pytest.param("@@reference@@ @@reference@@", {"reference": "12"}, "12 12", id="every-token"),
     ],
 )
-def test_fill(template, values, expected):
+def test_fill(template: str, values: dict[str, str], expected: str) -> None:
     assert fill(template, 4, values) == expected
 
 
-def test_digit_placeholders_are_said_as_digits_and_text_ones_stay_text():
+def test_digit_placeholders_are_said_as_digits_and_text_ones_stay_text() -> None:
     say = build_say("Number {reference}, status {order_status}.", "Polly.Joanna", "en-US")
     root = ElementTree.fromstring(say.to_xml(xml_declaration=False))
     assert [(e.get("interpret-as"), e.text) for e in root.iter("say-as")] == [("digits", "@@reference@@")]
@@ -59,7 +61,7 @@ def test_digit_placeholders_are_said_as_digits_and_text_ones_stay_text():
     assert (root.get("voice"), root.get("language")) == ("Polly.Joanna", "en-US")
 
 
-def test_a_filled_reference_is_spoken_digit_by_digit(engine):
+def test_a_filled_reference_is_spoken_digit_by_digit(engine: Engine) -> None:
     renderer = _renderer(engine)
     goodbye = next(s for s in renderer.flow.states.values() if s.type == "goodbye")
     document = renderer.state(goodbye, "en", step=3, values={"reference": "40512345"})
@@ -68,7 +70,7 @@ def test_a_filled_reference_is_spoken_digit_by_digit(engine):
     assert validate_twiml(document).find("Hangup") is not None
 
 
-def test_the_greeting_comes_first_then_the_offer_then_the_warning_then_the_menu(engine):
+def test_the_greeting_comes_first_then_the_offer_then_the_warning_then_the_menu(engine: Engine) -> None:
     renderer = _renderer(engine)
     flow = renderer.flow
     pieces = renderer.spoken_pieces(flow.states["main_menu"], "en", greeting=True)
@@ -81,7 +83,7 @@ def test_the_greeting_comes_first_then_the_offer_then_the_warning_then_the_menu(
     assert [lang for lang, _, _ in pieces] == ["en", "es", "en", "en"]
 
 
-def test_the_confirmation_comes_before_the_notice_and_the_notice_before_the_prompt(engine):
+def test_the_confirmation_comes_before_the_notice_and_the_notice_before_the_prompt(engine: Engine) -> None:
     renderer = _renderer(engine)
     spec = renderer.flow.states["verify_id"]
     pieces = renderer.spoken_pieces(spec, "es", notice="invalid_entry", confirm=True, reprompt=True)
@@ -97,7 +99,7 @@ def test_the_confirmation_comes_before_the_notice_and_the_notice_before_the_prom
     assert {lang for lang, _ in _says(document)} == {"es-US"}
 
 
-def test_closed_speaks_every_language_each_with_its_reference(make_app):
+def test_closed_speaks_every_language_each_with_its_reference(make_app: Callable[..., Flask]) -> None:
     app = make_app(NOW="2026-11-23T22:00:00-06:00")
     renderer = _renderer(app.extensions["ivr"], "tty")
     closed = renderer.flow.states["closed"]

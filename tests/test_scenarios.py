@@ -98,7 +98,9 @@ def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
     folder = tmp_path_factory.mktemp("scenario-app")
     built = open_target(None, database=str(folder / "ivr.sqlite3"))
     yield built
-    built.engine().store.close()
+    engine = built.engine()
+    assert engine is not None  # in-process
+    engine.store.close()
 
 
 # -- loader: good files ------------------------------------------------------------------------
@@ -571,7 +573,8 @@ def test_an_app_error_fails_the_dial_with_its_cause(tmp_path: Path) -> None:
     result = _run(tmp_path, _FakeTarget(_ServerError()), HEAD + "steps: [silence]\n")
     assert result.error is None
     assert (
-        result.message == "dial (dial +18002372765): the call failed: HTTP 500 from http://example.test/voice"
+        result.message == "dial (dial +18002372765): the call failed: Twilio error 11200 HTTP "
+        "retrieval failure at http://example.test/voice: HTTP 500 from http://example.test/voice"
     )
     assert [s.status for s in result.steps] == ["fail", "skip", "skip"]
 
@@ -629,7 +632,9 @@ def test_scenarios_run_in_parallel_and_come_back_in_order(tmp_path: Path, target
 def test_in_process_runs_share_the_one_app(tmp_path: Path, target: Target) -> None:
     scenarios = [load_scenario(write(tmp_path, BILLING, f"s{i}.yaml")) for i in range(4)]
     results = run_scenarios(scenarios, target, workers=4)
-    store = target.engine().store
+    engine = target.engine()
+    assert engine is not None  # in-process
+    store = engine.store
     records = [store.get_call(r.transcript.call_sid) for r in results]
     assert all(record is not None for record in records)
 
@@ -817,7 +822,7 @@ def test_cli_k_matching_nothing_exits_2(folder: Path) -> None:
 
 @pytest.mark.parametrize("variable", ["TWILIO_AUTH_TOKEN", "TWILIO_WEBHOOK_SHARED_KEY"])
 def test_cli_signs_requests_when_the_app_checks_signatures(folder: Path, variable: str) -> None:
-    result = invoke(str(folder), env={variable: "scenario-test-secret"})
+    result = invoke(str(folder), env={variable: "scenario-test-secret", "IVR_SECRET_KEY": "member-key"})
     assert result.exit_code == 0, result.output
 
 

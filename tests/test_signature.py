@@ -44,7 +44,8 @@ CALL = {
 
 
 def sign(url: str, params: Mapping[str, Any], token: str = TOKEN) -> str:
-    return RequestValidator(token).compute_signature(url, params)
+    signature: str = RequestValidator(token).compute_signature(url, params)
+    return signature
 
 
 def assert_refused(response: TestResponse, status: int = 403) -> None:
@@ -108,13 +109,13 @@ def signed_post(
 # --------------------------------------------------------------------------- accepted
 
 
-def test_signed_first_request_is_answered(client):
+def test_signed_first_request_is_answered(client: FlaskClient) -> None:
     response = signed_post(client, "/voice", CALL)
     assert_answered(response)
     assert validate_twiml(response.data).find("Gather") is not None
 
 
-def test_signed_call_follows_its_gather_actions(client):
+def test_signed_call_follows_its_gather_actions(client: FlaskClient) -> None:
     """Every step of a call is signed over the action URL the previous answer gave."""
     root = validate_twiml(signed_post(client, "/voice", CALL).data)
     for keys in ("2", "3", "#"):
@@ -129,12 +130,12 @@ def test_signed_call_follows_its_gather_actions(client):
     assert heard.startswith(f"{confirm('main_menu')} {prompt('main_menu')}")
 
 
-def test_repeated_form_fields_are_signed_value_by_value(client):
+def test_repeated_form_fields_are_signed_value_by_value(client: FlaskClient) -> None:
     data = MultiDict([*CALL.items(), ("Digits", "2"), ("Extra", "b"), ("Extra", "a")])
     assert_answered(signed_post(client, "/voice/input", data))
 
 
-def test_signed_status_callback_is_204_with_empty_body(client):
+def test_signed_status_callback_is_204_with_empty_body(client: FlaskClient) -> None:
     assert_answered(signed_post(client, "/voice", CALL))
     data = {**CALL, "CallStatus": "completed", "CallDuration": "42"}
     response = signed_post(client, "/voice/status", data)
@@ -151,13 +152,13 @@ def test_signed_status_callback_is_204_with_empty_body(client):
         pytest.param("POST", "/voice/after-transfer?lang=en", id="after-transfer-post"),
     ],
 )
-def test_signed_static_webhooks_are_answered(client, method, path):
+def test_signed_static_webhooks_are_answered(client: FlaskClient, method: str, path: str) -> None:
     data = CALL if method == "POST" else {}
     response = client.open(path, method=method, data=data, headers={HEADER: sign(LOCAL + path, data)})
     assert_answered(response)
 
 
-def test_without_a_token_unsigned_requests_pass(make_app):
+def test_without_a_token_unsigned_requests_pass(make_app: Callable[..., Flask]) -> None:
     app = make_app()
     try:
         client = app.test_client()
@@ -221,7 +222,7 @@ REFUSED = [
 
 
 @pytest.mark.parametrize("bad", REFUSED)
-def test_bad_signatures_are_refused(client, bad):
+def test_bad_signatures_are_refused(client: FlaskClient, bad: Bad) -> None:
     signed = bad.sent if bad.signed is None else bad.signed
     url = bad.signed_url or bad.base_url + bad.path
     header = bad.header if bad.header is not None else sign(url, signed, bad.token)
@@ -241,19 +242,19 @@ def test_bad_signatures_are_refused(client, bad):
         pytest.param("POST", "/voice/after-transfer", id="after-transfer"),
     ],
 )
-def test_every_webhook_is_protected(client, method, path):
+def test_every_webhook_is_protected(client: FlaskClient, method: str, path: str) -> None:
     data = {**CALL, "CallStatus": "completed"} if method == "POST" else {}
     assert_refused(client.open(path, method=method, data=data))
 
 
-def test_refused_requests_do_not_touch_the_call(build):
+def test_refused_requests_do_not_touch_the_call(build: Callable[..., FlaskClient]) -> None:
     client = build()
     assert_refused(client.post("/voice", data=CALL))
     engine = client.application.extensions["ivr"]
     assert engine.store.get_call(CALL["CallSid"]) is None
 
 
-def test_oversized_signed_body_is_a_clean_413(client):
+def test_oversized_signed_body_is_a_clean_413(client: FlaskClient) -> None:
     data = {**CALL, "SpeechResult": "a" * (64 * 1024)}
     assert_refused(signed_post(client, "/voice/input", data), status=413)
 
@@ -276,7 +277,9 @@ def test_oversized_signed_body_is_a_clean_413(client):
         pytest.param(PUBLIC + ":8443", PUBLIC + ":8443/voice", id="https-custom-port"),
     ],
 )
-def test_explicit_or_implicit_default_port_both_pass(client, base_url, signed_url):
+def test_explicit_or_implicit_default_port_both_pass(
+    client: FlaskClient, base_url: str, signed_url: str
+) -> None:
     assert_answered(signed_post(client, "/voice", CALL, base_url=base_url, signed_url=signed_url))
 
 
@@ -320,7 +323,13 @@ INTERNAL = "http://127.0.0.1:8000"
         ),
     ],
 )
-def test_tls_terminating_proxy(build, config, headers, signed_url, accepted):
+def test_tls_terminating_proxy(
+    build: Callable[..., FlaskClient],
+    config: dict[str, Any],
+    headers: dict[str, str],
+    signed_url: str,
+    accepted: bool,
+) -> None:
     client = build(**config)
     response = signed_post(client, "/voice", CALL, base_url=INTERNAL, signed_url=signed_url, headers=headers)
     if accepted:
@@ -340,7 +349,9 @@ def test_tls_terminating_proxy(build, config, headers, signed_url, accepted):
         pytest.param("/voice", "http://ivr.example.com/voice", False, id="public-host-http"),
     ],
 )
-def test_public_base_url(build, base, path, signed_url, accepted):
+def test_public_base_url(
+    build: Callable[..., FlaskClient], base: str, path: str, signed_url: str, accepted: bool
+) -> None:
     client = build(PUBLIC_BASE_URL=base)
     response = signed_post(client, path, CALL, signed_url=signed_url)
     if accepted:
@@ -349,7 +360,7 @@ def test_public_base_url(build, base, path, signed_url, accepted):
         assert_refused(response)
 
 
-def test_public_base_url_wins_over_forwarded_headers(build):
+def test_public_base_url_wins_over_forwarded_headers(build: Callable[..., FlaskClient]) -> None:
     client = build(PUBLIC_BASE_URL=PUBLIC, TRUST_PROXY=1)
     response = signed_post(
         client, "/voice", CALL, base_url=INTERNAL, signed_url=PUBLIC + "/voice", headers=FORWARDED
@@ -360,7 +371,7 @@ def test_public_base_url_wins_over_forwarded_headers(build):
 # --------------------------------------------------------------------------- the URL itself
 
 
-def test_escaped_action_url_signed_as_requested_passes(client):
+def test_escaped_action_url_signed_as_requested_passes(client: FlaskClient) -> None:
     assert_answered(signed_post(client, ESCAPED, {**CALL, "Digits": "1"}))
 
 
@@ -392,27 +403,29 @@ def test_escaped_action_url_signed_as_requested_passes(client):
         ),
     ],
 )
-def test_url_as_requested_uses_the_raw_request_line(client, path, environ, expected):
+def test_url_as_requested_uses_the_raw_request_line(
+    client: FlaskClient, path: str, environ: dict[str, str], expected: str
+) -> None:
     app = client.application
     with app.test_request_context(path, method="POST", environ_overrides=environ):
         assert url_as_requested(request, None) == expected
         assert url_as_requested(request, PUBLIC + "/") == PUBLIC + expected[len(LOCAL) :]
 
 
-def test_request_url_would_have_broken_the_escaped_signature(client):
+def test_request_url_would_have_broken_the_escaped_signature(client: FlaskClient) -> None:
     """The reason url_as_requested exists: werkzeug's request.url decodes %2F."""
     with client.application.test_request_context(ESCAPED, method="POST"):
         assert request.url != LOCAL + ESCAPED
         assert url_as_requested(request, None) == LOCAL + ESCAPED
 
 
-def test_signed_raw_utf8_query_passes(client):
+def test_signed_raw_utf8_query_passes(client: FlaskClient) -> None:
     path = "/voice/hold?lang=é"
     response = client.post(path, data=CALL, headers={HEADER: sign(LOCAL + path, CALL)})
     assert_answered(response)
 
 
-def test_a_signature_check_that_cannot_parse_the_url_refuses(make_app):
+def test_a_signature_check_that_cannot_parse_the_url_refuses(make_app: Callable[..., Flask]) -> None:
     app = make_app(TWILIO_AUTH_TOKEN="test-token", PUBLIC_BASE_URL="https://ivr.example.com:99999")
     response = app.test_client().post(
         "/voice",
@@ -447,7 +460,9 @@ def shared_post(
 
 @pytest.mark.parametrize("algorithm", ["HMAC_SHA256", "HMAC_SHA1", "hmac_sha256"])
 @pytest.mark.parametrize("token", [TOKEN, None], ids=["with-auth-token", "shared-key-only"])
-def test_a_shared_key_signature_passes(build, algorithm, token):
+def test_a_shared_key_signature_passes(
+    build: Callable[..., FlaskClient], algorithm: str, token: str | None
+) -> None:
     client = build(TWILIO_AUTH_TOKEN=token, TWILIO_WEBHOOK_SHARED_KEY=SHARED)
     assert_answered(shared_post(client, algorithm=algorithm))
     step = shared_post(client, {**CALL, "Digits": "2"}, algorithm=algorithm, path="/voice/input?step=0")
@@ -455,7 +470,7 @@ def test_a_shared_key_signature_passes(build, algorithm, token):
     assert step.headers["X-IVR-State"] == "billing_menu"
 
 
-def test_both_keys_pass_while_rotating(build):
+def test_both_keys_pass_while_rotating(build: Callable[..., FlaskClient]) -> None:
     client = build(TWILIO_WEBHOOK_SHARED_KEY=f" {SHARED} , {OLD_SHARED} ")
     assert_answered(shared_post(client, secret=SHARED))
     assert_answered(shared_post(client, secret=OLD_SHARED))
@@ -481,14 +496,16 @@ SHARED_REFUSED = [
 
 
 @pytest.mark.parametrize(("config", "post"), SHARED_REFUSED)
-def test_bad_shared_key_signatures_are_refused(build, config, post):
+def test_bad_shared_key_signatures_are_refused(
+    build: Callable[..., FlaskClient], config: dict[str, Any], post: dict[str, Any]
+) -> None:
     client = build(TWILIO_WEBHOOK_SHARED_KEY=SHARED, **config)
     response = shared_post(client, **post)
     assert_refused(response)
     assert SHARED not in response.get_data(as_text=True)
 
 
-def test_a_field_changed_after_shared_key_signing_is_refused(build):
+def test_a_field_changed_after_shared_key_signing_is_refused(build: Callable[..., FlaskClient]) -> None:
     client = build(TWILIO_WEBHOOK_SHARED_KEY=SHARED)
     path = "/voice/input?step=0"
     signed = {**CALL, "Digits": "1"}
@@ -497,7 +514,9 @@ def test_a_field_changed_after_shared_key_signing_is_refused(build):
     assert_refused(client.post(path, data={**CALL, "Digits": "9"}, headers=headers))
 
 
-def test_a_shared_key_signature_without_its_header_is_checked_as_the_auth_token(build):
+def test_a_shared_key_signature_without_its_header_is_checked_as_the_auth_token(
+    build: Callable[..., FlaskClient],
+) -> None:
     client = build(TWILIO_WEBHOOK_SHARED_KEY=SHARED)
     signature = RequestValidator(SHARED).compute_signature(LOCAL + "/voice", CALL, "HMAC_SHA256")
     assert_refused(client.post("/voice", data=CALL, headers={HEADER: signature}))
@@ -505,7 +524,9 @@ def test_a_shared_key_signature_without_its_header_is_checked_as_the_auth_token(
     assert_refused(client.post("/voice", data=CALL, headers={HEADER: sha1}))
 
 
-def test_with_only_a_shared_key_auth_token_signatures_and_unsigned_requests_are_refused(build):
+def test_with_only_a_shared_key_auth_token_signatures_and_unsigned_requests_are_refused(
+    build: Callable[..., FlaskClient],
+) -> None:
     client = build(TWILIO_AUTH_TOKEN=None, TWILIO_WEBHOOK_SHARED_KEY=SHARED)
     assert_refused(client.post("/voice", data=CALL))
     response = signed_post(client, "/voice", CALL)  # a valid auth-token signature: no token here
@@ -514,7 +535,9 @@ def test_with_only_a_shared_key_auth_token_signatures_and_unsigned_requests_are_
     assert client.get("/healthz").get_json()["signed"] is True
 
 
-def test_a_shared_key_request_to_an_app_without_one_is_refused_and_logged(build, caplog):
+def test_a_shared_key_request_to_an_app_without_one_is_refused_and_logged(
+    build: Callable[..., FlaskClient], caplog: pytest.LogCaptureFixture
+) -> None:
     client = build()  # the auth token only
     with caplog.at_level("WARNING", logger="webhooks.signature"):
         response = shared_post(client, settings=f"key={KEY_ID},algorithm=HMAC_SHA256\x1b[2J")

@@ -4,26 +4,32 @@ of what a store must do is in test_store_contract.py, run on every store)."""
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
+from multiprocessing.queues import Queue
+from pathlib import Path
 
 import pytest
 
+from ivr.engine.call import CallSession
 from ivr.stores.sqlite_store import SqliteStore
 
+from .narrowing import stored
 
-def test_wal_mode(tmp_path):
+
+def test_wal_mode(tmp_path: Path) -> None:
     store = SqliteStore(tmp_path / "s.db")
     assert store.connection().execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
-def _open_store(path: str, results) -> None:  # a separate process, like a gunicorn worker
+def _open_store(path: str, results: Queue[str]) -> None:  # a separate process, like a gunicorn worker
     try:
-        SqliteStore(path)
+        SqliteStore(path).check()  # set up and seeded on first use
         results.put("ok")
     except Exception as exc:  # noqa: BLE001 - the test reports what went wrong
         results.put(repr(exc))
 
 
-def test_workers_opening_a_new_file_at_once_all_start(tmp_path):
+def test_workers_opening_a_new_file_at_once_all_start(tmp_path: Path) -> None:
     import multiprocessing
 
     ctx = multiprocessing.get_context("fork")
@@ -50,13 +56,11 @@ def _refuse(store: SqliteStore, table: str, event: str = "INSERT") -> None:
     )
 
 
-def _call(sid: str, reference: str = "12345678"):
-    from ivr.engine.call import CallSession
-
+def _call(sid: str, reference: str = "12345678") -> CallSession:
     return CallSession(sid, "main", "main_menu", reference=reference)
 
 
-def test_a_failed_write_is_a_store_error_and_leaves_no_half_written_call(tmp_path):
+def test_a_failed_write_is_a_store_error_and_leaves_no_half_written_call(tmp_path: Path) -> None:
     from ivr.engine.errors import StoreError
     from ivr.engine.store import CallEvent
 
@@ -76,7 +80,7 @@ def test_a_failed_write_is_a_store_error_and_leaves_no_half_written_call(tmp_pat
     assert store.get_call("CA2") is not None
 
 
-def test_a_read_only_database_is_a_store_error(tmp_path):
+def test_a_read_only_database_is_a_store_error(tmp_path: Path) -> None:
     from ivr.engine.errors import StoreError
 
     store = SqliteStore(tmp_path / "s.db")
@@ -99,7 +103,9 @@ def test_a_read_only_database_is_a_store_error(tmp_path):
     ],
     ids=["get_call", "recent_calls", "iter_raw_text", "verify", "end_call", "call"],
 )
-def test_a_closed_connection_is_a_store_error_everywhere(tmp_path, use):
+def test_a_closed_connection_is_a_store_error_everywhere(
+    tmp_path: Path, use: Callable[[SqliteStore], object]
+) -> None:
     from ivr.engine.errors import StoreError
 
     store = SqliteStore(tmp_path / "s.db")
@@ -108,7 +114,7 @@ def test_a_closed_connection_is_a_store_error_everywhere(tmp_path, use):
         use(store)
 
 
-def test_end_call_runs_in_a_transaction_and_rolls_back_when_it_fails(tmp_path):
+def test_end_call_runs_in_a_transaction_and_rolls_back_when_it_fails(tmp_path: Path) -> None:
     from ivr.engine.errors import StoreError
 
     store = SqliteStore(tmp_path / "s.db")
@@ -122,20 +128,21 @@ def test_end_call_runs_in_a_transaction_and_rolls_back_when_it_fails(tmp_path):
     record = store.get_call("CA1")
     assert record is not None and (record.status, record.ended_at) == ("in-progress", None)
     assert store.end_call("CA1", "completed", 3.0, 2)
-    assert store.get_call("CA1").status == "completed"
+    assert stored(store, "CA1").status == "completed"
 
 
-def test_a_failed_member_seeding_rolls_back_and_keeps_the_old_members(tmp_path):
+def test_a_failed_member_seeding_rolls_back_and_keeps_the_old_members(tmp_path: Path) -> None:
     from ivr.engine.errors import StoreError
 
     path = tmp_path / "s.db"
     first = SqliteStore(path)
+    first.members.verify("0" * 64, "03071956")  # seeded on first use
     count = first.connection().execute("SELECT COUNT(*) FROM members").fetchone()[0]
     assert count > 0
     _refuse(first, "members")
     first.close()
     with pytest.raises(StoreError, match=r"cannot seed the fictional members: disk I/O error"):
-        SqliteStore(path)
+        SqliteStore(path).members.verify("0" * 64, "03071956")  # another key: seeded again
     db = sqlite3.connect(path)
     assert db.execute("SELECT COUNT(*) FROM members").fetchone()[0] == count  # DELETE rolled back
     assert not db.in_transaction

@@ -22,6 +22,7 @@ from flask import Flask
 
 from ivr.engine.call import CallSession
 from ivr.engine.config import EngineConfig
+from ivr.engine.engine import Engine
 from ivr.engine.store import CallEvent, SessionStore
 from ivr.stores.memory_store import MemoryStore
 from ivr.stores.open import open_store
@@ -29,6 +30,7 @@ from ivr.stores.redis_store import RedisStore
 from ivr.stores.sqlite_store import SqliteStore
 
 from .flow_text import greeting, message, prompt
+from .narrowing import stored
 from .phone import SPECIALTY, Phone
 from .redis_server import RedisServer, scan_everything
 
@@ -61,13 +63,22 @@ def store_settings(store_kind: str, request: pytest.FixtureRequest, tmp_path: Pa
 
 
 @pytest.fixture
-def make_store(store_settings: dict[str, Any]) -> Iterator[Callable[..., SessionStore]]:
-    """Open the store again, like another worker on the same calls; all closed afterwards."""
+def make_store(store_settings: dict[str, Any], tmp_path: Path) -> Iterator[Callable[..., SessionStore]]:
+    """Open the store again, like another worker on the same calls; all closed afterwards.
+
+    Without a secret key they share the key file's (as the app's workers do)."""
     opened: list[SessionStore] = []
     shared: dict[tuple[Any, ...], SessionStore] = {}
 
     def open_one(ttl: int = 4 * 3600, secret_key: str | None = None) -> SessionStore:
-        config = EngineConfig.from_mapping({**store_settings, "SESSION_TTL": ttl, "SECRET_KEY": secret_key})
+        config = EngineConfig.from_mapping(
+            {
+                **store_settings,
+                "SESSION_TTL": ttl,
+                "SECRET_KEY": secret_key,
+                "SECRET_KEY_FILE": str(tmp_path / "member.key"),
+            }
+        )
         if config.database == ":memory:":  # one process: its workers share the one store
             key = (ttl, secret_key)
             if key not in shared:
@@ -106,14 +117,14 @@ def _start(store: SessionStore, sid: str, now: float, reference: str = "12345678
         slot.log(CallEvent(now, 0, "start", "", "incoming", "main_menu", "en"))
 
 
-def test_the_settings_open_this_store(engine, store_kind):
+def test_the_settings_open_this_store(engine: Engine, store_kind: str) -> None:
     assert type(engine.store) is KINDS[store_kind]
 
 
 # -- expiry and atomicity ----------------------------------------------------------------------
 
 
-def test_session_expires_by_the_clock_the_engine_gives(make_store):
+def test_session_expires_by_the_clock_the_engine_gives(make_store: Callable[..., SessionStore]) -> None:
     store = make_store(ttl=60)
     _start(store, "CA1", now=1000.0)
     with store.call("CA1", now=1059.0) as slot:
@@ -122,13 +133,13 @@ def test_session_expires_by_the_clock_the_engine_gives(make_store):
         assert slot.session is None and slot.known  # expired, but the record stays
 
 
-def test_an_unknown_call_is_not_known(store):
+def test_an_unknown_call_is_not_known(store: SessionStore) -> None:
     with store.call("CAnever", now=1.0) as slot:
         assert slot.session is None and not slot.known
     assert store.get_call("CAnever") is None
 
 
-def test_an_error_rolls_back_a_new_call(store):
+def test_an_error_rolls_back_a_new_call(store: SessionStore) -> None:
     with pytest.raises(RuntimeError, match="boom"), store.call("CA5", now=1.0) as slot:
         slot.create(CallSession("CA5", "main", "main_menu", reference="22345678"), caller="", now=1.0)
         slot.log(CallEvent(1.0, 0, "start", "", "incoming", "main_menu", "en"))
@@ -138,7 +149,7 @@ def test_an_error_rolls_back_a_new_call(store):
         assert slot.reference_free("22345678")
 
 
-def test_an_error_rolls_back_every_part_of_a_step(store):
+def test_an_error_rolls_back_every_part_of_a_step(store: SessionStore) -> None:
     _start(store, "CA6", now=1.0)
     with pytest.raises(RuntimeError), store.call("CA6", now=2.0) as slot:
         assert slot.session is not None
@@ -151,11 +162,12 @@ def test_an_error_rolls_back_every_part_of_a_step(store):
         assert slot.session is not None and (slot.session.state, slot.session.step) == ("main_menu", 0)
     assert time.monotonic() - started < 1  # the failed request did not keep the lock
     record = store.get_call("CA6")
+    assert record is not None
     assert (record.state, record.outcome, record.updated_at) == ("main_menu", None, 1.0)
     assert [e.trigger for e in record.events] == ["start"]
 
 
-def test_concurrent_updates_of_one_call_lose_nothing(make_store):
+def test_concurrent_updates_of_one_call_lose_nothing(make_store: Callable[..., SessionStore]) -> None:
     _start(make_store(), "CA7", now=1.0)
 
     def bump(store: SessionStore, times: int) -> None:
@@ -174,42 +186,45 @@ def test_concurrent_updates_of_one_call_lose_nothing(make_store):
     store = make_store()
     with store.call("CA7", now=3.0) as slot:
         assert slot.session is not None and slot.session.step == 200
-    assert [e.step for e in store.get_call("CA7").events] == list(range(0, 201))
+    assert [e.step for e in stored(store, "CA7").events] == list(range(0, 201))
 
 
 # -- records, references, members --------------------------------------------------------------
 
 
-def test_end_call_closes_the_record_and_the_session(store):
+def test_end_call_closes_the_record_and_the_session(store: SessionStore) -> None:
     assert store.end_call("CAnone", "completed", now=5.0, duration=3) is False
     _start(store, "CA10", now=1.0)
     assert store.end_call("CA10", "completed", now=5.0, duration=3) is True
     record = store.get_call("CA10")
+    assert record is not None
     assert (record.status, record.ended_at, record.outcome) == ("completed", 5.0, "hung up in main_menu")
     with store.call("CA10", now=6.0) as slot:
         assert slot.session is not None and slot.session.ended
 
 
-def test_end_call_keeps_an_outcome_already_reached(store):
+def test_end_call_keeps_an_outcome_already_reached(store: SessionStore) -> None:
     _start(store, "CA11", now=1.0)
     with store.call("CA11", now=2.0) as slot:
         assert slot.session is not None
         slot.save(slot.session, now=2.0, outcome="transfer:pharmacist")
     store.end_call("CA11", "completed", now=3.0, duration=None)
-    assert store.get_call("CA11").outcome == "transfer:pharmacist"
+    assert stored(store, "CA11").outcome == "transfer:pharmacist"
 
 
-def test_recent_calls_newest_first_without_paths(store):
+def test_recent_calls_newest_first_without_paths(store: SessionStore) -> None:
     for n in range(5):
         _start(store, f"CA2{n}", now=100.0 + n, reference=f"3000000{n}")
     recent = store.recent_calls(limit=3)
     assert [r.call_sid for r in recent] == ["CA24", "CA23", "CA22"]
     assert all(r.events == [] for r in recent)
-    assert store.get_call("CA24").events != []  # the paths are kept, only not listed
+    assert stored(store, "CA24").events != []  # the paths are kept, only not listed
     assert store.recent_calls(limit=0) == []
 
 
-def test_a_restarted_call_gets_a_new_reference_and_frees_the_old(make_store):
+def test_a_restarted_call_gets_a_new_reference_and_frees_the_old(
+    make_store: Callable[..., SessionStore],
+) -> None:
     store = make_store(ttl=60)
     _start(store, "CA30", now=1.0, reference="40000001")
     with store.call("CA31", now=2.0) as slot:
@@ -218,12 +233,13 @@ def test_a_restarted_call_gets_a_new_reference_and_frees_the_old(make_store):
         assert slot.session is None and slot.known
         slot.create(CallSession("CA30", "main", "main_menu", reference="40000002"), caller="x", now=500.0)
     record = store.get_call("CA30")
+    assert record is not None
     assert (record.reference, record.started_at, record.updated_at) == ("40000002", 1.0, 500.0)
     with store.call("CA31", now=501.0) as slot:
         assert slot.reference_free("40000001") and not slot.reference_free("40000002")
 
 
-def test_member_key_is_made_once_and_shared(make_store):
+def test_member_key_is_made_once_and_shared(make_store: Callable[..., SessionStore]) -> None:
     first, second = make_store(), make_store()
     assert first.members.hash_member_id(MEMBER_ID) == second.members.hash_member_id(MEMBER_ID)
     assert first.members.hash_member_id(MEMBER_ID) != MEMBER_ID
@@ -239,7 +255,7 @@ def test_member_key_is_made_once_and_shared(make_store):
 
 
 @pytest.mark.parametrize("store_kind", DURABLE)
-def test_a_restarted_app_continues_the_call(make_app):
+def test_a_restarted_app_continues_the_call(make_app: Callable[..., Flask]) -> None:
     first = make_app()
     phone = Phone(first).dial().press("2")
     first.extensions["ivr"].store.close()
@@ -254,9 +270,10 @@ def test_a_restarted_app_continues_the_call(make_app):
     assert greeting("es") not in phone.heard
 
 
-def test_call_record_keeps_the_path(call, engine):
+def test_call_record_keeps_the_path(call: Callable[..., Phone], engine: Engine) -> None:
     phone = call().press("2").silence().press("1")
     record = engine.store.get_call(phone.sid)
+    assert record is not None
     assert [(e.step, e.trigger, e.source, e.dest) for e in record.events] == [
         (0, "start", "incoming", "main_menu"),
         (1, "press_2", "main_menu", "billing_menu"),
@@ -282,7 +299,14 @@ def _everything_stored(store_kind: str, store: Any, request: pytest.FixtureReque
     return "\n".join(texts), b""
 
 
-def test_no_member_id_or_birth_date_in_clear(app, call, engine, store_kind, request, caplog):
+def test_no_member_id_or_birth_date_in_clear(
+    app: Flask,
+    call: Callable[..., Phone],
+    engine: Engine,
+    store_kind: str,
+    request: pytest.FixtureRequest,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     caplog.set_level(logging.DEBUG)
     assert "verified" in call().press("1").press(MEMBER_ID).press(MEMBER_DOB).heard
     assert "verified" in call().press("1").press(MEMBER2_ID).press(MEMBER2_DOB).heard
@@ -312,25 +336,28 @@ PATHS = [
 
 
 @pytest.mark.parametrize(("keys", "phrases"), PATHS)
-def test_menu_paths(call, engine, keys, phrases):
+def test_menu_paths(
+    call: Callable[..., Phone], engine: Engine, keys: tuple[str, ...], phrases: list[str]
+) -> None:
     phone = call().walk(*keys)
     for phrase in phrases:
         assert phrase in phone.heard
     record = engine.store.get_call(phone.sid)
+    assert record is not None
     assert [e.step for e in record.events] == list(range(len(keys) + 1))
 
 
-def test_transfer_records_its_outcome(call, engine):
+def test_transfer_records_its_outcome(call: Callable[..., Phone], engine: Engine) -> None:
     phone = call().walk("3", "0")
     assert phone.enqueue is not None and phone.enqueue.text == "sim-medicare"
     assert str(phone.outcome) == "enqueue:sim-medicare"
-    assert engine.store.get_call(phone.sid).outcome == "transfer:medicare"
+    assert stored(engine.store, phone.sid).outcome == "transfer:medicare"
 
 
-def test_goodbye_hangs_up_and_a_status_closes_the_call(call, engine):
+def test_goodbye_hangs_up_and_a_status_closes_the_call(call: Callable[..., Phone], engine: Engine) -> None:
     phone = call().walk("2", "1")  # no key ends a call: silence after a leaf is "finished"
     phone.silence().silence()
-    assert not phone.hung_up and engine.store.get_call(phone.sid).status == "in-progress"
+    assert not phone.hung_up and stored(engine.store, phone.sid).status == "in-progress"
     phone.silence()  # the goodbye: Twilio hangs up, then posts the final status
     assert phone.hung_up and str(phone.outcome) == "hangup"
     assert phone.transcript.steps[-1].kind == "status" and phone.status_code == 204
@@ -338,7 +365,7 @@ def test_goodbye_hangs_up_and_a_status_closes_the_call(call, engine):
     assert record.status == "completed" and record.outcome == "goodbye"
 
 
-def test_specialty_line_and_recent_calls(call, engine):
+def test_specialty_line_and_recent_calls(call: Callable[..., Phone], engine: Engine) -> None:
     first = call()
     second = call(to=SPECIALTY).press("1")
     assert "prescriber and your insurance plan" in second.heard

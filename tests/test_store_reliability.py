@@ -35,6 +35,7 @@ from ivr.stores.redis_store import RedisStore
 
 from .conftest import OPEN_HOURS
 from .flow_text import message, prompt
+from .narrowing import found, stored
 from .phone import MAIN, Phone
 from .redis_server import RedisServer
 from .servers import ROOT, free_port, start_flask
@@ -117,7 +118,9 @@ RETRIED = {
 
 @pytest.mark.parametrize("where", ["same-worker", "other-worker", "concurrent"])
 @pytest.mark.parametrize("kind", list(RETRIED))
-def test_a_retried_webhook_answers_the_same_and_moves_once(workers, kind, where):
+def test_a_retried_webhook_answers_the_same_and_moves_once(
+    workers: list[Flask], kind: str, where: str
+) -> None:
     phone = Phone(workers[0])
     url, fields = _request(kind, phone)
     answers = _deliver(workers, where, url, fields)
@@ -134,7 +137,7 @@ def test_a_retried_webhook_answers_the_same_and_moves_once(workers, kind, where)
     assert record.status == ("completed" if kind == "status" else "in-progress")
 
 
-def test_a_retry_after_the_call_moved_on_does_not_move_it_back(workers):
+def test_a_retry_after_the_call_moved_on_does_not_move_it_back(workers: list[Flask]) -> None:
     phone = Phone(workers[0]).dial()
     url, fields = phone.action, {**phone._fields(), "Digits": "2"}
     phone.press("2").press("1")
@@ -199,7 +202,7 @@ def _run_processes(target: Callable[..., None], args: tuple[Any, ...], count: in
 PROCESSES, TIMES = 4, 25
 
 
-def test_processes_updating_one_call_lose_nothing(workers, settings):
+def test_processes_updating_one_call_lose_nothing(workers: list[Flask], settings: dict[str, Any]) -> None:
     phone = Phone(workers[0]).dial()
     pids = _run_processes(_bump, (settings, phone.sid, TIMES), PROCESSES)
     total = PROCESSES * TIMES
@@ -212,7 +215,9 @@ def test_processes_updating_one_call_lose_nothing(workers, settings):
     assert sorted(int(e.input) for e in events[1:]) == sorted(pid for pid in pids for _ in range(TIMES))
 
 
-def test_processes_posting_to_one_call_keep_a_consistent_path(workers, settings):
+def test_processes_posting_to_one_call_keep_a_consistent_path(
+    workers: list[Flask], settings: dict[str, Any]
+) -> None:
     phone = Phone(workers[0]).dial()
     applied = sum(_run_processes(_press_nines, (settings, phone.sid, phone.action, TIMES), PROCESSES))
     assert applied >= TIMES  # each round, at least the first request at the current step moves
@@ -252,7 +257,9 @@ CALLS = [
 ]
 
 
-def test_sigkill_mid_calls_on_redis_then_restart(tmp_path, redis_server: RedisServer, redis_prefix):
+def test_sigkill_mid_calls_on_redis_then_restart(
+    tmp_path: Path, redis_server: RedisServer, redis_prefix: str
+) -> None:
     port = free_port()
     env = {
         **os.environ,
@@ -274,9 +281,9 @@ def test_sigkill_mid_calls_on_redis_then_restart(tmp_path, redis_server: RedisSe
             fields = {"CallSid": f"CA{name}", "To": MAIN, "From": "+15551230000"}
             root, _ = _post(port, "/voice", fields)
             for key in keys:
-                root, headers = _post(port, root.find("Gather").attrib["action"], {**fields, "Digits": key})
+                root, headers = _post(port, found(root, "Gather").attrib["action"], {**fields, "Digits": key})
             assert headers["X-IVR-State"] == state
-            actions[name] = root.find("Gather").attrib["action"]
+            actions[name] = found(root, "Gather").attrib["action"]
         root, _ = _post(port, "/voice", busy)
 
         def keep_pressing(action: str) -> None:  # until the server dies under it
@@ -284,11 +291,11 @@ def test_sigkill_mid_calls_on_redis_then_restart(tmp_path, redis_server: RedisSe
                 for _ in range(10_000):
                     root, headers = _post(port, action, {**busy, "Digits": "9"})
                     acked.append(int(headers.get("X-IVR-Trigger") == "press_9"))
-                    action = root.find("Gather").attrib["action"]
+                    action = found(root, "Gather").attrib["action"]
             except OSError:
                 return
 
-        presser = threading.Thread(target=keep_pressing, args=(root.find("Gather").attrib["action"],))
+        presser = threading.Thread(target=keep_pressing, args=(found(root, "Gather").attrib["action"],))
         presser.start()
         deadline = time.monotonic() + 10
         while len(acked) < 20 and time.monotonic() < deadline:
@@ -300,6 +307,7 @@ def test_sigkill_mid_calls_on_redis_then_restart(tmp_path, redis_server: RedisSe
 
     store = RedisStore(redis_server.url, prefix=redis_prefix)
     record = store.get_call("CAbusy")
+    assert record is not None
     moves = len(record.events) - 1
     assert moves in (sum(acked), sum(acked) + 1)  # the request in flight committed whole or not at all
     assert [e.step for e in record.events] == list(range(moves + 1))
@@ -308,7 +316,7 @@ def test_sigkill_mid_calls_on_redis_then_restart(tmp_path, redis_server: RedisSe
     server = _serve(port, env, log)
     try:
         for name, _, state, key, phrase in CALLS:
-            assert store.get_call(f"CA{name}").state == state
+            assert stored(store, f"CA{name}").state == state
             fields = {"CallSid": f"CA{name}", "To": MAIN, "From": "+15551230000", "Digits": key}
             root, _ = _post(port, actions[name], fields)
             assert phrase in " ".join(spoken_text(s) for s in root.iter("Say")), name
