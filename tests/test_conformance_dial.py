@@ -168,3 +168,114 @@ def test_clients_and_sip_endpoints_are_far_ends_too(place: Place, noun: str, tar
     place(served, switch=switch).dial()
 
     assert forms(served, "/after")[0]["DialCallStatus"] == "busy"
+
+
+@pytest.mark.parametrize("noun", ["Number", "Client", "Sip"])
+def test_a_noun_status_callback_gets_the_dialled_legs_events(place: Place, noun: str) -> None:
+    """<Number statusCallbackEvent>: "The call moves from initiated to ringing when the phone
+    starts ringing. It moves from ringing to answered when the phone call is answered. Finally,
+    it moves from answered to completed when the call is terminated." statusCallback: "Twilio
+    will make a request to the statusCallback URL" for each event, about the dialled (child)
+    call: its CallSid, ParentCallSid and CallStatus. <Client> and <Sip> take the same attributes."""
+    text = {"Number": "+15551230000", "Client": "alice", "Sip": "sip:alice@example.com"}[noun]
+    served = app(
+        root=f'<Dial action="/after"><{noun} statusCallback="/leg" statusCallbackMethod="GET" '
+        f'statusCallbackEvent="initiated ringing answered completed">{text}</{noun}></Dial>',
+        after=AFTER,
+    )
+    served.pages["/leg"] = lambda _: ""
+    call = place(served).dial()
+
+    sent = forms(served, "/leg")
+    assert [s["CallStatus"] for s in sent] == ["initiated", "ringing", "in-progress", "completed"]
+    assert all(seen.method == "GET" for seen in served.to("/leg"))
+    dial_sid = forms(served, "/after")[0]["DialCallSid"]
+    assert {s["CallSid"] for s in sent} == {dial_sid} and dial_sid != call.call_sid
+    assert {s["ParentCallSid"] for s in sent} == {call.call_sid}
+    assert [s["SequenceNumber"] for s in sent] == ["0", "1", "2", "3"]
+    assert sent[-1]["CallDuration"] == "5" and sent[0]["To"] == text
+    (leg,) = call.transcript.legs
+    assert (leg.sid, leg.status, leg.duration) == (dial_sid, "completed", 5)
+
+
+@pytest.mark.parametrize(
+    ("far", "statuses"),
+    [
+        pytest.param(FarEnd("busy"), ["initiated", "busy"], id="busy"),
+        pytest.param(FarEnd("no-answer"), ["initiated", "ringing", "no-answer"], id="no-answer"),
+        pytest.param(FarEnd(ring=20, caller_hangs_up=3), ["initiated", "ringing", "canceled"], id="canceled"),
+    ],
+)
+def test_a_leg_that_is_not_answered_completes_with_its_status(
+    place: Place, far: FarEnd, statuses: list[str]
+) -> None:
+    """ "The status will be set to completed through the following reasons: busy, canceled,
+    completed, failed, or no-answer": the completed event's CallStatus says which."""
+    served = app(
+        root='<Dial><Number statusCallback="/leg" statusCallbackEvent="initiated ringing answered '
+        f'completed">+15551230000</Number></Dial>{AFTER}',
+        leg="",
+    )
+    place(served, switch=Switch(park=False, default=far)).dial()
+
+    assert [s["CallStatus"] for s in forms(served, "/leg")] == statuses
+
+
+def test_a_noun_status_callback_defaults_to_the_completed_event(place: Place) -> None:
+    """statusCallbackEvent: default "completed"; statusCallbackMethod: default POST."""
+    served = app(root=f'<Dial><Number statusCallback="/leg">+15551230000</Number></Dial>{AFTER}', leg="")
+    place(served).dial()
+
+    (seen,) = served.to("/leg")
+    assert (seen.method, seen.form["CallStatus"]) == ("POST", "completed")
+
+
+def test_parallel_nouns_each_get_their_own_leg(place: Place) -> None:
+    """ "The first call to pick up is connected to the current call and the rest are hung up":
+    each noun's statusCallback hears of its own leg (the simulator's first noun answers)."""
+    served = app(
+        root='<Dial><Number statusCallback="/one">+15551230000</Number>'
+        f'<Client statusCallback="/two">alice</Client></Dial>{AFTER}',
+        one="",
+        two="",
+    )
+    call = place(served).dial()
+
+    (one,), (two,) = forms(served, "/one"), forms(served, "/two")
+    assert (one["CallStatus"], two["CallStatus"]) == ("completed", "canceled")
+    assert one["CallSid"] != two["CallSid"]
+    assert [leg.target for leg in call.transcript.legs] == ["number:+15551230000", "client:alice"]
+
+
+def test_send_digits_are_sent_to_the_far_end_once_it_answers(place: Place) -> None:
+    """<Number sendDigits>: "Play DTMF tones when the call is answered. This is useful when
+    dialing a phone number and an extension." The caller does not hear them: the dialled leg
+    records them (transcript.legs, and the rendered transcript)."""
+    served = app(root=f'<Dial><Number sendDigits="wwww1928">+15551230000</Number></Dial>{AFTER}')
+    call = place(served).dial()
+
+    (leg,) = call.transcript.legs
+    assert leg.digits_sent == "wwww1928"
+    assert "sent digits wwww1928" in call.transcript.render()
+    assert call.heard == "Thanks for calling."
+
+
+def test_send_digits_are_not_sent_when_nobody_answers(place: Place) -> None:
+    """The tones are played "when the call is answered": a busy far end gets none."""
+    served = app(root=f'<Dial><Number sendDigits="1928">+15551230000</Number></Dial>{AFTER}')
+    call = place(served, switch=Switch(park=False, default=FarEnd("busy"))).dial()
+
+    assert call.transcript.legs[0].digits_sent is None
+
+
+def test_sip_username_and_password_are_accepted(place: Place) -> None:
+    """<Sip username password>: credentials for the SIP endpoint's authentication; the simulator
+    accepts them (there is no SIP endpoint to authenticate to) and dials as usual."""
+    served = app(
+        root='<Dial action="/after"><Sip username="admin" password="1234">sip:alice@example.com</Sip></Dial>',
+        after=AFTER,
+    )
+    call = place(served).dial()
+
+    assert forms(served, "/after")[0]["DialCallStatus"] == "completed"
+    assert call.heard == "Thanks for calling."

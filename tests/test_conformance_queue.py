@@ -3,9 +3,15 @@
 
 from __future__ import annotations
 
-from ivr.sim import Outcome
+from collections import deque
+
+import pytest
+from flask import Response
+
+from ivr.sim import Outcome, SimulationError
 from ivr.sim.switch import MAX_QUEUE_WAIT, Agent, Switch
 from tests.conformance import Place, app, forms, place
+from tests.twiml_apps import Page
 
 __all__ = ["place"]
 
@@ -128,3 +134,73 @@ def test_the_simulator_stops_a_wait_that_never_ends(place: Place) -> None:
     assert call.outcome is not None and call.outcome.kind == "enqueue"
     assert call.outcome.detail == "still in the queue after 600s (the simulator stops at 600s)"
     assert len(served.to("/wait")) == 10 and served.to("/after") == []
+
+
+def _broken(_: object) -> Response:
+    return Response("oops", status=500)
+
+
+@pytest.mark.parametrize(
+    "wait",
+    [
+        pytest.param(_broken, id="http-500"),
+        pytest.param("<Response><Say>Please hold.", id="not-xml"),
+    ],
+)
+def test_a_wait_url_that_fails_reports_queue_result_error(place: Place, wait: Page) -> None:
+    """QueueResult error: "An unexpected error occurred" while the caller waits; here the
+    waitUrl answers with an HTTP error or a document that is not TwiML. The caller leaves the
+    queue: the action is requested with QueueResult error, and its TwiML runs."""
+    served = app(root=ENQUEUE, after=AFTER)
+    served.pages["/wait"] = wait
+    call = place(served).dial()
+
+    (sent,) = forms(served, "/after")
+    assert sent["QueueResult"] == "error" and sent["QueueSid"].startswith("QU")
+    assert call.heard == "Thanks for waiting."
+    assert call.switch.queues["support"].waiting == deque()
+    wait_step = next(step for step in call.transcript.steps if step.kind == "wait")
+    assert wait_step.error and wait_step.code in ("11200", "12100")
+
+
+def test_a_failed_wait_url_without_an_action_goes_on_after_enqueue(place: Place) -> None:
+    """Without an action, a caller taken out of the queue by an error goes on with the verb
+    after <Enqueue>."""
+    served = app(root='<Enqueue waitUrl="/wait">support</Enqueue><Say>After the queue.</Say>')
+    served.pages["/wait"] = _broken
+    call = place(served).dial()
+
+    assert call.heard == "After the queue."
+    assert call.outcome == Outcome("completed")
+
+
+def test_a_call_redirected_out_of_the_queue_reports_queue_result_redirected(place: Place) -> None:
+    """QueueResult redirected: "The call was redirected out of the queue", as Twilio's call
+    update REST API does (Url, Method): the caller leaves the queue, the action hears
+    QueueResult redirected and the call runs the new URL's TwiML, not the action's."""
+    served = app(root=ENQUEUE, wait="<Say>Please hold.</Say>", after=AFTER, moved="<Say>We moved you.</Say>")
+    switch = Switch()
+    call = place(served, switch=switch).dial()
+    assert not call.ended  # parked in the queue
+
+    call.redirect("/moved", method="GET")
+
+    (sent,) = forms(served, "/after")
+    assert sent["QueueResult"] == "redirected"
+    assert served.to("/moved")[0].method == "GET"
+    assert call.heard == "We moved you."
+    assert call.outcome == Outcome("completed")
+    assert switch.queues["support"].waiting == deque()
+
+
+def test_a_call_at_a_gather_can_be_redirected_too(place: Place) -> None:
+    """The call-update REST API redirects a call wherever it is; at a <Gather> the new URL
+    runs in its place."""
+    served = app(root='<Gather action="/got"><Say>Press a key.</Say></Gather>', moved="<Say>Moved.</Say>")
+    call = place(served).dial()
+
+    call.redirect("/moved")
+
+    assert call.heard == "Moved." and not served.to("/got")
+    with pytest.raises(SimulationError, match="has ended"):
+        call.redirect("/moved")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import importlib.util
+import json
 import os
 import subprocess
 import sys
@@ -140,3 +141,99 @@ def test_bad_scenario_files_stop_the_run_with_a_message(tmp_path: Path) -> None:
     assert done.returncode != 0
     assert "cannot load the scenarios" in done.stderr
     assert "bad.yaml:4: step 1: field 'press'" in done.stderr
+
+
+FALLBACK = """\
+name: The voice URL fails, the fallback answers
+line: main
+outcome: {kind: enqueue}
+"""
+
+
+def _locust(
+    tmp_path: Path, server: str, env: dict[str, str], seconds: int = 3
+) -> dict[tuple[str, str], dict[str, str]]:
+    command = [
+        sys.executable,
+        "-m",
+        "locust",
+        "-f",
+        str(LOCUSTFILE),
+        "--headless",
+        "-u",
+        "2",
+        "-r",
+        "2",
+        "-t",
+        f"{seconds}s",
+        "--host",
+        server,
+        "--csv",
+        str(tmp_path / "run"),
+        "--only-summary",
+    ]
+    done = subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert (tmp_path / "run_stats.csv").exists(), done.stderr[-3000:]
+    return {(row["Type"], row["Name"]): row for row in read_rows(tmp_path / "run_stats.csv")}
+
+
+def test_the_number_settings_come_from_the_environment(tmp_path: Path, server: str) -> None:
+    """IVR_VOICE_URL/IVR_VOICE_METHOD, IVR_STATUS_CALLBACK (URL, method, events) and
+    IVR_FALLBACK_URL/IVR_FALLBACK_METHOD are the number's settings of every call of the load."""
+    (tmp_path / "fallback.yaml").write_text(FALLBACK, encoding="utf-8")
+    env = {
+        **os.environ,
+        "IVR_SCENARIOS": str(tmp_path / "fallback.yaml"),
+        "IVR_STEP_SECONDS": "0",
+        "IVR_VOICE_URL": "/voice/nowhere",
+        "IVR_VOICE_METHOD": "GET",
+        "IVR_FALLBACK_URL": "/voice/fallback",
+        "IVR_FALLBACK_METHOD": "GET",
+        "IVR_STATUS_CALLBACK": "/voice/status",
+        "IVR_STATUS_CALLBACK_METHOD": "POST",
+        "IVR_STATUS_CALLBACK_EVENTS": "initiated, ringing answered completed",
+    }
+    env.pop("TWILIO_AUTH_TOKEN", None)
+    stats = _locust(tmp_path, server, env)
+    count = {key: int(row["Request Count"]) for key, row in stats.items()}
+    failed = {key: int(row["Failure Count"]) for key, row in stats.items()}
+
+    calls = count.get(("SCENARIO", "The voice URL fails, the fallback answers"), 0)
+    assert calls > 0 and failed[("SCENARIO", "The voice URL fails, the fallback answers")] == 0, sorted(count)
+    assert count[("GET", "/voice/nowhere")] >= calls  # the voice URL, by GET: a 404 ...
+    assert (
+        count[("GET", "/voice/fallback")] >= calls and failed[("GET", "/voice/fallback")] == 0
+    )  # ... then the fallback
+    assert ("POST", "/voice") not in count  # the default voice URL is never requested
+    # initiated, ringing, answered and completed: four status callbacks a call
+    assert count[("POST", "/voice/status")] >= 4 * calls - 4 and failed[("POST", "/voice/status")] == 0
+
+
+def test_number_settings_parse_the_environment(tmp_path: Path) -> None:
+    """number_settings and request_fields read the environment as SimulatedCall keywords
+    (run in a process of its own: importing Locust monkey-patches the interpreter)."""
+    (tmp_path / "s.yaml").write_text(FALLBACK, encoding="utf-8")
+    script = (
+        "import json, sys\n"
+        f"sys.path.insert(0, {str(LOCUSTFILE.parent)!r})\n"
+        "import locustfile\n"
+        "env = {'IVR_VOICE_URL': '/ivr/welcome', 'IVR_VOICE_METHOD': 'GET', 'IVR_STATUS_CALLBACK': ' ',\n"
+        "       'IVR_STATUS_CALLBACK_EVENTS': 'answered,completed', 'IVR_FALLBACK_URL': '/fb',\n"
+        "       'IVR_FIELDS': 'FromState=CA, FromCity = Oakland'}\n"
+        "print(json.dumps([locustfile.number_settings(env), locustfile.request_fields(env),\n"
+        "                  locustfile.number_settings({})]))\n"
+    )
+    env = {**os.environ, "IVR_SCENARIOS": str(tmp_path / "s.yaml")}
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    settings, fields, empty = json.loads(done.stdout.strip().splitlines()[-1])
+    assert settings == {
+        "voice_url": "/ivr/welcome",
+        "voice_method": "GET",
+        "status_callback_events": ["answered", "completed"],
+        "fallback_url": "/fb",
+    }  # a blank IVR_STATUS_CALLBACK leaves the default
+    assert fields == {"FromState": "CA", "FromCity": "Oakland"}
+    assert empty == {}

@@ -148,3 +148,66 @@ def test_loading_the_plugin_imports_nothing_of_the_engine() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "['ivr.pytest_plugin']"
+
+
+NUMBER_SETTINGS = f'''
+from urllib.parse import parse_qsl, urlsplit
+
+def test_the_number_settings_are_keywords(ivr_call):
+    call = ivr_call(
+        now="{OPEN_HOURS}",
+        voice_url="/voice/nowhere",
+        voice_method="GET",
+        fallback_url="/voice/fallback",
+        fallback_method="GET",
+        status_callback="/voice/status",
+        status_callback_method="POST",
+        status_callback_events=("initiated", "answered", "completed"),
+    )
+    steps = [(s.kind, s.method, s.url.split("?")[0]) for s in call.transcript.steps]
+    assert steps == [
+        ("status", "POST", "http://localhost/voice/status"),
+        ("voice", "GET", "http://localhost/voice/nowhere"),
+        ("fallback", "GET", "http://localhost/voice/fallback"),
+        ("status", "POST", "http://localhost/voice/status"),
+        ("wait", "POST", "http://localhost/voice/hold"),
+        ("status", "POST", "http://localhost/voice/status"),
+    ], steps
+    fallback = dict(parse_qsl(urlsplit(call.transcript.steps[2].url).query))  # a GET: in the query
+    assert fallback["ErrorUrl"] == "http://localhost/voice/nowhere"
+    assert fallback["ErrorCode"] == "11200"
+    statuses = [s.fields["CallStatus"] for s in call.transcript.steps if s.kind == "status"]
+    assert statuses == ["initiated", "in-progress", "completed"]
+    assert call.outcome.kind == "enqueue"  # the fallback hands the caller to a representative
+
+def test_without_a_status_callback_none_is_sent(ivr_call):
+    call = ivr_call(now="{OPEN_HOURS}", status_callback=None).hangup()
+    assert [s.kind for s in call.transcript.steps] == ["voice"]
+'''
+
+
+def test_the_number_settings_reach_the_simulated_call(pytester: pytest.Pytester) -> None:
+    """ivr_call's keywords are the number's settings: voice URL and method, status callback
+    (URL, method, events) and fallback URL and method, as the console sets them."""
+    pytester.makepyfile(test_number=NUMBER_SETTINGS)
+    result = run(pytester)
+    result.assert_outcomes(passed=2)
+
+
+def test_an_ivr_url_with_a_path_is_the_voice_url(pytester: pytest.Pytester, server: str) -> None:
+    """--ivr-url with a path is the number's voice URL, requested as it is (query kept), with no
+    status callback unless a test sets one; a test's keywords still change the settings."""
+    pytester.makepyfile(
+        "def test_path(ivr_call):\n"
+        "    call = ivr_call()\n"
+        f"    assert [s.url for s in call.transcript.steps] == ['{server}/voice?src=qa'], call\n"
+        "def test_keywords_win(ivr_call):\n"
+        "    call = ivr_call(\n"
+        "        voice_url='/voice/fallback', voice_method='GET', status_callback='/voice/status'\n"
+        "    )\n"
+        "    first = call.transcript.steps[0]\n"
+        f"    assert (first.method, first.url.split('?')[0]) == ('GET', '{server}/voice/fallback')\n"
+        "    assert call.transcript.steps[-1].kind == 'status'\n"
+    )
+    result = run(pytester, "--ivr-url", server + "/voice?src=qa")
+    result.assert_outcomes(passed=2)

@@ -1,13 +1,14 @@
 """The simulated Twilio caller: runs TwiML as Twilio does, in-process or over HTTP."""
 
 from .caller import SimulatedCall, SimulationError
-from .transcript import Heard, Outcome, Step, Transcript, main_language
+from .transcript import Heard, Leg, Outcome, Step, Transcript, main_language
 from .transport import HttpReply, HttpTransport, Transport, WsgiTransport
 
 __all__ = [
     "Heard",
     "HttpReply",
     "HttpTransport",
+    "Leg",
     "Outcome",
     "SimulatedCall",
     "SimulationError",

@@ -233,6 +233,27 @@ class SimulatedCall:
             self._end(Outcome("caller-hangup"))
         return self
 
+    def redirect(self, url: str, method: str = "POST") -> SimulatedCall:
+        """Send the live call to new TwiML, as Twilio's call-update REST API (Url, Method) does:
+        what the call was doing stops and `url` is requested. A caller waiting in a queue
+        leaves it with QueueResult redirected (the <Enqueue> action is requested, its TwiML is
+        not run). The simulator redirects a call at a <Gather> or in a queue."""
+        if self.transcript.outcome is not None:
+            raise SimulationError("cannot redirect: the call has ended")
+        held = self._held
+        if held is not None and not isinstance(held, queue.QueueHold):
+            raise SimulationError(
+                "cannot redirect: the simulator redirects a call only at a <Gather> or in a queue"
+            )
+        self._held = None
+        self._waiting = None
+        self._looping = None
+        self._since_input = []
+        if isinstance(held, queue.QueueHold):
+            queue.redirected(held)
+        self._fetch("redirect", method.upper(), self._absolute(url), {}, "call update")
+        return self
+
     def record(
         self, words: str = "", seconds: float | None = None, finish: str | None = None
     ) -> SimulatedCall:

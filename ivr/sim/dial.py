@@ -8,13 +8,16 @@ answers and talks 5 s, then hangs up.
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import format_datetime
 from typing import TYPE_CHECKING
 from urllib.parse import urljoin
 from xml.etree import ElementTree
 
 from . import conference, queue
 from .switch import FarEnd, callback
-from .transcript import Heard, Outcome, Step
+from .transcript import Heard, Leg, Outcome, Step
 
 if TYPE_CHECKING:
     from .caller import SimulatedCall
@@ -94,30 +97,51 @@ def _ring_and_talk(
     doc_url: str,
     step: Step,
 ) -> tuple[dict[str, str], bool]:
-    """Ring, maybe bridge; return the action fields and whether the caller hung up."""
-    dial_sid = "CA" + secrets.token_hex(16)
+    """Ring, maybe bridge; return the action fields and whether the caller hung up.
+
+    Each phone noun is a leg of its own (its CallSid, its statusCallback events); the far end
+    is the first noun's: it answers, and the other legs of a parallel dial are canceled."""
+    legs = _place(call, verb, targets, doc_url)
+    first = legs[0]
+    dial_sid = first.leg.sid
     timeout = _int(verb.get("timeout"), DEFAULT_TIMEOUT)
     fields = {"DialCallSid": dial_sid, "DialCallDuration": "0"}
     started = call.clock
+    for placed in legs:
+        placed.event("initiated", "initiated")
     if far.answer in ("busy", "failed"):
         call.clock += 1.0
         fields["DialCallStatus"] = far.answer
+        for placed in legs:
+            placed.event("completed", far.answer)
         return fields, False
+    for placed in legs:
+        placed.event("ringing", "ringing")
     rings = float(timeout) if far.answer == "no-answer" else min(far.ring, float(timeout))
     hangs_up = far.caller_hangs_up
     if hangs_up is not None and hangs_up < rings:
         # The caller gives up while it rings: Twilio cancels the dialled call.
         call.clock += hangs_up
         fields["DialCallStatus"] = "canceled"
+        for placed in legs:
+            placed.event("completed", "canceled")
         return fields, True
     if far.answer == "no-answer" or far.ring >= timeout:
         call.clock += timeout
         fields["DialCallStatus"] = "no-answer"
+        for placed in legs:
+            placed.event("completed", "no-answer")
         return fields, False
     call.clock += far.ring
     answered = call.clock
+    first.event("answered", "in-progress")
+    for placed in legs[1:]:
+        placed.event("completed", "canceled")  # "the rest are hung up"
+    if first.noun is not None and first.noun.get("sendDigits"):
+        first.leg.digits_sent = first.noun.get("sendDigits")  # DTMF to the far end once it answers
     _whisper(call, verb, dial_sid, doc_url)
     if call.ended:
+        first.event("completed", "completed")
         return fields, False
     limit = _int(verb.get("timeLimit"), DEFAULT_TIME_LIMIT)
     talk = min(far.talk, float(limit))
@@ -131,6 +155,8 @@ def _ring_and_talk(
     call.clock += talk
     fields["DialCallStatus"] = "completed"
     fields["DialCallDuration"] = str(int(talk))
+    first.leg.duration = int(talk)
+    first.event("completed", "completed", {"CallDuration": str(int(talk))})
     mode = verb.get("record", "do-not-record")
     if mode != "do-not-record":
         length = int(call.clock - (started if "ringing" in mode else answered))
@@ -141,6 +167,56 @@ def _ring_and_talk(
             RecordingDuration=str(recording.duration),
         )
     return fields, caller_gone
+
+
+@dataclass
+class _Placed:
+    """A leg of a <Dial> being placed, and where its noun's statusCallback goes."""
+
+    call: SimulatedCall
+    leg: Leg
+    noun: ElementTree.Element | None
+    doc_url: str
+    sequence: int = 0
+
+    def event(self, event: str, status: str, extra: dict[str, str] | None = None) -> None:
+        """The leg moved to `status`: request the noun's statusCallback if it asks for `event`
+        (statusCallbackEvent, default completed), with the child leg's CallSid and CallStatus."""
+        self.leg.status = status
+        noun = self.noun
+        url = noun.get("statusCallback") if noun is not None else None
+        if noun is None or not url:
+            return
+        wanted = (noun.get("statusCallbackEvent") or "completed").replace(",", " ").split()
+        if event not in wanted:
+            return
+        to = _noun_text(noun)
+        fields = {
+            **(extra or {}),
+            "CallSid": self.leg.sid,
+            "ParentCallSid": self.call.call_sid,
+            "CallStatus": status,
+            "Direction": "outbound-dial",
+            "To": to,
+            "Called": to,
+            "CallbackSource": "call-progress-events",
+            "SequenceNumber": str(self.sequence),
+            "Timestamp": format_datetime(datetime.now(UTC)),
+        }
+        self.sequence += 1
+        method = noun.get("statusCallbackMethod", "POST").upper()
+        callback(self.call, "dial-status", method, urljoin(self.doc_url, url), fields)
+
+
+def _place(call: SimulatedCall, verb: ElementTree.Element, targets: list[str], doc_url: str) -> list[_Placed]:
+    """One leg per phone noun (or one for a number as the Dial's text), on the call's transcript."""
+    nouns: list[ElementTree.Element | None] = [child for child in verb if child.tag in _PHONE_NOUNS]
+    placed = []
+    for target, noun in zip(targets, nouns or [None], strict=False):
+        leg = Leg(target, "CA" + secrets.token_hex(16))
+        call.transcript.legs.append(leg)
+        placed.append(_Placed(call, leg, noun, doc_url))
+    return placed
 
 
 def _whisper(call: SimulatedCall, verb: ElementTree.Element, dial_sid: str, doc_url: str) -> None:

@@ -4,6 +4,8 @@ The caller hears the waitUrl document, fetched again each time it ends (its <Red
 the next one), until an agent dequeues the caller (switch.Agent, or another call's
 <Dial><Queue> on the same Switch), <Leave> or <Hangup> in the wait document, or the caller
 hangs up; then the action URL with QueueResult and QueueTime, or the verb after <Enqueue>.
+A wait URL that fails is QueueResult error; SimulatedCall.redirect (Twilio's call update) is
+redirected. system-shutdown (Twilio shutting down under the queue) is not simulated.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from xml.etree import ElementTree
 
 from .switch import MAX_QUEUE_WAIT, Queue, Queued, callback
 from .transcript import Heard, Outcome, Step
+from .twilio_errors import DOCUMENT_PARSE_FAILURE
 
 if TYPE_CHECKING:
     from .caller import SimulatedCall
@@ -161,7 +164,7 @@ def _wait(hold: QueueHold, until: float | None, *, one_pass: bool = False) -> st
             call._record(hold.step, Heard("play", "hold music"))
             call.clock += HOLD_MUSIC_SECONDS if until is None else min(HOLD_MUSIC_SECONDS, until - call.clock)
         else:
-            step, root, got = call._request("wait", method, url, _wait_fields(hold), None)
+            step, root, got = _fetch_wait(call, method, url, _wait_fields(hold))
             if root is None:
                 return "error"
             next_url, next_method = (urljoin(hold.doc_url, wait_url or ""), wait_method)
@@ -191,6 +194,32 @@ def _wait(hold: QueueHold, until: float | None, *, one_pass: bool = False) -> st
     return None
 
 
+def _fetch_wait(
+    call: SimulatedCall, method: str, url: str, fields: dict[str, str]
+) -> tuple[Step, ElementTree.Element | None, str]:
+    """Fetch a wait document: (step, root, its URL). A wait URL that fails (HTTP error, no
+    answer, not XML) takes the caller out of the queue (QueueResult error) instead of ending
+    the call as a failed voice URL would; TwiML the simulator cannot run still ends the call."""
+    from .caller import SimulationError, _doc_url
+
+    step, code = call._send("wait", method, url, fields, None)
+    if code is None:
+        try:
+            root = ElementTree.fromstring(step.twiml)
+        except ElementTree.ParseError as exc:
+            step.error, step.code = f"not XML: {exc}", DOCUMENT_PARSE_FAILURE
+            return step, None, url
+        try:
+            call._check_supported(root)
+        except SimulationError as exc:
+            step.error = str(exc)
+            call._end(Outcome("error", detail=step.error))
+            return step, None, url
+        return step, root, _doc_url(step.url, method)
+    step.code = code
+    return step, None, url
+
+
 def _wait_fields(hold: QueueHold) -> dict[str, str]:
     queue, call = hold.queue, hold.call
     position = next((i for i, q in enumerate(queue.waiting, 1) if q.call is call), len(queue.waiting))
@@ -204,8 +233,8 @@ def _wait_fields(hold: QueueHold) -> dict[str, str]:
 
 
 def _after_wait(hold: QueueHold, result: str) -> None:
-    if result == "error":
-        _drop(hold)
+    if result == "error" and hold.call.ended:
+        _drop(hold)  # the simulator could not run the wait document: the call ended there
     elif result == "bound":
         _drop(hold)
         waited = int(hold.call.clock - hold.entered)
@@ -215,6 +244,21 @@ def _after_wait(hold: QueueHold, result: str) -> None:
         _left(hold, "hangup", hung_up_by_app=True)
     else:
         _left(hold, result)
+
+
+def redirected(hold: QueueHold) -> None:
+    """The call was redirected out of the queue (SimulatedCall.redirect, Twilio's call update):
+    the action hears QueueResult redirected, but the call runs the new URL, not its reply."""
+    call = hold.call
+    _drop(hold)
+    waited = call.clock - hold.entered
+    hold.queue.waits.append(waited)
+    action = hold.verb.get("action")
+    if action:
+        fields = {"QueueResult": "redirected", "QueueSid": hold.queue.sid, "QueueTime": str(int(waited))}
+        callback(
+            call, "action", hold.verb.get("method", "POST").upper(), urljoin(hold.doc_url, action), fields
+        )
 
 
 def _drop(hold: QueueHold) -> None:

@@ -50,7 +50,7 @@ class Step:
     """One webhook request of a call, as a transcript shows it."""
 
     index: int
-    kind: str  # voice | action | redirect | wait | fallback | status
+    kind: str  # voice | action | redirect | wait | fallback | status | dial-status | ...
     method: str
     url: str
     fields: dict[str, str]
@@ -71,6 +71,18 @@ class Step:
 
 
 @dataclass
+class Leg:
+    """One leg a <Dial> placed to a <Number>, <Client> or <Sip> (or a number as text): who it
+    rang, its CallSid, how it ended, and the digits sent to the far end (<Number sendDigits>)."""
+
+    target: str
+    sid: str
+    status: str = "initiated"  # initiated, ringing, in-progress, then completed, busy, ...
+    duration: int = 0
+    digits_sent: str | None = None
+
+
+@dataclass
 class Transcript:
     """Every step of one call, and how it ended."""
 
@@ -78,6 +90,7 @@ class Transcript:
     to: str
     steps: list[Step] = field(default_factory=list)
     outcome: Outcome | None = None
+    legs: list[Leg] = field(default_factory=list)  # the legs its <Dial>s placed, in order
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -85,6 +98,7 @@ class Transcript:
             "to": self.to,
             "outcome": asdict(self.outcome) if self.outcome else None,
             "steps": [s.to_dict() for s in self.steps],
+            "legs": [asdict(leg) for leg in self.legs],
         }
 
     def render(self) -> str:
@@ -105,5 +119,8 @@ class Transcript:
             if step.error:
                 code = f"{describe(step.code)}: " if step.code else ""
                 lines.append(f"    error: {code}{step.error}")
+        for leg in self.legs:
+            sent = f", sent digits {leg.digits_sent}" if leg.digits_sent else ""
+            lines.append(f"dialled {leg.target} ({leg.sid}): {leg.status}{sent}")
         lines.append(f"outcome: {self.outcome or 'in progress'}")
         return "\n".join(lines)

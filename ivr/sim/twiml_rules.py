@@ -510,6 +510,8 @@ RULES: dict[str, Rule] = {
         attrs={
             **STATUS_CALLBACKS,
             **MACHINE_DETECTION_ATTRS,
+            # Accepted, not acted on: they only authenticate Twilio to the SIP endpoint, and the
+            # simulator's far end (switch.FarEnd) asks for no credentials.
             "username": _sim(_any),
             "password": _sim(_any),
             "url": _sim(URL),
