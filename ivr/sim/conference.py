@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urljoin
 from xml.etree import ElementTree
 
-from .switch import MAX_CONFERENCE, Participant, Room, callback
+from .switch import MAX_CONFERENCE, Parked, Participant, Room, callback
 from .transcript import Heard, Outcome, Step
 
 if TYPE_CHECKING:
@@ -44,7 +44,7 @@ class Member:
 
 
 @dataclass
-class ConferenceHold:
+class ConferenceHold(Parked):
     call: SimulatedCall
     verb: ElementTree.Element
     noun: ElementTree.Element
@@ -56,24 +56,8 @@ class ConferenceHold:
     joined: float
     parked: bool = False
 
-    def _cannot(self, what: str) -> None:
-        from .caller import SimulationError
-
-        raise SimulationError(
-            f"cannot {what}: the caller is in conference {self.room.name!r} (hang up to leave)"
-        )
-
-    def press(self, keys: str) -> None:
-        self._cannot(f"press {keys!r}")
-
-    def say(self, words: str) -> None:
-        self._cannot(f"say {words!r}")
-
-    def silence(self) -> None:
-        self._cannot("stay silent")
-
-    def record(self, words: str = "", seconds: float | None = None, finish: str | None = None) -> None:
-        self._cannot("record")
+    def where(self) -> str:
+        return f"the caller is in conference {self.room.name!r} (hang up to leave)"
 
     def hangup(self) -> None:
         self.call._held = None

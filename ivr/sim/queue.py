@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urljoin
 from xml.etree import ElementTree
 
-from .switch import MAX_QUEUE_WAIT, Queue, Queued, callback
+from .switch import MAX_QUEUE_WAIT, Parked, Queue, Queued, callback
 from .transcript import Heard, Outcome, Step
 from .twilio_errors import DOCUMENT_PARSE_FAILURE
 
@@ -28,7 +28,7 @@ _WAIT_VERBS = ("Say", "Play", "Pause")
 
 
 @dataclass
-class QueueHold:
+class QueueHold(Parked):
     """A caller parked in a queue on a shared switch: only a hang-up (or a dequeue) moves it."""
 
     call: SimulatedCall
@@ -39,25 +39,11 @@ class QueueHold:
     queue: Queue
     entered: float
 
-    def _cannot(self, what: str) -> None:
-        from .caller import SimulationError
-
-        raise SimulationError(
-            f"cannot {what}: the caller is waiting in queue {self.queue.name!r} (hang up, or dequeue "
+    def where(self) -> str:
+        return (
+            f"the caller is waiting in queue {self.queue.name!r} (hang up, or dequeue "
             "it with <Dial><Queue> from another call on the same Switch)"
         )
-
-    def press(self, keys: str) -> None:
-        self._cannot(f"press {keys!r}")
-
-    def say(self, words: str) -> None:
-        self._cannot(f"say {words!r}")
-
-    def silence(self) -> None:
-        self._cannot("stay silent")
-
-    def record(self, words: str = "", seconds: float | None = None, finish: str | None = None) -> None:
-        self._cannot("record")
 
     def hangup(self) -> None:
         self.call._held = None

@@ -238,3 +238,30 @@ def silent_wav(seconds: int, rate: int = 8000) -> bytes:
         len(frames),
     )
     return header + frames
+
+
+class Parked:
+    """A caller parked in a queue or a conference room: keys, words and recordings reach no one.
+
+    Subclasses say where the caller is (`where`) and how they leave (`hangup`).
+    """
+
+    def where(self) -> str:
+        raise NotImplementedError
+
+    def _cannot(self, what: str) -> None:
+        from .caller import SimulationError
+
+        raise SimulationError(f"cannot {what}: {self.where()}")
+
+    def press(self, keys: str) -> None:
+        self._cannot(f"press {keys!r}")
+
+    def say(self, words: str) -> None:
+        self._cannot(f"say {words!r}")
+
+    def silence(self) -> None:
+        self._cannot("stay silent")
+
+    def record(self, words: str = "", seconds: float | None = None, finish: str | None = None) -> None:
+        self._cannot("record")
