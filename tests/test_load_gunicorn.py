@@ -226,10 +226,20 @@ class Served:
     log: Path
     access_log: Path
 
-    def answers(self) -> list[tuple[str, str, str]]:
-        """(worker pid, status, request line) of every request served so far."""
-        lines = self.access_log.read_text(encoding="utf-8").splitlines()
-        return [tuple(line.split(" ", 2)) for line in lines]  # type: ignore[misc]
+    def answers(self, at_least: int = 0, wait: float = 5.0) -> list[tuple[str, str, str]]:
+        """(worker pid, status, request line) of every request served so far.
+
+        A worker writes its access line after the response has gone out, so the last
+        client can finish a moment before its line is in the file: wait (up to `wait`
+        seconds) until at least `at_least` complete lines are there.
+        """
+        deadline = time.monotonic() + wait
+        while True:
+            text = self.access_log.read_text(encoding="utf-8")
+            lines = [line for line in text.split("\n")[: text.count("\n")] if line]
+            if len(lines) >= at_least or time.monotonic() > deadline:
+                return [tuple(line.split(" ", 2)) for line in lines]  # type: ignore[misc]
+            time.sleep(0.05)
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
@@ -379,8 +389,10 @@ def test_sixty_concurrent_calls_each_hear_only_their_own(served: Served, tmp_pat
 
     log = served.log.read_text(encoding="utf-8", errors="replace")
     assert "Traceback" not in log, log[-4000:]
-    webhooks = [(pid, status) for pid, status, line in served.answers() if line.startswith("POST /voice")]
-    assert len(webhooks) == sum(len(call.transcript.steps) for call in calls)
+    steps = sum(len(call.transcript.steps) for call in calls)
+    answered = served.answers(at_least=steps)
+    webhooks = [(pid, status) for pid, status, line in answered if line.startswith("POST /voice")]
+    assert len(webhooks) == steps
     assert {status for _, status in webhooks} <= {"200", "204"}
     assert len({pid for pid, _ in webhooks}) > 1, "every request went to one worker: nothing was shared"
     store = open_store(EngineConfig.from_mapping(served.settings))
