@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from loadgen import CALLS, MAIN, CallScript
+from loadgen import CALLS, MAIN, OPEN_HOURS, CallScript
 from twilio.request_validator import RequestValidator
 from werkzeug.datastructures import Headers
 from werkzeug.test import EnvironBuilder
@@ -32,6 +32,7 @@ from app import create_app
 from ivr.engine.call import Call, CallContext, CallSession
 from ivr.engine.config import EngineConfig
 from ivr.engine.engine import CallParams, Engine
+from ivr.engine.hours import clock_from
 from ivr.engine.store import SessionStore
 from ivr.qa.crawl import crawl
 from ivr.sim import HttpReply, SimulatedCall, Transport, WsgiTransport
@@ -69,7 +70,7 @@ def _place(transport: Transport, script: CallScript, validate: bool) -> int:
 
 def wsgi_steps(database: Path, calls: int, validate: bool) -> Figure:
     """Simulated calls through the app in-process (WsgiTransport): webhook requests per second."""
-    app = create_app({"DATABASE": str(database)})
+    app = create_app({"DATABASE": str(database), "NOW": OPEN_HOURS})
     transport = WsgiTransport(app)
     for script in CALLS:  # first requests: lazy imports, every TwiML variant rendered once
         _place(transport, script, validate)
@@ -89,7 +90,7 @@ def wsgi_steps(database: Path, calls: int, validate: bool) -> Figure:
 
 def crawl_main(database: Path) -> tuple[Figure, str]:
     """`ivr crawl --line main` in-process with the default bounds: seconds for the whole crawl."""
-    app = create_app({"DATABASE": str(database)})
+    app = create_app({"DATABASE": str(database), "NOW": OPEN_HOURS})
     engine: Engine = app.extensions["ivr"]
     flow = engine.flows.get("main").machine.flow
     report = crawl(WsgiTransport(app), MAIN, flow=flow, line="main")
@@ -121,7 +122,7 @@ def _engine_requests(engine: Engine, script: CallScript) -> int:
 
 def engine_cost(store: SessionStore, label: str, calls: int, repeat: int = 3) -> Figure:
     """Microseconds per webhook request for the engine alone: no Flask, no HTTP."""
-    engine = Engine(EngineConfig(), store)
+    engine = Engine(EngineConfig(clock=clock_from(OPEN_HOURS)), store)
     for script in CALLS:  # every TwiML variant of these paths rendered once (then cached)
         _engine_requests(engine, script)
     best, requests = float("inf"), 0
@@ -146,7 +147,7 @@ def open_engine_store(database: Path | None = None, redis_url: str | None = None
 
 def machine_fire(number: int = 20_000, repeat: int = 5) -> list[Figure]:
     """FlowMachine.fire on a light Call model: microseconds per trigger (timeit, best of `repeat`)."""
-    engine = Engine(EngineConfig(), MemoryStore())
+    engine = Engine(EngineConfig(clock=clock_from(OPEN_HOURS)), MemoryStore())
     line = engine.flows.get("main")
     fm = line.machine
     session = CallSession("CA" + "0" * 32, "main", "main_menu")
@@ -204,7 +205,7 @@ class _Recorder:
 
 def record_calls(database: Path) -> list[list[_Sent]]:
     """The webhook requests of each path in CALLS, as a simulated caller sends them to our app."""
-    app = create_app({"DATABASE": str(database)})
+    app = create_app({"DATABASE": str(database), "NOW": OPEN_HOURS})
     out = []
     for script in CALLS:
         recorder = _Recorder(WsgiTransport(app))

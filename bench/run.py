@@ -182,12 +182,21 @@ def backends(workdir: Path, redis_url: str | None, redis_pid: int | None) -> lis
             pace=False,
             pythonpath=BENCH,
         ),
-        Backend("b", "our app, SQLite", "app:create_app()", {"IVR_DATABASE": str(workdir / "b.sqlite3")}),
+        Backend(
+            "b",
+            "our app, SQLite",
+            "app:create_app()",
+            {"IVR_DATABASE": str(workdir / "b.sqlite3"), "IVR_NOW": loadgen.OPEN_HOURS},
+        ),
         Backend(
             "c",
             "our app, SQLite + signatures",
             "app:create_app()",
-            {"IVR_DATABASE": str(workdir / "c.sqlite3"), "TWILIO_AUTH_TOKEN": TOKEN},
+            {
+                "IVR_DATABASE": str(workdir / "c.sqlite3"),
+                "TWILIO_AUTH_TOKEN": TOKEN,
+                "IVR_NOW": loadgen.OPEN_HOURS,
+            },
         ),
     ]
     if redis_url and redis_pid:
@@ -196,7 +205,11 @@ def backends(workdir: Path, redis_url: str | None, redis_pid: int | None) -> lis
                 "d",
                 "our app, Redis",
                 "app:create_app()",
-                {"IVR_REDIS_URL": redis_url, "IVR_DATABASE": str(workdir / "d-unused.sqlite3")},
+                {
+                    "IVR_REDIS_URL": redis_url,
+                    "IVR_DATABASE": str(workdir / "d-unused.sqlite3"),
+                    "IVR_NOW": loadgen.OPEN_HOURS,
+                },
                 extra_pids=(redis_pid,),
             )
         )
