@@ -31,18 +31,24 @@ Environment:
                         status callback URL, method and events ("initiated ringing answered completed")
     IVR_FALLBACK_URL, IVR_FALLBACK_METHOD    the fallback URL and its method
     IVR_FIELDS          request fields to add or change, e.g. "FromState=CA,FromCity=Oakland"
+    IVR_HOSTS           several app instances sharing one store (Redis), separated by spaces:
+                        each webhook request goes to the next one in turn, as a load balancer in
+                        front of them would send it, so one call's steps hop between instances
+                        (each request signed again for the host it goes to, as Twilio signs the
+                        URL it requests).
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 import random
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import gevent
 from locust import HttpUser, between, task
@@ -50,6 +56,7 @@ from locust import HttpUser, between, task
 from ivr import HttpReply, Scenario, ScenarioErrors, Signer, Transport, load_paths, run_scenario
 
 STEP_SECONDS = float(os.environ.get("IVR_STEP_SECONDS", "5"))
+HOSTS = tuple(h.rstrip("/") for h in os.environ.get("IVR_HOSTS", "").split() if h.strip())
 _NUMBER_ENV = {
     "voice_url": "IVR_VOICE_URL",
     "voice_method": "IVR_VOICE_METHOD",
@@ -107,16 +114,33 @@ SCENARIOS = _load_scenarios()
 class LocustTransport:
     """Sends a call's webhooks through the user's Locust session, pacing them like a caller."""
 
-    def __init__(self, client: Any, step_seconds: float) -> None:
+    def __init__(
+        self, client: Any, step_seconds: float, hosts: tuple[str, ...] = (), signer: Signer | None = None
+    ) -> None:
         self.client = client
+        self.signer = signer
         self.step_seconds = step_seconds
         self.slept = 0.0
         self._call_sid: str | None = None
+        # Start each user at a different instance, so the load is even from the first step.
+        self._hosts: Iterator[str] | None = None
+        if hosts:
+            self._hosts = itertools.islice(itertools.cycle(hosts), random.randrange(len(hosts)), None)
+
+    def _route(self, url: str) -> str:
+        if self._hosts is None:
+            return url
+        parts, host = urlsplit(url), urlsplit(next(self._hosts))
+        return urlunsplit((host.scheme, host.netloc, parts.path, parts.query, parts.fragment))
 
     def request(
         self, method: str, url: str, fields: Mapping[str, str], headers: Mapping[str, str]
     ) -> HttpReply:
         self._think(fields)
+        routed = self._route(url)
+        if routed != url and self.signer is not None:
+            headers = {**headers, **self.signer.headers(routed, fields)}
+        url = routed
         response = self.client.request(
             method,
             url,
@@ -167,9 +191,9 @@ class IvrCaller(HttpUser):
     wait_time = between(0.5 * STEP_SECONDS, 1.5 * STEP_SECONDS)
 
     def on_start(self) -> None:
-        self.transport = LocustTransport(self.client, STEP_SECONDS)
-        self.target = _Target(self.transport, (self.host or "").rstrip("/"))
         self.signer = Signer.from_config(os.environ)  # signs when the app checks
+        self.transport = LocustTransport(self.client, STEP_SECONDS, HOSTS, self.signer)
+        self.target = _Target(self.transport, HOSTS[0] if HOSTS else (self.host or "").rstrip("/"))
 
     @task
     def place_call(self) -> None:

@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -237,3 +238,54 @@ def test_number_settings_parse_the_environment(tmp_path: Path) -> None:
     }  # a blank IVR_STATUS_CALLBACK leaves the default
     assert fields == {"FromState": "CA", "FromCity": "Oakland"}
     assert empty == {}
+
+
+def test_calls_hop_between_two_instances_sharing_one_store(tmp_path: Path) -> None:
+    """IVR_HOSTS: each webhook goes to the next instance, signed again for it; state is shared."""
+    from app import create_app  # after the module's skip check: the app itself needs no Locust
+
+    from .servers import served
+
+    token = "test-made-up-token"
+    counts = {"a": 0, "b": 0}
+
+    def counting(app: Any, name: str) -> Any:
+        def wsgi(environ: dict[str, Any], start_response: Any) -> Any:
+            counts[name] += 1
+            return app(environ, start_response)
+
+        return wsgi
+
+    settings = {
+        "TESTING": True,
+        "DATABASE": str(tmp_path / "shared.sqlite3"),
+        "NOW": OPEN_HOURS,
+        "TWILIO_AUTH_TOKEN": token,
+        "SECRET_KEY_FILE": str(tmp_path / "member.key"),
+        "TRAINER": "0",
+    }
+    first, second = create_app(dict(settings)), create_app(dict(settings))
+    folder = tmp_path / "scenarios"
+    folder.mkdir()
+    (folder / "billing.yaml").write_text(BILLING, encoding="utf-8")
+    with served(counting(first, "a")) as url_a, served(counting(second, "b")) as url_b:
+        env = {
+            **os.environ,
+            "IVR_SCENARIOS": str(folder),
+            "IVR_STEP_SECONDS": str(STEP),
+            "IVR_HOSTS": f"{url_a} {url_b}",
+            "TWILIO_AUTH_TOKEN": token,
+        }
+        command = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "-u", "3", "-r", "3"]
+        command += ["-t", "4s", "--host", url_a, "--csv", str(tmp_path / "run"), "--only-summary"]
+        done = subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    for app in (first, second):
+        app.extensions["ivr"].store.close()
+    stats = {(row["Type"], row["Name"]): row for row in read_rows(tmp_path / "run_stats.csv")}
+    scenario = stats[("SCENARIO", "Billing menu by keys")]
+    assert int(scenario["Request Count"]) > 0 and int(scenario["Failure Count"]) == 0, done.stderr[-3000:]
+    assert int(stats[("", "Aggregated")]["Failure Count"]) == 0, done.stderr[-3000:]
+    # Both instances served steps, and about half each: the calls really hopped.
+    assert counts["a"] > 0 and counts["b"] > 0, counts
+    assert abs(counts["a"] - counts["b"]) <= 0.3 * (counts["a"] + counts["b"]), counts
+    assert done.returncode == 0, done.stderr[-3000:]
