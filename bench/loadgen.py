@@ -340,6 +340,57 @@ def saturate(
     )
 
 
+def new_calls(
+    base_url: str,
+    *,
+    concurrency: int,
+    warmup: float,
+    seconds: float,
+    token: str | None,
+    server_pids: Callable[[], Iterable[int]],
+) -> LoadResult:
+    """`concurrency` threads sending only new-call webhooks (`POST /voice`, a fresh CallSid each,
+    signed, the fields Twilio sends when a call comes in): the first request of every call, the
+    one that creates its session and record. Measured over `seconds` after `warmup`."""
+    _fresh_heap()
+    sink = Samples()
+    http = PooledHttpTransport(timeout=30)
+    transport = TimedTransport(http, sink)
+    start = time.perf_counter()
+    stop = start + warmup + seconds
+
+    def work(index: int) -> None:
+        try:
+            while time.perf_counter() < stop:
+                to = CALLS[index % len(CALLS)].to
+                SimulatedCall(transport, to, base_url=base_url, auth_token=token, validate=False).dial()
+        finally:
+            http.close()
+
+    threads = [threading.Thread(target=work, args=(i,), daemon=True) for i in range(concurrency)]
+    for thread in threads:
+        thread.start()
+    time.sleep(max(0.0, start + warmup - time.perf_counter()))
+    cpu0, t0 = Cpu.now(server_pids), time.perf_counter()
+    time.sleep(max(0.0, stop - time.perf_counter()))
+    cpu1, t1 = Cpu.now(server_pids), time.perf_counter()
+    for thread in threads:
+        thread.join(60)
+    latencies, errors = sink.window(t0, t1)
+    return LoadResult(
+        "new calls",
+        t1 - t0,
+        latencies,
+        errors,
+        sum(len(v) for v in latencies.values()),
+        [],
+        cpu1.generator - cpu0.generator,
+        cpu1.server - cpu0.server,
+        _other(cpu0, cpu1),
+        detail=f"{concurrency} threads of new-call webhooks, {seconds:.0f} s after {warmup:.0f} s warm-up",
+    )
+
+
 # -- paced -------------------------------------------------------------------------------------
 
 

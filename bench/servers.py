@@ -63,21 +63,29 @@ class Server:
     proc: subprocess.Popen[bytes]
     log: Path
     extra_pids: tuple[int, ...] = ()
+    #: Count every descendant, not only the master's children (granian's workers are grandchildren).
+    tree: bool = False
 
     def pids(self) -> list[int]:
         """The master, its workers (found through /proc), and any helper (redis-server)."""
         master = self.proc.pid
-        pids = [master, *self.extra_pids]
+        parents: dict[int, int] = {}
         for entry in os.scandir("/proc"):
             if entry.name.isdigit():
                 try:
                     with open(f"/proc/{entry.name}/stat", encoding="ascii") as handle:
-                        ppid = int(handle.read().rsplit(")", 1)[1].split()[1])
+                        parents[int(entry.name)] = int(handle.read().rsplit(")", 1)[1].split()[1])
                 except (OSError, ValueError, IndexError):
                     continue
-                if ppid == master:
-                    pids.append(int(entry.name))
-        return pids
+        ours = {master}
+        grown = True
+        while grown:
+            grown = False
+            for pid, ppid in parents.items():
+                if ppid in ours and pid not in ours and (self.tree or ppid == master):
+                    ours.add(pid)
+                    grown = True
+        return [master, *self.extra_pids, *sorted(ours - {master})]
 
 
 def _stop(proc: subprocess.Popen[bytes], grace: float) -> None:
@@ -127,6 +135,55 @@ def gunicorn(
             command, cwd=ROOT, env=full_env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
         )
     server = Server(f"http://127.0.0.1:{port}", proc, log, extra_pids)
+    try:
+        _wait_ready(server.url, proc, log)
+        yield server
+    finally:
+        _stop(proc, grace=25)
+
+
+@contextmanager
+def granian(
+    app_spec: str,
+    env: Mapping[str, str],
+    log: Path,
+    *,
+    workers: int,
+    threads: int = 1,
+    pythonpath: Path | None = None,
+    extra_pids: tuple[int, ...] = (),
+) -> Iterator[Server]:
+    """Serve the WSGI factory `module:function` with granian (Rust, an event loop per worker)."""
+    exe = Path(sys.executable).with_name("granian")
+    if not exe.exists():
+        raise RuntimeError("granian is not installed: .venv/bin/pip install -e '.[bench]'")
+    port = free_port()
+    command = [
+        str(exe),
+        "--interface",
+        "wsgi",
+        "--factory",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--blocking-threads",
+        str(threads),
+        "--no-ws",
+        "--http",
+        "1",
+        app_spec.removesuffix("()"),
+    ]
+    full_env = clean_env(env)
+    if pythonpath is not None:
+        full_env["PYTHONPATH"] = os.pathsep.join([str(pythonpath), str(ROOT)])
+    with log.open("ab") as out:
+        proc = subprocess.Popen(
+            command, cwd=ROOT, env=full_env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    server = Server(f"http://127.0.0.1:{port}", proc, log, extra_pids, tree=True)
     try:
         _wait_ready(server.url, proc, log)
         yield server
