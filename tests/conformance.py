@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
+from pathlib import Path
 from typing import Any, TypeAlias
 
 import pytest
@@ -39,6 +40,32 @@ def place(request: pytest.FixtureRequest) -> Iterator[Place]:
             return SimulatedCall(HttpTransport(timeout=5), LINE, base_url=base, voice_url=voice_url, **kwargs)
 
         yield make
+
+
+RunScenario: TypeAlias = Callable[[TwimlApp, str], Any]
+
+
+@pytest.fixture(params=["wsgi", "http"])
+def run_yaml(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RunScenario]:
+    """Run one scenario file's text against a TwiML app over the transport of this run; the
+    ScenarioResult comes back."""
+    from ivr.commands.target import Target
+    from ivr.qa.scenarios import load_scenario, run_scenario
+
+    with ExitStack() as stack:
+
+        def run(twiml_app: TwimlApp, text: str) -> Any:
+            file = tmp_path / "scenario.yaml"
+            file.write_text(text)
+            if request.param == "wsgi":
+                target = Target(WsgiTransport(twiml_app), "http://localhost", in_process=False)
+            else:
+                target = Target(
+                    HttpTransport(timeout=5), stack.enter_context(served(twiml_app)), in_process=False
+                )
+            return run_scenario(load_scenario(file), target)
+
+        yield run
 
 
 def forms(twiml_app: TwimlApp, path: str) -> list[dict[str, str]]:

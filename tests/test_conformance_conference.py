@@ -20,7 +20,10 @@ def room(attrs: str) -> str:
 def test_a_caller_waits_with_the_wait_url_until_a_moderator_starts_it(place: Place) -> None:
     """startConferenceOnEnter="false": the caller waits, hearing the waitUrl (it "can only
     contain Say, Play, Pause, and Redirect verbs"), until a participant with
-    startConferenceOnEnter joins; endConferenceOnExit: when that one leaves, it ends."""
+    startConferenceOnEnter joins; endConferenceOnExit: when that one leaves, it ends. The
+    action's DialCallStatus is "answered: When calling a conference, the called party answered
+    the call and was connected to the caller"; DialCallSid and DialCallDuration are "not sent
+    after dialing a conference" (the Dial reference)."""
     served = app(
         root=room('startConferenceOnEnter="false"'),
         wait='<Say>Please wait.</Say><Pause length="5"/>',
@@ -35,7 +38,8 @@ def test_a_caller_waits_with_the_wait_url_until_a_moderator_starts_it(place: Pla
     joined = ["participant-join", "participant-join", "conference-start"]
     assert events == [*joined, "participant-leave", "participant-leave", "conference-end"]
     (sent,) = forms(served, "/after")
-    assert sent["DialCallStatus"] == "completed" and sent["ConferenceSid"].startswith("CF")
+    assert sent["DialCallStatus"] == "answered" and sent["ConferenceSid"].startswith("CF")
+    assert "DialCallSid" not in sent and "DialCallDuration" not in sent
     assert call.heard == "Please wait. " * 4 + "The meeting is over."
 
 

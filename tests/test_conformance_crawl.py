@@ -19,8 +19,9 @@ def _pin(request):  # type: ignore[no-untyped-def]
 
 
 def test_entry_inputs_follow_the_gathers_num_digits() -> None:
-    """<Gather numDigits>: "the number of digits you expect ... Twilio submits them once it
-    has received that many": a four-digit Gather is tried with four digits, not our member ID."""
+    """<Gather numDigits>: "The numDigits attribute specifies how many digits you require from
+    callers for this <Gather> instance for DTMF input": a four-digit Gather is tried with four
+    digits, not our member ID."""
     served = app({"/": PIN, "/pin": _pin})
     report = crawl(
         WsgiTransport(served), "+18005550100", options=CrawlOptions(depth=2), call_options={"voice_url": "/"}
@@ -32,7 +33,7 @@ def test_entry_inputs_follow_the_gathers_num_digits() -> None:
 
 
 def test_entry_inputs_end_with_the_finish_on_key() -> None:
-    """<Gather finishOnKey>: "the value that the caller presses to submit their digits": the
+    """<Gather finishOnKey>: "specifies the value that your caller presses to submit their digits": the
     crawl types digits, then that key."""
     served = app({"/": ACCOUNT, "/acct": doc("<Say>Thanks.</Say>")})
     crawl(

@@ -21,8 +21,8 @@ HELLO = doc("<Say>Hello.</Say>")
 
 
 def test_get_voice_url_sends_the_fields_in_the_query(place: Place) -> None:
-    """ "Configure the URLs and HTTP methods Twilio uses in the Twilio Console ... If you want
-    Twilio to cache static TwiML pages, then configure Twilio to make requests to your
+    """ "Twilio makes its request over HTTP, either as a GET or POST"; "Twilio cannot cache POSTs.
+    If you want Twilio to cache static TwiML pages, then have Twilio make requests to your
     application using GET." A GET webhook carries Twilio's parameters in the query string."""
     served = app({"/ivr/welcome": HELLO})
     call = place(served, voice_url="/ivr/welcome", voice_method="GET").dial()
@@ -136,6 +136,7 @@ def test_request_fields_include_geographic_data_derived_from_the_numbers(place: 
 
 
 def test_a_call_without_input_completes(place: Place) -> None:
-    """ "If Twilio reaches the end of your TwiML ... the call ends" (it hangs up)."""
+    """Out of verbs, the call ends: "If there is no further verb, Twilio will end the phone call"
+    (the Dial reference says it of the verbs after a <Dial>; the simulator does it everywhere)."""
     call = place(app({"/": HELLO})).dial()
     assert call.outcome == Outcome("completed")

@@ -57,9 +57,11 @@ def test_fallback_method_get(place: Place) -> None:
 
 
 def test_no_fallback_plays_the_application_error_message_and_ends(place: Place) -> None:
-    """ "For an error retrieving a Voice Request URL, an error is logged and a pre-recorded
-    message is played back to the caller indicating that an error has occurred." The call ends
-    as failed, with the code in the transcript."""
+    """ "If Twilio does not receive a valid response from your webhooks - either your fallback
+    URL if you have one specified, or your primary URL if you haven't - an error is logged and a
+    pre-recorded message is played back to the caller explaining that an error has occurred."
+    The call ends as failed, with the code in the transcript (the message's words are the
+    simulator's: Twilio does not publish them)."""
     served = app({"/": reply("down", 503)})
     call = place(served).dial()
 

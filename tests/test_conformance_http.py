@@ -62,9 +62,11 @@ def _counter(request: Request) -> Response:
 
 
 def test_cookies_are_kept_within_a_call_and_not_across_calls(place: Place) -> None:
-    """Cookies "keep 'statefulness' between separate requests": Twilio stores the cookies an
-    app sets and sends them back on the next requests of the same call, and a new call starts
-    without them."""
+    """Cookies: Twilio documents them for SMS webhooks ("In web apps, you write a cookie to keep
+    'statefulness' between separate requests"; the help article on Twilio cookies adds "this
+    behaviour applies to SMS Webhooks for incoming messages and may not reflect the behaviour of
+    Webhooks associated with other Twilio Products"). For a call the simulator keeps them for
+    that call only: sent back on its next requests, never on another call's."""
     served = app({"/": _counter})
     transport = WsgiTransport(served)
     first = place(served).dial()

@@ -13,9 +13,9 @@ __all__ = ["place"]
 
 
 def test_say_loop_zero_in_a_gather_is_heard_once_and_waits_for_the_timeout(place: Place) -> None:
-    """<Say> loop: "Any positive integer or zero"; 0 loops "until either the call is hung up or
-    1000 iterations are performed". In a Gather the caller hears it once before acting, and the
-    wait ends at the Gather's timeout."""
+    """<Say> loop: "Any positive integer or zero"; "Specifying 0 will cause the <Say> verb to loop
+    until either the call is hung up or 1,000 iterations are performed". In a Gather the caller
+    hears it once before acting, and the wait ends at the Gather's timeout."""
     served = app(
         {"/": doc('<Gather timeout="4" numDigits="1"><Say loop="0">Press one.</Say></Gather><Say>Bye.</Say>')}
     )
@@ -65,7 +65,8 @@ def test_play_digits_sends_dtmf_with_half_second_pauses(place: Place) -> None:
 
 
 def test_pause_length_advances_the_clock(place: Place) -> None:
-    """<Pause length>: "the number of seconds Twilio will wait silently before continuing on"."""
+    """<Pause length>: "The 'length' attribute specifies how many seconds Twilio will wait
+    silently before continuing on.\""""
     call = place(app({"/": doc('<Pause length="3"/><Say>Go.</Say>')})).dial()
 
     assert call.heard_items[0] == Heard("pause", "3s")
@@ -94,7 +95,7 @@ def test_reject_first_ends_busy_or_no_answer(place: Place, reason: str | None, s
 
 def test_hangup_ignores_the_verbs_after_it(place: Place) -> None:
     """<Hangup> "ends a call. If used as the first verb in a TwiML response it does not prevent
-    Twilio from answering the call.\""""
+    Twilio from answering the call and billing your account.\""""
     served = app({"/": doc("<Hangup/><Say>Never.</Say>")})
     call = place(served, status_callback_events=("answered", "completed")).dial()
 

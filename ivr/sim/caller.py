@@ -49,10 +49,16 @@ MAX_REDIRECTS = 20
 FOLLOWED_REDIRECTS = (301, 302, 303, 307)
 MAX_HTTP_REDIRECTS = 10
 #: "Specifying 0 will cause the <Play> verb to loop until either the call is hung up or 1000
-#: iterations are performed" (the Say and Play references).
+#: iterations are performed" (the Play reference; the Say reference says 1,000 too).
 ENDLESS_LOOPS = 1000
 DTMF_TONE_SECONDS = 0.25
-DTMF_PAUSE_SECONDS = 0.5  # each `w` in <Play digits>
+DTMF_PAUSE_SECONDS = 0.5  # each `w` in <Play digits> and <Number sendDigits>; `W` is a second
+
+
+def dtmf_seconds(digits: str) -> float:
+    """How long DTMF takes to play: a tone each, 0.5 s for each `w`, 1 s for each `W`."""
+    tones = [d for d in digits if d not in "wW"]
+    return len(tones) * DTMF_TONE_SECONDS + (digits.count("w") + 2 * digits.count("W")) * DTMF_PAUSE_SECONDS
 
 
 class SimulationError(IvrError):
@@ -141,6 +147,8 @@ class SimulatedCall:
         self.switch = switch if switch is not None else Switch(park=False)
         self._held: Hold | None = None  # at a <Record>, parked in a queue or a conference room
         self._looping: _Looping | None = None
+        #: How many <Dial>s this call has run (a far end can be planned for the Nth one).
+        self.dials = 0
         self._sequence = 0  # SequenceNumber of the next status callback
         self._since_input: list[Heard] = []
         self._status = "ringing"
@@ -467,6 +475,7 @@ class SimulatedCall:
     def _take(self, step: Step, reply: HttpReply) -> str | None:
         step.status = reply.status
         step.twiml = reply.body
+        step.content_type = reply.content_type or ""
         step.state = reply.headers.get("x-ivr-state")
         step.trigger = reply.headers.get("x-ivr-trigger")
         step.language = reply.headers.get("x-ivr-language")
@@ -543,9 +552,7 @@ class SimulatedCall:
             digits = verb.get("digits")
             if digits is not None and not (verb.text or "").strip():
                 # DTMF sent on the call; "Include w to introduce a 0.5s pause between DTMF tones".
-                tones = [d for d in digits if d not in "wW"]
-                seconds = len(tones) * DTMF_TONE_SECONDS + digits.count("w") * DTMF_PAUSE_SECONDS
-                seconds += digits.count("W") * 2 * DTMF_PAUSE_SECONDS
+                seconds = dtmf_seconds(digits)
                 heard = Heard("digits", digits)
             else:
                 seconds, heard = 2.0, Heard("play", (verb.text or "").strip())

@@ -89,7 +89,7 @@ def join(
     )
     hold = ConferenceHold(call, verb, noun, doc_url, rest, step, room, member, call.clock)
     member.hold = hold
-    stay = call.switch.far_end_for([f"conference:{name}"]).talk
+    stay = call.switch.far_end_for([f"conference:{name}"], call.dials).talk
     planned = sorted(call.switch.participants_for(name), key=lambda p: p.after)
     _enter(call, room, member)
     if not room.started:
@@ -157,13 +157,10 @@ def _leave(hold: ConferenceHold, *, caller_gone: bool = False) -> None:
         _event(call, room, "leave", hold.member)
         if not room.ended and (hold.member.end_on_exit or not any(m.hold is not None for m in room.members)):
             _end_room(call, room)
-    duration = int(call.clock - hold.joined)
-    fields = {
-        "DialCallStatus": "completed",
-        "DialCallDuration": str(duration),
-        "DialCallSid": "",
-        "ConferenceSid": room.sid,
-    }
+    # DialCallStatus "answered: When calling a conference, the called party answered the call
+    # and was connected to the caller"; DialCallSid and DialCallDuration are "not sent after
+    # dialing a conference".
+    fields = {"DialCallStatus": "answered", "ConferenceSid": room.sid}
     dial.finish(
         call,
         hold.verb,

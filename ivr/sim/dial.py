@@ -2,7 +2,8 @@
 
 What the far end does comes from the call's Switch (switch.FarEnd): answers and talks, busy,
 no-answer, failed; the caller may hang up or press * first. The default far end rings 2 s,
-answers and talks 5 s, then hangs up.
+answers and talks 5 s, then hangs up. A plan can be for the call's Nth <Dial> or for a target;
+the nouns of one <Dial> ring at once and the first to answer is connected (see `far_ends`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from urllib.parse import urljoin
 from xml.etree import ElementTree
 
 from . import conference, queue
-from .switch import FarEnd, callback
+from .switch import FarEnd, callback, target_keys
 from .transcript import Heard, Leg, Outcome, Step
 
 if TYPE_CHECKING:
@@ -31,6 +32,7 @@ def run(
     call: SimulatedCall, verb: ElementTree.Element, doc_url: str, rest: list[ElementTree.Element], step: Step
 ) -> None:
     """Run one <Dial>; the call goes on with its action, or with `rest` when it has none."""
+    call.dials += 1  # plans for "the Nth <Dial>" count every <Dial>, whatever it dials
     noun = next((child for child in verb if child.tag in ("Queue", "Conference")), None)
     if noun is not None and noun.tag == "Queue":
         queue.dial_queue(call, verb, noun, doc_url, rest, step)
@@ -39,11 +41,10 @@ def run(
         conference.join(call, verb, noun, doc_url, rest, step)
         return
     targets = dial_targets(verb)
-    far = call.switch.far_end_for(targets)
-    fields, ended_by_caller = _ring_and_talk(call, verb, far, targets, doc_url, step)
+    fields, ended_by_caller, target = _ring_and_talk(call, verb, targets, doc_url, step)
     if call.ended:
         return
-    finish(call, verb, doc_url, rest, step, fields, target=targets[0], caller_gone=ended_by_caller)
+    finish(call, verb, doc_url, rest, step, fields, target=target, caller_gone=ended_by_caller)
 
 
 def finish(
@@ -89,74 +90,116 @@ def _noun_text(noun: ElementTree.Element) -> str:
     return ((inner.text if inner is not None else noun.text) or "").strip()
 
 
+def far_ends(call: SimulatedCall, targets: list[str]) -> list[FarEnd]:
+    """What each target of this <Dial> does: a plan for the Nth <Dial> applies to all its nouns;
+    else a target's own plan; the others take the next unclaimed plan (only when no target has
+    one of its own) or the default. `answered_by` of the Dial's plan names the one that answers:
+    the other nouns under that plan ring on until they are hung up."""
+    switch = call.switch
+    shared = switch.nth_plan(call.dials)
+    own: list[FarEnd | None] = [None] * len(targets)
+    if shared is None:
+        own = [switch.target_plan(target) for target in targets]
+        shared = switch.far_end_for([]) if all(o is None for o in own) else switch.default
+    plans = [o if o is not None else shared for o in own]
+    wanted = shared.answered_by
+    if wanted is not None:
+        chosen = next((i for i, t in enumerate(targets) if wanted in target_keys(t)), None)
+        if chosen is None:
+            from .caller import SimulationError
+
+            raise SimulationError(
+                f"far end answered_by {wanted!r} is not dialled by <Dial> {call.dials} "
+                f"(it rings {', '.join(targets)})"
+            )
+        ringing_on = FarEnd("no-answer")
+        plans = [p if (own[i] is not None or i == chosen) else ringing_on for i, p in enumerate(plans)]
+    return plans
+
+
 def _ring_and_talk(
     call: SimulatedCall,
     verb: ElementTree.Element,
-    far: FarEnd,
     targets: list[str],
     doc_url: str,
     step: Step,
-) -> tuple[dict[str, str], bool]:
-    """Ring, maybe bridge; return the action fields and whether the caller hung up.
+) -> tuple[dict[str, str], bool, str]:
+    """Ring every noun at once, maybe bridge; return the action fields, whether the caller hung
+    up, and the target that answered (else the first).
 
-    Each phone noun is a leg of its own (its CallSid, its statusCallback events); the far end
-    is the first noun's: it answers, and the other legs of a parallel dial are canceled."""
+    Each phone noun is a leg of its own (its CallSid, its statusCallback events): "The first
+    call to pick up is connected to the current call and the rest are hung up"."""
     legs = _place(call, verb, targets, doc_url)
-    first = legs[0]
-    dial_sid = first.leg.sid
-    timeout = _int(verb.get("timeout"), DEFAULT_TIMEOUT)
-    fields = {"DialCallSid": dial_sid, "DialCallDuration": "0"}
+    plans = far_ends(call, targets)
+    timeout = float(_int(verb.get("timeout"), DEFAULT_TIMEOUT))
     started = call.clock
     for placed in legs:
         placed.event("initiated", "initiated")
-    if far.answer in ("busy", "failed"):
+    refused = [i for i, far in enumerate(plans) if far.answer in ("busy", "failed")]
+    ringing = [i for i in range(len(legs)) if i not in refused]
+    answering = [i for i in ringing if plans[i].answer == "answer" and plans[i].ring < timeout]
+    winner = min(answering, key=lambda i: plans[i].ring) if answering else None
+    hangs = [far.caller_hangs_up for far in plans if far.caller_hangs_up is not None]
+    hangs_up = min(hangs) if hangs else None
+    for i in refused:
+        legs[i].event("completed", plans[i].answer)
+    for i in ringing:
+        legs[i].event("ringing", "ringing")
+    first = legs[winner if winner is not None else 0]
+    fields = {"DialCallSid": first.leg.sid, "DialCallDuration": "0", "DialBridged": "false"}
+    if not ringing:
         call.clock += 1.0
-        fields["DialCallStatus"] = far.answer
-        for placed in legs:
-            placed.event("completed", far.answer)
-        return fields, False
-    for placed in legs:
-        placed.event("ringing", "ringing")
-    rings = float(timeout) if far.answer == "no-answer" else min(far.ring, float(timeout))
-    hangs_up = far.caller_hangs_up
-    if hangs_up is not None and hangs_up < rings:
+        fields["DialCallStatus"] = "busy" if any(plans[i].answer == "busy" for i in refused) else "failed"
+        return fields, False, first.leg.target
+    until = plans[winner].ring if winner is not None else timeout
+    if hangs_up is not None and hangs_up < until:
         # The caller gives up while it rings: Twilio cancels the dialled call.
         call.clock += hangs_up
         fields["DialCallStatus"] = "canceled"
-        for placed in legs:
-            placed.event("completed", "canceled")
-        return fields, True
-    if far.answer == "no-answer" or far.ring >= timeout:
+        for i in ringing:
+            legs[i].event("completed", "canceled")
+        return fields, True, first.leg.target
+    if winner is None:
         call.clock += timeout
         fields["DialCallStatus"] = "no-answer"
-        for placed in legs:
-            placed.event("completed", "no-answer")
-        return fields, False
+        for i in ringing:
+            legs[i].event("completed", "no-answer")
+        return fields, False, first.leg.target
+    far = plans[winner]
     call.clock += far.ring
     answered = call.clock
     first.event("answered", "in-progress")
-    for placed in legs[1:]:
-        placed.event("completed", "canceled")  # "the rest are hung up"
-    if first.noun is not None and first.noun.get("sendDigits"):
-        first.leg.digits_sent = first.noun.get("sendDigits")  # DTMF to the far end once it answers
-    _whisper(call, verb, dial_sid, doc_url)
+    fields["DialBridged"] = "true"
+    for i in ringing:
+        if i != winner:
+            legs[i].event("completed", "canceled")  # "the rest are hung up"
+    digits = first.noun.get("sendDigits") if first.noun is not None else None
+    if digits:
+        # "play DTMF tones when the call is answered"; "Each 'w' character tells Twilio to wait
+        # 0.5 seconds" (error 13222: W waits a second). The far end hears them, the caller does not.
+        from .caller import dtmf_seconds
+
+        first.leg.digits_sent = digits
+        call.clock += dtmf_seconds(digits)
+    _whisper(call, first.noun, first.leg.sid, doc_url)
     if call.ended:
         first.event("completed", "completed")
-        return fields, False
+        return fields, False, first.leg.target
     limit = _int(verb.get("timeLimit"), DEFAULT_TIME_LIMIT)
-    talk = min(far.talk, float(limit))
+    talk = max(0.0, min(far.talk, float(limit) - (call.clock - answered)))
     caller_gone = False
     if far.star_after is not None and far.star_after < talk:
         call._record(step, Heard("digits", "*"))
         if verb.get("hangupOnStar", "false") == "true":
             talk = far.star_after
-    if hangs_up is not None and hangs_up - far.ring < talk:
-        talk, caller_gone = hangs_up - far.ring, True
+    if hangs_up is not None and hangs_up - (call.clock - started) < talk:
+        talk, caller_gone = max(0.0, hangs_up - (call.clock - started)), True
     call.clock += talk
+    duration = int(call.clock - answered + 1e-9)
     fields["DialCallStatus"] = "completed"
-    fields["DialCallDuration"] = str(int(talk))
-    first.leg.duration = int(talk)
-    first.event("completed", "completed", {"CallDuration": str(int(talk))})
+    fields["DialCallDuration"] = str(duration)
+    first.leg.duration = duration
+    first.event("completed", "completed", {"CallDuration": str(duration)})
     mode = verb.get("record", "do-not-record")
     if mode != "do-not-record":
         length = int(call.clock - (started if "ringing" in mode else answered))
@@ -166,7 +209,7 @@ def _ring_and_talk(
             RecordingSid=recording.sid,
             RecordingDuration=str(recording.duration),
         )
-    return fields, caller_gone
+    return fields, caller_gone, first.leg.target
 
 
 @dataclass
@@ -219,11 +262,10 @@ def _place(call: SimulatedCall, verb: ElementTree.Element, targets: list[str], d
     return placed
 
 
-def _whisper(call: SimulatedCall, verb: ElementTree.Element, dial_sid: str, doc_url: str) -> None:
+def _whisper(call: SimulatedCall, number: ElementTree.Element | None, dial_sid: str, doc_url: str) -> None:
     """<Number url>: a document Twilio runs on the callee's leg once it answers, before the bridge.
     The callee hears it, not the caller: its words go to the whisper step, not to `call.heard`."""
-    number = next((c for c in verb if c.tag in _PHONE_NOUNS and c.get("url")), None)
-    if number is None:
+    if number is None or not number.get("url"):
         return
     url = urljoin(doc_url, number.get("url", ""))
     leg = {
@@ -255,7 +297,7 @@ def _whisper(call: SimulatedCall, verb: ElementTree.Element, dial_sid: str, doc_
 def _detail(fields: dict[str, str]) -> str | None:
     """Say how the Dial went when the far end did not answer and talk (busy, no-answer, ...)."""
     status = fields["DialCallStatus"]
-    return None if status == "completed" else f"DialCallStatus {status}"
+    return None if status in ("completed", "answered") else f"DialCallStatus {status}"
 
 
 def _int(value: str | None, default: int) -> int:

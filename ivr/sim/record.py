@@ -1,8 +1,11 @@
 """<Record> as Twilio runs it: a beep, the caller's message, then the action URL.
 
 The call waits at a <Record> the way it waits at a <Gather>; then `call.record(...)` says what
-the caller records (words, a length, how it ends), `call.silence()` records nothing,
-`call.press("#")` ends it at once and `call.hangup()` hangs up during it.
+the caller records (words, a length, how it ends), `call.silence()` records nothing until the
+timeout, `call.press("#")` ends it at once and `call.hangup()` hangs up during it. A silent
+recording is saved and sent to the action like any other ("By default, silent recordings are
+saved by Twilio"); `Switch(keep_silent_recordings=False)` is an account that asked Twilio
+Support not to keep them: then the verb after <Record> runs, as the older reference said.
 """
 
 from __future__ import annotations
@@ -21,6 +24,10 @@ if TYPE_CHECKING:
 
 DEFAULT_TIMEOUT = 5  # seconds of silence that end a recording
 DEFAULT_MAX_LENGTH = 3600
+TRANSCRIBED_MAX_LENGTH = 120
+#: "transcription is currently limited to recordings ... with a duration greater than two
+#: seconds and less than 120 seconds"; outside them Twilio logs a warning and sends nothing.
+TRANSCRIBED_SECONDS = (2, 120)
 DEFAULT_FINISH_KEYS = "1234567890*#"
 WORDS_PER_SECOND = 2.5
 
@@ -66,7 +73,10 @@ def _finish(hold: RecordHold, words: str, seconds: float, key: str | None) -> No
     call, verb = hold.call, hold.verb
     call._held = None
     call._since_input = []
-    max_length = _int(verb.get("maxLength"), DEFAULT_MAX_LENGTH)
+    # "The defaults are 3600 seconds (one hour) for a normal recording, and 120 seconds (two
+    # minutes) for a transcribed recording."
+    transcribed = verb.get("transcribe") == "true"
+    max_length = _int(verb.get("maxLength"), TRANSCRIBED_MAX_LENGTH if transcribed else DEFAULT_MAX_LENGTH)
     timeout = _int(verb.get("timeout"), DEFAULT_TIMEOUT)
     keys = verb.get("finishOnKey", DEFAULT_FINISH_KEYS)
     trim = verb.get("trim", "trim-silence") == "trim-silence"
@@ -88,8 +98,11 @@ def _finish(hold: RecordHold, words: str, seconds: float, key: str | None) -> No
     else:
         call.clock += seconds + timeout  # silence for `timeout` seconds ends it
         duration = seconds if trim else seconds + timeout
-    if seconds == 0:
-        # "If Twilio receives an empty recording, it does not make a request to the action URL."
+    if seconds == 0 and not call.switch.keep_silent_recordings:
+        # The older Record reference: "if Twilio receives an empty recording, it will not make a
+        # request to the 'action' URL. The current call flow will continue with the next verb in
+        # the current TwiML document." (Today's: "By default, silent recordings are saved by
+        # Twilio. If you do not need to retain silent recordings, reach out to Twilio Support.")
         if key == "hangup":
             call._end(Outcome("caller-hangup"))
         else:
@@ -102,7 +115,7 @@ def _finish(hold: RecordHold, words: str, seconds: float, key: str | None) -> No
         RecordingSid=recording.sid,
     )
     _callbacks(call, verb, hold.doc_url, fields, words)
-    # No action: Twilio requests the current document's URL.
+    # "If no 'action' is provided, <Record> will default to requesting the current document's URL."
     url = urljoin(hold.doc_url, verb.get("action") or hold.doc_url)
     method = verb.get("method", "POST").upper()
     if key == "hangup":
@@ -136,7 +149,11 @@ def _callbacks(
                 },
             )
     transcribe_url = verb.get("transcribeCallback")
-    if transcribe_url and verb.get("transcribe", "true") != "false":
+    # "If transcribeCallback is specified, then you will also need to specify transcribe=true;
+    # it is no longer implicit."
+    low, high = TRANSCRIBED_SECONDS
+    duration = int(fields["RecordingDuration"])
+    if transcribe_url and verb.get("transcribe") == "true" and low < duration < high:
         sid = "TR" + secrets.token_hex(16)
         callback(
             call,

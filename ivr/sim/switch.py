@@ -49,6 +49,9 @@ class FarEnd:
     rings: DialCallStatus canceled).
     star_after: the caller presses * after this many seconds of talk (ends the leg only with
     hangupOnStar).  For a <Conference>, talk is how long this caller stays in the room.
+    answered_by: in a <Dial> with several nouns (all ring at once), the target that answers
+    ("+1555...", "client:alice", "sip:..."); the others ring on and are hung up. Default: the
+    noun that rings the shortest (the first, when they ring alike).
     """
 
     answer: str = "answer"
@@ -56,6 +59,7 @@ class FarEnd:
     talk: float = DEFAULT_TALK
     caller_hangs_up: float | None = None
     star_after: float | None = None
+    answered_by: str | None = None
 
     def __post_init__(self) -> None:
         if self.answer not in FAR_END_ANSWERS:
@@ -64,10 +68,21 @@ class FarEnd:
 
 @dataclass(frozen=True)
 class Agent:
-    """An agent who dequeues the next caller `after` seconds in the queue and talks `talk` seconds."""
+    """An agent who dequeues the next caller `after` seconds in the queue and talks `talk` seconds.
+
+    queue: only a caller entering this queue (default: any).  url: the agent dials with
+    <Queue url>: that document runs on the caller's end before the bridge.  caller_hangs_up: the
+    caller hangs up this many seconds after being dequeued (during the url: QueueResult
+    bridging-in-process; later: the bridge ends there).  transfer: after talking, the agent
+    moves the caller to this URL (QueueResult redirected-from-bridged).
+    """
 
     after: float = 0.0
     talk: float = DEFAULT_TALK
+    queue: str | None = None
+    url: str | None = None
+    caller_hangs_up: float | None = None
+    transfer: str | None = None
 
 
 @dataclass(frozen=True)
@@ -97,6 +112,8 @@ class Queue:
     sid: str = field(default_factory=lambda: "QU" + secrets.token_hex(16))
     waiting: deque[Queued] = field(default_factory=deque)
     waits: list[float] = field(default_factory=list)  # queue times of callers who left
+    #: Calls whose <Dial><Queue> waits for someone to join this (empty) queue: queue.Dequeuing.
+    dequeuers: deque[Any] = field(default_factory=deque)
 
     @property
     def average(self) -> int:
@@ -141,14 +158,19 @@ class Switch:
     outcome says the caller is still in the queue.
     """
 
-    def __init__(self, *, park: bool = True, default: FarEnd | None = None) -> None:
+    def __init__(
+        self, *, park: bool = True, default: FarEnd | None = None, keep_silent_recordings: bool = True
+    ) -> None:
         self.park = park
         self.default = default or FarEnd()
+        #: "By default, silent recordings are saved by Twilio" (and go to the <Record> action).
+        self.keep_silent_recordings = keep_silent_recordings
         self.far_ends: dict[str, FarEnd] = {}
         self.queues: dict[str, Queue] = {}
         self.rooms: dict[str, Room] = {}
         self.recordings: dict[str, Recording] = {}
         self._next_dials: deque[FarEnd] = deque()
+        self._nth_dials: dict[int, FarEnd] = {}
         self._agents: deque[Agent] = deque()
         self._participants: dict[str | None, list[Participant]] = {}
 
@@ -159,8 +181,15 @@ class Switch:
         self.far_ends[target] = far
 
     def next_dial(self, far: FarEnd) -> None:
-        """What the far end of the next <Dial> does (whatever it dials); plans queue up in order."""
+        """What the far end of the next <Dial> does (whatever it dials); plans queue up in order,
+        taken by the Dials that no `nth_dial` or `far_end` plan claims."""
         self._next_dials.append(far)
+
+    def nth_dial(self, number: int, far: FarEnd) -> None:
+        """What the far end of a call's `number`-th <Dial> (1-based, every <Dial> counts) does."""
+        if number < 1:
+            raise ValueError(f"dial {number}: count <Dial>s from 1")
+        self._nth_dials[number] = far
 
     def dequeue(self, agent: Agent) -> None:
         """An agent dequeues the next caller to enter a queue, `agent.after` seconds later."""
@@ -172,18 +201,37 @@ class Switch:
 
     # -- what the verbs ask -----------------------------------------------------------------
 
-    def far_end_for(self, targets: list[str]) -> FarEnd:
+    def far_end_for(self, targets: list[str], dial: int | None = None) -> FarEnd:
+        """The plan for a <Dial> (the `dial`-th of its call) that rings `targets`: its
+        nth_dial plan, else a target's own plan, else the next unclaimed next_dial plan."""
+        if dial is not None and dial in self._nth_dials:
+            return self._nth_dials.pop(dial)
+        for target in targets:
+            own = self.target_plan(target)
+            if own is not None:
+                return own
         if self._next_dials:
             return self._next_dials.popleft()
-        for target in targets:
-            bare = target.split(":", 1)[-1] if target.startswith("number:") else target
-            for key in (target, bare):
-                if key in self.far_ends:
-                    return self.far_ends[key]
         return self.default
 
-    def next_agent(self) -> Agent | None:
-        return self._agents.popleft() if self._agents else None
+    def nth_plan(self, dial: int) -> FarEnd | None:
+        """The nth_dial plan for a call's `dial`-th <Dial>, taken (None when there is none)."""
+        return self._nth_dials.pop(dial, None)
+
+    def target_plan(self, target: str) -> FarEnd | None:
+        """What `target` ("number:+1555...", "client:alice") was planned to do, if anything."""
+        for key in target_keys(target):
+            if key in self.far_ends:
+                return self.far_ends[key]
+        return None
+
+    def next_agent(self, queue: str | None = None) -> Agent | None:
+        """The first planned agent for `queue` (or for any queue)."""
+        for agent in self._agents:
+            if agent.queue is None or agent.queue == queue:
+                self._agents.remove(agent)
+                return agent
+        return None
 
     def participants_for(self, room: str) -> list[Participant]:
         return self._participants.pop(room, []) + self._participants.pop(None, [])
@@ -210,6 +258,12 @@ class Switch:
         """The recording a RecordingUrl names (with or without .wav / .mp3), if this switch made it."""
         sid = url.rsplit("/", 1)[-1].split(".", 1)[0]
         return self.recordings.get(sid)
+
+
+def target_keys(target: str) -> tuple[str, ...]:
+    """The names a target answers to: "number:+1555" is also "+1555"."""
+    bare = target.split(":", 1)[1] if target.startswith("number:") else target
+    return (target, bare) if bare != target else (target,)
 
 
 def callback(call: SimulatedCall, kind: str, method: str, url: str, fields: dict[str, str]) -> None:

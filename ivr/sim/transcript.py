@@ -65,6 +65,7 @@ class Step:
     elapsed_ms: float = 0.0  # real time the webhook took
     error: str | None = None
     code: str | None = None  # Twilio's error code when this request failed (ivr.sim.twilio_errors)
+    content_type: str = ""  # of the reply
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

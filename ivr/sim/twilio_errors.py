@@ -30,7 +30,8 @@ NAMES: dict[str, str] = {
 }
 
 #: What Twilio plays when a voice URL fails and no fallback URL takes over (the docs say "a
-#: pre-recorded message is played back to the caller indicating that an error has occurred").
+#: pre-recorded message is played back to the caller explaining that an error has occurred";
+#: its words are not published, these are the simulator's).
 APPLICATION_ERROR_MESSAGE = "We are sorry, an application error has occurred. Goodbye."
 
 

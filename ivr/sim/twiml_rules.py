@@ -350,7 +350,7 @@ RULES: dict[str, Rule] = {
         attrs={
             "action": _sim(URL),
             "method": _sim(METHOD),
-            "waitUrl": _sim(URL),
+            "waitUrl": _sim(_pattern(r"\S*", "a URL without spaces (or empty for silence)")),
             "waitUrlMethod": _sim(METHOD),
             "workflowSid": NON_EMPTY,
             "maxQueueSize": _sim(POS_INT),

@@ -109,7 +109,8 @@ class ExpectLanguage:
 
 @dataclass(frozen=True)
 class FarEndPlan:
-    """What the far end of the call's next <Dial> does (ivr.sim.switch.FarEnd fields)."""
+    """What a far end does (ivr.sim.switch.FarEnd fields): of the call's `dial`-th <Dial>, of
+    every <Dial> that rings `to`, or (neither) of the next <Dial> no other plan claims."""
 
     number: int
     answer: str = "answer"
@@ -117,21 +118,33 @@ class FarEndPlan:
     talk: float | None = None
     caller_hangs_up: float | None = None
     star_after: float | None = None
+    answered_by: str | None = None
+    dial: int | None = None
+    to: str | None = None
 
     def describe(self) -> str:
-        return f"far end {self.answer}" + (f", talks {self.talk:g}s" if self.talk is not None else "")
+        which = f" (dial {self.dial})" if self.dial else f" ({self.to})" if self.to else ""
+        by = f", answered by {self.answered_by}" if self.answered_by else ""
+        talks = f", talks {self.talk:g}s" if self.talk is not None else ""
+        return f"far end {self.answer}{which}{by}{talks}"
 
 
 @dataclass(frozen=True)
 class Dequeue:
-    """An agent dequeues the next caller to enter a queue, `after` seconds later."""
+    """An agent dequeues the next caller to enter a queue (`queue`, or any), `after` seconds
+    later: maybe with a <Queue url>, the caller hanging up, or a transfer after the talk."""
 
     number: int
     after: float = 0.0
     talk: float | None = None
+    queue: str | None = None
+    url: str | None = None
+    caller_hangs_up: float | None = None
+    transfer: str | None = None
 
     def describe(self) -> str:
-        return f"dequeue after {self.after:g}s"
+        where = f" from {self.queue}" if self.queue else ""
+        return f"dequeue{where} after {self.after:g}s"
 
 
 @dataclass(frozen=True)

@@ -249,9 +249,18 @@ def _plan(call: SimulatedCall, step: ScenarioStep) -> None:
     if isinstance(step, FarEndPlan):
         ring = DEFAULT_RING if step.ring is None else step.ring
         talk = DEFAULT_TALK if step.talk is None else step.talk
-        call.switch.next_dial(FarEnd(step.answer, ring, talk, step.caller_hangs_up, step.star_after))
+        far = FarEnd(step.answer, ring, talk, step.caller_hangs_up, step.star_after, step.answered_by)
+        if step.dial is not None:
+            call.switch.nth_dial(step.dial, far)
+        elif step.to is not None:
+            call.switch.far_end(step.to, far)
+        else:
+            call.switch.next_dial(far)
     elif isinstance(step, Dequeue):
-        call.switch.dequeue(Agent(step.after, DEFAULT_TALK if step.talk is None else step.talk))
+        talk = DEFAULT_TALK if step.talk is None else step.talk
+        call.switch.dequeue(
+            Agent(step.after, talk, step.queue, step.url, step.caller_hangs_up, step.transfer)
+        )
     elif isinstance(step, JoinConference):
         talk = DEFAULT_TALK if step.talk is None else step.talk
         call.switch.join(Participant(step.after, talk, step.start, step.end_on_exit), step.room)

@@ -215,21 +215,53 @@ def _far_answer(value: Any) -> str:
     return text
 
 
+def _dial_number(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise fail(f"{describe(value)}; give which <Dial> of the call, counting from 1, e.g. dial: 2")
+    return value
+
+
+def _target(value: Any) -> str:
+    text = _phone(value, "to")
+    if ":" in text and text.split(":", 1)[0] not in ("number", "client", "sip"):
+        raise fail(f'{text!r}: write a number ("+15551234567"), client:NAME or sip:URI')
+    return text
+
+
+Target = Annotated[str | None, _absent_or(_target)]
+
+
 class FarEndValue(_Section):
-    """`far_end: busy` or `far_end: {answer, ring, talk, caller_hangs_up, star_after}`."""
+    """`far_end: busy` or `far_end: {answer, ring, talk, caller_hangs_up, star_after,
+    answered_by, dial | to}`: what a far end does, for the Nth <Dial> (`dial`), for every
+    <Dial> that rings a target (`to`), or for the next <Dial> no other plan claims."""
 
     answer: Annotated[str, BeforeValidator(_far_answer)] = "answer"
     ring: Seconds = None
     talk: Seconds = None
     caller_hangs_up: Seconds = None
     star_after: Seconds = None
+    answered_by: Target = None
+    dial: Annotated[int | None, _absent_or(_dial_number)] = None
+    to: Target = None
+
+    @model_validator(mode="after")
+    def _one_choice(self) -> FarEndValue:
+        if self.dial is not None and self.to is not None:
+            raise fail("give dial (which <Dial>) or to (which target), not both", "to")
+        return self
 
 
 class DequeueValue(_Section):
-    """`dequeue: {after, talk}`: an agent picks up the next queued caller."""
+    """`dequeue: {after, talk, queue, url, caller_hangs_up, transfer}`: an agent picks up the
+    next caller to enter `queue` (default: any queue)."""
 
     after: Seconds = 0.0
     talk: Seconds = None
+    queue: Annotated[str | None, _absent_or(_text)] = None
+    url: Annotated[str | None, _absent_or(_text)] = None
+    caller_hangs_up: Seconds = None
+    transfer: Annotated[str | None, _absent_or(_text)] = None
 
 
 class RecordValue(_Section):
