@@ -109,7 +109,10 @@ def _engine_requests(engine: Engine, script: CallScript) -> int:
     count = 1
     for kind, value in script.inputs:
         params = CallParams(
-            sid, to=script.to, digits=value if kind == "press" else "", speech=value if kind == "say" else ""
+            sid,
+            to=script.to,
+            digits=value.removesuffix("#") if kind == "press" else "",
+            speech=value if kind == "say" else "",
         )
         reply = engine.handle_input(params, None)
         count += 1
