@@ -115,6 +115,7 @@ def measure(
     workdir: Path, names: list[str], *, rounds: int, seconds: float, warmup: float, concurrency: int
 ) -> list[Cell]:
     cells = [Cell(s, a) for s in names for a in APPS]
+    workdir.mkdir(parents=True, exist_ok=True)
     with ExitStack() as stack:
         running = {(c.server, c.app): stack.enter_context(_serve(c.server, c.app, workdir)) for c in cells}
         for _ in range(rounds):
