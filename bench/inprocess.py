@@ -14,6 +14,7 @@ import secrets
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 import timeit
@@ -281,7 +282,7 @@ def profile_app(
     def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
         return lambda data: None
 
-    spy = shutil.which("py-spy")
+    spy = shutil.which("py-spy") or shutil.which("py-spy", path=str(Path(sys.executable).parent))
     if spy is None:
         return _cprofile(app, environs, start_response, top)
     out = Path(tempfile.mkdtemp(prefix="ivr-spy-")) / "profile.txt"
