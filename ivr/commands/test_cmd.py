@@ -6,8 +6,10 @@ import dataclasses
 import importlib
 import os
 import sys
+import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +29,9 @@ from ivr import (
     run_scenarios,
 )
 
+from ..qa.scenarios import FilePool, by_file, default_jobs
 from ..sim import Transcript
-from .target import Target, fixed_clock, open_target, target_options
+from .target import FIELDS_META, NUMBER_META, Target, fixed_clock, open_target, target_options
 
 DEFAULT_PATH = Path("scenarios")
 #: A progress bar only pays off past a handful of scenarios (and only on a terminal).
@@ -44,7 +47,15 @@ EXIT_FAILED, EXIT_BAD_FILE = 1, 2
     type=click.IntRange(min=1),
     default=DEFAULT_WORKERS,
     show_default=True,
-    help="Scenarios run at once (threads).",
+    help="Scenarios run at once in each process (threads).",
+)
+@click.option(
+    "-j",
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=None,
+    show_default="one per core",
+    help="Processes running scenario files at once; -j 1 places every call in this process.",
 )
 @click.option(
     "--junit",
@@ -79,6 +90,7 @@ def test_cmd(
     app_spec: str,
     database: str | None,
     workers: int,
+    jobs: int | None,
     junit_file: Path | None,
     report_file: Path | None,
     expression: str | None,
@@ -99,6 +111,7 @@ def test_cmd(
     Examples:
         ivr test
         ivr test scenarios/main -k billing --workers 8 --junit junit.xml --report report.txt
+        ivr test scenarios --jobs 4
         ivr test scenarios --url http://127.0.0.1:5000
     """
     suites = _load(paths or (DEFAULT_PATH,))
@@ -109,16 +122,28 @@ def test_cmd(
     if not scenarios:
         click.echo(f"error: no scenario name or tag contains {expression!r}", err=True)
         raise click.exceptions.Exit(EXIT_BAD_FILE)
-    target = open_target(url, app_spec, database)
-    scenarios = _with_fixed_clock(target, scenarios)
-    coverage = coverage or coverage_detail
-    if coverage and not target.in_process:
-        click.echo(
-            "warning: --coverage needs an in-process run of our app (leave out --url); running without it",
-            err=True,
-        )
-    with _progress(len(scenarios)) as advance:
-        results = run_scenarios(scenarios, target, workers=workers, signer=_signer(target), on_result=advance)
+    jobs = min(jobs or default_jobs(), len(by_file(scenarios)))
+    if jobs > 1 and url is None and database is None:
+        # One database for the run, as in one process: the app keeps what it learns of a
+        # caller (failed attempts, say) across calls, whichever process places them.
+        database = str(Path(tempfile.mkdtemp(prefix="ivr-sim-")) / "ivr.sqlite3")
+    with _pool(jobs, url, app_spec, database) as pool:
+        # Opened after the pool's processes started: they open targets of their own.
+        target = open_target(url, app_spec, database)
+        scenarios = _with_fixed_clock(target, scenarios)
+        coverage = coverage or coverage_detail
+        if coverage and not target.in_process:
+            click.echo(
+                "warning: --coverage needs an in-process run of our app (leave out --url); "
+                "running without it",
+                err=True,
+            )
+        signer = _signer(target)
+        with _progress(len(scenarios)) as advance:
+            if pool is None:
+                results = run_scenarios(scenarios, target, workers=workers, signer=signer, on_result=advance)
+            else:
+                results = pool.run(scenarios, workers=workers, signer=signer, on_result=advance)
     click.echo(render_report(results, steps_of_passing=False), nl=False)
     if junit_file is not None:
         junit_file.write_text(junit_xml(suites, results), encoding="utf-8")
@@ -141,6 +166,29 @@ def _load(paths: Sequence[Path]) -> list[Suite]:
         noun = "file is" if len(exc.errors) == 1 else "files are"
         click.echo(f"{len(exc.errors)} scenario {noun} not valid; nothing was run", err=True)
         raise click.exceptions.Exit(EXIT_BAD_FILE) from exc
+
+
+@contextmanager
+def _pool(jobs: int, url: str | None, app_spec: str, database: str | None) -> Iterator[FilePool | None]:
+    """Worker processes for scenario files (None for one job: the calls run in this process)."""
+    if jobs <= 1:
+        yield None
+        return
+    ctx = click.get_current_context(silent=True)
+    meta = ctx.meta if ctx is not None else {}
+    number, fields = dict(meta.get(NUMBER_META, {})), dict(meta.get(FIELDS_META, {}))
+    with FilePool(partial(_worker_target, url, app_spec, database, number, fields), jobs) as pool:
+        yield pool
+
+
+def _worker_target(
+    url: str | None, app_spec: str, database: str | None, number: dict[str, Any], fields: dict[str, str]
+) -> Target:
+    """A worker process's target: the one `ivr test` opens, with the command line's number options."""
+    target = open_target(url, app_spec, database)
+    target.number = {**(getattr(target, "number", None) or {}), **number}
+    target.fields = {**(getattr(target, "fields", None) or {}), **fields}
+    return target
 
 
 def _signer(target: Target) -> Signer | None:

@@ -2,7 +2,8 @@
 
 from .caller import SimulatedCall, SimulationError
 from .transcript import Heard, Leg, Outcome, Step, Transcript, main_language
-from .transport import HttpReply, HttpTransport, Transport, WsgiTransport
+from .transport import HttpReply, HttpTransport, Transport
+from .wsgi import WsgiTransport
 
 __all__ = [
     "Heard",

@@ -6,16 +6,18 @@ import logging
 import secrets
 import socket
 import time
+import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime
+from functools import lru_cache
 from urllib.parse import urljoin, urlsplit
 from xml.etree import ElementTree
 
 from ivr.engine.errors import IvrError
 from ivr.engine.flow import PHONE_KEYS
-from ivr.engine.ssml import spoken
+from ivr.engine.ssml import Spoken, spoken
 from ivr.sim.signing import Signer
 from ivr.sim.twiml_rules import SIMULATED
 from ivr.sim.twiml_rules import problems as twiml_problems
@@ -26,7 +28,7 @@ from .fields import geographic, normalised
 from .number import CALL_EVENTS
 from .switch import Hold, Switch
 from .transcript import Heard, Outcome, Step, Transcript, main_language
-from .transport import HttpReply, Transport, url_with_query
+from .transport import HttpReply, Transport, join_url, url_with_query
 from .twilio_errors import (
     APPLICATION_ERROR_MESSAGE,
     DOCUMENT_PARSE_FAILURE,
@@ -154,6 +156,8 @@ class SimulatedCall:
         self._status = "ringing"
         # Twilio answers the call when it runs a document that does not start with <Reject>.
         self._answered = False
+        # _fields(), built once: (what it was built from, the fields).
+        self._constant_fields: tuple[tuple[object, ...], dict[str, str]] | None = None
 
     # -- what a caller does ----------------------------------------------------------------
 
@@ -360,7 +364,7 @@ class SimulatedCall:
     def _submit(self, waiting: _Waiting, fields: dict[str, str], shown: str) -> SimulatedCall:
         self._waiting = None
         gather = waiting.gather
-        action = urljoin(waiting.doc_url, gather.get("action") or waiting.doc_url)
+        action = join_url(waiting.doc_url, gather.get("action") or waiting.doc_url)
         self._fetch("action", gather.get("method", "POST").upper(), action, fields, shown)
         return self
 
@@ -389,19 +393,16 @@ class SimulatedCall:
         step, code = self._send(kind, method, url, extra, shown)
         url = step.url if method == "POST" else url  # after HTTP redirects, the final URL
         if code is None:
-            try:
-                root = ElementTree.fromstring(step.twiml)
-            except ElementTree.ParseError as exc:
-                step.error, code = f"not XML: {exc}", DOCUMENT_PARSE_FAILURE
+            doc = document(step.twiml)
+            if doc.root is None:
+                step.error, code = doc.error, DOCUMENT_PARSE_FAILURE
+            elif doc.error is not None:
+                # Twilio would run this TwiML: the limit is the simulator's, so no fallback.
+                step.error = doc.error
+                self._end(Outcome("error", detail=step.error))
+                return step, None, url
             else:
-                try:
-                    self._check_supported(root)
-                except SimulationError as exc:
-                    # Twilio would run this TwiML: the limit is the simulator's, so no fallback.
-                    step.error = str(exc)
-                    self._end(Outcome("error", detail=step.error))
-                    return step, None, url
-                return step, root, _doc_url(step.url, method)
+                return step, doc.root, _doc_url(step.url, method)
         step.code = code
         failed_url = _doc_url(step.url, method)
         if self.fallback_url and kind != "fallback":
@@ -515,7 +516,7 @@ class SimulatedCall:
                 if redirects >= MAX_REDIRECTS:
                     self._end(Outcome("error", detail=f"more than {MAX_REDIRECTS} redirects in a row"))
                     return
-                target = urljoin(doc_url, (verb.text or "").strip())
+                target = join_url(doc_url, (verb.text or "").strip())
                 self._fetch("redirect", verb.get("method", "POST").upper(), target, {}, None, redirects + 1)
                 return
             elif tag == "Hangup":
@@ -543,7 +544,7 @@ class SimulatedCall:
         loops = 1 if endless else max(_int(verb.get("loop"), 1), 1)
         seconds = 0.0
         if verb.tag == "Say":
-            words = spoken(verb)  # SSML as a voice reads it: say-as digits, breaks, sub
+            words = _spoken(verb)  # SSML as a voice reads it: say-as digits, breaks, sub
             seconds = len(words.text.split()) / WORDS_PER_SECOND + words.pause_seconds
             for _ in range(loops):
                 self._record(step, Heard("say", words.text, verb.get("voice"), verb.get("language")))
@@ -600,42 +601,86 @@ class SimulatedCall:
         self._sequence += 1
         self._send("status", self.status_callback_method, self.status_callback, fields, None)
 
-    def _check_supported(self, element: ElementTree.Element, parent: str = "") -> None:
-        path = f"{parent}/{element.tag}" if parent else element.tag
-        allowed = SIMULATED.get(element.tag)
-        if allowed is None:
-            if parent.endswith("Say"):
-                return  # SSML inside Say: its text is what the caller hears
-            raise SimulationError(f"the simulator does not support <{element.tag}> (at {path})")
-        for name in element.attrib:
-            if name not in allowed:
-                raise SimulationError(
-                    f"the simulator does not support attribute {name!r} of <{element.tag}> (at {path})"
-                )
-        for child in element:
-            self._check_supported(child, path)
-
     def _fields(self) -> dict[str, str]:
         """What Twilio sends on every request of the call, with the configured overrides."""
-        return {
-            "CallSid": self.call_sid,
-            "AccountSid": self.account_sid,
-            "From": self.caller,
-            "To": self.to,
-            "Caller": self.caller,
-            "Called": self.to,
-            "CallStatus": self._status,
-            "Direction": "inbound",
-            "ApiVersion": "2010-04-01",
-            **geographic(self.caller, self.to, self.fields),
-            **self.fields,
-        }
+        key = (self.call_sid, self.account_sid, self.caller, self.to, tuple(self.fields.items()))
+        if self._constant_fields is None or self._constant_fields[0] != key:
+            fields = {
+                "CallSid": self.call_sid,
+                "AccountSid": self.account_sid,
+                "From": self.caller,
+                "To": self.to,
+                "Caller": self.caller,
+                "Called": self.to,
+                "CallStatus": "",  # the one field that changes during a call
+                "Direction": "inbound",
+                "ApiVersion": "2010-04-01",
+                **geographic(self.caller, self.to, self.fields),
+                **self.fields,
+            }
+            self._constant_fields = key, fields
+        fields = dict(self._constant_fields[1])
+        if "CallStatus" not in self.fields:
+            fields["CallStatus"] = self._status
+        return fields
 
     def _absolute(self, url: str) -> str:
         return url if urlsplit(url).scheme else self.base_url + "/" + url.lstrip("/")
 
     def _last_step(self) -> Step:
         return self.transcript.steps[-1]
+
+
+@dataclass(frozen=True)
+class Document:
+    """A TwiML answer, parsed: `root` None when it is not XML; `error` says why it cannot run
+    (not XML, or TwiML the simulator does not support)."""
+
+    root: ElementTree.Element | None
+    error: str | None = None
+
+
+@lru_cache(maxsize=512)
+def document(twiml: str) -> Document:
+    """Parse a TwiML answer once: an app answers the same documents again and again.
+
+    The parsed tree is shared by every call that receives the same text, so it is read, never
+    changed (a caller's `gather`, the verbs it runs).
+    """
+    try:
+        root = ElementTree.fromstring(twiml)
+    except ElementTree.ParseError as exc:
+        return Document(None, f"not XML: {exc}")
+    return Document(root, _unsupported(root))
+
+
+def _unsupported(element: ElementTree.Element, parent: str = "") -> str | None:
+    """Why the simulator cannot run `element` (an element or attribute it does not know), or None."""
+    path = f"{parent}/{element.tag}" if parent else element.tag
+    allowed = SIMULATED.get(element.tag)
+    if allowed is None:
+        if parent.endswith("Say"):
+            return None  # SSML inside Say: its text is what the caller hears
+        return f"the simulator does not support <{element.tag}> (at {path})"
+    for name in element.attrib:
+        if name not in allowed:
+            return f"the simulator does not support attribute {name!r} of <{element.tag}> (at {path})"
+    for child in element:
+        why = _unsupported(child, path)
+        if why is not None:
+            return why
+    return None
+
+
+#: What each <Say> sounds like, kept while its (shared, parsed) document lives.
+_SPOKEN: weakref.WeakKeyDictionary[ElementTree.Element, Spoken] = weakref.WeakKeyDictionary()
+
+
+def _spoken(say: ElementTree.Element) -> Spoken:
+    words = _SPOKEN.get(say)
+    if words is None:
+        words = _SPOKEN[say] = spoken(say)
+    return words
 
 
 def _doc_url(url: str, method: str) -> str:

@@ -20,6 +20,7 @@ from xml.etree import ElementTree
 
 from .switch import MAX_QUEUE_WAIT, Agent, Parked, Queue, Queued, callback
 from .transcript import Heard, Outcome, Step
+from .transport import join_url
 from .twilio_errors import DOCUMENT_PARSE_FAILURE, INVALID_CONTENT_TYPE
 
 if TYPE_CHECKING:
@@ -258,7 +259,7 @@ def _wait(hold: QueueHold, until: float | None, *, one_pass: bool = False) -> st
     call, verb = hold.call, hold.verb
     wait_url = verb.get("waitUrl")
     wait_method = verb.get("waitUrlMethod", "POST").upper()
-    url, method = (urljoin(hold.doc_url, wait_url), wait_method) if wait_url else ("", "GET")
+    url, method = (join_url(hold.doc_url, wait_url), wait_method) if wait_url else ("", "GET")
     while until is None or call.clock < until:
         if call.clock - hold.entered >= MAX_QUEUE_WAIT:
             return "bound"
@@ -273,7 +274,7 @@ def _wait(hold: QueueHold, until: float | None, *, one_pass: bool = False) -> st
             step, root, got = _fetch_wait(call, method, url, _wait_fields(hold))
             if root is None:
                 return "error"
-            next_url, next_method = (urljoin(hold.doc_url, wait_url or ""), wait_method)
+            next_url, next_method = (join_url(hold.doc_url, wait_url or ""), wait_method)
             for child in root:
                 if child.tag in _WAIT_VERBS:
                     call._hear(child, step)
@@ -281,7 +282,7 @@ def _wait(hold: QueueHold, until: float | None, *, one_pass: bool = False) -> st
                         call.clock = until  # the agent picks up mid-music: it stops there
                         return None
                 elif child.tag == "Redirect":
-                    next_url = urljoin(got, (child.text or "").strip())
+                    next_url = join_url(got, (child.text or "").strip())
                     next_method = child.get("method", "POST").upper()
                     break
                 elif child.tag in ("Leave", "Hangup"):
@@ -311,7 +312,7 @@ def _fetch_wait(
     (HTTP error, no answer, not XML) takes the caller out of the queue (QueueResult error)
     instead of ending the call as a failed voice URL would; TwiML the simulator cannot run
     still ends the call."""
-    from .caller import SimulationError, _doc_url
+    from .caller import _doc_url, document
 
     step, code = call._send("wait", method, url, fields, None)
     if code == INVALID_CONTENT_TYPE and step.content_type.startswith("audio/"):
@@ -322,18 +323,15 @@ def _fetch_wait(
         root.append(play)
         return step, root, url
     if code is None:
-        try:
-            root = ElementTree.fromstring(step.twiml)
-        except ElementTree.ParseError as exc:
-            step.error, step.code = f"not XML: {exc}", DOCUMENT_PARSE_FAILURE
+        doc = document(step.twiml)
+        if doc.root is None:
+            step.error, step.code = doc.error, DOCUMENT_PARSE_FAILURE
             return step, None, url
-        try:
-            call._check_supported(root)
-        except SimulationError as exc:
-            step.error = str(exc)
+        if doc.error is not None:
+            step.error = doc.error
             call._end(Outcome("error", detail=step.error))
             return step, None, url
-        return step, root, _doc_url(step.url, method)
+        return step, doc.root, _doc_url(step.url, method)
     step.code = code
     return step, None, url
 

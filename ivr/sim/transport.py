@@ -1,4 +1,4 @@
-"""How a simulated caller reaches a TwiML app: in-process over WSGI, or over HTTP."""
+"""How a simulated caller reaches a TwiML app over HTTP; in-process over WSGI is ivr.sim.wsgi."""
 
 from __future__ import annotations
 
@@ -6,12 +6,11 @@ import http.client
 import threading
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Protocol
-from urllib.parse import urlencode, urlsplit
-
-from werkzeug.test import Client
+from urllib.parse import urlencode, urljoin, urlsplit
 
 
 @dataclass(frozen=True)
@@ -37,7 +36,10 @@ class Transport(Protocol):
     ) -> HttpReply: ...
 
 
-WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+@lru_cache(maxsize=1024)
+def join_url(base: str, url: str) -> str:
+    """urljoin, kept: calls resolve the same few action and wait URLs against the same documents."""
+    return urljoin(base, url)
 
 
 def url_with_query(url: str, fields: Mapping[str, str]) -> str:
@@ -45,40 +47,6 @@ def url_with_query(url: str, fields: Mapping[str, str]) -> str:
     if not fields:
         return url
     return url + ("&" if urlsplit(url).query else "?") + urlencode(dict(fields))
-
-
-class WsgiTransport:
-    """Calls a WSGI app in-process: no sockets, and the request line keeps its escapes.
-
-    It cannot time out as Twilio does after 15 seconds: the app runs in this thread, so a slow
-    app is simply waited for. Redirects and cookies are left to the caller (ivr.sim.caller).
-    """
-
-    def __init__(self, app: WsgiApp) -> None:
-        self._client = Client(app, use_cookies=False)
-
-    def request(
-        self, method: str, url: str, fields: Mapping[str, str], headers: Mapping[str, str]
-    ) -> HttpReply:
-        if method == "GET":
-            url = url_with_query(url, fields)
-        parts = urlsplit(url)
-        # Path and query together, as on a request line: werkzeug then puts both in
-        # REQUEST_URI/RAW_URI, as real servers do; with `query_string=` they held the path only.
-        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        response = self._client.open(
-            path=target,
-            base_url=f"{parts.scheme}://{parts.netloc}",
-            method=method,
-            data=dict(fields) if method == "POST" else None,
-            headers=dict(headers),
-        )
-        return HttpReply(
-            response.status_code,
-            {k.lower(): v for k, v in response.headers.items()},
-            response.get_data(as_text=True),
-            tuple(response.headers.getlist("Set-Cookie")),
-        )
 
 
 class _NoRedirects(urllib.request.HTTPRedirectHandler):

@@ -17,6 +17,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from difflib import get_close_matches
+from functools import lru_cache
 from typing import Literal
 from xml.etree import ElementTree
 from xml.parsers import expat
@@ -868,7 +869,14 @@ def _problems_and_root(xml: str | bytes) -> tuple[list[str], ElementTree.Element
 
 def problems(xml: str | bytes) -> list[str]:
     """Return every rule ``xml`` breaks as ``"location: message"`` strings, empty when valid."""
-    return _problems_and_root(xml)[0]
+    return list(_known_problems(xml))
+
+
+@lru_cache(maxsize=1024)
+def _known_problems(xml: str | bytes) -> tuple[str, ...]:
+    """The check of one document text, kept: a simulated caller gets the same answers again and
+    again, and the rules are a function of the text alone."""
+    return tuple(_problems_and_root(xml)[0])
 
 
 def validate_twiml(xml: str | bytes) -> ElementTree.Element:

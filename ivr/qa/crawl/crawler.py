@@ -105,20 +105,35 @@ class _Crawler:
         self.options = options
         self.nodes: dict[str, _Node] = {}
         self.queue: deque[str] = deque()
-        self.calls = 0
+        self.calls = 0  # calls placed
+        self.replays = 0  # calls placed or taken up again (see _replay)
         self.truncated = False
         self.errors: list[CrawlFailure] = []
         self.observed: set[Transition] = set()
         self.call_options: dict[str, Any] = {}
+        # Calls kept up instead of hung up, to go on from where they are rather than be placed
+        # again and replayed there: a call that just reached a new node by the node's own path
+        # (it takes that node's first input), and a call an input left at its node (persisting
+        # with that input goes on from it).
+        self.parked: dict[str, SimulatedCall] = {}
+        self.stayed: dict[tuple[str, str], SimulatedCall] = {}
 
     # -- walking -----------------------------------------------------------------------------
 
     def run(self) -> None:
+        try:
+            self._walk()
+        finally:
+            for call in [*self.parked.values(), *self.stayed.values()]:
+                self._finish(call)
+            self.parked.clear()
+            self.stayed.clear()
+
+    def _walk(self) -> None:
         call = self._replay((), None)
         if call is None:
             return
-        self._arrive((), call)
-        self._finish(call)
+        self._settle(call, self._arrive((), call), ())
         while self.queue:
             node = self.nodes[self.queue.popleft()]
             if len(node.path) >= self.options.depth:
@@ -126,6 +141,8 @@ class _Crawler:
             for inp in self._inputs_at(node):
                 self._try(node, inp)
             self._persist(node)
+            for key in [k for k in self.stayed if k[0] == node.id]:
+                self._finish(self.stayed.pop(key))  # not persisted with
             if self.truncated:
                 return  # half explored: judged as not explored at all
             node.explored = True
@@ -150,7 +167,10 @@ class _Crawler:
             return
         dest = self._arrive((*node.path, inp), call)
         node.moves[(inp,)] = Move(node.id, (inp,), dest.id, _last_trigger(call))
-        self._finish(call)
+        if dest is node and not call.ended and self.options.persist >= 2:
+            self.stayed[(node.id, inp)] = call  # the first of the inputs _persist repeats
+        else:
+            self._settle(call, dest, (*node.path, inp))
 
     def _persist(self, node: _Node) -> None:
         """Repeat inputs that kept the call in place: counters of failures lead somewhere."""
@@ -166,11 +186,13 @@ class _Crawler:
         picks = [k for k in staying if k == SILENCE]
         picks += sorted(keys, key=lambda k: k in mentioned)[:1]
         for inp in picks:
-            call = self._replay(node.path, node.id)
+            # The call that tried `inp` once (in _try) and stayed goes on; else one is placed.
+            kept = self.stayed.pop((node.id, inp), None)
+            call = self._replay(node.path, node.id, kept)
             if call is None:
                 continue
+            count = 0 if kept is None else 1
             dest = node
-            count = 0
             try:
                 while count < self.options.persist and dest is node:
                     _give(call, inp)
@@ -181,13 +203,25 @@ class _Crawler:
                 continue
             seq = (inp,) * count
             node.moves[seq] = Move(node.id, seq, dest.id, _last_trigger(call))
-            self._finish(call)
+            self._settle(call, dest, (*node.path, *seq))
 
-    def _replay(self, path: Inputs, expect: str | None) -> SimulatedCall | None:
-        if self.calls >= self.options.max_calls:
+    def _replay(
+        self, path: Inputs, expect: str | None, kept: SimulatedCall | None = None
+    ) -> SimulatedCall | None:
+        """A call at `expect` by `path`: `kept` or a parked one when there is one, else a new
+        call replaying `path`. Each counts against max_calls as a call placed would, so the
+        bound stops a crawl where it always did; `calls` counts the calls placed."""
+        if self.replays >= self.options.max_calls:
             self.truncated = True
             self.queue.clear()
+            if kept is not None:
+                self._finish(kept)
             return None
+        self.replays += 1
+        if kept is None and expect is not None:
+            kept = self.parked.pop(expect, None)
+        if kept is not None:
+            return kept  # at `expect` by `path` already
         self.calls += 1
         call = SimulatedCall(
             self.transport, self.to, base_url=self.base_url, simulated_now=self.now, **self.call_options
@@ -231,6 +265,14 @@ class _Crawler:
         if node.waiting:
             self.queue.append(node_id)
         return node
+
+    def _settle(self, call: SimulatedCall, node: _Node, path: Inputs) -> None:
+        """Keep a call that just found `node` (by `path`) for the node's first input, else finish it."""
+        found_it = node.path == path and node.id not in self.parked
+        if found_it and node.waiting and not node.explored and len(node.path) < self.options.depth:
+            self.parked[node.id] = call
+        else:
+            self._finish(call)
 
     def _finish(self, call: SimulatedCall) -> None:
         if self.flow is not None:

@@ -1,5 +1,6 @@
 """Scenario files (docs/scenarios.md): load them, run them as simulated calls, report the results."""
 
+from ivr.qa.scenarios.jobs import FilePool, by_file, default_jobs
 from ivr.qa.scenarios.junit import junit_xml
 from ivr.qa.scenarios.loader import ScenarioError, ScenarioErrors, load_paths, load_scenario, scenario_files
 from ivr.qa.scenarios.model import Check, ExpectedOutcome, Scenario, ScenarioStep, Suite
@@ -18,6 +19,7 @@ __all__ = [
     "CallTarget",
     "Check",
     "ExpectedOutcome",
+    "FilePool",
     "Scenario",
     "ScenarioError",
     "ScenarioErrors",
@@ -25,6 +27,8 @@ __all__ = [
     "ScenarioStep",
     "StepResult",
     "Suite",
+    "by_file",
+    "default_jobs",
     "junit_xml",
     "load_paths",
     "load_scenario",

@@ -336,7 +336,7 @@ def _last_language(call: SimulatedCall) -> str | None:
 
 
 def _transport(target: CallTarget) -> Transport:
-    # In-process: one app shared by every thread, but a client of its own per call.
+    # In-process: one app shared by every thread, a transport per call (it keeps no state).
     return WsgiTransport(target.app) if target.in_process and target.app is not None else target.transport
 
 
