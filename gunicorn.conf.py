@@ -2,6 +2,11 @@
 
 One host: SQLite (the default) is shared safely by every worker (WAL, one transaction per
 request). Several hosts behind a load balancer: set IVR_REDIS_URL on every host.
+
+Workers are gevent's (an event loop per worker): a client that trickles its headers or body
+holds one greenlet, not one of a few threads, so slow or idle sockets cannot starve /healthz
+or the webhooks (bench/slow_clients.py measures it). `IVR_WORKER_CLASS=gthread` brings the
+threaded workers back (IVR_THREADS threads each), for a host behind a buffering reverse proxy.
 """
 
 import multiprocessing
@@ -11,14 +16,20 @@ bind = os.environ.get("IVR_BIND", "0.0.0.0:8000")
 # Each worker builds the flows and machines once, at start-up (no preload: one machine per
 # flow per process, nothing shared across forks).
 workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2 + 1))
-worker_class = "gthread"
-threads = int(os.environ.get("IVR_THREADS", "4"))
+worker_class = os.environ.get("IVR_WORKER_CLASS", "gevent")
+worker_connections = int(os.environ.get("IVR_WORKER_CONNECTIONS", "1000"))  # gevent: sockets per worker
+threads = int(os.environ.get("IVR_THREADS", "4"))  # gthread only
 timeout = 30  # Twilio gives a webhook 15 s; a stuck worker is recycled well after that
 graceful_timeout = 20
 keepalive = 5
 max_requests = int(os.environ.get("IVR_MAX_REQUESTS", "0"))  # 0: never recycle
 max_requests_jitter = 50
-forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+# Forwarded headers are the app's business alone (IVR_TRUST_PROXY hops, werkzeug's ProxyFix):
+# gunicorn trusts no peer, so X-Forwarded-Proto and friends, or a SCRIPT_NAME header, from a
+# client on 127.0.0.1 change nothing unless IVR_TRUST_PROXY says a proxy is there.
+forwarded_allow_ips = ""
+secure_scheme_headers: dict[str, str] = {}
+forwarder_headers = ""
 accesslog = os.environ.get("IVR_ACCESS_LOG") or None  # "-" for stdout; query strings only
 errorlog = "-"
 loglevel = os.environ.get("IVR_LOG_LEVEL", "info")

@@ -37,7 +37,7 @@ def _heard(root: ElementTree.Element) -> str:
 def test_sigkill_mid_call_then_restart(tmp_path: Path) -> None:
     db = tmp_path / "ivr.sqlite3"
     port = free_port()
-    fields = {"CallSid": "CAkill", "To": "+18002372765", "From": "+15551230000"}
+    fields = {"CallSid": "CA" + "d" * 32, "To": "+18002372765", "From": "+15551230000"}
     server = _start(db, port)
     try:
         _post(port, "/voice", fields)

@@ -29,6 +29,7 @@ from ivr.sim.twiml_rules import validate_twiml
 
 from .logged_errors import LoggedErrors
 from .phone import MAIN, SPECIALTY, TTY
+from .twilio_fields import answers_call
 
 EXAMPLES = int(os.environ.get("IVR_FUZZ_EXAMPLES", "200"))
 MAX_BODY = 64 * 1024
@@ -155,7 +156,7 @@ def _assert_twiml(response: TestResponse, *statuses: int) -> None:
 
 
 def _expected_call_status(form: dict[str, str]) -> int:
-    return 200 if form.get("CallSid", "").strip() else 400
+    return 200 if answers_call(form) else 400
 
 
 # --------------------------------------------------------------------------- one request

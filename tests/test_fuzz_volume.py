@@ -38,6 +38,7 @@ from ivr.sim.twiml_rules import validate_twiml
 
 from .logged_errors import LoggedErrors
 from .phone import MAIN, SPECIALTY, TTY
+from .twilio_fields import answers_call
 
 REQUESTS = int(os.environ.get("IVR_FUZZ_VOLUME", "10000"))
 EXAMPLES = int(os.environ.get("IVR_FUZZ_VOLUME_EXAMPLES", "1500"))
@@ -99,7 +100,7 @@ class Sender:
         assert not crashed, (shown, crashed)
         oversized = len(body or b"") > MAX_BODY or _form_size(form) > MAX_BODY
         # A form we built says whether the call webhooks must see a CallSid; a raw body may or may not.
-        has_sid = None if body is not None else bool((form or {}).get("CallSid", "").strip())
+        has_sid = None if body is not None else answers_call(form or {})
         self.check(path, response, shown, oversized=oversized, has_sid=has_sid)
         return response
 

@@ -429,7 +429,7 @@ def test_a_signature_check_that_cannot_parse_the_url_refuses(make_app: Callable[
     app = make_app(TWILIO_AUTH_TOKEN="test-token", PUBLIC_BASE_URL="https://ivr.example.com:99999")
     response = app.test_client().post(
         "/voice",
-        data={"CallSid": "CAport", "To": "+18002372765"},
+        data={"CallSid": "CA" + "f" * 32, "To": "+18002372765"},
         headers={"X-Twilio-Signature": "x"},
     )
     assert response.status_code == 403 and response.mimetype == "text/xml"

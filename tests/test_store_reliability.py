@@ -274,11 +274,11 @@ def test_sigkill_mid_calls_on_redis_then_restart(
     log = tmp_path / "server.log"
     actions: dict[str, str] = {}
     server = _serve(port, env, log)
-    busy = {"CallSid": "CAbusy", "To": MAIN, "From": "+15551239999"}
+    busy = {"CallSid": "CA" + "e" * 32, "To": MAIN, "From": "+15551239999"}
     acked: list[int] = []
     try:
         for name, keys, state, _, _ in CALLS:
-            fields = {"CallSid": f"CA{name}", "To": MAIN, "From": "+15551230000"}
+            fields = {"CallSid": f"CA{name.encode().hex():0>32}", "To": MAIN, "From": "+15551230000"}
             root, _ = _post(port, "/voice", fields)
             for key in keys:
                 root, headers = _post(port, found(root, "Gather").attrib["action"], {**fields, "Digits": key})
@@ -306,7 +306,7 @@ def test_sigkill_mid_calls_on_redis_then_restart(
     assert sum(acked) >= 20, "the busy call was not moving when the server was killed"
 
     store = RedisStore(redis_server.url, prefix=redis_prefix)
-    record = store.get_call("CAbusy")
+    record = store.get_call("CA" + "e" * 32)
     assert record is not None
     moves = len(record.events) - 1
     assert moves in (sum(acked), sum(acked) + 1)  # the request in flight committed whole or not at all
@@ -316,8 +316,13 @@ def test_sigkill_mid_calls_on_redis_then_restart(
     server = _serve(port, env, log)
     try:
         for name, _, state, key, phrase in CALLS:
-            assert stored(store, f"CA{name}").state == state
-            fields = {"CallSid": f"CA{name}", "To": MAIN, "From": "+15551230000", "Digits": key}
+            assert stored(store, f"CA{name.encode().hex():0>32}").state == state
+            fields = {
+                "CallSid": f"CA{name.encode().hex():0>32}",
+                "To": MAIN,
+                "From": "+15551230000",
+                "Digits": key,
+            }
             root, _ = _post(port, actions[name], fields)
             assert phrase in " ".join(spoken_text(s) for s in root.iter("Say")), name
         root, headers = _post(port, f"/voice/input?step={moves}", {**busy, "Digits": "9"})

@@ -66,9 +66,9 @@ def test_a_call_that_hung_up_and_comes_back_is_told_it_ended(
 
 
 def test_unknown_call_sid_at_input_starts_a_new_session(client: FlaskClient, engine: Engine) -> None:
-    fields = {"CallSid": "CAunknown", "To": MAIN, "From": CALLER, "Digits": "3"}
+    fields = {"CallSid": "CA" + "a" * 32, "To": MAIN, "From": CALLER, "Digits": "3"}
     assert prompt("main_menu") in _heard(client.post("/voice/input?step=5", data=fields))
-    assert stored(engine.store, "CAunknown").state == "main_menu"
+    assert stored(engine.store, "CA" + "a" * 32).state == "main_menu"
 
 
 @pytest.mark.parametrize("url", ["/voice", "/voice/input", "/voice/input?step=1"])
@@ -156,7 +156,7 @@ def test_healthz_lists_lines(client: FlaskClient) -> None:
 
 
 def test_replies_say_where_the_call_is(client: FlaskClient) -> None:
-    fields = {"CallSid": "CAhdr", "To": MAIN, "From": "+15551230000"}
+    fields = {"CallSid": "CA" + "b" * 32, "To": MAIN, "From": "+15551230000"}
     first = client.post("/voice", data=fields)
     assert (first.headers["X-IVR-Line"], first.headers["X-IVR-State"]) == ("main", "main_menu")
     second = client.post("/voice/input?step=0", data={**fields, "Digits": "9"})
@@ -191,4 +191,4 @@ def test_the_trainer_page_can_be_turned_off(make_app: Callable[..., Flask]) -> N
     off = make_app(TRAINER="0").test_client()
     assert off.get("/").status_code == 404
     assert off.get("/trainer/api/lines").status_code == 404
-    assert off.post("/voice", data={"CallSid": "CAoff", "To": MAIN}).status_code == 200
+    assert off.post("/voice", data={"CallSid": "CA" + "c" * 32, "To": MAIN}).status_code == 200

@@ -25,20 +25,28 @@ def url_as_requested(req: Request, public_base_url: str | None) -> str:
 
     Werkzeug re-quotes `request.url`, which breaks signatures of action URLs with
     percent-escapes, so the raw request line (RAW_URI / REQUEST_URI) is used when the server
-    gives it.
+    gives it; the query is always the one being served (QUERY_STRING), kept as sent when the
+    raw target has that same query.
 
     WSGI servers hand these values over as bytes decoded as latin-1 (PEP 3333); they are
     turned back into the text Twilio sent (UTF-8), or the HMAC would run over mojibake.
     """
     environ = req.environ
+    query = environ.get("QUERY_STRING", "")
     raw = environ.get("RAW_URI") or environ.get("REQUEST_URI")
     if raw and raw.startswith("/"):
-        path_and_query = _wire_text(raw)
+        raw_path, _, raw_query = raw.partition("?")
+        if raw_query == query:
+            path_and_query = _wire_text(raw)
+        else:
+            # Not the query the app acts on (a front end that passes REQUEST_URI as the path
+            # alone, or from before a rewrite): the served query is signed, never left out.
+            path_and_query = _wire_text(raw_path) + (f"?{_wire_text(query)}" if query else "")
     else:
         path = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
         path_and_query = quote(_wire_bytes(path))
-        if environ.get("QUERY_STRING"):
-            path_and_query += "?" + _wire_text(environ["QUERY_STRING"])
+        if query:
+            path_and_query += "?" + _wire_text(query)
     if public_base_url:
         return public_base_url.rstrip("/") + path_and_query
     return f"{req.scheme}://{req.host}{path_and_query}"

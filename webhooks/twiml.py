@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import re
+
 from flask import Request, Response
 from twilio.twiml.voice_response import VoiceResponse
 
 from ivr import CallParams
+
+#: A Twilio call SID: CA and 32 hexadecimal digits, as Twilio and our simulated callers make them.
+CALL_SID = re.compile(r"CA[0-9a-f]{32}")
 
 
 def twiml(document: str, status: int = 200) -> Response:
@@ -24,7 +29,7 @@ def call_params(req: Request) -> CallParams:
     form = req.form
     duration = form.get("CallDuration", "")
     return CallParams(
-        call_sid=form.get("CallSid", "").strip()[:64],
+        call_sid=form.get("CallSid", "").strip(),  # checked whole (CALL_SID), never cut
         to=form.get("To", "") or form.get("Called", ""),
         caller=form.get("From", "") or form.get("Caller", ""),
         digits=form.get("Digits", ""),

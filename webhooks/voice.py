@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 
 from flask import Blueprint, Response, current_app, request
 from werkzeug.exceptions import HTTPException
 
-from ivr import Engine, Reply, StoreError
+from ivr import ConfigError, Engine, Reply, StoreError, frozen_clock
 
+from .limits import limit_unsized_body
 from .signature import require_twilio_signature
-from .twiml import call_params, spoken_error, twiml
+from .twiml import CALL_SID, call_params, spoken_error, twiml
 
 log = logging.getLogger(__name__)
 
 bp = Blueprint("voice", __name__, url_prefix="/voice")
+# Every request of the app: a chunked body is held to MAX_CONTENT_LENGTH before anything reads it.
+bp.before_app_request(limit_unsized_body)
 bp.before_request(require_twilio_signature)
 
 
@@ -39,33 +43,64 @@ def _answer(reply: Reply) -> Response:
     return response
 
 
-def _needs_call_sid() -> Response | None:
-    if not request.form.get("CallSid", "").strip():
+def _refused() -> Response | None:
+    """A 400 for fields no Twilio call sends: no CallSid, an implausible one, a clock out of range."""
+    sid = request.form.get("CallSid", "").strip()
+    if not sid:
         return spoken_error(
             "This is a Twilio voice webhook. The request has no CallSid, so it did not come from "
             "a Twilio call. Post the fields Twilio sends, such as CallSid, From and To.",
             400,
         )
+    if not CALL_SID.fullmatch(sid):
+        # Never cut to fit: two long SIDs that share a prefix would share one call's session.
+        return spoken_error(
+            "This is a Twilio voice webhook. The CallSid is not a Twilio call SID, which is CA "
+            "and 32 hexadecimal digits, so the request did not come from a Twilio call.",
+            400,
+        )
+    return _clock_out_of_range()
+
+
+def _clock_out_of_range() -> Response | None:
+    """SimulatedNow that reads as a time the clock cannot show: 400, never a step that crashes.
+
+    A malformed one is left to the engine, which ignores it with a warning.
+    """
+    value = request.form.get("SimulatedNow", "")
+    if not value or not _engine().config.allow_simulated_clock:
+        return None
+    try:
+        datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    try:
+        frozen_clock(value, source="SimulatedNow")
+    except ConfigError as exc:
+        return spoken_error(f"Request refused: {exc}", 400)
     return None
 
 
 @bp.post("")
 def incoming() -> Response:
     """A new call: answer with the first menu of the line chosen by `To`."""
-    return _needs_call_sid() or _answer(_engine().start_call(call_params(request)))
+    return _refused() or _answer(_engine().start_call(call_params(request)))
 
 
 @bp.post("/input")
 def gather_input() -> Response:
     """A Gather's result: keys, speech, or nothing at all."""
     step = request.args.get("step", "")
-    return _needs_call_sid() or _answer(_engine().handle_input(call_params(request), _step(step)))
+    return _refused() or _answer(_engine().handle_input(call_params(request), _step(step)))
 
 
 @bp.post("/status")
 def status() -> Response:
-    """Twilio's status callback: 204, and a final status closes the call's record."""
-    if request.form.get("CallSid"):
+    """Twilio's status callback: 204, and a final status closes the call's record.
+
+    Nobody hears its answer: a CallSid that is not a Twilio one is left alone, with no 400.
+    """
+    if CALL_SID.fullmatch(request.form.get("CallSid", "").strip()):
         _engine().call_status(call_params(request))
     return Response(status=204)
 

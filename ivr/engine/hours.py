@@ -12,6 +12,9 @@ from ivr.engine.flow import Hours
 Clock = Callable[[], datetime]
 
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+#: The years a frozen clock may show: any time zone and a few days of date arithmetic (a
+#: delivery date, a refill due) stay inside what datetime can hold.
+FIRST_YEAR, LAST_YEAR = 1900, 2199
 
 
 def is_open(hours: Hours, now: datetime) -> bool:
@@ -39,6 +42,11 @@ def frozen_clock(iso: str, *, source: str) -> Clock:
         ) from exc
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=ZoneInfo("America/Chicago"))
+    if not FIRST_YEAR <= moment.year <= LAST_YEAR:  # 9999-12-31T23:59:59-12:00 overflows in UTC
+        raise ConfigError(
+            f"{source}={iso!r} is out of range: the clock takes a time from {FIRST_YEAR} to "
+            f"{LAST_YEAR}, e.g. 2026-11-24T21:30:00-06:00"
+        )
     return lambda: moment
 
 
