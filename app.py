@@ -44,23 +44,27 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     hops = int(app.config.get("TRUST_PROXY") or 0)
     if hops:
-        # Behind a TLS-terminating proxy or tunnel: trust its X-Forwarded-Proto/Host/Port.
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_proto=hops, x_host=hops, x_port=hops)  # type: ignore[method-assign]
+        # Behind a TLS-terminating proxy or tunnel: trust its X-Forwarded-For/Proto/Host/Port
+        # (For: the trainer page's login and identity limits count per client address).
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)  # type: ignore[method-assign]
     if not signs_webhooks(app.config):
         log.warning(
             "TWILIO_AUTH_TOKEN is not set: webhooks accept UNSIGNED requests. Fine for local "
             "simulation; set it (or TWILIO_WEBHOOK_SHARED_KEY) before exposing the app to the internet."
         )
 
-    from web import trainer, trainer_api
+    from web import auth, security, trainer, trainer_api
     from webhooks import health, voice
 
     app.register_blueprint(voice.bp)
     app.register_blueprint(health.bp)
     if str(app.config.get("TRAINER", "1")).lower() not in ("0", "false", "no", "off"):
-        # The trainer page has no login: turn it off (IVR_TRAINER=0) on a publicly reachable host.
+        # This app's hosts only, same-origin JSON with a CSRF token, a password when set (and
+        # required for a real number): web/security.py. The webhooks are not affected.
+        security.init_app(app)
         app.register_blueprint(trainer.bp)
         app.register_blueprint(trainer_api.bp)
+        app.register_blueprint(auth.bp)
     return app
 
 

@@ -13,7 +13,9 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from .diagram import menu_graph as menu_graph
     from .diagram import to_svg as to_svg
+    from .diagram.cytoscape import cytoscape_graph as cytoscape_graph
     from .engine.config import FLOWS_DIR as FLOWS_DIR
     from .engine.config import TRAINER_CALL_TTL as TRAINER_CALL_TTL
     from .engine.config import EngineConfig as EngineConfig
@@ -28,6 +30,7 @@ if TYPE_CHECKING:
     from .engine.errors import StoreError as StoreError
     from .engine.flow import PHONE_KEYS as PHONE_KEYS
     from .engine.flow import Flow as Flow
+    from .engine.flow import key_for_trigger as key_for_trigger
     from .engine.flow_checks import reachable_states as reachable_states
     from .engine.flow_loader import load_flow as load_flow
     from .engine.flow_registry import load_all as load_all
@@ -36,6 +39,8 @@ if TYPE_CHECKING:
     from .engine.render import heard as heard
     from .engine.store import CallEvent as CallEvent
     from .engine.store import CallRecord as CallRecord
+    from .engine.store import PageCall as PageCall
+    from .engine.store import SessionStore as SessionStore
     from .qa.analytics import line_analytics as line_analytics
     from .qa.call_export import call_to_scenario as call_to_scenario
     from .qa.call_export import scenario_yaml as scenario_yaml
@@ -44,6 +49,7 @@ if TYPE_CHECKING:
     from .qa.crawl import CrawlOptions as CrawlOptions
     from .qa.crawl import crawl as crawl
     from .qa.crawl import write_scenarios as write_scenarios
+    from .qa.lint import lint_flow as lint_flow
     from .qa.plural import plural as plural
     from .qa.scenarios import DEFAULT_WORKERS as DEFAULT_WORKERS
     from .qa.scenarios import Scenario as Scenario
@@ -55,10 +61,12 @@ if TYPE_CHECKING:
     from .qa.scenarios import render_report as render_report
     from .qa.scenarios import run_scenario as run_scenario
     from .qa.scenarios import run_scenarios as run_scenarios
+    from .sim import Heard as Heard
     from .sim import HttpReply as HttpReply
     from .sim import Outcome as Outcome
     from .sim import SimulatedCall as SimulatedCall
     from .sim import SimulationError as SimulationError
+    from .sim import Step as Step
     from .sim import Transport as Transport
     from .sim import WsgiTransport as WsgiTransport
     from .sim.signing import SETTINGS_HEADER as SETTINGS_HEADER
@@ -85,10 +93,12 @@ _EXPORTS: dict[str, str] = {
     "FLOWS_DIR": "ivr.engine.config",
     "Flow": "ivr.engine.flow",
     "FlowErrors": "ivr.engine.errors",
+    "Heard": "ivr.sim",
     "HttpReply": "ivr.sim",
     "IvrError": "ivr.engine.errors",
     "Outcome": "ivr.sim",
     "PHONE_KEYS": "ivr.engine.flow",
+    "PageCall": "ivr.engine.store",
     "Reply": "ivr.engine.engine",
     "SETTINGS_HEADER": "ivr.sim.signing",
     "SIGNATURE_HEADER": "ivr.sim.signing",
@@ -99,19 +109,25 @@ _EXPORTS: dict[str, str] = {
     "StoreError": "ivr.engine.errors",
     "SimulatedCall": "ivr.sim",
     "SimulationError": "ivr.sim",
+    "SessionStore": "ivr.engine.store",
+    "Step": "ivr.sim",
     "Suite": "ivr.qa.scenarios",
     "TRAINER_CALL_TTL": "ivr.engine.config",
     "Transport": "ivr.sim",
     "WsgiTransport": "ivr.sim",
     "call_to_scenario": "ivr.qa.call_export",
     "crawl": "ivr.qa.crawl",
+    "cytoscape_graph": "ivr.diagram.cytoscape",
     "frozen_clock": "ivr.engine.hours",
     "heard": "ivr.engine.render",
+    "key_for_trigger": "ivr.engine.flow",
+    "lint_flow": "ivr.qa.lint",
     "junit_xml": "ivr.qa.scenarios",
     "line_analytics": "ivr.qa.analytics",
     "load_all": "ivr.engine.flow_registry",
     "load_flow": "ivr.engine.flow_loader",
     "load_paths": "ivr.qa.scenarios",
+    "menu_graph": "ivr.diagram",
     "open_store": "ivr.stores.open",
     "plural": "ivr.qa.plural",
     "reachable_states": "ivr.engine.flow_checks",

@@ -6,6 +6,7 @@ Under CI (`CI` set, as .ci/run does) a skipped test fails the run: it proved not
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ import pytest
 from click.testing import CliRunner
 from flask import Flask
 from flask.testing import FlaskClient
+from werkzeug.datastructures import Headers
 
 from app import create_app
 from ivr.engine.engine import Engine
@@ -24,6 +26,56 @@ from .servers import served
 
 # Monday 2026-11-23, 10:00 Central: every line is open.
 OPEN_HOURS = "2026-11-23T10:00:00-06:00"
+#: The trainer password of apps built with a Twilio token or key (they refuse to start without).
+TRAINER_PASSWORD = "conftest-trainer-password"
+_TOKEN = re.compile(r'name="csrf[-_]token" (?:content|value)="([^"]+)"')
+
+
+class BrowserClient(FlaskClient):
+    """The test client of `make_app`'s apps: it changes the trainer's state as the page does,
+    from the page's own origin with the page's CSRF token, logged in when a password is set.
+    Headers a test gives itself are kept (tests of refusals pass their own, or none)."""
+
+    _csrf: str | None = None
+
+    def open(self, *args: Any, **kwargs: Any) -> Any:
+        path = args[0] if args and isinstance(args[0], str) else kwargs.get("path", "")
+        method = str(kwargs.get("method", "GET")).upper()
+        trainer = isinstance(path, str) and path.startswith("/trainer")
+        if trainer and method in ("POST", "PUT", "PATCH", "DELETE"):
+            headers = Headers(kwargs.pop("headers", None) or {})
+            headers.setdefault("Origin", "http://localhost")
+            if "X-CSRF-Token" not in headers:
+                headers["X-CSRF-Token"] = self.csrf_token()
+            kwargs["headers"] = headers
+            if kwargs.get("json") is None and kwargs.get("data") is None and path.startswith("/trainer/api"):
+                kwargs["json"] = {}  # the page's api() sends JSON, "{}" when it has nothing to say
+        response = super().open(*args, **kwargs)
+        if trainer and path.startswith(("/trainer/login", "/trainer/logout")) and method == "POST":
+            self._csrf = None  # a new session: a new token
+        return response
+
+    def csrf_token(self) -> str:
+        """The page's token (logging in first, with the app's password, when it asks)."""
+        if self._csrf is None:
+            page = super().open("/")
+            if page.status_code == 302:
+                form = super().open("/trainer/login")
+                password = str(self.application.config["TRAINER_PASSWORD"])
+                fields = {"password": password, "csrf_token": _found_token(form.get_data(as_text=True))}
+                login = super().open(
+                    "/trainer/login", method="POST", data=fields, headers={"Origin": "http://localhost"}
+                )
+                assert login.status_code == 302, login.get_data(as_text=True)
+                page = super().open("/")
+            self._csrf = _found_token(page.get_data(as_text=True))
+        return self._csrf
+
+
+def _found_token(html: str) -> str:
+    found = _TOKEN.search(html)
+    assert found is not None, "no CSRF token in the page"
+    return found.group(1)
 
 
 def _clear_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -50,7 +102,13 @@ def make_app(tmp_path: Path) -> Callable[..., Flask]:
             "SECRET_KEY_FILE": str(tmp_path / "member.key"),
         }
         settings.update(config)
-        return create_app(settings)
+        if (settings.get("TWILIO_AUTH_TOKEN") or settings.get("TWILIO_WEBHOOK_SHARED_KEY")) and (
+            "TRAINER_PASSWORD" not in settings
+        ):
+            settings["TRAINER_PASSWORD"] = TRAINER_PASSWORD  # a real number's trainer needs one
+        app = create_app(settings)
+        app.test_client_class = BrowserClient
+        return app
 
     return build
 

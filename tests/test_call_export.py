@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
@@ -210,11 +211,43 @@ def test_exported_steps_inputs_and_phrases(
     record, scenario = export(engine, place(app, "main", actions, hang_up))
     assert actions_of(scenario) == inputs
     assert scenario["outcome"] == outcome
-    assert [s["expect"] for s in scenario["steps"] if isinstance(s, dict) and "expect" in s] == phrases
+    expects = [s["expect"] for s in scenario["steps"] if isinstance(s, dict) and "expect" in s]
+    assert len(expects) == len(phrases) == len(record.events)
+    for expect, phrase, event in zip(expects, phrases, record.events, strict=True):
+        assert phrase in _words(expect), (phrase, expect)
+        if isinstance(expect, str):  # the whole of what was heard, word for word
+            assert expect == event.heard
     states = [s["expect_state"] for s in scenario["steps"] if isinstance(s, dict) and "expect_state" in s]
     assert states == [e.dest for e in record.events]
     assert scenario["name"] == f"Call {record.reference} on the main line: {record.outcome or 'in progress'}"
     assert scenario["tags"] == ["exported"] and "now" not in scenario
+
+
+def _words(expect: Any) -> str:
+    """The words an expectation asks for: a string as it is, a regex without its escapes."""
+    return expect if isinstance(expect, str) else re.sub(r"\\(.)", r"\1", expect["regex"])
+
+
+def test_exports_expect_the_exact_words_with_the_reference_left_open(app: Flask, engine: Engine) -> None:
+    record, scenario = export(engine, place(app, "main", ("0",), False))
+    expects = [s["expect"] for s in scenario["steps"] if isinstance(s, dict) and "expect" in s]
+    assert expects[0].startswith("Thanks for calling the Caremark mail order pharmacy simulator.")
+    assert expects[0].endswith("To repeat, press star.")
+    transfer = expects[1]["regex"]
+    assert " ".join(record.reference) not in transfer  # a replay gets a reference of its own
+    assert re.fullmatch(transfer, record.events[1].heard)
+
+
+def test_a_replay_fails_when_the_words_differ(
+    app: Flask, engine: Engine, replay: Callable[[dict[str, Any]], ScenarioResult]
+) -> None:
+    _, scenario = export(engine, place(app, "main", ("2",), False))
+    assert replay(scenario).passed
+    steps = scenario["steps"]
+    at = next(i for i, s in enumerate(steps) if isinstance(s, dict) and isinstance(s.get("expect"), str))
+    steps[at] = {"expect": steps[at]["expect"].replace("press 2", "press 7")}
+    result = replay(scenario)
+    assert not result.passed and "did not hear" in result.message
 
 
 def test_secret_entries_never_reach_the_file_and_are_test_values(app: Flask, engine: Engine) -> None:

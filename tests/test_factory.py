@@ -25,7 +25,7 @@ def test_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert app.config["MAX_CONTENT_LENGTH"] == 64 * 1024
     assert (app.config["TRUST_PROXY"], app.config["REDIS_URL"]) == (0, None)
     assert app.config["TWILIO_WEBHOOK_SHARED_KEY"] == ()
-    assert set(app.blueprints) == {"voice", "health", "trainer", "trainer_api"}
+    assert set(app.blueprints) == {"voice", "health", "trainer", "trainer_api", "trainer_auth"}
     assert type(app.extensions["ivr"].store) is MemoryStore
     _close(app)
 
@@ -62,6 +62,7 @@ def test_environment_variables_are_read(
 ) -> None:
     monkeypatch.setenv("IVR_DATABASE", ":memory:")
     monkeypatch.setenv("IVR_SECRET_KEY", "member-key")  # an auth token needs one
+    monkeypatch.setenv("IVR_TRAINER_PASSWORD", "trainer-passphrase")  # and so does its trainer page
     monkeypatch.setenv(variable, value)
     app = create_app()
     assert app.config[key] == expected
@@ -106,6 +107,7 @@ def test_unsigned_webhooks_are_warned_about(
     caplog: pytest.LogCaptureFixture, settings: dict[str, str], warned: bool
 ) -> None:
     caplog.set_level(logging.WARNING, logger="ivr.app")
-    app = create_app({"DATABASE": ":memory:", "SECRET_KEY": "member-key", **settings})
+    trainer = {"TRAINER_PASSWORD": "trainer-passphrase"}  # a real number's trainer page needs one
+    app = create_app({"DATABASE": ":memory:", "SECRET_KEY": "member-key", **trainer, **settings})
     assert (UNSIGNED in caplog.text) is warned
     _close(app)

@@ -101,6 +101,7 @@ def test_an_app_for_a_real_number_refuses_to_start_without_a_key(
         create_app(settings)
     assert "IVR_SECRET_KEY" in str(refused.value) and "IVR_SECRET_KEY_FILE" in str(refused.value)
     assert not (tmp_path / "ivr.sqlite3").exists()  # refused before anything was written
+    settings["TRAINER_PASSWORD"] = "trainer-passphrase"  # a real number's trainer page needs one
     create_app({**settings, "SECRET_KEY": "k" * 64})
     create_app({**settings, "SECRET_KEY_FILE": str(tmp_path / "member.key")})
 

@@ -371,3 +371,34 @@ def test_specialty_line_and_recent_calls(call: Callable[..., Phone], engine: Eng
     assert "prescriber and your insurance plan" in second.heard
     recent = engine.store.recent_calls()
     assert [(r.call_sid, r.line) for r in recent] == [(second.sid, "specialty"), (first.sid, "main")]
+
+
+# -- failure counts: identity lockouts and trainer logins, shared by every worker --------------
+
+
+def test_failures_are_counted_per_key_within_the_window(store: SessionStore) -> None:
+    window, now = 900.0, 1_000_000.0
+    assert store.failures("a", window, now) == 0
+    assert [store.count_failure("a", window, now + i) for i in range(3)] == [1, 2, 3]
+    assert store.count_failure("b", window, now) == 1, "another key counts apart"
+    assert store.failures("a", window, now + 2) == 3
+    assert store.failures("a", window, now + window + 0.5) == 2, "the first has left the window"
+    assert store.failures("a", window, now + window + 3) == 0
+    assert store.count_failure("a", window, now + 2 * window) == 1, "old failures do not count"
+
+
+def test_failures_are_shared_by_the_workers_of_one_store(make_store: Callable[..., SessionStore]) -> None:
+    first, second = make_store(), make_store()
+    for _ in range(2):
+        first.count_failure("caller", 60.0, 500.0)
+    assert second.count_failure("caller", 60.0, 501.0) == 3
+    assert first.failures("caller", 60.0, 502.0) == 3
+
+
+def test_a_failure_counted_inside_a_call_is_kept_with_it(store: SessionStore) -> None:
+    """Identity checks count failures while their call is open (one request, one transaction)."""
+    _start(store, "CAfail", now=100.0)
+    with store.call("CAfail", now=101.0) as slot:
+        assert store.count_failure("inside", 60.0, 101.0) == 1
+        assert slot.session is not None
+    assert store.failures("inside", 60.0, 102.0) == 1

@@ -2,17 +2,29 @@
 
 from __future__ import annotations
 
-import ast
 import time
+from collections import Counter
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from ivr import CallEvent, CallRecord, Engine, Flow, Outcome, SimulatedCall
+from ivr import CallEvent, CallRecord, Engine, Flow, SessionStore, key_for_trigger, plural
 from ivr import heard as heard_text
 
-from .live_calls import LiveCall
+from .live_calls import LiveCall, sim_outcome
 
 #: A number for the default line when no number is configured for it (any number reaches it).
 FALLBACK_NUMBER = "+15555550100"
+#: The zone every line's clock runs in unless its hours name another: display times use it.
+CLOCK_ZONE = "America/Chicago"
+_DESKS = {
+    "representative": "a representative",
+    "pharmacist": "a pharmacist",
+    "medicare": "the Medicare team",
+    "international": "the international desk",
+    "specialty": "the specialty team",
+    "specialty_pharmacist": "a specialty pharmacist",
+}
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 
@@ -64,8 +76,11 @@ def _hhmm(minute: int) -> str:
 # -- call records (any call: a real phone, a page call, a test) -------------------------------
 
 
-def call_summary(record: CallRecord, *, page_call: bool = False) -> dict[str, Any]:
-    """One row of the history: where the call went and how it ended (inputs already masked)."""
+def call_summary(record: CallRecord, *, page_call: bool = False, zone: str = CLOCK_ZONE) -> dict[str, Any]:
+    """One row of the history: where the call went and how it ended (inputs already masked).
+
+    Times are epoch seconds, and for display in the line's clock zone (`*_local`, Central).
+    """
     end = record.ended_at if record.ended_at is not None else record.updated_at
     return {
         "call_sid": record.call_sid,
@@ -74,6 +89,9 @@ def call_summary(record: CallRecord, *, page_call: bool = False) -> dict[str, An
         "caller": record.caller,
         "started_at": record.started_at,
         "ended_at": record.ended_at,
+        "started_local": local_time(record.started_at, zone),
+        "ended_local": local_time(record.ended_at, zone) if record.ended_at is not None else None,
+        "time_zone": zone,
         "duration": round(max(end - record.started_at, 0.0), 1),
         "status": record.status,
         "in_progress": record.ended_at is None,
@@ -83,6 +101,21 @@ def call_summary(record: CallRecord, *, page_call: bool = False) -> dict[str, An
         "lang": record.lang,
         "path": path(record.events),
         "page_call": page_call,
+    }
+
+
+def clock_zone(flow: Flow) -> str:
+    """The zone of a line's clock (its opening hours'), in which the page shows times."""
+    return flow.hours.timezone if flow.hours is not None else CLOCK_ZONE
+
+
+def local_time(at: float, zone: str = CLOCK_ZONE) -> dict[str, str]:
+    """An instant for display in the line's zone: ISO 8601 with offset, and short words."""
+    moment = datetime.fromtimestamp(at, ZoneInfo(zone))
+    return {
+        "iso": moment.isoformat(timespec="seconds"),
+        "time": moment.strftime("%H:%M:%S"),
+        "text": moment.strftime("%a %d %b %Y, %H:%M:%S %Z"),
     }
 
 
@@ -100,26 +133,32 @@ def outcome_label(outcome: str | None) -> str:
         return "in the menu"
     kind, _, rest = outcome.partition(":")
     if kind == "transfer":
-        return f"transfer to {rest.replace('_', ' ')}"
+        return f"transferred to {_DESKS.get(rest, 'the ' + rest.replace('_', ' ') + ' desk')}"
     if outcome == "closed":
         return "closed (outside hours)"
     return outcome.replace("_", " ")
 
 
-def call_steps(record: CallRecord, flow: Flow) -> list[dict[str, Any]]:
-    """Each step of a record with the prompt of the state it reached, for follow and replay.
+def call_steps(record: CallRecord, flow: Flow, last: int | None = None) -> list[dict[str, Any]]:
+    """Each step of a record with what the caller heard in answer, for follow and replay.
 
-    The store keeps the path, not the audio: `heard` is the reached state's prompt (after the
-    greeting and warning the first time a language is heard, and after the confirmation of a
-    choice), which is what the caller heard up to retry notices and re-prompts (`approximate`).
+    `heard` is the words the engine kept with the step (masked where they read back an ID or a
+    date of birth); `last` keeps only the last steps (each keeps its `index`). Records older
+    than those words get the reached state's prompt instead, rendered from the flow
+    (`approximate`: retry notices and per-call values are missing).
     """
+    zone = clock_zone(flow)
     steps = []
     previous_lang = record.events[0].lang if record.events else record.lang
     greeted: set[str] = set()
+    first = max(len(record.events) - last, 0) if last is not None else 0
     for index, event in enumerate(record.events):
-        spec = flow.states.get(event.dest)
         greeting = event.lang not in greeted and (event.trigger == "start" or event.lang != previous_lang)
         greeted.add(event.lang)
+        if index < first:  # only the last steps are asked for: nothing more to build
+            previous_lang = event.lang
+            continue
+        spec = flow.states.get(event.dest)
         steps.append(
             {
                 "index": index,
@@ -131,8 +170,9 @@ def call_steps(record: CallRecord, flow: Flow) -> list[dict[str, Any]]:
                 "dest": event.dest,
                 "lang": event.lang,
                 "state_type": spec.type if spec else None,
-                "heard": _prompt(flow, event, record.reference, greeting),
-                "approximate": True,
+                "at_local": local_time(event.at, zone),
+                "heard": event.heard or _prompt(flow, event, record.reference, greeting),
+                "approximate": not event.heard,
             }
         )
         previous_lang = event.lang
@@ -167,103 +207,121 @@ def _prompt(flow: Flow, event: CallEvent, reference: str, greeting: bool = False
 # -- live page calls --------------------------------------------------------------------------
 
 
-def live_view(live: LiveCall, flow: Flow) -> dict[str, Any]:
-    """The exact transcript of a page call: what the caller heard, pressed and said, by language."""
+def live_view(live: LiveCall) -> dict[str, Any]:
+    """The exact transcript of a page call (its last lines): what the caller heard, pressed, said."""
     sim = live.sim
+    flow = live.flow
     secret = bool(sim.state and sim.state in flow.states and flow.states[sim.state].secret)
     gather = sim.gather
     return {
-        "transcript": transcript(sim, flow),
+        "transcript": live.lines,
+        "omitted_lines": live.omitted,
         "waiting": sim.waiting,
         "ended": sim.ended,
         "outcome": str(sim.outcome) if sim.outcome else None,
+        "outcome_label": sim_outcome(sim.outcome) if sim.outcome else None,
         "pending": ("•" * len(live.pending)) if secret else live.pending,
         "input": gather.get("input", "dtmf") if gather is not None else None,
         "state": sim.state,
-        "language": sim.language or _last_language(sim),
+        "language": sim.language or _last_language(live),
         "clock": live.clock,
         "updated": time.time(),
     }
 
 
-def transcript(sim: SimulatedCall, flow: Flow) -> list[dict[str, Any]]:
-    entries: list[dict[str, Any]] = []
-    lang: str | None = None
-    state: str | None = None
-    for step in sim.transcript.steps:
-        if step.kind == "status":
-            continue
-        if step.input is not None:
-            spec = flow.states.get(state or "")
-            shown = _masked(step.input) if spec is not None and spec.secret else _caller(step.input)
-            entries.append({"who": "caller", "text": shown, "lang": lang, "state": state})
-        for heard in step.heard:
-            if heard.kind == "say":
-                lang = heard.language or lang
-                entries.append(
-                    {"who": "ivr", "text": heard.text, "lang": heard.language, "state": step.state or state}
-                )
-            elif heard.kind in ("play", "digits"):
-                entries.append(
-                    {
-                        "who": "ivr",
-                        "text": f"({heard.kind}: {heard.text})",
-                        "lang": None,
-                        "state": step.state or state,
-                        "sound": True,
-                    }
-                )
-        if step.error:
-            entries.append({"who": "system", "text": f"error: {step.error}", "lang": None})
-        state = step.state or state
-    if sim.outcome is not None:
-        entries.append({"who": "system", "text": f"call ended: {_sim_outcome(sim.outcome)}", "lang": None})
-    for number, entry in enumerate(entries):
-        entry["n"] = number
-    return entries
-
-
-def _caller(shown: str) -> str:
-    if shown.startswith("keys "):
-        return "pressed " + shown[5:]
-    if shown == "silence":
-        return "silence (no input)"
-    if shown.startswith("said "):
-        # The simulator writes said 'words' (a repr); call records write said "words".
-        try:
-            words = ast.literal_eval(shown[5:])
-        except (ValueError, SyntaxError):
-            return shown
-        return f'said "{words}"' if isinstance(words, str) else shown
-    return shown
-
-
-def _masked(shown: str) -> str:
-    if shown.startswith("keys "):
-        digits = sum(c.isdigit() for c in shown[5:])
-        return f"entered [{digits} digits hidden]"
-    if shown.startswith("said "):
-        return "said [hidden]"
-    return _caller(shown)
-
-
-def _sim_outcome(outcome: Outcome) -> str:
-    labels = {
-        "enqueue": "transferred to queue",
-        "dial": "transferred to",
-        "hangup": "the IVR hung up",
-        "caller-hangup": "the caller hung up",
-        "completed": "completed",
-        "reject": "rejected",
-        "error": "error",
-    }
-    label = labels.get(outcome.kind, outcome.kind)
-    extra = outcome.target or outcome.detail
-    return f"{label} {extra}" if extra else label
-
-
-def _last_language(sim: SimulatedCall) -> str | None:
-    for heard in reversed(sim.heard_all):
-        if heard.kind == "say" and heard.language:
-            return heard.language
+def _last_language(live: LiveCall) -> str | None:
+    for entry in reversed(live.lines):
+        if entry["who"] == "ivr" and entry.get("lang"):
+            lang: str = entry["lang"]
+            return lang
     return None
+
+
+# -- the classroom view: every live call on a line --------------------------------------------
+
+_HUNG_UP = "hung up in "
+
+
+def display_sid(call_sid: str) -> str:
+    """A short id for a call on a shared screen: '…' and the SID's last six characters."""
+    return "…" + call_sid[-6:]
+
+
+def classroom(store: SessionStore, flow: Flow, now: float) -> dict[str, Any]:
+    """Every call in progress on the line (page calls and real ones), counts per state, and
+    where callers hung up today (midnight in the line's zone): the classroom view's snapshot.
+
+    A real call is shown by its short id only; a page call also by its full `call_sid` (the
+    trainee's page has it anyway, and the trainer can follow it).
+    """
+    zone = clock_zone(flow)
+    pages = {p.call_sid for p in store.page_calls(flow.name, now)}
+    idle = {p.call_sid for p in store.expired_page_calls(now) if p.line == flow.name}
+    calls = []
+    for record in sorted(store.live_calls(flow.name, now), key=lambda r: r.started_at):
+        if record.call_sid in idle:
+            continue  # a page call left idle past its TTL: about to be hung up, not live
+        full = store.get_call(record.call_sid)
+        page = record.call_sid in pages
+        calls.append(
+            {
+                "sid": display_sid(record.call_sid),
+                "call_sid": record.call_sid if page else None,
+                "state": record.state,
+                "lang": record.lang,
+                "source": "page" if page else "twilio",
+                "started_at": record.started_at,
+                "started_local": local_time(record.started_at, zone),
+                "steps": sum(1 for e in full.events if e.trigger != "start") if full else 0,
+            }
+        )
+    midnight = datetime.fromtimestamp(now, ZoneInfo(zone)).replace(hour=0, minute=0, second=0, microsecond=0)
+    dropped = Counter(
+        r.outcome[len(_HUNG_UP) :]
+        for r in store.ended_calls(flow.name, midnight.timestamp())
+        if r.outcome and r.outcome.startswith(_HUNG_UP)
+    )
+    return {
+        "line": flow.name,
+        "at": now,
+        "at_local": local_time(now, zone),
+        "time_zone": zone,
+        "calls": calls,
+        "counts": dict(Counter(c["state"] for c in calls).most_common()),
+        "dropped": dict(dropped.most_common()),
+    }
+
+
+# -- analytics, worded for people -------------------------------------------------------------
+
+
+def worded(figures: dict[str, Any], flow: Flow) -> dict[str, Any]:
+    """The line's analytics with words a trainer reads: counted nouns ('1 choice'), what a key
+    that stays does ('9 switches language'), and calls in progress apart from how calls ended."""
+    out = dict(figures)
+    in_progress = out.get("outcome_kinds", {}).get("in progress", 0)
+    out["in_progress"] = in_progress
+    out["outcome_kinds"] = {k: v for k, v in out.get("outcome_kinds", {}).items() if k != "in progress"}
+    out["outcomes"] = {k: v for k, v in out.get("outcomes", {}).items() if k != "in progress"}
+    out["outcome_labels"] = {k: outcome_label(k) for k in out["outcomes"]}
+    choices = {}
+    for state, table in out.get("choices", {}).items():
+        options = {}
+        for key, option in table["options"].items():
+            options[key] = {**option, "label": _option_label(flow, state, key, option)}
+        choices[state] = {**table, "options": options, "total_label": plural(table["total"], "choice")}
+    out["choices"] = choices
+    out["calls_label"] = plural(out.get("calls", 0), "call")
+    return out
+
+
+def _option_label(flow: Flow, state: str, key: str, option: dict[str, Any]) -> str:
+    dest = max(option["dests"], key=option["dests"].__getitem__) if option["dests"] else state
+    if dest != state:
+        return f"{key} → {dest.replace('_', ' ')}"
+    edge = next((e for e in flow.edges_from(state) if key_for_trigger(e.trigger) == key), None)
+    if edge is not None and "toggle_language" in edge.actions:
+        return f"{key}: switches language"
+    if key == "*":
+        return f"{key}: repeats the menu"
+    return f"{key}: stays in this menu"

@@ -112,7 +112,9 @@ def open_target(
         return Target(HttpTransport(), base, in_process=False, number=number, fields=fields)
     if database is None:
         database = str(Path(tempfile.mkdtemp(prefix="ivr-sim-")) / "ivr.sqlite3")
-    config = {"DATABASE": database, **(extra_config or {})}
+    # No trainer page in-process: nothing can reach it, and a real number's app (a Twilio
+    # token in the environment) would otherwise need IVR_TRAINER_PASSWORD to start.
+    config = {"DATABASE": database, "TRAINER": "0", **(extra_config or {})}
     try:
         app = load_app(app_spec, config)
     except Exception as exc:  # noqa: BLE001 - any start-up failure is the user's to read

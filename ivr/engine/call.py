@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,6 +18,8 @@ CONDITIONS: set[str] = set()
 ACTIONS: set[str] = set()
 
 _Method = TypeVar("_Method", bound=Callable[..., Any])
+
+log = logging.getLogger(__name__)
 
 
 def condition(method: _Method) -> _Method:
@@ -45,6 +48,14 @@ class MemberDirectory(Protocol):
         ...
 
 
+class FailureCounter(Protocol):
+    """Failed identity checks per source, shared by every call and process (the session store)."""
+
+    def count_failure(self, key: str, window: float, now: float) -> int: ...
+
+    def failures(self, key: str, window: float, now: float) -> int: ...
+
+
 @dataclass
 class CallContext:
     """What a trigger may consult that is not part of the call: the flow, the clock, members."""
@@ -54,6 +65,12 @@ class CallContext:
     members: MemberDirectory
     max_failures: int = 3
     max_identity_attempts: int = 2
+    #: Failed identity checks per source (`CallSession.sources`) over all calls: at
+    #: `lockout_attempts` within `lockout_window` seconds of wall time, the source is locked out.
+    counter: FailureCounter | None = None
+    wall: float = 0.0
+    lockout_attempts: int = 5
+    lockout_window: float = 15 * 60
 
 
 @dataclass
@@ -78,6 +95,9 @@ class CallSession:
     clock: str | None = None
     #: Languages whose greeting the caller has heard, e.g. "enes" (two letters each).
     greeted: str = ""
+    #: Where the call comes from, as keyed hashes separated by spaces (the caller's number; a
+    #: trainer page's browser and address): identity failures count against each, across calls.
+    sources: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         # A shallow copy: dataclasses.asdict deep-copies and cost ~70 µs per webhook.
@@ -103,6 +123,8 @@ class Call:
         self.digits = digits
         self.notice: str | None = None
         self.greet = False
+        #: What `identity_retry_allowed` answered in this request (its failure then says why).
+        self.identity_retry = False
 
     # `transitions` reads and writes the model's state through this attribute.
     @property
@@ -136,6 +158,8 @@ class Call:
     def identity_matches(self) -> bool:
         if self.session.member_hash is None or not _DOB_DIGITS.match(self.digits):
             return False
+        if any(n >= self.ctx.lockout_attempts for n in self._source_failures()):
+            return False  # locked out: never checked, so never confirmed, however right
         status = self.ctx.members.verify(self.session.member_hash, self.digits)
         if status is None:
             return False
@@ -144,7 +168,10 @@ class Call:
 
     @condition
     def identity_retry_allowed(self) -> bool:
-        return self.session.id_failures + 1 < self.ctx.max_identity_attempts
+        """Another try in this call, unless this failure locks the call's source out."""
+        source_ok = all(n + 1 < self.ctx.lockout_attempts for n in self._source_failures())
+        self.identity_retry = self.session.id_failures + 1 < self.ctx.max_identity_attempts and source_ok
+        return self.identity_retry
 
     @condition
     def rx_number_ok(self) -> bool:
@@ -184,7 +211,28 @@ class Call:
         self.session.id_failures += 1
         self.session.member_hash = None
         self.notice = "identity_failed"
+        counter, keys = self.ctx.counter, self.session.sources.split()
+        if counter is None or not keys:
+            return
+        counts = [counter.count_failure(key, self.ctx.lockout_window, self.ctx.wall) for key in keys]
+        if max(counts) >= self.ctx.lockout_attempts and not self.identity_retry:
+            self.notice = "identity_locked"
+            log.warning(
+                "call %s: identity checks locked out for source %s (%d failures in %ds); "
+                "the caller is sent to a representative",
+                self.session.call_sid,
+                " ".join(key[:12] for key in keys),
+                max(counts),
+                self.ctx.lockout_window,
+            )
 
     @action
     def remember_rx_number(self) -> None:
         self.session.rx_last4 = self.digits[-4:]
+
+    def _source_failures(self) -> list[int]:
+        counter = self.ctx.counter
+        if counter is None:
+            return []
+        window, now = self.ctx.lockout_window, self.ctx.wall
+        return [counter.failures(key, window, now) for key in self.session.sources.split()]

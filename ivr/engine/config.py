@@ -29,6 +29,8 @@ SESSION_TTL = 4 * 3600
 RECORD_TTL = 30 * 24 * 3600
 #: Seconds an idle trainer-page call lives before it is hung up (IVR_TRAINER_CALL_TTL).
 TRAINER_CALL_TTL = 30 * 60
+#: Days a call's record and path are kept before a purge deletes them (IVR_RETENTION_DAYS).
+RETENTION_DAYS = 30
 
 
 def normalize_number(value: str) -> str:
@@ -68,8 +70,14 @@ class EngineConfig:
     database: str | None = None
     redis_url: str | None = None
     redis_prefix: str = "ivr:"
-    #: How long a call's record and path outlive its session (Redis; SQLite keeps them).
+    #: How long a call's record and path outlive its session in Redis (default: the retention).
     record_ttl: int = RECORD_TTL
+    #: Days call records are kept: older ones are purged (every store; Redis also expires them).
+    retention_days: int = RETENTION_DAYS
+    #: Failed identity checks from one source (a caller's number, a trainer's browser or
+    #: address) within the window, over all calls, before that source is locked out.
+    identity_lockout_attempts: int = 5
+    identity_lockout_window: int = 15 * 60
 
     @classmethod
     def from_mapping(cls, conf: Mapping[str, Any]) -> EngineConfig:
@@ -102,7 +110,10 @@ class EngineConfig:
         out.redis_url = str(conf["REDIS_URL"]) if conf.get("REDIS_URL") else None
         if conf.get("REDIS_PREFIX"):
             out.redis_prefix = str(conf["REDIS_PREFIX"])
-        out.record_ttl = _positive_int(conf, "RECORD_TTL", out.record_ttl)
+        out.retention_days = _positive_int(conf, "RETENTION_DAYS", out.retention_days)
+        out.identity_lockout_attempts = _positive_int(conf, "IDENTITY_LOCKOUT_ATTEMPTS", 5)
+        out.identity_lockout_window = _positive_int(conf, "IDENTITY_LOCKOUT_WINDOW", 15 * 60)
+        out.record_ttl = _positive_int(conf, "RECORD_TTL", out.retention_days * 24 * 3600)
         return out
 
 

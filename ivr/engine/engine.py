@@ -3,25 +3,34 @@
 from __future__ import annotations
 
 import logging
+import re
 import secrets
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from xml.etree import ElementTree
 
 from ivr.engine.call import Call, CallContext, CallSession
 from ivr.engine.config import EngineConfig, normalize_number
-from ivr.engine.errors import ConfigError
+from ivr.engine.errors import ConfigError, IvrError
 from ivr.engine.flow import FAILURE_TRIGGERS, Flow, StateSpec
 from ivr.engine.flow_registry import FlowRegistry, Line
 from ivr.engine.hours import frozen_clock
 from ivr.engine.inputs import choose_trigger
 from ivr.engine.machine import Step
 from ivr.engine.placeholders import values_for
-from ivr.engine.store import CallEvent, CallSlot, SessionStore
+from ivr.engine.ssml import say_as, spoken
+from ivr.engine.store import CallEvent, CallSlot, Purged, SessionStore
 
 log = logging.getLogger(__name__)
 
 _RETRY_NOTICES = frozenset(["no_input", "invalid", "invalid_entry"])
 FINAL_STATUSES = frozenset(["completed", "busy", "failed", "no-answer", "canceled"])
+#: Seconds between two purges of old records by one process (the first call of a process runs one).
+PURGE_EVERY = 10 * 60
+#: What a secret entry becomes in the words kept of a step.
+HIDDEN = "[hidden]"
 
 
 @dataclass(frozen=True)
@@ -63,6 +72,11 @@ class Engine:
         self.config = config
         self.store = store
         self.flows = FlowRegistry(config)
+        self._purge_lock = threading.Lock()
+        #: Set by a face that places calls in this process (the trainer page): the source keys
+        #: of the call being placed now, or None when the request is not one of its calls.
+        self.page_sources: Callable[[], list[str] | None] | None = None
+        self._next_purge = 0.0
 
     # -- lines -------------------------------------------------------------------------------
 
@@ -78,6 +92,35 @@ class Engine:
 
     def start_call(self, params: CallParams) -> Reply:
         """Answer a new call (or Twilio's retry of the same first request)."""
+        reply = self._start_call(params)
+        self.housekeeping()
+        return reply
+
+    def housekeeping(self, now: float | None = None, *, force: bool = False) -> Purged | None:
+        """Purge expired sessions and records older than the retention, at most once per
+        PURGE_EVERY seconds per process (always with `force`); None when it was not time, or
+        the store failed (logged: a purge never fails a call)."""
+        wall = time.time() if now is None else now
+        with self._purge_lock:
+            if not force and wall < self._next_purge:
+                return None
+            self._next_purge = wall + PURGE_EVERY
+        try:
+            purged = self.store.purge(wall, wall - self.config.retention_days * 24 * 3600)
+        except IvrError as exc:
+            log.warning("could not purge old calls: %s", exc)
+            return None
+        if purged.sessions or purged.records or purged.page_calls:
+            log.info(
+                "purged %d expired sessions, %d call records older than %d days, %d page calls",
+                purged.sessions,
+                purged.records,
+                self.config.retention_days,
+                purged.page_calls,
+            )
+        return purged
+
+    def _start_call(self, params: CallParams) -> Reply:
         wall = time.time()
         with self.store.call(params.call_sid, wall) as slot:
             session = slot.session
@@ -125,6 +168,20 @@ class Engine:
         log.info("call %s ended: %s", params.call_sid, params.call_status)
         return closed
 
+    def keyed_hash(self, purpose: str, value: str) -> str:
+        """`value` hashed with the member key for `purpose` (the "purpose:" prefix keeps it apart
+        from member IDs, which are digits): identity-lockout sources, never a number in clear,
+        and secrets derived for a face (the trainer page's session key)."""
+        return self.store.members.hash_member_id(f"{purpose}:{value}")
+
+    def _sources(self, caller: str) -> str:
+        """The sources a new call's identity failures count against: the face's, for a call it
+        places in this process (the trainer page: its browser and address), else the caller's."""
+        placed = self.page_sources() if self.page_sources is not None else None
+        if placed is not None:
+            return " ".join(placed)
+        return self.keyed_hash("from", normalize_number(caller)) if caller else ""
+
     def fallback(self) -> str:
         """Static, safe TwiML for Twilio's fallback URL: an apology and a representative."""
         return self.flows.get(self.flows.default).renderer.fallback()
@@ -148,6 +205,7 @@ class Engine:
             reference=reference,
             lang=flow.languages[0],
             greeted=flow.languages[0],
+            sources=self._sources(params.caller),
         )
         if params.simulated_now and self.config.allow_simulated_clock:
             try:
@@ -161,7 +219,7 @@ class Engine:
         spec = flow.states[session.state]
         twiml = self._render(line, session, spec, None, False, greeting=True)
         session.last_twiml = twiml
-        slot.log(CallEvent(wall, 0, "start", "", step.source, step.dest, session.lang))
+        slot.log(CallEvent(wall, 0, "start", "", step.source, step.dest, session.lang, heard_words(twiml)))
         slot.save(session, now=wall, outcome=_outcome(spec))
         log.info("call %s started on %s line: %s", params.call_sid, flow.name, step.dest)
         return Reply(twiml, flow.name, session.state, session.lang, "start")
@@ -190,8 +248,12 @@ class Engine:
             line, session, dest, notice, notice in _RETRY_NOTICES, greeting=call.greet, confirm=confirm
         )
         session.last_twiml = twiml
+        entered = (params.digits or params.speech) if spec.secret else ""
+        heard = heard_words(twiml, entered)
         slot.log(
-            CallEvent(wall, session.step, step.trigger, chosen.shown, step.source, step.dest, session.lang)
+            CallEvent(
+                wall, session.step, step.trigger, chosen.shown, step.source, step.dest, session.lang, heard
+            )
         )
         slot.save(session, now=wall, outcome=_outcome(dest))
         log.info("call %s: %s --%s--> %s", session.call_sid, step.source, step.trigger, step.dest)
@@ -230,7 +292,17 @@ class Engine:
 
     def _context(self, line: Line, session: CallSession) -> CallContext:
         now = frozen_clock(session.clock, source="SimulatedNow")() if session.clock else self.config.clock()
-        return CallContext(line.machine.flow, now, self.store.members, self.config.max_failures)
+        config = self.config
+        return CallContext(
+            line.machine.flow,
+            now,
+            self.store.members,
+            config.max_failures,
+            counter=self.store,
+            wall=time.time(),
+            lockout_attempts=config.identity_lockout_attempts,
+            lockout_window=config.identity_lockout_window,
+        )
 
     @staticmethod
     def _new_reference(slot: CallSlot) -> str:
@@ -238,6 +310,31 @@ class Engine:
             reference = f"{secrets.randbelow(10**8):08d}"
             if reference[0] != "0" and slot.reference_free(reference):
                 return reference
+
+
+def heard_words(twiml: str, secret: str = "") -> str:
+    """The words a caller hears from a TwiML document (every `<Say>`, as a voice reads it),
+    with `secret` (what the caller just entered at a secret state) masked wherever the
+    document reads it back: as typed, digit by digit, or as the date it spells."""
+    try:
+        root = ElementTree.fromstring(twiml)
+    except ElementTree.ParseError:
+        return ""
+    words = " ".join(spoken(say).text for say in root.iter("Say"))
+    return _masked(words, secret) if secret.strip() else words
+
+
+def _masked(words: str, secret: str) -> str:
+    forms = {secret.strip()}
+    digits = "".join(c for c in secret if c.isdigit())
+    if digits:
+        forms |= {digits, " ".join(digits), say_as("digits", digits, "en")}
+    if len(digits) == 8:  # a date of birth (MMDDYYYY) read back as a date
+        date = f"{digits[:2]}/{digits[2:4]}/{digits[4:]}"
+        forms |= {say_as("date", date, lang, "mdy") for lang in ("en", "es")}
+    for form in sorted((f for f in forms if f), key=len, reverse=True):
+        words = re.sub(re.escape(form), HIDDEN, words, flags=re.IGNORECASE)
+    return words
 
 
 def _notice(step: Step, source: StateSpec, dest: StateSpec) -> str | None:

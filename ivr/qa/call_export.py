@@ -3,6 +3,11 @@
 Records keep secret entries masked ('[8 digits hidden]'), so an entry is replayed with a test
 value that takes the same transition: the fictional member of ivr/data/members.yaml when the
 entry was accepted, a malformed ID or a wrong date of birth when it was refused.
+
+Each step's expectation is the exact words the caller heard (kept with the step by the engine),
+with what differs between two calls left open: the reference number (a new one per call), and
+the order status of the member who called (the replay is the first fictional member's).
+Records older than those words get a distinctive phrase of the prompt instead.
 """
 
 from __future__ import annotations
@@ -56,7 +61,8 @@ def call_to_scenario(record: CallRecord, flow: Flow) -> dict[str, Any]:
                 continue  # the call was restarted after its session was lost: not an input
             steps.append(_action(event, flow))
         if event.dest in flow.states:
-            steps.append({"expect": _phrase(_heard(event, flow))})
+            expected = _exact(event, record) if event.heard else _phrase(_heard(event, flow))
+            steps.append({"expect": expected})
             steps.append({"expect_state": event.dest})
         if event.lang != lang:
             steps.append({"expect_language": event.lang})
@@ -180,6 +186,55 @@ def _edge(event: CallEvent, flow: Flow) -> Edge | None:
         (e for e in flow.edges if (e.trigger, e.source, e.dest) == (event.trigger, event.source, event.dest)),
         None,
     )
+
+
+#: Where the reference number was spoken: any eight digits, read one by one.
+_ANY_REFERENCE = r"[0-9](?: [0-9]){7}"
+#: What the engine put where a secret entry was read back.
+_HIDDEN = "[hidden]"
+
+
+def _exact(event: CallEvent, record: CallRecord) -> Any:
+    """The words heard after `event`, exactly: a string (`contains`), or a regex with the
+    reference number and masked parts open; another member's order status becomes the
+    replayed member's."""
+    text = _as_replayed_member(event.heard, event.lang)
+    reference = " ".join(record.reference) if record.reference.isdigit() else ""
+    parts = [text]
+    for hole, pattern in ((reference, _ANY_REFERENCE), (_HIDDEN, ".+?")):
+        if not hole:
+            continue
+        split: list[str] = []
+        for index, part in enumerate(parts):
+            if index % 2:  # a hole already
+                split.append(part)
+                continue
+            pieces = part.split(hole)
+            for n, piece in enumerate(pieces):
+                if n:
+                    split.append(pattern)
+                split.append(piece)
+        parts = split
+    if len(parts) == 1:
+        return text
+    pattern = "".join(re.escape(p) if i % 2 == 0 else p for i, p in enumerate(parts))
+    return {"regex": pattern}
+
+
+def _as_replayed_member(text: str, lang: str) -> str:
+    replayed = _statuses()[0].get(lang, "")
+    for status in _statuses()[1:]:
+        words = status.get(lang, "")
+        if words and words in text:
+            text = text.replace(words, replayed)
+    return text
+
+
+@cache
+def _statuses() -> list[dict[str, str]]:
+    """Every fictional member's order status by language, the replayed member's first."""
+    members = yaml.safe_load(MEMBERS_FILE.read_text(encoding="utf-8"))
+    return [{k: " ".join(str(v).split()) for k, v in m.get("order_status", {}).items()} for m in members]
 
 
 def _phrase(text: str) -> str:

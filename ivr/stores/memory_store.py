@@ -11,7 +11,17 @@ from dataclasses import dataclass, replace
 
 from ivr.engine.call import CallSession
 from ivr.engine.members import check_hash, fixture_rows, id_hash
-from ivr.engine.store import CallEvent, CallRecord, CallSlot, SessionStore
+from ivr.engine.store import (
+    PAGE_CALL_GRACE,
+    CallEvent,
+    CallRecord,
+    CallSlot,
+    PageCall,
+    PageCallSlot,
+    Purged,
+    SessionStore,
+    ended_session,
+)
 
 #: The `IVR_DATABASE` value that selects this store instead of an SQLite file.
 MEMORY = ":memory:"
@@ -77,6 +87,38 @@ class _MemorySlot(CallSlot):
         return all(row.record.reference != reference for row in rows.values())
 
 
+class _MemoryPageSlot(PageCallSlot):
+    """Writes at once, under the store's lock; the page call's own lock is held around it."""
+
+    def __init__(self, store: MemoryStore, call_sid: str) -> None:
+        self._store = store
+        self.call_sid = call_sid
+        self.page_call = store._pages.get(call_sid)
+
+    def put(self, call: PageCall, *, now: float, limit: int | None = None) -> bool:
+        store = self._store
+        with store._lock:
+            if limit is not None and not call.ended:
+                others = [
+                    p
+                    for p in store._pages.values()
+                    if p.line == call.line
+                    and not p.ended
+                    and p.expires_at >= now
+                    and p.call_sid != call.call_sid
+                ]
+                if len(others) >= limit:
+                    return False
+            store._pages[call.call_sid] = call
+        self.page_call = call
+        return True
+
+    def drop(self) -> None:
+        with self._store._lock:
+            self._store._pages.pop(self.call_sid, None)
+        self.page_call = None
+
+
 class MemoryMembers:
     """The fictional members, keyed-hashed as the other stores keep them."""
 
@@ -105,6 +147,8 @@ class MemoryStore(SessionStore):
         self._lock = threading.Lock()
         self._rows: dict[str, _Row] = {}
         self._events: dict[str, list[CallEvent]] = {}
+        self._pages: dict[str, PageCall] = {}
+        self._page_locks: dict[str, threading.Lock] = {}
         if isinstance(secret_key, str):
             secret_key = secret_key.encode()
         self._members = MemoryMembers(secret_key or secrets.token_bytes(32))
@@ -136,8 +180,73 @@ class MemoryStore(SessionStore):
             if record.outcome is None:
                 record.outcome = f"hung up in {record.state}"
             if row.session is not None:
-                row.session = json.dumps({**json.loads(row.session), "ended": True})
+                row.session = json.dumps(ended_session(json.loads(row.session)))
             return True
+
+    def live_calls(self, line: str, now: float) -> list[CallRecord]:
+        with self._lock:
+            return [
+                replace(r.record, events=[])
+                for r in self._rows.values()
+                if r.record.line == line and r.record.ended_at is None and r.expires_at >= now
+            ]
+
+    def ended_calls(self, line: str, since: float) -> list[CallRecord]:
+        with self._lock:
+            return [
+                replace(r.record, events=[])
+                for r in self._rows.values()
+                if r.record.line == line and r.record.ended_at is not None and r.record.ended_at >= since
+            ]
+
+    @contextmanager
+    def page_call(self, call_sid: str, now: float) -> Iterator[PageCallSlot]:
+        with self._lock:
+            lock = self._page_locks.setdefault(call_sid, threading.Lock())
+        with lock:
+            slot = _MemoryPageSlot(self, call_sid)
+            yield slot
+            if slot.page_call is None:
+                with self._lock:
+                    self._page_locks.pop(call_sid, None)
+
+    def page_calls(self, line: str | None, now: float, *, ended: bool = False) -> list[PageCall]:
+        with self._lock:
+            return [
+                p
+                for p in self._pages.values()
+                if (line is None or p.line == line) and (ended or not p.ended) and p.expires_at >= now
+            ]
+
+    def expired_page_calls(self, now: float, limit: int = 100) -> list[PageCall]:
+        with self._lock:
+            found = [p for p in self._pages.values() if not p.ended and p.expires_at < now]
+        return sorted(found, key=lambda p: p.expires_at)[:limit]
+
+    def purge(self, now: float, records_before: float) -> Purged:
+        with self._lock:
+            sessions = 0
+            for row in self._rows.values():
+                if row.session is not None and row.expires_at < now:
+                    row.session = None
+                    sessions += 1
+            old = [
+                sid
+                for sid, row in self._rows.items()
+                if row.record.started_at < records_before
+                and (row.record.ended_at is not None or row.expires_at < now)
+            ]
+            for sid in old:
+                del self._rows[sid]
+                self._events.pop(sid, None)
+            gone = [
+                sid
+                for sid, p in self._pages.items()
+                if p.expires_at < now and (p.ended or p.expires_at < now - PAGE_CALL_GRACE)
+            ]
+            for sid in gone:
+                del self._pages[sid]
+        return Purged(sessions, len(old), len(gone))
 
     def get_call(self, call_sid: str) -> CallRecord | None:
         with self._lock:
@@ -157,9 +266,33 @@ class MemoryStore(SessionStore):
         with self._lock:
             rows = list(self._rows.values())
             events = [e for path in self._events.values() for e in path]
+            pages = list(self._pages.values())
         for row in rows:
             yield json.dumps(row.record.to_dict())
             if row.session is not None:
                 yield row.session
         for event in events:
             yield json.dumps(event.__dict__)
+        for page in pages:
+            yield json.dumps(page.__dict__)
+
+    # -- failure counts (identity lockouts, trainer logins) -----------------------------
+
+    def count_failure(self, key: str, window: float, now: float) -> int:
+        lock, times = self._failure_state()
+        with lock:  # not self._lock: call() holds that while the identity check's actions run
+            kept = [t for t in times.get(key, []) if t > now - window]
+            kept.append(now)
+            times[key] = kept
+            return len(kept)
+
+    def failures(self, key: str, window: float, now: float) -> int:
+        lock, times = self._failure_state()
+        with lock:
+            return sum(1 for t in times.get(key, []) if now - window < t <= now)
+
+    def _failure_state(self) -> tuple[threading.Lock, dict[str, list[float]]]:
+        state: tuple[threading.Lock, dict[str, list[float]]] | None = self.__dict__.get("_failures")
+        if state is None:
+            state = self.__dict__.setdefault("_failures", (threading.Lock(), {}))
+        return state

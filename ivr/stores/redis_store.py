@@ -15,6 +15,13 @@ Keys, under a prefix (default "ivr:"):
     ref:<number>    string  the call holding a reference number, kept `record_ttl`
     lock:<sid>      string  the holder's token while a request works on the call
     recent          zset    call SIDs by start time
+    live:<line>     zset    calls in progress on a line, by session expiry
+    ended:<line>    zset    ended calls of a line, by end time (kept `record_ttl`)
+    page:<sid>      string  a trainer-page call between clicks (JSON), kept past its expiry
+    pages           zset    page calls still up, by expiry (to hang up expired ones)
+    pages:<line>    zset    the same for one line (to count and list them)
+    pagesall:<line> zset    every page call a line keeps, ended ones too, by expiry
+    pagelock:<sid>  string  the holder's token while a click works on the page call
     members:<kid>   hash    member ID hash -> {"check": keyed hash with DOB, "order_status"}
     ready           string  the last readiness check (a real write), gone after a minute
 
@@ -44,12 +51,44 @@ from ivr.engine.call import CallSession
 from ivr.engine.config import RECORD_TTL, SESSION_TTL
 from ivr.engine.errors import ConfigError, StoreError
 from ivr.engine.members import check_hash, fixture_rows, id_hash, key_id
-from ivr.engine.store import CallEvent, CallRecord, CallSlot, SessionStore
+from ivr.engine.store import (
+    PAGE_CALL_GRACE,
+    CallEvent,
+    CallRecord,
+    CallSlot,
+    PageCall,
+    PageCallSlot,
+    Purged,
+    SessionStore,
+    ended_session,
+)
 
 log = logging.getLogger(__name__)
 
 # Delete the lock only while it still holds our token: after a lapse it may be another's.
 _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
+# Write a page call; a new live one only while its line has fewer than the limit (-1: none).
+# KEYS: page:<sid>, pages, pages:<line>, pagesall:<line>;
+# ARGV: sid, json, expires_at, now, limit, ended, ttl ms
+_PUT_PAGE = """
+redis.call('zremrangebyscore', KEYS[3], '-inf', '(' .. ARGV[4])
+redis.call('zremrangebyscore', KEYS[4], '-inf', '(' .. ARGV[4])
+if ARGV[6] == '0' then
+  local limit = tonumber(ARGV[5])
+  if limit >= 0 and not redis.call('zscore', KEYS[3], ARGV[1])
+     and redis.call('zcard', KEYS[3]) >= limit then
+    return 0
+  end
+  redis.call('zadd', KEYS[2], ARGV[3], ARGV[1])
+  redis.call('zadd', KEYS[3], ARGV[3], ARGV[1])
+else
+  redis.call('zrem', KEYS[2], ARGV[1])
+  redis.call('zrem', KEYS[3], ARGV[1])
+end
+redis.call('zadd', KEYS[4], ARGV[3], ARGV[1])
+redis.call('set', KEYS[1], ARGV[2], 'PX', ARGV[7])
+return 1
+"""
 
 
 class _Keys:
@@ -77,6 +116,24 @@ class _Keys:
 
     def lock(self, call_sid: str) -> str:
         return f"{self.prefix}lock:{call_sid}"
+
+    def live(self, line: str) -> str:
+        return f"{self.prefix}live:{line}"
+
+    def ended(self, line: str) -> str:
+        return f"{self.prefix}ended:{line}"
+
+    def page(self, call_sid: str) -> str:
+        return f"{self.prefix}page:{call_sid}"
+
+    def pages(self, line: str | None = None) -> str:
+        return f"{self.prefix}pages:{line}" if line is not None else f"{self.prefix}pages"
+
+    def all_pages(self, line: str | None) -> str:
+        return f"{self.prefix}pagesall:{line}" if line is not None else f"{self.prefix}pagesall"
+
+    def page_lock(self, call_sid: str) -> str:
+        return f"{self.prefix}pagelock:{call_sid}"
 
 
 class _RedisSlot(CallSlot):
@@ -166,12 +223,37 @@ class _RedisSlot(CallSlot):
         if self._started is not None:
             pipe.zadd(keys.recent, {sid: self._started})
             pipe.zremrangebyscore(keys.recent, "-inf", now - keep)
+        if "expires_at" in self._fields and self._record.get("line"):
+            live = keys.live(self._record["line"])
+            pipe.zadd(live, {sid: float(self._fields["expires_at"])})
+            pipe.zremrangebyscore(live, "-inf", f"({now}")
         pipe.execute()
 
     def _set(self, fields: dict[str, str]) -> None:
         self._fields.update(fields)
         self._cleared -= fields.keys()
         self._record = {**self._record, **fields}
+
+
+class _RedisPageSlot(PageCallSlot):
+    def __init__(self, store: RedisStore, call_sid: str, found: PageCall | None) -> None:
+        self._store = store
+        self.call_sid = call_sid
+        self.page_call = found
+
+    def put(self, call: PageCall, *, now: float, limit: int | None = None) -> bool:
+        if not self._store.put_page_call(call, now, limit):
+            return False
+        if self.page_call is not None and self.page_call.line != call.line:
+            self._store.drop_page_call(self.call_sid, self.page_call.line)
+            self._store.put_page_call(call, now, None)
+        self.page_call = call
+        return True
+
+    def drop(self) -> None:
+        if self.page_call is not None:
+            self._store.drop_page_call(self.call_sid, self.page_call.line)
+        self.page_call = None
 
 
 class RedisMembers:
@@ -281,6 +363,9 @@ class RedisStore(SessionStore):
                 "use redis://host:6379/0 (or rediss:// for TLS)"
             ) from exc
         self._release = self._client.register_script(_RELEASE)
+        self._put_page = self._client.register_script(_PUT_PAGE)
+        #: A click holds its page call this long at most (it runs a few webhooks meanwhile).
+        self.page_lock_lease = 30.0
         if isinstance(secret_key, str):
             secret_key = secret_key.encode()
         # No key configured (a store opened by hand): one for this process only.
@@ -344,8 +429,13 @@ class RedisStore(SessionStore):
                 pipe.multi()
                 pipe.hset(keys.record(call_sid), mapping=_encodable(fields))
                 if raw is not None:
-                    ended = json.dumps({**json.loads(raw), "ended": True})
+                    ended = json.dumps(ended_session(json.loads(raw)))
                     pipe.set(keys.session(call_sid), ended, keepttl=True)
+                line = record.get("line", "")
+                pipe.zrem(keys.live(line), call_sid)
+                pipe.zadd(keys.ended(line), {call_sid: now})
+                pipe.expire(keys.ended(line), self.record_ttl)
+                pipe.zremrangebyscore(keys.ended(line), "-inf", now - self.record_ttl)
                 pipe.execute()
             except redis.RedisError as exc:  # WatchError too: held past the lease, nothing written
                 raise StoreError(f"cannot end call {call_sid} on {self.url}: {exc}") from exc
@@ -386,6 +476,121 @@ class RedisStore(SessionStore):
             found.extend(_record(row) for row in rows if row)
         return found[:limit]
 
+    def live_calls(self, line: str, now: float) -> list[CallRecord]:
+        with self.errors("read the live calls"):
+            sids = self._client.zrangebyscore(self.keys.live(line), now, "+inf")
+            return [r for r in self._records([_text(s) for s in sids]) if r.ended_at is None]
+
+    def ended_calls(self, line: str, since: float) -> list[CallRecord]:
+        with self.errors("read the ended calls"):
+            sids = self._client.zrangebyscore(self.keys.ended(line), since, "+inf")
+            return self._records([_text(s) for s in sids])
+
+    def _records(self, sids: list[str]) -> list[CallRecord]:
+        if not sids:
+            return []
+        with self._client.pipeline(transaction=False) as pipe:
+            for sid in sids:
+                pipe.hgetall(self.keys.record(sid))
+            rows = [_texts(row) for row in pipe.execute()]
+        return [_record(row) for row in rows if row]
+
+    # -- page calls ---------------------------------------------------------------------
+
+    @contextmanager
+    def page_call(self, call_sid: str, now: float) -> Iterator[PageCallSlot]:
+        key = self.keys.page_lock(call_sid)
+        with self._locked(call_sid, key=key, lease=self.page_lock_lease, what="page call"):
+            with self.errors(f"read page call {call_sid}"):
+                raw = _maybe_text(self._client.get(self.keys.page(call_sid)))
+            yield _RedisPageSlot(self, call_sid, _page(raw) if raw else None)
+
+    def put_page_call(self, call: PageCall, now: float, limit: int | None) -> bool:
+        keep = call.expires_at - now + (0 if call.ended else PAGE_CALL_GRACE)
+        args: list[EncodableT] = [
+            call.call_sid,
+            json.dumps({**call.__dict__}),
+            repr(call.expires_at),
+            repr(now),
+            -1 if limit is None else limit,
+            int(call.ended),
+            max(int(keep * 1000), 1000),
+        ]
+        keys = [
+            self.keys.page(call.call_sid),
+            self.keys.pages(),
+            self.keys.pages(call.line),
+            self.keys.all_pages(call.line),
+        ]
+        with self.errors(f"save page call {call.call_sid}"):
+            return bool(self._put_page(keys=keys, args=args))
+
+    def drop_page_call(self, call_sid: str, line: str) -> None:
+        with self.errors(f"drop page call {call_sid}"), self._client.pipeline(transaction=True) as pipe:
+            pipe.delete(self.keys.page(call_sid))
+            pipe.zrem(self.keys.pages(), call_sid)
+            pipe.zrem(self.keys.pages(line), call_sid)
+            pipe.zrem(self.keys.all_pages(line), call_sid)
+            pipe.execute()
+
+    def page_calls(self, line: str | None, now: float, *, ended: bool = False) -> list[PageCall]:
+        if ended and line is None:
+            raise ValueError("the ended page calls are listed per line: name one")
+        with self.errors("read the page calls"):
+            listed = self.keys.all_pages(line) if ended else self.keys.pages(line)
+            sids = self._client.zrangebyscore(listed, now, "+inf")
+            found = self._pages([_text(s) for s in sids])
+            return [p for p in found if (ended or not p.ended) and p.expires_at >= now]
+
+    def expired_page_calls(self, now: float, limit: int = 100) -> list[PageCall]:
+        with self.errors("read the expired page calls"):
+            sids = [
+                _text(s) for s in self._client.zrangebyscore(self.keys.pages(), "-inf", f"({now}", 0, limit)
+            ]
+            found = self._pages(sids)
+            gone = set(sids) - {p.call_sid for p in found}
+            if gone:  # forgotten meanwhile (the key outlived its grace)
+                self._client.zrem(self.keys.pages(), *gone)
+            return [p for p in found if not p.ended]
+
+    def _pages(self, sids: list[str]) -> list[PageCall]:
+        if not sids:
+            return []
+        raws = self._client.mget([self.keys.page(s) for s in sids])
+        return [_page(_text(raw)) for raw in raws if raw is not None]
+
+    # -- retention ------------------------------------------------------------------------
+
+    def purge(self, now: float, records_before: float) -> Purged:
+        """Sessions and page calls expire by their own TTL here; old records are deleted."""
+        keys, records, kept = self.keys, 0, 0
+        with self.errors("purge old call records"):
+            while True:
+                batch = self._client.zrangebyscore(keys.recent, "-inf", f"({records_before}", kept, 500)
+                sids = [_text(s) for s in batch]
+                if not sids:
+                    break
+                with self._client.pipeline(transaction=False) as pipe:
+                    for sid, row in zip(sids, [_texts(r) for r in self._rows(sids)], strict=True):
+                        if row and not row.get("ended_at") and float(row.get("expires_at", 0)) >= now:
+                            kept += 1  # still in progress: kept until it ends
+                            continue
+                        pipe.delete(keys.record(sid), keys.events(sid), keys.session(sid))
+                        if row.get("reference"):
+                            pipe.delete(keys.reference(row["reference"]))
+                        if row.get("line"):
+                            pipe.zrem(keys.ended(row["line"]), sid)
+                        pipe.zrem(keys.recent, sid)
+                        records += 1 if row else 0
+                    pipe.execute()
+        return Purged(0, records, 0)
+
+    def _rows(self, sids: list[str]) -> list[object]:
+        with self._client.pipeline(transaction=False) as pipe:
+            for sid in sids:
+                pipe.hgetall(self.keys.record(sid))
+            return list(pipe.execute())
+
     def close(self) -> None:
         self._client.close()
 
@@ -412,17 +617,20 @@ class RedisStore(SessionStore):
     # -- locking ------------------------------------------------------------------
 
     @contextmanager
-    def _locked(self, call_sid: str) -> Iterator[None]:
-        key, token = self.keys.lock(call_sid), secrets.token_hex(16)
+    def _locked(
+        self, call_sid: str, *, key: str | None = None, lease: float | None = None, what: str = "call"
+    ) -> Iterator[None]:
+        key, token = key or self.keys.lock(call_sid), secrets.token_hex(16)
+        lease = lease or self.lock_lease
         deadline = time.monotonic() + self.lock_timeout
         pause = 0.001
         try:
-            while not self._client.set(key, token, nx=True, px=int(self.lock_lease * 1000)):
+            while not self._client.set(key, token, nx=True, px=int(lease * 1000)):
                 if time.monotonic() > deadline:
                     raise StoreError(
-                        f"call {call_sid} stayed locked by another request for {self.lock_timeout}s; "
+                        f"{what} {call_sid} stayed locked by another request for {self.lock_timeout}s; "
                         "a worker may be stuck. It frees itself after the lock lease "
-                        f"({self.lock_lease}s); retry then."
+                        f"({lease}s); retry then."
                     )
                 time.sleep(pause * (0.5 + secrets.randbelow(1000) / 1000))
                 pause = min(pause * 2, 0.05)
@@ -437,7 +645,24 @@ class RedisStore(SessionStore):
             try:
                 self._release(keys=[key], args=[token])
             except redis.RedisError:  # the lease lapses by itself
-                log.warning("could not release the lock of call %s", call_sid)
+                log.warning("could not release the lock of %s %s", what, call_sid)
+
+    # -- failure counts (identity lockouts, trainer logins) -----------------------------
+
+    def count_failure(self, key: str, window: float, now: float) -> int:
+        name = f"{self.keys.prefix}failures:{key}"
+        member = f"{now!r}:{secrets.token_hex(4)}"
+        with self.errors(f"count a failure for {key[:12]}"), self._client.pipeline(transaction=True) as pipe:
+            pipe.zremrangebyscore(name, "-inf", now - window)
+            pipe.zadd(name, {member: now})
+            pipe.zcount(name, f"({now - window}", "+inf")
+            pipe.expire(name, max(int(window) + 1, 1))
+            return int(pipe.execute()[2])
+
+    def failures(self, key: str, window: float, now: float) -> int:
+        name = f"{self.keys.prefix}failures:{key}"
+        with self.errors(f"read the failure count for {key[:12]}"):
+            return int(self._client.zcount(name, f"({now - window}", now))
 
 
 def redact_url(url: str) -> str:
@@ -448,6 +673,17 @@ def redact_url(url: str) -> str:
     netloc = parts.netloc.rsplit("@", 1)[1]
     user = f"{parts.username}:" if parts.username else ":"
     return parts._replace(netloc=f"{user}***@{netloc}").geturl()
+
+
+def _page(raw: str) -> PageCall:
+    data = json.loads(raw)
+    return PageCall(
+        call_sid=data["call_sid"],
+        line=data["line"],
+        data=data["data"],
+        ended=bool(data["ended"]),
+        expires_at=float(data["expires_at"]),
+    )
 
 
 def _record(fields: dict[str, str]) -> CallRecord:

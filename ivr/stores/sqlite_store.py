@@ -14,6 +14,7 @@ import os
 import secrets
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -28,9 +29,26 @@ from ivr.engine.call import CallSession
 from ivr.engine.config import SESSION_TTL
 from ivr.engine.errors import StoreError
 from ivr.engine.members import check_hash, fixture_rows, id_hash, key_id
-from ivr.engine.store import CallEvent, CallRecord, CallSlot, SessionStore
+from ivr.engine.store import (
+    PAGE_CALL_GRACE,
+    CallEvent,
+    CallRecord,
+    CallSlot,
+    PageCall,
+    PageCallSlot,
+    Purged,
+    SessionStore,
+)
 
 log = logging.getLogger(__name__)
+
+#: Seconds a request waits for the write lock (the writers' flock, then SQLite's own) before it
+#: gives up with StoreError, which a caller hears as the spoken fallback: well under the 15 s
+#: Twilio waits for a webhook. The waits sleep between tries (cooperatively under gevent), so a
+#: held lock never blocks the other requests of a worker.
+LOCK_TIMEOUT = 5.0
+#: SQLite's own busy wait per try, in seconds: short, as it blocks an event loop while it waits.
+_BUSY_WAIT = 0.05
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -60,7 +78,23 @@ CREATE TABLE IF NOT EXISTS call_events (
     source TEXT NOT NULL,
     dest TEXT NOT NULL,
     lang TEXT NOT NULL,
+    heard TEXT NOT NULL DEFAULT '',
     PRIMARY KEY (call_sid, seq)
+);
+CREATE INDEX IF NOT EXISTS calls_live ON calls (line, ended_at, expires_at);
+CREATE INDEX IF NOT EXISTS calls_ended ON calls (ended_at);
+CREATE TABLE IF NOT EXISTS page_calls (
+    call_sid TEXT PRIMARY KEY,
+    line TEXT NOT NULL,
+    ended INTEGER NOT NULL,
+    expires_at REAL NOT NULL,
+    data TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS page_calls_live ON page_calls (line, ended, expires_at);
+CREATE TABLE IF NOT EXISTS page_locks (
+    call_sid TEXT PRIMARY KEY,
+    token TEXT NOT NULL,
+    until REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS members (
     id_hash TEXT PRIMARY KEY,
@@ -125,9 +159,9 @@ class _SqliteSlot(CallSlot):
 
     def log(self, event: CallEvent) -> None:
         self.db.execute(
-            "INSERT INTO call_events (call_sid, seq, at, step, trigger, input, source, dest, lang)"
-            " VALUES (?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM call_events WHERE call_sid = ?),"
-            " ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO call_events (call_sid, seq, at, step, trigger, input, source, dest, lang,"
+            " heard) VALUES (?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM call_events WHERE call_sid = ?),"
+            " ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 self.call_sid,
                 self.call_sid,
@@ -138,12 +172,44 @@ class _SqliteSlot(CallSlot):
                 event.source,
                 event.dest,
                 event.lang,
+                event.heard,
             ),
         )
 
     def reference_free(self, reference: str) -> bool:
         row = self.db.execute("SELECT 1 FROM calls WHERE reference = ?", (reference,)).fetchone()
         return row is None
+
+
+class _SqlitePageSlot(PageCallSlot):
+    def __init__(self, store: SqliteStore, call_sid: str, found: PageCall | None) -> None:
+        self._store = store
+        self.call_sid = call_sid
+        self.page_call = found
+
+    def put(self, call: PageCall, *, now: float, limit: int | None = None) -> bool:
+        with self._store.transaction(f"page call {call.call_sid}") as db:
+            if limit is not None and not call.ended:
+                (live,) = db.execute(
+                    "SELECT COUNT(*) FROM page_calls WHERE line = ? AND ended = 0 AND expires_at >= ?"
+                    " AND call_sid != ?",
+                    (call.line, now, call.call_sid),
+                ).fetchone()
+                if live >= limit:
+                    return False
+            db.execute(
+                "INSERT INTO page_calls (call_sid, line, ended, expires_at, data) VALUES (?, ?, ?, ?, ?)"
+                " ON CONFLICT (call_sid) DO UPDATE SET line = excluded.line, ended = excluded.ended,"
+                " expires_at = excluded.expires_at, data = excluded.data",
+                (call.call_sid, call.line, int(call.ended), call.expires_at, call.data),
+            )
+        self.page_call = call
+        return True
+
+    def drop(self) -> None:
+        with self._store.transaction(f"page call {self.call_sid}") as db:
+            db.execute("DELETE FROM page_calls WHERE call_sid = ?", (self.call_sid,))
+        self.page_call = None
 
 
 class SqliteMembers:
@@ -212,13 +278,25 @@ class SqliteStore(SessionStore):
     """A file (or `:memory:`-free temporary path) shared by every thread and process of a host."""
 
     def __init__(
-        self, path: str | Path, *, ttl: int = SESSION_TTL, secret_key: str | bytes | None = None
+        self,
+        path: str | Path,
+        *,
+        ttl: int = SESSION_TTL,
+        secret_key: str | bytes | None = None,
+        lock_timeout: float = LOCK_TIMEOUT,
     ) -> None:
         self.path = str(path)
         self.ttl = ttl
+        self.lock_timeout = lock_timeout
+        #: A click holds its page call this long at most; another waits this long at most.
+        self.page_lock_lease = 30.0
+        self.page_lock_timeout = 10.0
         self._local = threading.local()
         self._ready = False
         self._set_up_lock = threading.Lock()
+        # This process's writers queue here first (in turn, a greenlet's lock under gevent), so
+        # only one of them at a time polls the flock against the other processes.
+        self._writers = threading.RLock()
         if isinstance(secret_key, str):
             secret_key = secret_key.encode()
         # No key configured (a store opened by hand): one for this process only.
@@ -240,10 +318,10 @@ class SqliteStore(SessionStore):
             self._local.db = db
         return db
 
-    def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+    def _connect(self, busy: float = _BUSY_WAIT) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, timeout=busy, isolation_level=None)
         db.execute("PRAGMA synchronous=NORMAL")  # durable across a process kill in WAL mode
-        db.execute("PRAGMA busy_timeout=30000")
+        db.execute(f"PRAGMA busy_timeout={int(busy * 1000)}")
         return db
 
     def _set_up(self) -> None:
@@ -263,11 +341,12 @@ class SqliteStore(SessionStore):
             lock = self._writer_lock()
             try:
                 with self.errors("set up the database"):
-                    db = self._connect()
+                    db = self._connect(busy=self.lock_timeout)  # once per process: may wait
                     try:
                         if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
                             db.execute("PRAGMA journal_mode=WAL")  # kept in the file from then on
                         db.executescript(_SCHEMA)
+                        _migrate(db)
                     finally:
                         db.close()
             finally:
@@ -297,11 +376,12 @@ class SqliteStore(SessionStore):
 
         An SQLite error inside it, or at BEGIN or COMMIT, is raised as StoreError.
         """
-        lock = self._writer_lock()
+        deadline = time.monotonic() + self.lock_timeout
+        lock = self._writer_lock(deadline)
         try:
             with self.errors(f"lock {what}"):
                 db = self.connection()
-                db.execute("BEGIN IMMEDIATE")
+                _begin(db, deadline)
             try:
                 yield db
                 with self.errors(f"commit {what}"):
@@ -321,9 +401,10 @@ class SqliteStore(SessionStore):
         if db.in_transaction:  # inside call(): BEGIN IMMEDIATE already holds the write lock
             yield db
             return
-        lock = self._writer_lock()
+        deadline = time.monotonic() + self.lock_timeout
+        lock = self._writer_lock(deadline)
         try:
-            with _committed(db):
+            with _committed(db, deadline):
                 yield db
         finally:
             self._unlock(lock)
@@ -339,44 +420,71 @@ class SqliteStore(SessionStore):
     def _error(self, doing: str, exc: sqlite3.Error) -> StoreError:
         if getattr(exc, "sqlite_errorcode", 0) & 0xFF == sqlite3.SQLITE_READONLY:
             self._local.reopen = True
+        if _busy(exc):
+            return StoreError(
+                f"the SQLite store {self.path} cannot {doing}: another connection has held the "
+                f"write lock for more than {self.lock_timeout:g} s (a long transaction, a backup, "
+                "an sqlite3 shell?)"
+            )
         return StoreError(
             f"the SQLite store {self.path} cannot {doing}: {str(exc).rstrip('.')}. Check that the "
             "file and its folder exist and are writable, and that the disk is not full (IVR_DATABASE)"
         )
 
-    @staticmethod
-    def _unlock(lock: int | None) -> None:
+    def _unlock(self, lock: int | None) -> None:
         if lock is not None:
             fcntl.flock(lock, fcntl.LOCK_UN)
+            self._writers.release()
 
-    def _writer_lock(self) -> int | None:
+    def _writer_lock(self, deadline: float | None = None) -> int | None:
         """Queue this thread behind the other writers of the file, processes included.
 
         SQLite has one writer at a time and its busy handler polls with sleeps of up to 100 ms,
-        which shows as a long tail under load; a blocking flock() is woken as soon as the
-        writer ahead commits. The lock is per open file, so each thread opens its own.
+        which shows as a long tail under load; polling flock() every few milliseconds hands
+        the lock on soon after the writer ahead commits. The lock is per open file, so each
+        thread (each greenlet under gevent) opens its own. Waiting past `deadline` (the lock
+        timeout from now by default) raises StoreError: a stuck writer costs a caller its menu,
+        never a webhook Twilio gives up on, and it never blocks an event loop.
         """
         if fcntl is None or self.path == ":memory:":
             return None
-        fd: int | None = getattr(self._local, "lock_fd", None)
-        if fd is None:
+        lock: _LockFile | None = getattr(self._local, "lock_fd", None)
+        if lock is None:
             try:
-                fd = os.open(self.path + ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+                lock = _LockFile(self.path + ".lock")
             except OSError as exc:
                 raise StoreError(
                     f"the SQLite store {self.path} cannot open its lock file: {exc.strerror or exc}. "
                     "Check that the folder exists and is writable (IVR_DATABASE)"
                 ) from exc
-            self._local.lock_fd = fd
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        return fd
+            self._local.lock_fd = lock
+        deadline = time.monotonic() + self.lock_timeout if deadline is None else deadline
+        stuck = StoreError(
+            f"the SQLite store {self.path} cannot lock {self.path}.lock: another writer has held "
+            f"it for more than {self.lock_timeout:g} s (a stuck worker?)"
+        )
+        if not self._writers.acquire(timeout=max(deadline - time.monotonic(), 0.0)):
+            raise stuck
+        pause = 0.0002
+        while True:
+            try:
+                fcntl.flock(lock.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return lock.fd
+            except BlockingIOError:
+                if time.monotonic() + pause > deadline:
+                    self._writers.release()
+                    raise stuck from None
+            time.sleep(pause)  # gevent's sleep under gevent: the other greenlets go on
+            pause = min(pause * 2, 0.005)
 
     def end_call(self, call_sid: str, status: str, now: float, duration: int | None) -> bool:
         with self.transaction(f"the end of call {call_sid}") as db:
             cursor = db.execute(
                 "UPDATE calls SET status = ?, ended_at = ?, updated_at = ?,"
                 " outcome = COALESCE(outcome, 'hung up in ' || state),"
-                " session = json_set(session, '$.ended', json('true')) WHERE call_sid = ?",
+                " session = json_set(session, '$.ended', json('true'), '$.verified', json('false'),"
+                " '$.member_hash', NULL, '$.order_status', json('{}'), '$.rx_last4', NULL,"
+                " '$.last_twiml', NULL) WHERE call_sid = ?",
                 (status, now, now, call_sid),
             )
         return cursor.rowcount > 0
@@ -392,7 +500,7 @@ class SqliteStore(SessionStore):
             record.events = [
                 CallEvent(*r)
                 for r in db.execute(
-                    "SELECT at, step, trigger, input, source, dest, lang FROM call_events"
+                    "SELECT at, step, trigger, input, source, dest, lang, heard FROM call_events"
                     " WHERE call_sid = ? ORDER BY seq",
                     (call_sid,),
                 )
@@ -406,31 +514,168 @@ class SqliteStore(SessionStore):
             )
             return [_record(r) for r in rows]
 
+    def live_calls(self, line: str, now: float) -> list[CallRecord]:
+        with self.errors("read the live calls"):
+            rows = self.connection().execute(
+                f"SELECT {_RECORD_COLUMNS} FROM calls WHERE line = ? AND ended_at IS NULL"
+                " AND expires_at >= ? ORDER BY started_at",
+                (line, now),
+            )
+            return [_record(r) for r in rows]
+
+    def ended_calls(self, line: str, since: float) -> list[CallRecord]:
+        with self.errors("read the ended calls"):
+            rows = self.connection().execute(
+                f"SELECT {_RECORD_COLUMNS} FROM calls WHERE ended_at >= ? AND line = ? ORDER BY ended_at",
+                (since, line),
+            )
+            return [_record(r) for r in rows]
+
+    # -- page calls ------------------------------------------------------------------------
+
+    @contextmanager
+    def page_call(self, call_sid: str, now: float) -> Iterator[PageCallSlot]:
+        token = secrets.token_hex(16)
+        deadline = time.monotonic() + self.page_lock_timeout
+        pause = 0.005
+        while not self._page_lock(call_sid, token):
+            if time.monotonic() > deadline:
+                raise StoreError(
+                    f"page call {call_sid} stayed locked by another click for {self.page_lock_timeout}s; "
+                    f"the lock frees itself after {self.page_lock_lease}s: retry then"
+                )
+            time.sleep(pause)
+            pause = min(pause * 2, 0.05)
+        try:
+            with self.errors(f"read page call {call_sid}"):
+                row = (
+                    self.connection()
+                    .execute(
+                        "SELECT call_sid, line, data, ended, expires_at FROM page_calls WHERE call_sid = ?",
+                        (call_sid,),
+                    )
+                    .fetchone()
+                )
+            yield _SqlitePageSlot(self, call_sid, _page(row) if row else None)
+        finally:
+            with self.transaction(f"unlock page call {call_sid}") as db:
+                db.execute("DELETE FROM page_locks WHERE call_sid = ? AND token = ?", (call_sid, token))
+
+    def _page_lock(self, call_sid: str, token: str) -> bool:
+        wall = time.time()  # a lease in real time, whatever clock the caller's `now` is on
+        with self.transaction(f"lock page call {call_sid}") as db:
+            cursor = db.execute(
+                "INSERT INTO page_locks (call_sid, token, until) VALUES (?, ?, ?)"
+                " ON CONFLICT (call_sid) DO UPDATE SET token = excluded.token, until = excluded.until"
+                " WHERE page_locks.until < ?",
+                (call_sid, token, wall + self.page_lock_lease, wall),
+            )
+        return cursor.rowcount > 0
+
+    def page_calls(self, line: str | None, now: float, *, ended: bool = False) -> list[PageCall]:
+        query = f"SELECT {_PAGE_COLUMNS} FROM page_calls WHERE ended <= ? AND expires_at >= ?"
+        args: tuple[Any, ...] = (int(ended), now)
+        if line is not None:
+            query, args = query + " AND line = ?", (*args, line)
+        with self.errors("read the page calls"):
+            return [_page(r) for r in self.connection().execute(query, args)]
+
+    def expired_page_calls(self, now: float, limit: int = 100) -> list[PageCall]:
+        with self.errors("read the expired page calls"):
+            rows = self.connection().execute(
+                f"SELECT {_PAGE_COLUMNS} FROM page_calls WHERE ended = 0 AND expires_at < ?"
+                " ORDER BY expires_at LIMIT ?",
+                (now, limit),
+            )
+            return [_page(r) for r in rows]
+
+    def purge(self, now: float, records_before: float) -> Purged:
+        old = "started_at < ? AND (ended_at IS NOT NULL OR expires_at < ?)"
+        with self.transaction("a purge") as db:
+            sessions = db.execute(
+                "UPDATE calls SET session = NULL WHERE session IS NOT NULL AND expires_at < ?", (now,)
+            ).rowcount
+            db.execute(
+                f"DELETE FROM call_events WHERE call_sid IN (SELECT call_sid FROM calls WHERE {old})",  # noqa: S608
+                (records_before, now),
+            )
+            records = db.execute(f"DELETE FROM calls WHERE {old}", (records_before, now)).rowcount  # noqa: S608
+            pages = db.execute(
+                "DELETE FROM page_calls WHERE expires_at < ? AND (ended = 1 OR expires_at < ?)",
+                (now, now - PAGE_CALL_GRACE),
+            ).rowcount
+            db.execute("DELETE FROM page_locks WHERE until < ?", (time.time(),))
+        return Purged(sessions, records, pages)
+
     def close(self) -> None:
         db = getattr(self._local, "db", None)
         if db is not None:
             db.close()
             self._local.db = None
-        fd = getattr(self._local, "lock_fd", None)
-        if fd is not None:
-            os.close(fd)
+        lock = getattr(self._local, "lock_fd", None)
+        if lock is not None:
+            lock.close()
             self._local.lock_fd = None
 
     def iter_raw_text(self) -> Iterator[str]:
         with self.errors("read its tables"):
             db = self.connection()
-            for table in ("calls", "call_events", "meta"):
+            for table in ("calls", "call_events", "meta", "page_calls"):
                 for row in db.execute(f"SELECT * FROM {table}"):  # noqa: S608 - fixed table names
                     yield " ".join(str(v) for v in row)
 
+    # -- failure counts (identity lockouts, trainer logins) -----------------------------
+
+    def count_failure(self, key: str, window: float, now: float) -> int:
+        # In the request's own transaction when a call is open (an identity check's action).
+        with self.errors("count a failure"), self.set_up_transaction() as db:
+            db.execute(_FAILURES_TABLE)
+            db.execute(_FAILURES_INDEX)
+            db.execute("DELETE FROM failures WHERE at <= ?", (now - window,))
+            db.execute("INSERT INTO failures (key, at) VALUES (?, ?)", (key, now))
+            row = db.execute("SELECT COUNT(*) FROM failures WHERE key = ? AND at > ?", (key, now - window))
+            return int(row.fetchone()[0])
+
+    def failures(self, key: str, window: float, now: float) -> int:
+        try:
+            with self.errors("read the failure counts"):
+                row = self.connection().execute(
+                    "SELECT COUNT(*) FROM failures WHERE key = ? AND at > ? AND at <= ?",
+                    (key, now - window, now),
+                )
+                return int(row.fetchone()[0])
+        except StoreError as exc:
+            if "no such table" in str(exc):
+                return 0  # nothing has failed yet on this file
+            raise
+
+
+#: Failure times by key (a keyed hash of a caller's number or a trainer's address), made on first use.
+_FAILURES_TABLE = "CREATE TABLE IF NOT EXISTS failures (key TEXT NOT NULL, at REAL NOT NULL)"
+_FAILURES_INDEX = "CREATE INDEX IF NOT EXISTS failures_key_at ON failures (key, at)"
 
 _RECORD_COLUMNS = (
     "call_sid, line, reference, caller, started_at, updated_at, ended_at, status, outcome, state, lang"
 )
 
 
+_PAGE_COLUMNS = "call_sid, line, data, ended, expires_at"
+
+
 def _record(row: Any) -> CallRecord:
     return CallRecord(*row)
+
+
+def _page(row: Any) -> PageCall:
+    return PageCall(call_sid=row[0], line=row[1], data=row[2], ended=bool(row[3]), expires_at=row[4])
+
+
+def _migrate(db: sqlite3.Connection) -> None:
+    """Bring a file an older version made up to this schema (columns added since)."""
+    columns = {row[1] for row in db.execute("PRAGMA table_info(call_events)")}
+    if "heard" not in columns:
+        db.execute("ALTER TABLE call_events ADD COLUMN heard TEXT NOT NULL DEFAULT ''")
+        log.warning("added the column call_events.heard to an older database")
 
 
 def _directory_size(db: sqlite3.Connection, kid: str) -> int:
@@ -460,10 +705,45 @@ def _seed_members(db: sqlite3.Connection, key: bytes, kid: str) -> int:
     return len(rows)
 
 
+class _LockFile:
+    """The writers' lock file of one thread (or greenlet), closed when it is collected with it."""
+
+    __slots__ = ("fd",)
+
+    def __init__(self, path: str) -> None:
+        self.fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+    def __del__(self) -> None:  # a greenlet's locals go with it: so does its descriptor
+        self.close()
+
+
+def _busy(exc: BaseException) -> bool:
+    return getattr(exc, "sqlite_errorcode", 0) & 0xFF == sqlite3.SQLITE_BUSY
+
+
+def _begin(db: sqlite3.Connection, deadline: float) -> None:
+    """BEGIN IMMEDIATE, tried again until `deadline` while another connection holds the lock."""
+    pause = 0.001
+    while True:
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            return
+        except sqlite3.OperationalError as exc:
+            if not _busy(exc) or time.monotonic() + pause > deadline:
+                raise
+        time.sleep(pause)  # cooperative under gevent, where SQLite's own wait would block
+        pause = min(pause * 2, 0.05)
+
+
 @contextmanager
-def _committed(db: sqlite3.Connection) -> Iterator[None]:
+def _committed(db: sqlite3.Connection, deadline: float) -> Iterator[None]:
     """A set-up transaction (the caller holds the writers' lock): committed, or rolled back."""
-    db.execute("BEGIN IMMEDIATE")
+    _begin(db, deadline)
     try:
         yield
         db.execute("COMMIT")
