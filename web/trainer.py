@@ -22,6 +22,22 @@ _POLICY = (
 @bp.get("/")
 def page() -> Response:
     """The softphone, the live diagram, the transcript, history and analytics (all in JS)."""
-    response = Response(render_template("trainer.html"))
+    return _render("phone")
+
+
+@bp.get("/presenter")
+def presenter() -> Response:
+    """The same page in large type for a room (also `/?view=presenter`)."""
+    return _render("presenter")
+
+
+@bp.get("/classroom")
+def classroom() -> Response:
+    """Every live call on a line on one diagram (also `/?view=classroom`)."""
+    return _render("classroom")
+
+
+def _render(view: str) -> Response:
+    response = Response(render_template("trainer.html", view=view))
     response.headers["Content-Security-Policy"] = _POLICY
     return response

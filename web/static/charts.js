@@ -110,6 +110,15 @@
     return Object.entries(table || {}).map(([label, value]) => ({ label: words(label), value }));
   }
 
+  /** "9 (stays)" -> "9 (same menu)": the option keeps the caller where they are. */
+  function optionLabel(label) {
+    return words(label).replace(/\(stays\)$/, "(same menu)");
+  }
+
+  function plural(n, one, many) {
+    return `${n} ${n === 1 ? one : many}`;
+  }
+
   function render(container, data) {
     container.innerHTML = "";
     const tiles = element("div", "tiles");
@@ -122,7 +131,11 @@
     container.appendChild(tiles);
 
     const grid = element("div", "chart-grid");
-    grid.appendChild(barChart("How calls ended", counts(data.outcome_kinds)));
+    // A call still going has not ended: it is counted apart, not as a way of ending.
+    const ended = counts(data.outcome_kinds).filter((row) => row.label !== "in progress");
+    const going = (data.outcome_kinds || {})["in progress"] || 0;
+    grid.appendChild(barChart("How calls ended", ended,
+      { subtitle: going ? `${plural(going, "call", "calls")} still on the line` : "" }));
     grid.appendChild(barChart("Transfers by desk", counts(data.transfers),
       { empty: "No transfers yet." }));
     grid.appendChild(barChart("Where callers hang up", counts(data.hangups),
@@ -142,10 +155,10 @@
     const choices = Object.entries(data.choices || {});
     for (const [state, table] of choices) {
       const rows = Object.values(table.options).map((option) => ({
-        label: words(option.label), value: option.count,
+        label: optionLabel(option.label), value: option.count,
         note: option.spoken ? `${option.spoken} by voice` : "",
       }));
-      menus.appendChild(barChart(words(state), rows, { subtitle: `${table.total} choices` }));
+      menus.appendChild(barChart(words(state), rows, { subtitle: plural(table.total, "choice", "choices") }));
     }
     if (!choices.length) menus.appendChild(element("p", "note", "No choices yet."));
     container.appendChild(menus);
