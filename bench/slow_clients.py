@@ -38,7 +38,7 @@ for _path in (str(BENCH), str(BENCH.parent)):
     if _path not in sys.path:
         sys.path.insert(0, _path)
 
-from servers import Server, gunicorn  # noqa: E402 - after the path set-up above
+from servers import Server, granian, gunicorn  # noqa: E402 - after the path set-up above
 
 from ivr.sim.signing import Signer  # noqa: E402
 
@@ -48,6 +48,7 @@ WORKERS = 2
 OPTIONS = {
     "gthread": {"IVR_WORKER_CLASS": "gthread", "IVR_THREADS": "4"},
     "gevent": {"IVR_WORKER_CLASS": "gevent"},
+    "granian": {},  # granian (Rust, an event loop per worker), WSGI on 4 blocking threads each
 }
 
 
@@ -203,9 +204,15 @@ def measure(
         "TWILIO_AUTH_TOKEN": TOKEN,
         "IVR_SECRET_KEY": "bench-" + "k" * 32,
         "IVR_DATABASE": str(workdir / f"{option}.sqlite3"),
+        "IVR_TRAINER": "0",
     }
     rows = []
-    with gunicorn("app:create_app()", env, workdir / f"{option}.log") as server:
+    log = workdir / f"{option}.log"
+    if option == "granian":
+        serve = granian("app:create_app()", env, log, workers=WORKERS, threads=4)
+    else:
+        serve = gunicorn("app:create_app()", env, log)
+    with serve as server:
         host, port = urllib.parse.urlsplit(server.url).hostname, urllib.parse.urlsplit(server.url).port
         assert host is not None and port is not None
         idle = []
