@@ -377,6 +377,27 @@ def test_with_a_password_the_page_and_api_need_a_login(serve: Callable[..., tupl
     assert browser.request("GET", f"{API}/lines").status == 401
 
 
+def test_the_pages_log_out_button_ends_the_session(serve: Callable[..., tuple[Flask, Browser]]) -> None:
+    """The page shows a Log out form only behind a password; posting it as a browser does
+    (same origin, the form's own token) ends the session."""
+    _, open_browser = serve()
+    assert "/trainer/logout" not in open_browser.request("GET", "/").text  # no login, nothing to end
+    _, browser = serve(TRAINER_PASSWORD="correct horse battery")
+    browser.log_in("correct horse battery")
+    page = browser.request("GET", "/").text
+    form = re.search(
+        r'<form method="post" action="(/trainer/logout)" class="logout">(.*?)</form>', page, re.S
+    )
+    assert form is not None, page[:2000]
+    found = TOKEN_IN_FORM.search(form.group(2))
+    assert found is not None and ">Log out</button>" in form.group(2)
+    fields = urlencode({"csrf_token": found.group(1)})
+    headers = {"Origin": browser.origin, "Content-Type": "application/x-www-form-urlencoded"}
+    out = browser.request("POST", form.group(1), fields, headers)
+    assert out.status == 302 and out.headers["Location"].startswith("/trainer/login")
+    assert browser.request("GET", f"{API}/lines").status == 401
+
+
 def test_a_wrong_password_is_refused_and_never_logged(
     serve: Callable[..., tuple[Flask, Browser]], caplog: pytest.LogCaptureFixture
 ) -> None:

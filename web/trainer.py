@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, render_template
+from flask import Blueprint, Response, current_app, render_template
 
 bp = Blueprint(
     "trainer",
@@ -38,6 +38,7 @@ def classroom() -> Response:
 
 
 def _render(view: str) -> Response:
-    response = Response(render_template("trainer.html", view=view))
+    signed_in = bool(current_app.config.get("TRAINER_PASSWORD"))  # the page is behind the login
+    response = Response(render_template("trainer.html", view=view, signed_in=signed_in))
     response.headers["Content-Security-Policy"] = _POLICY
     return response
