@@ -211,3 +211,96 @@ def test_redis_url_selects_the_redis_store(
         assert isinstance(store, RedisStore)
         assert store.keys.prefix == redis_prefix and store.url == redis_server.url
     store.close()
+
+
+# -- round trips -------------------------------------------------------------------------------
+
+
+def _commands(store: RedisStore, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The commands this store sends from now on (their names), one round trip each."""
+    sent: list[str] = []
+    client = store.client
+    send = client.execute_command
+
+    def counted(*args: Any, **options: Any) -> Any:
+        sent.append(str(args[0]).upper())
+        return send(*args, **options)  # type: ignore[no-untyped-call]
+
+    monkeypatch.setattr(client, "execute_command", counted)
+    return sent
+
+
+def test_a_step_is_one_round_trip_to_read_and_one_to_write(
+    make_store: Callable[..., RedisStore], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = make_store()
+    _start(store, "CA10", now=1.0)
+    sent = _commands(store, monkeypatch)
+    with store.call("CA10", now=2.0) as slot:
+        assert slot.session is not None
+        slot.session.state = "billing_menu"
+        slot.save(slot.session, now=2.0)
+        slot.log(CallEvent(2.0, 1, "press_2", "2", "main_menu", "billing_menu", "en"))
+    assert sent == ["EVALSHA", "EVALSHA"]
+    record = store.get_call("CA10")
+    assert record is not None and record.state == "billing_menu"
+    assert [e.trigger for e in record.events] == ["start", "press_2"]
+
+
+def test_scripts_flushed_from_redis_are_loaded_again(
+    make_store: Callable[..., RedisStore], redis_server: RedisServer
+) -> None:
+    store = make_store()
+    _start(store, "CA11", now=1.0)
+    redis_server.client().script_flush()  # a restarted or failed-over Redis has no scripts
+    with store.call("CA11", now=2.0) as slot:
+        assert slot.session is not None
+        slot.session.state = "billing_menu"
+        slot.save(slot.session, now=2.0)
+    assert stored(store, "CA11").state == "billing_menu"
+    assert store.end_call("CA11", "completed", 3.0, 30)
+
+
+def test_a_reference_claimed_meanwhile_writes_nothing_and_frees_the_lock(
+    make_store: Callable[..., RedisStore], redis_server: RedisServer, redis_prefix: str
+) -> None:
+    store = make_store()
+    with pytest.raises(StoreError, match="reference number was taken"), store.call("CA12", now=1.0) as slot:
+        assert slot.reference_free("32345678")
+        redis_server.client().set(f"{redis_prefix}ref:32345678", "CA13")  # another call, just now
+        slot.create(CallSession("CA12", "main", "main_menu", reference="32345678"), caller="", now=1.0)
+    assert store.get_call("CA12") is None
+    assert _keys(redis_server, redis_prefix) == {"ref:32345678"}  # no record, no lock left
+    _start(store, "CA12", now=2.0, reference="42345678")  # the next try goes through
+    assert store.get_call("CA12") is not None
+
+
+def test_a_new_call_is_two_round_trips_its_reference_checked_by_the_read(
+    make_store: Callable[..., RedisStore], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = make_store()
+    sent = _commands(store, monkeypatch)
+    with store.call("CA14", now=1.0) as slot:
+        reference = slot.new_reference()
+        slot.create(CallSession("CA14", "main", "main_menu", reference=reference), caller="", now=1.0)
+        slot.log(CallEvent(1.0, 0, "start", "", "incoming", "main_menu", "en"))
+    assert sent == ["EVALSHA", "EVALSHA"]
+    record = store.get_call("CA14")
+    assert record is not None and record.reference == reference
+    assert len(reference) == 8 and reference.isdigit() and reference[0] != "0"
+
+
+def test_a_taken_candidate_reference_is_never_offered(
+    make_store: Callable[..., RedisStore], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ivr.stores import redis_store
+
+    store = make_store()
+    _start(store, "CA15", now=1.0, reference="52345678")
+    monkeypatch.setattr(redis_store, "draw_reference", lambda: "52345678")  # the read's candidate
+    with store.call("CA16", now=2.0) as slot:
+        reference = slot.new_reference()
+        assert reference != "52345678" and len(reference) == 8
+        slot.create(CallSession("CA16", "main", "main_menu", reference=reference), caller="", now=2.0)
+    record = store.get_call("CA16")
+    assert record is not None and record.reference == reference

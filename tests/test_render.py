@@ -112,3 +112,39 @@ def test_closed_speaks_every_language_each_with_its_reference(make_app: Callable
         words = " ".join(w for each, w in _says(document) if each == renderer.config.voices[lang][1])
         assert "1 2 3 4 5 6 7 8" in words, lang
     app.extensions["ivr"].store.close()
+
+
+def test_the_words_of_every_state_are_those_of_its_document(engine: Engine) -> None:
+    """state_heard: the same TwiML as state(), and the words heard_words finds in it, for
+    every state of every line in every language, with and without per-call values."""
+    from ivr.engine.engine import heard_words
+
+    values = {"reference": "52058123", "rx_last4": "4321", "order_status": "Shipped on May 2."}
+    checked = 0
+    for name in engine.flows.names():
+        renderer = _renderer(engine, name)
+        for spec in renderer.flow.states.values():
+            for lang in renderer.flow.languages:
+                for options in ({}, {"greeting": True}, {"confirm": True, "notice": "invalid"}):
+                    for given in ({}, values):
+                        try:
+                            expected = renderer.state(spec, lang, step=4, values=given, **options)
+                        except KeyError:
+                            continue  # a variant the engine never asks of this state
+                        twiml, words = renderer.state_heard(spec, lang, step=4, values=given, **options)
+                        assert twiml == expected
+                        assert words == heard_words(twiml)
+                        checked += 1
+    assert checked > 100
+
+
+def test_the_words_of_a_document_without_values_are_worked_out_once(engine: Engine) -> None:
+    renderer = _renderer(engine)
+    spec = renderer.flow.states["billing_menu"]
+    renderer.state_heard(spec, "en", step=1, values={})
+    before = renderer._words.cache_info()
+    first = renderer.state_heard(spec, "en", step=2, values={})
+    second = renderer.state_heard(spec, "en", step=9, values={"reference": "52058123"})
+    after = renderer._words.cache_info()
+    assert (after.misses - before.misses, after.hits - before.hits) == (0, 2)
+    assert first[1] == second[1] and "step=9" in second[0] and first[1].strip()

@@ -146,3 +146,86 @@ def test_a_failed_member_seeding_rolls_back_and_keeps_the_old_members(tmp_path: 
     db = sqlite3.connect(path)
     assert db.execute("SELECT COUNT(*) FROM members").fetchone()[0] == count  # DELETE rolled back
     assert not db.in_transaction
+
+
+def _statements(store: SqliteStore) -> list[str]:
+    """The SQL this thread's connection runs from now on (the first word of each statement)."""
+    seen: list[str] = []
+    store.connection().set_trace_callback(lambda sql: seen.append(sql.split()[0].upper()))
+    return seen
+
+
+def test_a_new_call_is_one_insert_of_its_record_and_one_of_its_first_event(tmp_path: Path) -> None:
+    from ivr.engine.store import CallEvent
+
+    store = SqliteStore(tmp_path / "s.db")
+    store.connection()
+    seen = _statements(store)
+    with store.call("CA1", now=1.0) as slot:
+        assert slot.reference_free("12345678")
+        session = _call("CA1")
+        slot.create(session, caller="***0006", now=1.0)
+        slot.log(CallEvent(1.0, 0, "start", "", "incoming", "main_menu", "en"))
+        session.state = "billing_menu"
+        slot.save(session, now=1.0, outcome="goodbye")
+    assert seen == ["BEGIN", "SELECT", "SELECT", "INSERT", "INSERT", "COMMIT"]
+    record = store.get_call("CA1")
+    assert record is not None
+    assert (record.state, record.outcome, record.caller, len(record.events)) == (
+        "billing_menu",
+        "goodbye",
+        "***0006",
+        1,
+    )
+    assert stored(store, "CA1").state == "billing_menu"
+
+
+def test_a_step_is_one_read_one_update_and_one_insert_per_event(tmp_path: Path) -> None:
+    from ivr.engine.store import CallEvent
+
+    store = SqliteStore(tmp_path / "s.db")
+    with store.call("CA1", now=1.0) as slot:
+        slot.create(_call("CA1"), caller="", now=1.0)
+        slot.save(_call("CA1"), now=1.0, outcome="transfer:billing")
+    seen = _statements(store)
+    with store.call("CA1", now=2.0) as slot:
+        assert slot.session is not None
+        slot.session.state = "billing_menu"
+        slot.save(slot.session, now=2.0)  # no outcome: the stored one is kept
+        slot.log(CallEvent(2.0, 1, "press_2", "2", "main_menu", "billing_menu", "en"))
+        slot.log(CallEvent(2.0, 2, "press_1", "1", "billing_menu", "billing_cost", "en"))
+    assert seen == ["BEGIN", "SELECT", "UPDATE", "INSERT", "INSERT", "COMMIT"]
+    record = store.get_call("CA1")
+    assert record is not None and record.outcome == "transfer:billing"
+    assert [e.trigger for e in record.events] == ["press_2", "press_1"]
+
+
+def test_threads_reading_and_writing_a_new_file_at_once_never_deadlock(tmp_path: Path) -> None:
+    """A read sets the file up behind the writers' lock; a write that took that lock first and
+    then waited for the set-up deadlocked both until the lock timeout (a trainer page's clicks)."""
+    import threading
+
+    store = SqliteStore(tmp_path / "s.db", lock_timeout=3.0)
+    barrier = threading.Barrier(8)
+    failures: list[BaseException] = []
+
+    def work(i: int) -> None:
+        barrier.wait()
+        try:
+            if i % 2:
+                store.get_call(f"CA{i}")
+            else:
+                with store.call(f"CA{i}", now=1.0) as slot:
+                    slot.create(_call(f"CA{i}", reference=f"1234567{i}"), caller="", now=1.0)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            failures.append(exc)
+        finally:
+            store.close()
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert failures == []
+    assert {r.call_sid for r in store.recent_calls()} == {"CA0", "CA2", "CA4", "CA6"}

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import logging
 import re
-import secrets
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from xml.etree import ElementTree
 
 from ivr.engine.call import Call, CallContext, CallSession
 from ivr.engine.config import EngineConfig, normalize_number
@@ -20,7 +18,8 @@ from ivr.engine.hours import frozen_clock
 from ivr.engine.inputs import choose_trigger
 from ivr.engine.machine import Step
 from ivr.engine.placeholders import values_for
-from ivr.engine.ssml import say_as, spoken
+from ivr.engine.render import document_words
+from ivr.engine.ssml import say_as
 from ivr.engine.store import CallEvent, CallSlot, Purged, SessionStore
 
 log = logging.getLogger(__name__)
@@ -197,7 +196,7 @@ class Engine:
     def _begin(self, slot: CallSlot, params: CallParams, wall: float) -> Reply:
         line = self.flows.get(self.line_for(params.to))
         flow = line.machine.flow
-        reference = self._new_reference(slot)
+        reference = slot.new_reference()
         session = CallSession(
             params.call_sid,
             flow.name,
@@ -217,9 +216,9 @@ class Engine:
         call = Call(session, self._context(line, session))
         step = line.machine.fire(call, "start")
         spec = flow.states[session.state]
-        twiml = self._render(line, session, spec, None, False, greeting=True)
+        twiml, heard = self._render_heard(line, session, spec, None, False, greeting=True)
         session.last_twiml = twiml
-        slot.log(CallEvent(wall, 0, "start", "", step.source, step.dest, session.lang, heard_words(twiml)))
+        slot.log(CallEvent(wall, 0, "start", "", step.source, step.dest, session.lang, heard))
         slot.save(session, now=wall, outcome=_outcome(spec))
         log.info("call %s started on %s line: %s", params.call_sid, flow.name, step.dest)
         return Reply(twiml, flow.name, session.state, session.lang, "start")
@@ -244,12 +243,13 @@ class Engine:
         session.step += 1
         # A choice that leads somewhere new is confirmed in a few words before what follows.
         confirm = step.dest != step.source and chosen.trigger.startswith("press_")
-        twiml = self._render(
+        twiml, heard = self._render_heard(
             line, session, dest, notice, notice in _RETRY_NOTICES, greeting=call.greet, confirm=confirm
         )
         session.last_twiml = twiml
         entered = (params.digits or params.speech) if spec.secret else ""
-        heard = heard_words(twiml, entered)
+        if entered.strip():
+            heard = _masked(heard, entered)
         slot.log(
             CallEvent(
                 wall, session.step, step.trigger, chosen.shown, step.source, step.dest, session.lang, heard
@@ -271,6 +271,30 @@ class Engine:
         confirm: bool = False,
     ) -> str:
         return line.renderer.state(
+            spec,
+            session.lang,
+            step=session.step,
+            values=values_for(session),
+            notice=notice,
+            reprompt=reprompt,
+            greeting=greeting,
+            confirm=confirm,
+        )
+
+    def _render_heard(
+        self,
+        line: Line,
+        session: CallSession,
+        spec: StateSpec,
+        notice: str | None,
+        reprompt: bool,
+        *,
+        greeting: bool = False,
+        confirm: bool = False,
+    ) -> tuple[str, str]:
+        """The TwiML, and the words it speaks (worked out once per document that has no
+        per-call value in it)."""
+        return line.renderer.state_heard(
             spec,
             session.lang,
             step=session.step,
@@ -304,23 +328,12 @@ class Engine:
             lockout_window=config.identity_lockout_window,
         )
 
-    @staticmethod
-    def _new_reference(slot: CallSlot) -> str:
-        while True:
-            reference = f"{secrets.randbelow(10**8):08d}"
-            if reference[0] != "0" and slot.reference_free(reference):
-                return reference
-
 
 def heard_words(twiml: str, secret: str = "") -> str:
     """The words a caller hears from a TwiML document (every `<Say>`, as a voice reads it),
     with `secret` (what the caller just entered at a secret state) masked wherever the
     document reads it back: as typed, digit by digit, or as the date it spells."""
-    try:
-        root = ElementTree.fromstring(twiml)
-    except ElementTree.ParseError:
-        return ""
-    words = " ".join(spoken(say).text for say in root.iter("Say"))
+    words = document_words(twiml)
     return _masked(words, secret) if secret.strip() else words
 
 

@@ -22,6 +22,8 @@ from ivr.engine.placeholders import PLACEHOLDERS
 from ivr.engine.ssml import spoken_text
 
 _TOKEN = re.compile(r"@@([a-z_0-9]+)@@")
+#: A per-call value's token: any but the step's.
+_VALUE_TOKEN = re.compile(r"@@(?!step@@)[a-z_0-9]+@@")
 #: A beat after a confirmation or a notice, before what follows.
 _BEAT = "300ms"
 
@@ -38,6 +40,7 @@ class Renderer:
         self.prefix = config.url_prefix
         self._template = lru_cache(maxsize=4096)(self._build)
         self._static = lru_cache(maxsize=64)(self._build_static)
+        self._words = lru_cache(maxsize=4096)(document_words)
 
     def state(
         self,
@@ -58,6 +61,29 @@ class Renderer:
         """
         template = self._template(spec.name, lang, notice, reprompt, greeting, confirm)
         return fill(template, step, values)
+
+    def state_heard(
+        self,
+        spec: StateSpec,
+        lang: str,
+        *,
+        step: int,
+        values: dict[str, str],
+        notice: str | None = None,
+        reprompt: bool = False,
+        greeting: bool = False,
+        confirm: bool = False,
+    ) -> tuple[str, str]:
+        """The same TwiML as `state`, and the words its `<Say>`s speak (`document_words`).
+
+        The words of a document with no per-call value in it are worked out once per process:
+        the step goes only into action URLs, never into what is said.
+        """
+        template = self._template(spec.name, lang, notice, reprompt, greeting, confirm)
+        twiml = fill(template, step, values)
+        if _VALUE_TOKEN.search(template):
+            return twiml, document_words(twiml)
+        return twiml, self._words(template)
 
     def message(self, lang: str, name: str) -> str:
         """A spoken flow message followed by a hang-up (used for calls that already ended)."""
@@ -265,6 +291,15 @@ def heard(text: str, lang: str, values: dict[str, str] | None = None) -> str:
         {name: values.get(name, "…") for name in PLACEHOLDERS},
     )
     return spoken_text(ElementTree.fromstring(xml), lang)
+
+
+def document_words(twiml: str) -> str:
+    """The words a caller hears from a TwiML document: every `<Say>`, as a voice reads it."""
+    try:
+        root = ElementTree.fromstring(twiml)
+    except ElementTree.ParseError:
+        return ""
+    return " ".join(spoken_text(say) for say in root.iter("Say"))
 
 
 def fill(template: str, step: int, values: dict[str, str]) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
@@ -135,6 +136,21 @@ class CallSlot(ABC):
     @abstractmethod
     def reference_free(self, reference: str) -> bool:
         """Say whether no other call has this reference number."""
+
+    def new_reference(self) -> str:
+        """A reference number for this call that no other call has: eight digits, no leading 0."""
+        while True:
+            reference = draw_reference()
+            if self.reference_free(reference):
+                return reference
+
+
+def draw_reference() -> str:
+    """Eight random digits, the first not 0 (a caller reads it back as a number)."""
+    while True:
+        reference = f"{secrets.randbelow(10**8):08d}"
+        if reference[0] != "0":
+            return reference
 
 
 class SessionStore(ABC):

@@ -1,11 +1,13 @@
-"""Redis session store: one call locked per request and committed with MULTI/EXEC, shared by hosts.
+"""Redis session store: two round trips per request, shared by every worker on every host.
 
-`call()` is a context manager whose body runs once, so a WatchError cannot be answered by
-running the body again. Each call therefore has a lock (SET NX PX, released by a script only
-by its holder) that serialises requests for that call across processes and hosts, as
-SQLite's BEGIN IMMEDIATE does; the keys read are WATCHed and the writes go in one MULTI/EXEC,
-so a request that outlived its lease cannot overwrite another's work: it fails with a
-StoreError and writes nothing.
+`call()` takes the call's lock (SET NX PX, a token of its own) and reads the record and the
+session in one server-side script; the writes are buffered and sent in one more script (each
+run by EVALSHA, loaded once, loaded again on NOSCRIPT) that writes them only while the lock still
+holds this request's token, then releases it. The token is the version the write is checked
+against: a request that outlived its lease finds another's token there and writes nothing (a
+StoreError), so no update is lost, and requests for one call are serialised across processes
+and hosts as SQLite's BEGIN IMMEDIATE serialises them. The body of `call()` runs once: it may
+have counted an identity failure (count_failure) that a second run would count again.
 
 Keys, under a prefix (default "ivr:"):
 
@@ -44,7 +46,6 @@ from typing import cast
 from urllib.parse import urlsplit
 
 import redis
-from redis.client import Pipeline
 from redis.typing import EncodableT
 
 from ivr.engine.call import CallSession
@@ -60,6 +61,7 @@ from ivr.engine.store import (
     PageCallSlot,
     Purged,
     SessionStore,
+    draw_reference,
     ended_session,
 )
 
@@ -67,6 +69,41 @@ log = logging.getLogger(__name__)
 
 # Delete the lock only while it still holds our token: after a lapse it may be another's.
 _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
+# Take a call's lock and read it: 0 if another request holds it, else {record fields, session,
+# whether a candidate reference number is taken} (a new call's number, checked in the same trip).
+# KEYS: lock:<sid>, call:<sid>, session:<sid>, ref:<candidate>; ARGV: token, lease ms
+_LOCK_AND_READ = """
+if not redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 0 end
+return {redis.call('hgetall', KEYS[2]), redis.call('get', KEYS[3]), redis.call('exists', KEYS[4])}
+"""
+# A request's writes, applied only while the call's lock holds its token; then the lock is freed.
+# KEYS[1]: lock:<sid>, then the keys written; ARGV[1]: the token, ARGV[2]: the call SID,
+# ARGV[3]: the writes as "command key-index argument-count;" each, then every write's arguments.
+# A `claim` (of a reference number) first checks that no other call holds the key: -1 if one does.
+_COMMIT = """
+if redis.call('get', KEYS[1]) ~= ARGV[1] then return 0 end
+for cmd, k in string.gmatch(ARGV[3], '(%a+) (%d+) %d+;') do
+  if cmd == 'claim' then
+    local holder = redis.call('get', KEYS[tonumber(k)])
+    if holder and holder ~= ARGV[2] then
+      redis.call('del', KEYS[1])
+      return -1
+    end
+  end
+end
+local a = 4
+for cmd, k, n in string.gmatch(ARGV[3], '(%a+) (%d+) (%d+);') do
+  local key, last = KEYS[tonumber(k)], a + tonumber(n) - 1
+  if cmd == 'claim' then
+    redis.call('set', key, ARGV[2], 'EX', ARGV[a])
+  else
+    redis.call(cmd, key, unpack(ARGV, a, last))
+  end
+  a = last + 1
+end
+redis.call('del', KEYS[1])
+return 1
+"""
 # Write a page call; a new live one only while its line has fewer than the limit (-1: none).
 # KEYS: page:<sid>, pages, pages:<line>, pagesall:<line>;
 # ARGV: sid, json, expires_at, now, limit, ended, ttl ms
@@ -136,21 +173,43 @@ class _Keys:
         return f"{self.prefix}pagelock:{call_sid}"
 
 
-class _RedisSlot(CallSlot):
-    """Reads at once under WATCH; buffers every write until `commit`."""
+#: What the locked read found: the record's fields, the session (JSON), whether the candidate
+#: reference number is taken.
+_Found = tuple[dict[str, str], str | None, bool]
 
-    def __init__(self, pipe: Pipeline, store: RedisStore, call_sid: str, now: float) -> None:
-        self._pipe = pipe
+
+class _Writes:
+    """Commands for the commit script, each on a key: sent in one EVALSHA."""
+
+    __slots__ = ("args", "keys", "spec")
+
+    def __init__(self, lock: str) -> None:
+        self.keys: list[str] = [lock]
+        self.spec: list[str] = []
+        self.args: list[EncodableT] = []
+
+    def add(self, command: str, key: str, *args: EncodableT) -> None:
+        self.keys.append(key)
+        self.spec.append(f"{command} {len(self.keys)} {len(args)};")
+        self.args.extend(args)
+
+
+class _RedisSlot(CallSlot):
+    """Holds what the locked read found; buffers every write until `writes`."""
+
+    def __init__(self, store: RedisStore, call_sid: str, now: float, found: _Found, candidate: str) -> None:
+        record, raw, taken = found
+        self._store = store
+        #: A reference number the read found free (None once offered, or if it was taken).
+        self._candidate = None if taken else candidate
         self._keys = store.keys
         self._ttl = store.ttl
         self._record_ttl = store.record_ttl
         self.call_sid = call_sid
-        _watch(pipe, self._keys.record(call_sid), self._keys.session(call_sid))
-        self._record = _texts(pipe.hgetall(self._keys.record(call_sid)))
-        raw = _maybe_text(pipe.get(self._keys.session(call_sid))) if self._record else None
-        self.known = bool(self._record)
+        self._record = record
+        self.known = bool(record)
         self.session = None
-        if raw is not None and float(self._record["expires_at"]) >= now:
+        if raw is not None and record and float(record["expires_at"]) >= now:
             self.session = CallSession.from_dict(json.loads(raw))
         self._fields: dict[str, str] = {}
         self._cleared: set[str] = set()
@@ -195,39 +254,48 @@ class _RedisSlot(CallSlot):
     def log(self, event: CallEvent) -> None:
         self._events.append(json.dumps(event.__dict__))
 
-    def reference_free(self, reference: str) -> bool:
-        key = self._keys.reference(reference)
-        _watch(self._pipe, key)  # a rival claiming the same number makes one EXEC fail
-        return reference not in self._claimed and not self._pipe.exists(key)
+    def new_reference(self) -> str:
+        candidate, self._candidate = self._candidate, None
+        if candidate is not None and candidate not in self._claimed:
+            return candidate  # checked free by the read: no round trip of its own
+        return super().new_reference()
 
-    def commit(self, now: float) -> None:
-        """Write everything buffered in one MULTI/EXEC; WatchError if a watched key changed."""
+    def reference_free(self, reference: str) -> bool:
+        # The commit script claims it only if no call has taken it meanwhile (else nothing is written).
+        if reference in self._claimed:
+            return False
+        with self._store.errors(f"look reference {reference} up"):
+            return not self._store.client.exists(self._keys.reference(reference))
+
+    def writes(self, lock: str, now: float) -> _Writes:
+        """Everything buffered, in the order it is written (nothing: the lock is only freed)."""
+        out = _Writes(lock)
         if not (self._fields or self._session_json or self._events):
-            return
-        pipe, keys, sid, keep = self._pipe, self._keys, self.call_sid, self._record_ttl
-        pipe.multi()
+            return out
+        keys, sid, keep = self._keys, self.call_sid, self._record_ttl
+        record = keys.record(sid)
         if self._cleared:
-            pipe.hdel(keys.record(sid), *self._cleared)
+            out.add("hdel", record, *self._cleared)
         if self._fields:
-            pipe.hset(keys.record(sid), mapping=_encodable(self._fields))
-            pipe.expire(keys.record(sid), keep)
+            out.add("hset", record, *(x for pair in self._fields.items() for x in pair))
+            out.add("expire", record, keep)
         if self._session_json is not None:
-            pipe.set(keys.session(sid), self._session_json, ex=self._ttl)
+            out.add("set", keys.session(sid), self._session_json, "EX", self._ttl)
         if self._events:
-            pipe.rpush(keys.events(sid), *self._events)
-            pipe.expire(keys.events(sid), keep)
+            out.add("rpush", keys.events(sid), *self._events)
+            out.add("expire", keys.events(sid), keep)
         for reference in self._released:
-            pipe.delete(keys.reference(reference))
+            out.add("del", keys.reference(reference))
         for reference in self._claimed:
-            pipe.set(keys.reference(reference), sid, ex=keep)
+            out.add("claim", keys.reference(reference), keep)
         if self._started is not None:
-            pipe.zadd(keys.recent, {sid: self._started})
-            pipe.zremrangebyscore(keys.recent, "-inf", now - keep)
+            out.add("zadd", keys.recent, repr(self._started), sid)
+            out.add("zremrangebyscore", keys.recent, "-inf", repr(now - keep))
         if "expires_at" in self._fields and self._record.get("line"):
             live = keys.live(self._record["line"])
-            pipe.zadd(live, {sid: float(self._fields["expires_at"])})
-            pipe.zremrangebyscore(live, "-inf", f"({now}")
-        pipe.execute()
+            out.add("zadd", live, self._fields["expires_at"], sid)
+            out.add("zremrangebyscore", live, "-inf", f"({now!r}")
+        return out
 
     def _set(self, fields: dict[str, str]) -> None:
         self._fields.update(fields)
@@ -364,6 +432,8 @@ class RedisStore(SessionStore):
             ) from exc
         self._release = self._client.register_script(_RELEASE)
         self._put_page = self._client.register_script(_PUT_PAGE)
+        self._commit = self._client.register_script(_COMMIT)
+        self._lock_read = self._client.register_script(_LOCK_AND_READ)
         #: A click holds its page call this long at most (it runs a few webhooks meanwhile).
         self.page_lock_lease = 30.0
         if isinstance(secret_key, str):
@@ -397,49 +467,94 @@ class RedisStore(SessionStore):
 
     @contextmanager
     def call(self, call_sid: str, now: float) -> Iterator[CallSlot]:
-        with self._locked(call_sid), self._client.pipeline(transaction=True) as pipe:
-            try:
-                slot = _RedisSlot(pipe, self, call_sid, now)
-            except redis.RedisError as exc:
-                raise StoreError(f"cannot load call {call_sid} from {self.url}: {exc}") from exc
-            yield slot  # an error in the body leaves the pipeline unexecuted: nothing is written
-            try:
-                slot.commit(now)
-            except redis.WatchError as exc:
-                raise StoreError(
-                    f"call {call_sid} changed while this request held it past its lock lease "
-                    f"({self.lock_lease}s); nothing was written. Raise lock_lease if requests "
-                    "are that slow."
-                ) from exc
-            except redis.RedisError as exc:
-                raise StoreError(f"cannot save call {call_sid} to {self.url}: {exc}") from exc
+        lock, token, candidate = self.keys.lock(call_sid), secrets.token_hex(16), draw_reference()
+        slot = _RedisSlot(
+            self, call_sid, now, self._lock_and_read(call_sid, lock, token, candidate), candidate
+        )
+        try:
+            yield slot  # an error in the body: nothing is written, the lock is freed
+        except BaseException:
+            self._unlock(lock, token, call_sid)
+            raise
+        self._write(call_sid, slot.writes(lock, now), token, f"save call {call_sid} to")
+
+    def _lock_and_read(self, call_sid: str, lock: str, token: str, candidate: str = "") -> _Found:
+        """Take the call's lock and read its record and session (and whether reference
+        `candidate` is taken): one EVALSHA per try."""
+        deadline = time.monotonic() + self.lock_timeout
+        pause = 0.001
+        try:
+            while True:
+                keys = [
+                    lock,
+                    self.keys.record(call_sid),
+                    self.keys.session(call_sid),
+                    self.keys.reference(candidate),
+                ]
+                found = self._lock_read(keys=keys, args=[token, int(self.lock_lease * 1000)])
+                if found:
+                    flat, raw, taken = found
+                    record = {_text(k): _text(v) for k, v in zip(flat[::2], flat[1::2], strict=True)}
+                    return record, _maybe_text(raw) if record else None, bool(taken) or not candidate
+                if time.monotonic() > deadline:
+                    raise StoreError(
+                        f"call {call_sid} stayed locked by another request for {self.lock_timeout}s; "
+                        "a worker may be stuck. It frees itself after the lock lease "
+                        f"({self.lock_lease}s); retry then."
+                    )
+                time.sleep(pause * (0.5 + secrets.randbelow(1000) / 1000))
+                pause = min(pause * 2, 0.05)
+        except redis.RedisError as exc:
+            raise StoreError(
+                f"cannot lock call {call_sid} on Redis at {self.url}: {exc}. Start redis-server "
+                "there, or point IVR_REDIS_URL at one that runs."
+            ) from exc
+
+    def _write(self, call_sid: str, writes: _Writes, token: str, doing: str) -> None:
+        """Run the commit script: the writes, if the lock still holds `token`, and the unlock."""
+        try:
+            done = self._commit(keys=writes.keys, args=[token, call_sid, "".join(writes.spec), *writes.args])
+        except redis.RedisError as exc:
+            self._unlock(writes.keys[0], token, call_sid)
+            raise StoreError(f"cannot {doing} {self.url}: {exc}") from exc
+        if done == 0:
+            raise StoreError(
+                f"call {call_sid} changed while this request held it past its lock lease "
+                f"({self.lock_lease}s); nothing was written. Raise lock_lease if requests "
+                "are that slow."
+            )
+        if done == -1:
+            raise StoreError(
+                f"call {call_sid}: its new reference number was taken by another call meanwhile; "
+                "nothing was written. Retry the request."
+            )
+
+    def _unlock(self, lock: str, token: str, call_sid: str, what: str = "call") -> None:
+        try:
+            self._release(keys=[lock], args=[token])
+        except redis.RedisError:  # the lease lapses by itself
+            log.warning("could not release the lock of %s %s", what, call_sid)
 
     def end_call(self, call_sid: str, status: str, now: float, duration: int | None) -> bool:
         keys = self.keys
-        with self._locked(call_sid), self._client.pipeline(transaction=True) as pipe:
-            try:
-                _watch(pipe, keys.record(call_sid), keys.session(call_sid))
-                record = _texts(pipe.hgetall(keys.record(call_sid)))
-                if not record:
-                    return False
-                raw = _maybe_text(pipe.get(keys.session(call_sid)))
-                fields = {"status": status, "ended_at": repr(now), "updated_at": repr(now)}
-                if "outcome" not in record:
-                    fields["outcome"] = f"hung up in {record['state']}"
-                pipe.multi()
-                pipe.hset(keys.record(call_sid), mapping=_encodable(fields))
-                if raw is not None:
-                    ended = json.dumps(ended_session(json.loads(raw)))
-                    pipe.set(keys.session(call_sid), ended, keepttl=True)
-                line = record.get("line", "")
-                pipe.zrem(keys.live(line), call_sid)
-                pipe.zadd(keys.ended(line), {call_sid: now})
-                pipe.expire(keys.ended(line), self.record_ttl)
-                pipe.zremrangebyscore(keys.ended(line), "-inf", now - self.record_ttl)
-                pipe.execute()
-            except redis.RedisError as exc:  # WatchError too: held past the lease, nothing written
-                raise StoreError(f"cannot end call {call_sid} on {self.url}: {exc}") from exc
-        return True
+        lock, token = keys.lock(call_sid), secrets.token_hex(16)
+        record, raw, _ = self._lock_and_read(call_sid, lock, token)
+        writes = _Writes(lock)
+        if record:
+            fields = {"status": status, "ended_at": repr(now), "updated_at": repr(now)}
+            if "outcome" not in record:
+                fields["outcome"] = f"hung up in {record['state']}"
+            writes.add("hset", keys.record(call_sid), *(x for pair in fields.items() for x in pair))
+            if raw is not None:
+                ended = json.dumps(ended_session(json.loads(raw)))
+                writes.add("set", keys.session(call_sid), ended, "KEEPTTL")
+            line = record.get("line", "")
+            writes.add("zrem", keys.live(line), call_sid)
+            writes.add("zadd", keys.ended(line), repr(now), call_sid)
+            writes.add("expire", keys.ended(line), self.record_ttl)
+            writes.add("zremrangebyscore", keys.ended(line), "-inf", repr(now - self.record_ttl))
+        self._write(call_sid, writes, token, f"end call {call_sid} on")
+        return bool(record)
 
     def get_call(self, call_sid: str) -> CallRecord | None:
         with self.errors(f"read call {call_sid}"), self._client.pipeline(transaction=True) as pipe:
@@ -642,10 +757,7 @@ class RedisStore(SessionStore):
         try:
             yield
         finally:
-            try:
-                self._release(keys=[key], args=[token])
-            except redis.RedisError:  # the lease lapses by itself
-                log.warning("could not release the lock of %s %s", what, call_sid)
+            self._unlock(key, token, call_sid, what)
 
     # -- failure counts (identity lockouts, trainer logins) -----------------------------
 
@@ -701,10 +813,6 @@ def _record(fields: dict[str, str]) -> CallRecord:
         state=fields["state"],
         lang=fields["lang"],
     )
-
-
-def _watch(pipe: Pipeline, *keys: str) -> None:
-    pipe.watch(*keys)  # type: ignore[no-untyped-call]  # redis-py leaves watch() untyped
 
 
 def _text(value: object) -> str:

@@ -105,6 +105,13 @@ CREATE TABLE IF NOT EXISTS members (
 
 
 class _SqliteSlot(CallSlot):
+    """Reads the call at once; buffers its writes until `flush`, inside the same transaction.
+
+    A new call is one INSERT of the record with its first session (not an INSERT, then an
+    UPDATE of the same row with the session serialised twice); a step is one UPDATE, and one
+    INSERT for the step's event.
+    """
+
     def __init__(self, db: sqlite3.Connection, call_sid: str, ttl: int, now: float) -> None:
         self.db = db
         self.call_sid = call_sid
@@ -114,54 +121,24 @@ class _SqliteSlot(CallSlot):
         self.session = None
         if row is not None and row[0] is not None and row[1] >= now:
             self.session = CallSession.from_dict(json.loads(row[0]))
+        self._caller: str | None = None  # set by create: the record is written afresh
+        self._saved: tuple[CallSession, float, str | None] | None = None
+        self._events: list[tuple[Any, ...]] = []
 
     def create(self, session: CallSession, *, caller: str, now: float) -> None:
-        self.db.execute(
-            "INSERT INTO calls (call_sid, line, reference, caller, started_at, updated_at,"
-            " expires_at, status, state, lang, session) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
-            " ON CONFLICT (call_sid) DO UPDATE SET line = excluded.line,"
-            " reference = excluded.reference, updated_at = excluded.updated_at,"
-            " expires_at = excluded.expires_at, status = excluded.status, ended_at = NULL,"
-            " outcome = NULL, state = excluded.state, lang = excluded.lang,"
-            " session = excluded.session",
-            (
-                self.call_sid,
-                session.line,
-                session.reference,
-                caller,
-                now,
-                now,
-                now + self.ttl,
-                "in-progress",
-                session.state,
-                session.lang,
-                json.dumps(session.to_dict()),
-            ),
-        )
+        self._caller = caller
+        self._saved = (session, now, None)
         self.known = True
         self.session = session
 
     def save(self, session: CallSession, *, now: float, outcome: str | None = None) -> None:
-        self.db.execute(
-            "UPDATE calls SET updated_at = ?, expires_at = ?, state = ?, lang = ?, session = ?,"
-            " outcome = COALESCE(?, outcome) WHERE call_sid = ?",
-            (
-                now,
-                now + self.ttl,
-                session.state,
-                session.lang,
-                json.dumps(session.to_dict()),
-                outcome,
-                self.call_sid,
-            ),
-        )
+        if self._saved is not None and outcome is None:
+            outcome = self._saved[2]  # COALESCE(?, outcome): a later save keeps an earlier outcome
+        self._saved = (session, now, outcome)
         self.session = session
 
     def log(self, event: CallEvent) -> None:
-        self.db.execute(
-            "INSERT INTO call_events (call_sid, seq, at, step, trigger, input, source, dest, lang,"
-            " heard) VALUES (?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM call_events WHERE call_sid = ?),"
-            " ?, ?, ?, ?, ?, ?, ?, ?)",
+        self._events.append(
             (
                 self.call_sid,
                 self.call_sid,
@@ -173,12 +150,66 @@ class _SqliteSlot(CallSlot):
                 event.dest,
                 event.lang,
                 event.heard,
-            ),
+            )
         )
 
     def reference_free(self, reference: str) -> bool:
         row = self.db.execute("SELECT 1 FROM calls WHERE reference = ?", (reference,)).fetchone()
         return row is None
+
+    def flush(self) -> None:
+        """Write what the request buffered (before its transaction commits)."""
+        if self._saved is not None:
+            session, now, outcome = self._saved
+            data = json.dumps(session.to_dict())
+            if self._caller is not None:
+                self.db.execute(
+                    _CREATE,
+                    (
+                        self.call_sid,
+                        session.line,
+                        session.reference,
+                        self._caller,
+                        now,
+                        now,
+                        now + self.ttl,
+                        "in-progress",
+                        outcome,
+                        session.state,
+                        session.lang,
+                        data,
+                    ),
+                )
+            else:
+                self.db.execute(
+                    _SAVE, (now, now + self.ttl, session.state, session.lang, data, outcome, self.call_sid)
+                )
+        if len(self._events) == 1:
+            self.db.execute(_LOG, self._events[0])
+        elif self._events:
+            self.db.executemany(_LOG, self._events)
+        self._caller, self._saved, self._events = None, None, []
+
+
+# A new call's record with its first session; a lost session's call starts afresh in its record.
+_CREATE = (
+    "INSERT INTO calls (call_sid, line, reference, caller, started_at, updated_at,"
+    " expires_at, status, outcome, state, lang, session) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
+    " ON CONFLICT (call_sid) DO UPDATE SET line = excluded.line,"
+    " reference = excluded.reference, updated_at = excluded.updated_at,"
+    " expires_at = excluded.expires_at, status = excluded.status, ended_at = NULL,"
+    " outcome = excluded.outcome, state = excluded.state, lang = excluded.lang,"
+    " session = excluded.session"
+)
+_SAVE = (
+    "UPDATE calls SET updated_at = ?, expires_at = ?, state = ?, lang = ?, session = ?,"
+    " outcome = COALESCE(?, outcome) WHERE call_sid = ?"
+)
+_LOG = (
+    "INSERT INTO call_events (call_sid, seq, at, step, trigger, input, source, dest, lang,"
+    " heard) VALUES (?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM call_events WHERE call_sid = ?),"
+    " ?, ?, ?, ?, ?, ?, ?, ?)"
+)
 
 
 class _SqlitePageSlot(PageCallSlot):
@@ -368,7 +399,9 @@ class SqliteStore(SessionStore):
     @contextmanager
     def call(self, call_sid: str, now: float) -> Iterator[CallSlot]:
         with self.transaction(f"call {call_sid}") as db:
-            yield _SqliteSlot(db, call_sid, self.ttl, now)
+            slot = _SqliteSlot(db, call_sid, self.ttl, now)
+            yield slot
+            slot.flush()
 
     @contextmanager
     def transaction(self, what: str = "the database") -> Iterator[sqlite3.Connection]:
@@ -377,10 +410,12 @@ class SqliteStore(SessionStore):
         An SQLite error inside it, or at BEGIN or COMMIT, is raised as StoreError.
         """
         deadline = time.monotonic() + self.lock_timeout
+        # The connection first: on first use it sets the file up behind the writers' lock itself,
+        # and a thread holding that lock while it waited for another's set-up deadlocked both.
+        db = self.connection()
         lock = self._writer_lock(deadline)
         try:
             with self.errors(f"lock {what}"):
-                db = self.connection()
                 _begin(db, deadline)
             try:
                 yield db
