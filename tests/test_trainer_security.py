@@ -587,3 +587,29 @@ def test_in_chromium_a_hostile_page_places_no_call_and_the_trainer_page_does(
             assert _calls(app) == 1
         finally:
             chromium.close()
+
+
+def test_webhooks_and_health_checks_open_no_session(
+    make_app: Callable[..., Flask], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Twilio's webhooks never use the trainer's session: no cookie read, no serializer built."""
+    from web.security import TrainerSessionInterface
+
+    built: list[str] = []
+    real = TrainerSessionInterface.get_signing_serializer
+
+    def counting(self: TrainerSessionInterface, app: Flask) -> Any:
+        from flask import request
+
+        built.append(request.path)
+        return real(self, app)
+
+    monkeypatch.setattr(TrainerSessionInterface, "get_signing_serializer", counting)
+    client = make_app().test_client()
+    client.set_cookie("ivr_trainer", "anything")
+    fields = {"CallSid": "CA" + "0" * 32, "From": "+15005550006", "To": "+18002372765"}
+    assert client.post("/voice", data=fields).status_code == 200
+    assert client.get("/healthz").status_code == 200
+    assert built == []
+    assert client.get("/").status_code == 200
+    assert built and set(built) == {"/"}  # the page opens (and saves) its session

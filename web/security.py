@@ -18,8 +18,8 @@ import secrets
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Flask, abort, current_app, redirect, request, session, url_for
-from flask.sessions import SecureCookieSessionInterface
+from flask import Flask, Request, abort, current_app, redirect, request, session, url_for
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from flask_wtf.csrf import CSRFProtect, validate_csrf
 from itsdangerous import URLSafeTimedSerializer
 from werkzeug.wrappers import Response as BaseResponse
@@ -32,6 +32,8 @@ TRAINER_BLUEPRINTS = frozenset(["trainer", "trainer_api", "trainer_auth"])
 UNSAFE_METHODS = frozenset(["POST", "PUT", "PATCH", "DELETE"])
 DEFAULT_HOSTS = ("localhost", "127.0.0.1", "[::1]")
 SESSION_COOKIE = "ivr_trainer"
+#: Paths that are not the trainer's: Twilio's webhooks (webhooks/voice.py) and the health checks.
+SESSIONLESS_PATHS = ("/voice", "/healthz", "/readyz")
 #: Failed logins from one address within LOGIN_WINDOW seconds before it must wait.
 LOGIN_ATTEMPTS = 5
 LOGIN_WINDOW = 15 * 60
@@ -174,6 +176,13 @@ class TrainerSessionInterface(SecureCookieSessionInterface):
 
     def get_cookie_secure(self, app: Flask) -> bool:
         return bool(app.config["SESSION_COOKIE_SECURE"]) or request.is_secure
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        # Twilio's webhooks and the health checks never use a session: no cookie to verify,
+        # no serializer to build (Flask gives them its null session, which cannot be written).
+        if request.path.startswith(SESSIONLESS_PATHS):
+            return None
+        return super().open_session(app, request)
 
 
 # -- the checks, in order: host, origin, login, JSON, CSRF ----------------------------------------
