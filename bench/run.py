@@ -597,6 +597,12 @@ def target_rows(by_key: dict[str, Backend], figures: InProcess, extra: Extras) -
     return rows
 
 
+def _described(doc: str | None) -> str:
+    """A bench module's description: its docstring's paragraph after the example commands."""
+    paragraphs = (doc or "").split("\n\n")
+    return " ".join(paragraphs[2].split()) if len(paragraphs) > 2 else ""
+
+
 def extra_sections(extra: Extras) -> list[str]:
     out: list[str] = []
     if extra.new_calls:
@@ -627,7 +633,7 @@ def extra_sections(extra: Extras) -> list[str]:
         out += [
             "## The production server: gunicorn's worker classes and granian",
             "",
-            serverchoice.__doc__.split("\n\n")[1].replace("\n", " ") if serverchoice.__doc__ else "",
+            _described(serverchoice.__doc__),
             "",
             *serverchoice.table(extra.servers),
             "",
@@ -636,7 +642,7 @@ def extra_sections(extra: Extras) -> list[str]:
         out += [
             "## Scale-out: instances sharing one redis-server, distributed Locust",
             "",
-            scaleout.__doc__.split("\n\n")[1].replace("\n", " ") if scaleout.__doc__ else "",
+            _described(scaleout.__doc__),
             "",
             *scaleout.table(extra.scale),
             "",
@@ -645,7 +651,7 @@ def extra_sections(extra: Extras) -> list[str]:
         out += [
             "## Memory and storage per call",
             "",
-            footprint.__doc__.split("\n\n")[1].replace("\n", " ") if footprint.__doc__ else "",
+            _described(footprint.__doc__),
             "",
             *footprint.table(extra.footprint),
             "",
