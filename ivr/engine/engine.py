@@ -270,16 +270,10 @@ class Engine:
         greeting: bool = False,
         confirm: bool = False,
     ) -> str:
-        return line.renderer.state(
-            spec,
-            session.lang,
-            step=session.step,
-            values=values_for(session),
-            notice=notice,
-            reprompt=reprompt,
-            greeting=greeting,
-            confirm=confirm,
-        )
+        """The TwiML alone (a replayed step: its words were kept when it was first answered)."""
+        return self._render_heard(line, session, spec, notice, reprompt, greeting=greeting, confirm=confirm)[
+            0
+        ]
 
     def _render_heard(
         self,
