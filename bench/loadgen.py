@@ -290,6 +290,26 @@ class _Caller:
         return None
 
 
+def _run_window(
+    work: Callable[[int], None],
+    threads: int,
+    measure_from: float,
+    stop: float,
+    server_pids: Callable[[], Iterable[int]],
+) -> tuple[Cpu, float, Cpu, float]:
+    """Run `work(i)` on `threads` threads; the CPU and time at the window's start and end."""
+    pool = [threading.Thread(target=work, args=(i,), daemon=True) for i in range(threads)]
+    for thread in pool:
+        thread.start()
+    time.sleep(max(0.0, measure_from - time.perf_counter()))
+    cpu0, t0 = Cpu.now(server_pids), time.perf_counter()
+    time.sleep(max(0.0, stop - time.perf_counter()))
+    cpu1, t1 = Cpu.now(server_pids), time.perf_counter()
+    for thread in pool:
+        thread.join(60)
+    return cpu0, t0, cpu1, t1
+
+
 # -- saturation ------------------------------------------------------------------------------
 
 
@@ -323,15 +343,7 @@ def saturate(
         finally:
             http.close()
 
-    threads = [threading.Thread(target=work, args=(i,), daemon=True) for i in range(concurrency)]
-    for thread in threads:
-        thread.start()
-    time.sleep(max(0.0, start + warmup - time.perf_counter()))
-    cpu0, t0 = Cpu.now(server_pids), time.perf_counter()
-    time.sleep(max(0.0, stop - time.perf_counter()))
-    cpu1, t1 = Cpu.now(server_pids), time.perf_counter()
-    for thread in threads:
-        thread.join(60)
+    cpu0, t0, cpu1, t1 = _run_window(work, concurrency, start + warmup, stop, server_pids)
     latencies, errors = sink.window(t0, t1)
     done = [(at, wrong) for at, wrong in finished if t0 <= at < t1]
     return LoadResult(
@@ -382,15 +394,7 @@ def new_calls(
         finally:
             http.close()
 
-    threads = [threading.Thread(target=work, args=(i,), daemon=True) for i in range(concurrency)]
-    for thread in threads:
-        thread.start()
-    time.sleep(max(0.0, start + warmup - time.perf_counter()))
-    cpu0, t0 = Cpu.now(server_pids), time.perf_counter()
-    time.sleep(max(0.0, stop - time.perf_counter()))
-    cpu1, t1 = Cpu.now(server_pids), time.perf_counter()
-    for thread in threads:
-        thread.join(60)
+    cpu0, t0, cpu1, t1 = _run_window(work, concurrency, start + warmup, stop, server_pids)
     latencies, errors = sink.window(t0, t1)
     return LoadResult(
         "new calls",
