@@ -11,6 +11,7 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from ivr import ConfigError, Engine, EngineConfig, open_store, shared_keys, signs_webhooks
+from webhooks.form import FormRequest
 
 log = logging.getLogger("ivr.app")
 
@@ -18,6 +19,7 @@ log = logging.getLogger("ivr.app")
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Build the app: defaults, then IVR_* environment variables, then `test_config`."""
     app = Flask(__name__, instance_relative_config=True)
+    app.request_class = FormRequest  # Twilio's form bodies decoded in one pass (webhooks/form.py)
     app.config.from_mapping(
         DATABASE=str(Path(app.instance_path) / "ivr.sqlite3"),
         MAX_CONTENT_LENGTH=64 * 1024,

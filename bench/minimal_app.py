@@ -1,11 +1,12 @@
 """The least work the issue asks of any webhook, and nothing else: a lower bound for servers (b)-(c).
 
-Each POST has its form parsed, its Twilio signature checked (the same check as our app,
-webhooks.signature.signed_by_twilio) and one write committed by our SQLite store's own
-transaction (WAL, synchronous=NORMAL, the writers' flock, BEGIN IMMEDIATE), then gets the
-floor's static TwiML. No menu, no session, no event log. Whatever throughput this reaches, no
-Flask app that checks signatures and keeps its calls durably on SQLite can beat on the same
-machine: the report sets our app (c) against it as well as against the static floor.
+Each POST has its form parsed (by our app's own decoder, webhooks/form.py), its Twilio
+signature checked (the same check as our app, webhooks.signature.signed_by_twilio) and one
+write committed by our SQLite store's own transaction (WAL, synchronous=NORMAL, the writers'
+flock, BEGIN IMMEDIATE), then gets the floor's static TwiML. No menu, no session, no event
+log. Whatever throughput this reaches, no Flask app that checks signatures and keeps its calls
+durably on SQLite can beat on the same machine: the report sets our app (c) against it as well
+as against the static floor.
 
     gunicorn -c gunicorn.conf.py --pythonpath bench 'minimal_app:create_app()'
     (MINIMAL_DATABASE: the SQLite file; TWILIO_AUTH_TOKEN: the token requests are signed with)
@@ -20,6 +21,7 @@ from flask import Flask, Response, abort, request
 from static_app import TWIML
 
 from ivr.stores.sqlite_store import SqliteStore
+from webhooks.form import FormRequest
 from webhooks.signature import signed_by_twilio
 
 
@@ -44,6 +46,7 @@ class _OneWrite:
 def create_app(database: str | None = None, token: str | None = None) -> Flask:
     """Arguments, or else MINIMAL_DATABASE and TWILIO_AUTH_TOKEN from the environment (gunicorn)."""
     app = Flask(__name__)
+    app.request_class = FormRequest  # the same form decoder as our app: only the work differs
     body = TWIML.encode()
     secret = token or os.environ["TWILIO_AUTH_TOKEN"]
     store = _OneWrite(database or os.environ["MINIMAL_DATABASE"])
