@@ -8,7 +8,7 @@ Installed with the package (entry point `pytest11`), so any test in this environ
         assert call.heard("billing and insurance")
         assert call.heard_re(r"discrepancy, press \\d")
 
-Calls go to our app in-process (built once per session on a temporary database, `--ivr-app`)
+Calls go to our app in-process (built once per session, its calls kept in memory, `--ivr-app`)
 or, with `--ivr-url http://host:port`, to any running TwiML app over HTTP. When a test that
 placed calls fails, each call's transcript is added to the failure report. Nothing here runs,
 and nothing is imported beyond pytest, unless a test asks for the fixture.
@@ -117,17 +117,16 @@ class IvrCall:
 
 
 @pytest.fixture(scope="session")
-def ivr_target(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Generator[Target]:
-    """Where `ivr_call` sends calls: `--ivr-url`, else our app in-process on a temporary database."""
+def ivr_target(request: pytest.FixtureRequest) -> Generator[Target]:
+    """Where `ivr_call` sends calls: `--ivr-url`, else our app in-process with its calls in memory."""
     import click
 
     from .commands.target import open_target
 
     url: str | None = request.config.getoption("ivr_url")
     app_spec: str = request.config.getoption("ivr_app")
-    database = None if url else str(tmp_path_factory.mktemp("ivr") / "ivr.sqlite3")
     try:
-        target = open_target(url, app_spec, database)
+        target = open_target(url, app_spec)  # in-process: calls kept in memory for the session
     except click.ClickException as exc:
         pytest.fail(f"ivr_call: {exc.message}", pytrace=False)
     yield target

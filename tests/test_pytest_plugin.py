@@ -40,9 +40,10 @@ def test_tty_after_hours_and_speech(ivr_call, ivr_target):
     assert isinstance(ivr_target.transport, WsgiTransport)
     SEEN.append(ivr_target)
 
-def test_one_app_per_session_on_a_temporary_database(ivr_target, tmp_path_factory):
+def test_one_app_per_session_its_calls_in_memory(ivr_target):
     assert SEEN == [ivr_target]
-    assert ivr_target.app.config["DATABASE"].startswith(str(tmp_path_factory.getbasetemp()))
+    assert ivr_target.app.config["DATABASE"] == ":memory:"
+    assert type(ivr_target.engine().store).__name__ == "MemoryStore"
 
 def test_silence_then_hangup(ivr_call):
     call = ivr_call("specialty", now="{OPEN_HOURS}").silence()

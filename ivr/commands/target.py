@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import importlib
 import logging
-import tempfile
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -19,6 +17,7 @@ from ..qa.clock import open_time
 from ..sim import HttpTransport, Transport, WsgiTransport
 from ..sim.fields import twilio_name
 from ..sim.number import CALL_EVENTS, split_voice_url
+from ..stores.memory_store import MEMORY
 
 #: Where the number options (--voice-method, --field, ...) keep their values (ctx.meta).
 NUMBER_META = "ivr.number"
@@ -100,8 +99,9 @@ def open_target(
 ) -> Target:
     """Build the target of a command: `--url` over HTTP, else the app in-process.
 
-    In-process runs use a fresh temporary database unless `database` is given, so a test run
-    never mixes with the calls of a running server.
+    In-process runs keep their calls in memory (ivr's MemoryStore: no file, no commit per step,
+    gone at exit) unless `database` names an SQLite file, so a test run never mixes with the
+    calls of a running server. `ivr test --jobs` gives its processes one shared file instead.
     """
     number, fields = _number_options()
     if url:
@@ -111,7 +111,7 @@ def open_target(
             number = {"voice_url": voice_path, "status_callback": None, **number}
         return Target(HttpTransport(), base, in_process=False, number=number, fields=fields)
     if database is None:
-        database = str(Path(tempfile.mkdtemp(prefix="ivr-sim-")) / "ivr.sqlite3")
+        database = MEMORY
     # No trainer page in-process: nothing can reach it, and a real number's app (a Twilio
     # token in the environment) would otherwise need IVR_TRAINER_PASSWORD to start.
     config = {"DATABASE": database, "TRAINER": "0", **(extra_config or {})}
@@ -188,7 +188,9 @@ def _shipped_flow(line: str | None, number: str) -> Flow | None:
 def target_options(func: Any) -> Any:
     """The shared --url / --app / --database options of commands that place calls."""
     func = click.option(
-        "--database", default=None, help="SQLite file for in-process runs (default: a fresh temporary file)."
+        "--database",
+        default=None,
+        help="SQLite file for in-process runs (default: in memory, for this run only).",
     )(func)
     func = click.option(
         "--app",

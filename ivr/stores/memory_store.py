@@ -83,8 +83,10 @@ class _MemorySlot(CallSlot):
         self.events.append(event)
 
     def reference_free(self, reference: str) -> bool:
-        rows = {**self._store._rows, **({self.call_sid: self.row} if self.row else {})}
-        return all(row.record.reference != reference for row in rows.values())
+        if self.row is not None and self.row.record.reference == reference:
+            return False
+        owner = self._store._references.get(reference)
+        return owner is None or owner == self.call_sid  # this call's own old reference is replaced
 
 
 class _MemoryPageSlot(PageCallSlot):
@@ -146,6 +148,7 @@ class MemoryStore(SessionStore):
         self.ttl = ttl
         self._lock = threading.Lock()
         self._rows: dict[str, _Row] = {}
+        self._references: dict[str, str] = {}  # reference -> call SID: reference_free in O(1)
         self._events: dict[str, list[CallEvent]] = {}
         self._pages: dict[str, PageCall] = {}
         self._page_locks: dict[str, threading.Lock] = {}
@@ -166,7 +169,11 @@ class MemoryStore(SessionStore):
             slot = _MemorySlot(self, call_sid, now)
             yield slot  # an error here leaves the store as it was
             if slot.row is not None:
+                old = self._rows.get(call_sid)
+                if old is not None and old.record.reference != slot.row.record.reference:
+                    self._references.pop(old.record.reference, None)
                 self._rows[call_sid] = slot.row
+                self._references[slot.row.record.reference] = call_sid
             if slot.events:
                 self._events.setdefault(call_sid, []).extend(slot.events)
 
@@ -237,7 +244,9 @@ class MemoryStore(SessionStore):
                 and (row.record.ended_at is not None or row.expires_at < now)
             ]
             for sid in old:
-                del self._rows[sid]
+                reference = self._rows.pop(sid).record.reference
+                if self._references.get(reference) == sid:
+                    del self._references[reference]
                 self._events.pop(sid, None)
             gone = [
                 sid
