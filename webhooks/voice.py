@@ -43,9 +43,10 @@ def _answer(reply: Reply) -> Response:
     return response
 
 
-def _refused() -> Response | None:
+def _refused(engine: Engine) -> Response | None:
     """A 400 for fields no Twilio call sends: no CallSid, an implausible one, a clock out of range."""
-    sid = request.form.get("CallSid", "").strip()
+    form = request.form
+    sid = form.get("CallSid", "").strip()
     if not sid:
         return spoken_error(
             "This is a Twilio voice webhook. The request has no CallSid, so it did not come from "
@@ -59,16 +60,15 @@ def _refused() -> Response | None:
             "and 32 hexadecimal digits, so the request did not come from a Twilio call.",
             400,
         )
-    return _clock_out_of_range()
+    return _clock_out_of_range(engine, form.get("SimulatedNow", ""))
 
 
-def _clock_out_of_range() -> Response | None:
+def _clock_out_of_range(engine: Engine, value: str) -> Response | None:
     """SimulatedNow that reads as a time the clock cannot show: 400, never a step that crashes.
 
     A malformed one is left to the engine, which ignores it with a warning.
     """
-    value = request.form.get("SimulatedNow", "")
-    if not value or not _engine().config.allow_simulated_clock:
+    if not value or not engine.config.allow_simulated_clock:
         return None
     try:
         datetime.fromisoformat(value)
@@ -84,14 +84,16 @@ def _clock_out_of_range() -> Response | None:
 @bp.post("")
 def incoming() -> Response:
     """A new call: answer with the first menu of the line chosen by `To`."""
-    return _refused() or _answer(_engine().start_call(call_params(request)))
+    engine = _engine()
+    return _refused(engine) or _answer(engine.start_call(call_params(request)))
 
 
 @bp.post("/input")
 def gather_input() -> Response:
     """A Gather's result: keys, speech, or nothing at all."""
+    engine = _engine()
     step = request.args.get("step", "")
-    return _refused() or _answer(_engine().handle_input(call_params(request), _step(step)))
+    return _refused(engine) or _answer(engine.handle_input(call_params(request), _step(step)))
 
 
 @bp.post("/status")

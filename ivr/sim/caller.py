@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import random
 import secrets
 import socket
 import time
@@ -61,6 +63,16 @@ def dtmf_seconds(digits: str) -> float:
     """How long DTMF takes to play: a tone each, 0.5 s for each `w`, 1 s for each `W`."""
     tones = [d for d in digits if d not in "wW"]
     return len(tones) * DTMF_TONE_SECONDS + (digits.count("w") + 2 * digits.count("W")) * DTMF_PAUSE_SECONDS
+
+
+#: A new token for every request, as Twilio sends one. Unique, not secret: drawn from a generator
+#: seeded once from the OS (os.urandom per request cost more than the rest of a step's headers).
+_tokens = random.Random(secrets.randbits(128))
+os.register_at_fork(after_in_child=lambda: _tokens.seed(secrets.randbits(128)))  # not the parent's
+
+
+def _idempotency_token() -> str:
+    return f"{_tokens.getrandbits(128):032x}"
 
 
 class SimulationError(IvrError):
@@ -446,7 +458,7 @@ class SimulatedCall:
         fields = dict(base)
         if method == "GET":
             url, fields = url_with_query(url, fields), {}
-        headers = {"I-Twilio-Idempotency-Token": secrets.token_hex(16), "User-Agent": "TwilioProxy/1.1"}
+        headers = {"I-Twilio-Idempotency-Token": _idempotency_token(), "User-Agent": "TwilioProxy/1.1"}
         cookie = self.cookies.header(url)
         if cookie:
             headers["Cookie"] = cookie
