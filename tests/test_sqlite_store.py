@@ -229,3 +229,46 @@ def test_threads_reading_and_writing_a_new_file_at_once_never_deadlock(tmp_path:
         thread.join(30)
     assert failures == []
     assert {r.call_sid for r in store.recent_calls()} == {"CA0", "CA2", "CA4", "CA6"}
+
+
+def _indexes(path: Path) -> dict[str, tuple[str, ...]]:
+    with sqlite3.connect(path) as db:
+        names = [
+            r[0]
+            for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'calls'")
+        ]
+        return {
+            n: tuple(r[2] for r in db.execute(f"PRAGMA index_info({n})"))
+            for n in names
+            if not n.startswith("sqlite_")
+        }
+
+
+def test_no_index_of_calls_holds_expires_at_which_every_step_moves(tmp_path: Path) -> None:
+    store = SqliteStore(str(tmp_path / "ivr.sqlite3"))
+    store.check()
+    indexes = _indexes(tmp_path / "ivr.sqlite3")
+    assert indexes["calls_open"] == ("line", "ended_at")
+    assert not [
+        name for name, columns in indexes.items() if "expires_at" in columns or "updated_at" in columns
+    ]
+    with sqlite3.connect(tmp_path / "ivr.sqlite3") as db:  # the live calls' query still uses it
+        plan = " ".join(
+            str(r[3])
+            for r in db.execute(
+                "EXPLAIN QUERY PLAN SELECT call_sid FROM calls WHERE line = ? AND ended_at IS NULL"
+                " AND expires_at >= ? ORDER BY started_at",
+                ("main", 0.0),
+            )
+        )
+    assert "calls_open" in plan
+
+
+def test_an_older_file_s_calls_live_index_is_replaced(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite3"
+    SqliteStore(str(path)).check()
+    with sqlite3.connect(path) as db:  # as an older version left it
+        db.execute("DROP INDEX calls_open")
+        db.execute("CREATE INDEX calls_live ON calls (line, ended_at, expires_at)")
+    SqliteStore(str(path)).check()
+    assert set(_indexes(path)) == {"calls_started", "calls_open", "calls_ended"}
