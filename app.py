@@ -12,6 +12,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from ivr import ConfigError, Engine, EngineConfig, open_store, shared_keys, signs_webhooks
 from webhooks.form import FormRequest
+from webhooks.sessionless import NoSessions
 
 log = logging.getLogger("ivr.app")
 
@@ -60,6 +61,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     app.register_blueprint(voice.bp)
     app.register_blueprint(health.bp)
+    app.session_interface = NoSessions()  # the trainer page, when on, puts its own in place
     if str(app.config.get("TRAINER", "1")).lower() not in ("0", "false", "no", "off"):
         # This app's hosts only, same-origin JSON with a CSRF token, a password when set (and
         # required for a real number): web/security.py. The webhooks are not affected.
