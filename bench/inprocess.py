@@ -37,7 +37,7 @@ from ivr.engine.hours import clock_from
 from ivr.engine.store import SessionStore
 from ivr.qa.crawl import crawl
 from ivr.sim import HttpReply, SimulatedCall, Transport, WsgiTransport
-from ivr.stores.memory_store import MemoryStore
+from ivr.stores.memory_store import MEMORY, MemoryStore
 from ivr.stores.open import open_store
 
 # -- figures ---------------------------------------------------------------------------------
@@ -69,8 +69,12 @@ def _place(transport: Transport, script: CallScript, validate: bool) -> int:
     return len(call.transcript.steps)
 
 
-def wsgi_steps(database: Path, calls: int, validate: bool) -> Figure:
-    """Simulated calls through the app in-process (WsgiTransport): webhook requests per second."""
+def wsgi_steps(database: Path | str, calls: int, validate: bool) -> Figure:
+    """Simulated calls through the app in-process (WsgiTransport): webhook requests per second.
+
+    `database` ":memory:" is what `ivr test`, `ivr crawl` and the pytest plugin use in-process
+    (MemoryStore); an SQLite file is the same run with a commit per step, for comparison.
+    """
     app = create_app({"DATABASE": str(database), "NOW": OPEN_HOURS})
     transport = WsgiTransport(app)
     for script in CALLS:  # first requests: lazy imports, every TwiML variant rendered once
@@ -81,16 +85,22 @@ def wsgi_steps(database: Path, calls: int, validate: bool) -> Figure:
     seconds = time.perf_counter() - started
     app.extensions["ivr"].store.close()
     checked = "TwiML rules checked on every answer" if validate else "TwiML rule checks off"
+    memory = str(database) == MEMORY
+    store = "calls in memory, as `ivr test` keeps them" if memory else "SQLite file, a commit per step"
+    kind = f"{'validate' if validate else 'lean'}, {'memory' if memory else 'SQLite'}"
     return Figure(
-        f"in-process simulated steps/s ({'validate' if validate else 'lean'})",
+        f"in-process simulated steps/s ({kind})",
         steps / seconds,
         "steps/s",
-        f"{calls} calls, {steps} webhook requests, SQLite, {checked}",
+        f"{calls} calls, {steps} webhook requests, {store}, {checked}",
     )
 
 
-def crawl_main(database: Path) -> tuple[Figure, str]:
-    """`ivr crawl --line main` in-process with the default bounds: seconds for the whole crawl."""
+def crawl_main(database: Path | str = MEMORY) -> tuple[Figure, str]:
+    """`ivr crawl --line main` in-process with the default bounds: seconds for the whole crawl.
+
+    By default on the store `ivr crawl` uses in-process: calls kept in memory.
+    """
     app = create_app({"DATABASE": str(database), "NOW": OPEN_HOURS})
     engine: Engine = app.extensions["ivr"]
     flow = engine.flows.get("main").machine.flow
