@@ -21,7 +21,12 @@ worker_connections = int(os.environ.get("IVR_WORKER_CONNECTIONS", "1000"))  # ge
 threads = int(os.environ.get("IVR_THREADS", "4"))  # gthread only
 timeout = 30  # Twilio gives a webhook 15 s; a stuck worker is recycled well after that
 graceful_timeout = 20
-keepalive = 5
+# Seconds an idle keep-alive connection stays open. Behind a load balancer or proxy that keeps
+# connections to the app, set it above that front end's own idle timeout (AWS ALB: 60 s, Heroku's
+# router: 90 s), so the front end always closes first and never sends a request on a connection
+# gunicorn is closing (docs/production.md). Idle connections also hold a graceful stop until
+# they expire or graceful_timeout passes.
+keepalive = int(os.environ.get("IVR_KEEPALIVE", "5"))
 max_requests = int(os.environ.get("IVR_MAX_REQUESTS", "0"))  # 0: never recycle
 max_requests_jitter = 50
 # Forwarded headers are the app's business alone (IVR_TRUST_PROXY hops, werkzeug's ProxyFix):

@@ -24,6 +24,9 @@ with the scenario runner's reason ("step 3 (expect contains 'Billing'): did not 
 Environment:
     IVR_SCENARIOS       scenario files or folders, separated by ':' (default: scenarios/)
     IVR_STEP_SECONDS    think time between the webhook requests of a call (default: 5)
+    IVR_KEEPALIVE       the app server's keep-alive idle timeout (gunicorn.conf.py, default 5):
+                        a user that waited longer than it, less a second, opens a new
+                        connection instead of reusing one the server may be closing right then
     TWILIO_AUTH_TOKEN   sign requests as Twilio does, when the app checks signatures
     TWILIO_WEBHOOK_SHARED_KEY   without an auth token: sign with this webhook shared key
     IVR_VOICE_URL, IVR_VOICE_METHOD          the number's voice URL (a path) and method
@@ -48,14 +51,18 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import gevent
-from locust import HttpUser, between, task
+from locust import between, task
+from locust.contrib.fasthttp import FastHttpUser
 
 from ivr import HttpReply, Scenario, ScenarioErrors, Signer, Transport, load_paths, run_scenario
 
 STEP_SECONDS = float(os.environ.get("IVR_STEP_SECONDS", "5"))
+#: Longest a user reuses an idle connection: under the server's keep-alive timeout, so the server
+#: never closes a connection just as a request goes out on it (RemoteDisconnected, resets).
+REUSE_SECONDS = max(float(os.environ.get("IVR_KEEPALIVE", "5")) - 1.0, 0.0)
 HOSTS = tuple(h.rstrip("/") for h in os.environ.get("IVR_HOSTS", "").split() if h.strip())
 _NUMBER_ENV = {
     "voice_url": "IVR_VOICE_URL",
@@ -85,10 +92,8 @@ def request_fields(env: Mapping[str, str]) -> dict[str, str]:
 
 
 def _set_cookies(response: Any) -> list[str]:
-    raw = getattr(response, "raw", None)
-    headers = getattr(raw, "headers", None)
-    getlist = getattr(headers, "getlist", None)
-    return list(getlist("Set-Cookie")) if callable(getlist) else []
+    getlist = getattr(response.headers, "getlist", None)  # geventhttpclient's Headers
+    return list(getlist("set-cookie")) if callable(getlist) else []
 
 
 class ScenarioFailed(Exception):
@@ -122,6 +127,7 @@ class LocustTransport:
         self.step_seconds = step_seconds
         self.slept = 0.0
         self._call_sid: str | None = None
+        self._last_sent = time.monotonic()
         # Start each user at a different instance, so the load is even from the first step.
         self._hosts: Iterator[str] | None = None
         if hosts:
@@ -141,14 +147,16 @@ class LocustTransport:
         if routed != url and self.signer is not None:
             headers = {**headers, **self.signer.headers(routed, fields)}
         url = routed
+        body = None
+        headers = dict(headers)
+        if method != "GET":
+            # Encoded here, as Twilio posts it (no charset parameter), not by the client library.
+            body = urlencode(fields).encode()
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
         response = self.client.request(
-            method,
-            url,
-            name=urlsplit(url).path or "/",
-            data=dict(fields) if method != "GET" else None,
-            headers=dict(headers),
-            allow_redirects=False,
+            method, url, name=urlsplit(url).path or "/", data=body, headers=headers, allow_redirects=False
         )
+        self._last_sent = time.monotonic()
         return HttpReply(
             response.status_code or 0,
             {k.lower(): v for k, v in (response.headers or {}).items()},
@@ -158,16 +166,17 @@ class LocustTransport:
 
     def _think(self, fields: Mapping[str, str]) -> None:
         # The call keeps its own cookies (ivr.sim.cookies): none may leak into the next call.
-        self.client.cookies.clear()
+        self.client.cookiejar.clear()
         # The first request of a call (the dial) and its final status callback go at once.
         sid = fields.get("CallSid")
         first = sid != self._call_sid
         self._call_sid = sid
-        if first or "CallDuration" in fields or self.step_seconds <= 0:
-            return
-        pause = random.uniform(0.5, 1.5) * self.step_seconds
-        gevent.sleep(pause)
-        self.slept += pause
+        if not (first or "CallDuration" in fields or self.step_seconds <= 0):
+            pause = random.uniform(0.5, 1.5) * self.step_seconds
+            gevent.sleep(pause)
+            self.slept += pause
+        if time.monotonic() - self._last_sent > REUSE_SECONDS:
+            self.client.client.clientpool.close()  # idle too long: the next request connects afresh
 
 
 @dataclass
@@ -185,7 +194,7 @@ class _Target:
         return None
 
 
-class IvrCaller(HttpUser):
+class IvrCaller(FastHttpUser):
     """One caller after another on the same line of the load: scenario calls with think time."""
 
     wait_time = between(0.5 * STEP_SECONDS, 1.5 * STEP_SECONDS)
