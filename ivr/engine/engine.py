@@ -18,7 +18,7 @@ from ivr.engine.hours import frozen_clock
 from ivr.engine.inputs import choose_trigger
 from ivr.engine.machine import Step
 from ivr.engine.placeholders import values_for
-from ivr.engine.render import document_words
+from ivr.engine.render import Rendered, document_words
 from ivr.engine.ssml import say_as
 from ivr.engine.store import CallEvent, CallSlot, Purged, SessionStore
 
@@ -128,7 +128,7 @@ class Engine:
                     # A retried first request: the same answer, and no second call.
                     return Reply(session.last_twiml, session.line, session.state, session.lang)
                 line = self.flows.get(session.line)
-                twiml = self._render(line, session, self._spec(line, session), None, False)
+                twiml = self._render_heard(line, session, self._spec(line, session), None, False).twiml
                 return Reply(twiml, session.line, session.state, session.lang)
             return self._begin(slot, params, wall)
 
@@ -150,11 +150,11 @@ class Engine:
                 if step == session.step - 1 and session.last_twiml:
                     twiml = session.last_twiml  # Twilio retried a request we already answered
                 else:
-                    twiml = self._render(line, session, self._spec(line, session), None, False)
+                    twiml = self._render_heard(line, session, self._spec(line, session), None, False).twiml
             else:
                 spec = self._spec(line, session)
                 if spec.terminal:
-                    twiml = session.last_twiml or self._render(line, session, spec, None, False)
+                    twiml = session.last_twiml or self._render_heard(line, session, spec, None, False).twiml
                 else:
                     return self._advance(slot, line, session, spec, params, wall)
             return Reply(twiml, session.line, session.state, session.lang)
@@ -259,22 +259,6 @@ class Engine:
         log.info("call %s: %s --%s--> %s", session.call_sid, step.source, step.trigger, step.dest)
         return Reply(twiml, session.line, session.state, session.lang, step.trigger)
 
-    def _render(
-        self,
-        line: Line,
-        session: CallSession,
-        spec: StateSpec,
-        notice: str | None,
-        reprompt: bool,
-        *,
-        greeting: bool = False,
-        confirm: bool = False,
-    ) -> str:
-        """The TwiML alone (a replayed step: its words were kept when it was first answered)."""
-        return self._render_heard(line, session, spec, notice, reprompt, greeting=greeting, confirm=confirm)[
-            0
-        ]
-
     def _render_heard(
         self,
         line: Line,
@@ -285,10 +269,10 @@ class Engine:
         *,
         greeting: bool = False,
         confirm: bool = False,
-    ) -> tuple[str, str]:
+    ) -> Rendered:
         """The TwiML, and the words it speaks (worked out once per document that has no
         per-call value in it)."""
-        return line.renderer.state_heard(
+        return line.renderer.state(
             spec,
             session.lang,
             step=session.step,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 from xml.etree import ElementTree
 from xml.sax.saxutils import escape
 
@@ -28,6 +28,13 @@ _VALUE_TOKEN = re.compile(r"@@(?!step@@)[a-z_0-9]+@@")
 _BEAT = "300ms"
 
 Piece = tuple[str, str, bool]  # language, text, a beat after it
+
+
+class Rendered(NamedTuple):
+    """A state's document and the words it speaks."""
+
+    twiml: str
+    heard: str
 
 
 class Renderer:
@@ -53,37 +60,20 @@ class Renderer:
         reprompt: bool = False,
         greeting: bool = False,
         confirm: bool = False,
-    ) -> str:
-        """Return the TwiML a caller gets on entering (or staying in) `spec`.
+    ) -> Rendered:
+        """The TwiML a caller gets on entering (or staying in) `spec`, and the words its
+        `<Say>`s speak (`document_words`).
 
         greeting: the first words of a call (welcome, language offer, warning); confirm: the
-        caller arrived by a choice, so the state's confirmation comes first.
-        """
-        template = self._template(spec.name, lang, notice, reprompt, greeting, confirm)
-        return fill(template, step, values)
-
-    def state_heard(
-        self,
-        spec: StateSpec,
-        lang: str,
-        *,
-        step: int,
-        values: dict[str, str],
-        notice: str | None = None,
-        reprompt: bool = False,
-        greeting: bool = False,
-        confirm: bool = False,
-    ) -> tuple[str, str]:
-        """The same TwiML as `state`, and the words its `<Say>`s speak (`document_words`).
-
-        The words of a document with no per-call value in it are worked out once per process:
-        the step goes only into action URLs, never into what is said.
+        caller arrived by a choice, so the state's confirmation comes first. The words of a
+        document with no per-call value in it are worked out once per process: the step goes
+        only into action URLs, never into what is said.
         """
         template = self._template(spec.name, lang, notice, reprompt, greeting, confirm)
         twiml = fill(template, step, values)
         if _VALUE_TOKEN.search(template):
-            return twiml, document_words(twiml)
-        return twiml, self._words(template)
+            return Rendered(twiml, document_words(twiml))
+        return Rendered(twiml, self._words(template))
 
     def message(self, lang: str, name: str) -> str:
         """A spoken flow message followed by a hang-up (used for calls that already ended)."""

@@ -107,7 +107,7 @@ class Hearing:
                 reprompt=reprompt,
                 greeting=greeting,
                 confirm=confirm,
-            )
+            ).twiml
             where = [self._field(spec, piece, reprompt) for piece in pieces]
             self._documents[key] = _heard(twiml, where)
         return self._documents[key]
