@@ -3,12 +3,14 @@ store must do is in test_store_contract.py, run on every store)."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+import redis
 from flask import Flask
 
 from ivr.engine.call import CallSession
@@ -216,17 +218,34 @@ def test_redis_url_selects_the_redis_store(
 # -- round trips -------------------------------------------------------------------------------
 
 
+def _names(packed: bytes) -> list[str]:
+    """The command names in what one send put on the wire (RESP arrays of bulk strings)."""
+    names, i = [], 0
+    while i < len(packed):
+        end = packed.index(b"\r\n", i)
+        count, i = int(packed[i + 1 : end]), end + 2
+        for n in range(count):
+            end = packed.index(b"\r\n", i)
+            size, i = int(packed[i + 1 : end]), end + 2
+            if n == 0:
+                names.append(packed[i : i + size].decode().upper())
+            i += size + 2
+    return names
+
+
 def _commands(store: RedisStore, monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The commands this store sends from now on (their names), one round trip each."""
+    """What every store sends from now on, one entry per round trip: the command's name (the
+    names of a pipeline's commands, space-separated), counted where they reach the socket."""
     sent: list[str] = []
-    client = store.client
-    send = client.execute_command
+    send = redis.connection.AbstractConnection.send_packed_command
 
-    def counted(*args: Any, **options: Any) -> Any:
-        sent.append(str(args[0]).upper())
-        return send(*args, **options)  # type: ignore[no-untyped-call]
+    def counted(conn: redis.connection.AbstractConnection, command: Any, check_health: bool = True) -> None:
+        items = [command] if isinstance(command, bytes | str) else command
+        packed = b"".join(x.encode() if isinstance(x, str) else bytes(x) for x in items)
+        sent.append(" ".join(_names(packed)))
+        send(conn, command, check_health)  # type: ignore[no-untyped-call]
 
-    monkeypatch.setattr(client, "execute_command", counted)
+    monkeypatch.setattr(redis.connection.AbstractConnection, "send_packed_command", counted)
     return sent
 
 
@@ -241,7 +260,7 @@ def test_a_step_is_one_round_trip_to_read_and_one_to_write(
         slot.session.state = "billing_menu"
         slot.save(slot.session, now=2.0)
         slot.log(CallEvent(2.0, 1, "press_2", "2", "main_menu", "billing_menu", "en"))
-    assert sent == ["EVALSHA", "EVALSHA"]
+    assert sent == ["EVALSHA GET", "EVALSHA"]  # lock and read (the session by GET), then write
     record = store.get_call("CA10")
     assert record is not None and record.state == "billing_menu"
     assert [e.trigger for e in record.events] == ["start", "press_2"]
@@ -279,12 +298,13 @@ def test_a_new_call_is_two_round_trips_its_reference_checked_by_the_read(
     make_store: Callable[..., RedisStore], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     store = make_store()
+    _start(store, "CA13", now=1.0, reference="62345678")  # the scripts loaded (a fresh Redis has none)
     sent = _commands(store, monkeypatch)
     with store.call("CA14", now=1.0) as slot:
         reference = slot.new_reference()
         slot.create(CallSession("CA14", "main", "main_menu", reference=reference), caller="", now=1.0)
         slot.log(CallEvent(1.0, 0, "start", "", "incoming", "main_menu", "en"))
-    assert sent == ["EVALSHA", "EVALSHA"]
+    assert sent == ["EVALSHA GET", "EVALSHA"]
     record = store.get_call("CA14")
     assert record is not None and record.reference == reference
     assert len(reference) == 8 and reference.isdigit() and reference[0] != "0"
@@ -304,3 +324,68 @@ def test_a_taken_candidate_reference_is_never_offered(
         slot.create(CallSession("CA16", "main", "main_menu", reference=reference), caller="", now=2.0)
     record = store.get_call("CA16")
     assert record is not None and record.reference == reference
+
+
+def test_a_call_ended_by_the_worker_that_served_its_last_step_is_one_round_trip(
+    make_store: Callable[..., RedisStore],
+    redis_server: RedisServer,
+    redis_prefix: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    store = make_store()
+    _start(store, "CA20", now=1.0)
+    with store.call("CA20", now=2.0) as slot:
+        assert slot.session is not None
+        slot.session.verified, slot.session.member_hash = True, "a member"
+        slot.save(slot.session, now=2.0)
+    sent = _commands(store, monkeypatch)
+    assert store.end_call("CA20", "completed", 3.0, 30)
+    assert sent == ["EVALSHA"]
+    record = store.get_call("CA20")
+    assert record is not None
+    assert (record.status, record.ended_at, record.outcome) == ("completed", 3.0, "hung up in main_menu")
+    session = json.loads(redis_server.client().get(f"{redis_prefix}session:CA20") or "")
+    assert session["ended"] and not session["verified"] and session["member_hash"] is None
+    assert not store.end_call("CA99", "completed", 3.0, 30)  # unknown: nothing written
+    assert not _keys(redis_server, redis_prefix) & {"call:CA99", "session:CA99"}
+
+
+def test_an_end_after_another_worker_moved_the_call_closes_it_as_it_is(
+    make_store: Callable[..., RedisStore],
+    redis_server: RedisServer,
+    redis_prefix: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    first, second = make_store(), make_store()
+    _start(first, "CA21", now=1.0)
+    with second.call("CA21", now=2.0) as slot:  # the next step, on another worker
+        assert slot.session is not None
+        slot.session.state, slot.session.member_hash = "billing_menu", "a member"
+        slot.save(slot.session, now=2.0, outcome="transfer:billing")
+    sent = _commands(first, monkeypatch)
+    assert first.end_call("CA21", "completed", 3.0, 30)
+    assert sent == ["EVALSHA", "EVALSHA"]  # what it had seen was stale: told what is there, then closed
+    record = first.get_call("CA21")
+    assert record is not None and (record.state, record.outcome) == ("billing_menu", "transfer:billing")
+    session = json.loads(redis_server.client().get(f"{redis_prefix}session:CA21") or "")
+    assert (session["state"], session["ended"], session["member_hash"]) == ("billing_menu", True, None)
+    assert first.ended_calls("main", since=0.0)[0].call_sid == "CA21"
+    assert first.live_calls("main", now=2.5) == []
+
+
+def test_an_end_waits_for_the_request_holding_the_call(make_store: Callable[..., RedisStore]) -> None:
+    store, other = make_store(), make_store()
+    _start(store, "CA22", now=1.0)
+    ended: list[bool] = []
+    waiter = threading.Thread(target=lambda: ended.append(other.end_call("CA22", "completed", 3.0, 30)))
+    with store.call("CA22", now=2.0) as slot:
+        waiter.start()
+        time.sleep(0.2)
+        assert not ended  # the status callback waits for the step in flight
+        assert slot.session is not None
+        slot.session.state = "billing_menu"
+        slot.save(slot.session, now=2.0)
+    waiter.join(10)
+    assert ended == [True]
+    record = store.get_call("CA22")
+    assert record is not None and (record.status, record.outcome) == ("completed", "hung up in billing_menu")

@@ -1,13 +1,27 @@
-"""Redis session store: two round trips per request, shared by every worker on every host.
+"""Redis session store: two round trips per step, one per final status, shared by every worker.
 
-`call()` takes the call's lock (SET NX PX, a token of its own) and reads the record and the
-session in one server-side script; the writes are buffered and sent in one more script (each
-run by EVALSHA, loaded once, loaded again on NOSCRIPT) that writes them only while the lock still
-holds this request's token, then releases it. The token is the version the write is checked
-against: a request that outlived its lease finds another's token there and writes nothing (a
-StoreError), so no update is lost, and requests for one call are serialised across processes
-and hosts as SQLite's BEGIN IMMEDIATE serialises them. The body of `call()` runs once: it may
-have counted an identity failure (count_failure) that a second run would count again.
+`call()` takes the call's lock (SET NX PX, a token of its own) and reads the record in one
+server-side script, sent together with a GET of the session (one trip: while the lock is held no
+other request writes the session, and a large value costs Redis far less by GET than through a
+script); the writes are buffered and sent in one more script that writes them only while the
+lock still holds this request's token, then releases it. The token is the version the write is
+checked against: a request that outlived its lease finds another's token there and writes
+nothing (a StoreError), so no update is lost, and requests for one call are serialised across
+processes and hosts as SQLite's BEGIN IMMEDIATE serialises them.
+
+A step cannot be one optimistic trip (fire on a copy kept in the process, then write if the
+version is unchanged): `call()` is a context manager, so its body runs once and cannot be run
+again on a conflict, and it may have counted an identity failure (count_failure) that a second
+run would count again. The read before the body is what lets another worker's fresher write,
+or a retried webhook in flight, be seen in time.
+
+`end_call()` takes no lock: one script closes the record if no request holds the call and the
+call's line and session are the ones this process last saw of it (it served the call's last
+step): one round trip; else it answers what is there, and a second trip closes it.
+
+Every script runs by EVALSHA (loaded again by EVAL on NOSCRIPT, ivr.stores.redis_scripts),
+and the hot commands go through `_Link`: packed commands straight on a redis-py connection,
+with the client's retry policy but not its per-command bookkeeping.
 
 Keys, under a prefix (default "ivr:"):
 
@@ -25,6 +39,7 @@ Keys, under a prefix (default "ivr:"):
     pagesall:<line> zset    every page call a line keeps, ended ones too, by expiry
     pagelock:<sid>  string  the holder's token while a click works on the page call
     members:<kid>   hash    member ID hash -> {"check": keyed hash with DOB, "order_status"}
+    failures:<key>  zset    failed identity checks of one source, by time (kept the window)
     ready           string  the last readiness check (a real write), gone after a minute
 
 Opening the store sends nothing to Redis: a worker boots while Redis is down. The member
@@ -36,16 +51,23 @@ logs an error. The hash key itself is never kept in Redis.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import os
 import secrets
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import cast
+from typing import Any, Protocol, cast
 from urllib.parse import urlsplit
 
+import hiredis
 import redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import NoScriptError, ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.retry import Retry
 from redis.typing import EncodableT
 
 from ivr.engine.call import CallSession
@@ -64,68 +86,135 @@ from ivr.engine.store import (
     draw_reference,
     ended_session,
 )
+from ivr.stores import redis_scripts
 
 log = logging.getLogger(__name__)
 
-# Delete the lock only while it still holds our token: after a lapse it may be another's.
-_RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
-# Take a call's lock and read it: 0 if another request holds it, else {record fields, session,
-# whether a candidate reference number is taken} (a new call's number, checked in the same trip).
-# KEYS: lock:<sid>, call:<sid>, session:<sid>, ref:<candidate>; ARGV: token, lease ms
-_LOCK_AND_READ = """
-if not redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 0 end
-return {redis.call('hgetall', KEYS[2]), redis.call('get', KEYS[3]), redis.call('exists', KEYS[4])}
-"""
-# A request's writes, applied only while the call's lock holds its token; then the lock is freed.
-# KEYS[1]: lock:<sid>, then the keys written; ARGV[1]: the token, ARGV[2]: the call SID,
-# ARGV[3]: the writes as "command key-index argument-count;" each, then every write's arguments.
-# A `claim` (of a reference number) first checks that no other call holds the key: -1 if one does.
-_COMMIT = """
-if redis.call('get', KEYS[1]) ~= ARGV[1] then return 0 end
-for cmd, k in string.gmatch(ARGV[3], '(%a+) (%d+) %d+;') do
-  if cmd == 'claim' then
-    local holder = redis.call('get', KEYS[tonumber(k)])
-    if holder and holder ~= ARGV[2] then
-      redis.call('del', KEYS[1])
-      return -1
-    end
-  end
-end
-local a = 4
-for cmd, k, n in string.gmatch(ARGV[3], '(%a+) (%d+) (%d+);') do
-  local key, last = KEYS[tonumber(k)], a + tonumber(n) - 1
-  if cmd == 'claim' then
-    redis.call('set', key, ARGV[2], 'EX', ARGV[a])
-  else
-    redis.call(cmd, key, unpack(ARGV, a, last))
-  end
-  a = last + 1
-end
-redis.call('del', KEYS[1])
-return 1
-"""
-# Write a page call; a new live one only while its line has fewer than the limit (-1: none).
-# KEYS: page:<sid>, pages, pages:<line>, pagesall:<line>;
-# ARGV: sid, json, expires_at, now, limit, ended, ttl ms
-_PUT_PAGE = """
-redis.call('zremrangebyscore', KEYS[3], '-inf', '(' .. ARGV[4])
-redis.call('zremrangebyscore', KEYS[4], '-inf', '(' .. ARGV[4])
-if ARGV[6] == '0' then
-  local limit = tonumber(ARGV[5])
-  if limit >= 0 and not redis.call('zscore', KEYS[3], ARGV[1])
-     and redis.call('zcard', KEYS[3]) >= limit then
-    return 0
-  end
-  redis.call('zadd', KEYS[2], ARGV[3], ARGV[1])
-  redis.call('zadd', KEYS[3], ARGV[3], ARGV[1])
-else
-  redis.call('zrem', KEYS[2], ARGV[1])
-  redis.call('zrem', KEYS[3], ARGV[1])
-end
-redis.call('zadd', KEYS[4], ARGV[3], ARGV[1])
-redis.call('set', KEYS[1], ARGV[2], 'PX', ARGV[7])
-return 1
-"""
+#: How many calls' last-seen line and session a store remembers (for `end_call` in one trip).
+_SEEN = 2048
+#: Idle connections a store keeps open at most (more are closed when they come back).
+_IDLE = 64
+
+
+class _Script:
+    """A Lua script and its SHA1, as EVALSHA names it."""
+
+    __slots__ = ("sha", "source")
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.sha = hashlib.sha1(source.encode()).hexdigest()
+
+
+_READ = _Script(redis_scripts.READ)
+_COMMIT = _Script(redis_scripts.COMMIT)
+_END = _Script(redis_scripts.END)
+_RELEASE = _Script(redis_scripts.RELEASE)
+_COUNT_FAILURE = _Script(redis_scripts.COUNT_FAILURE)
+_MEMBER = _Script(redis_scripts.MEMBER)
+_PUT_PAGE = _Script(redis_scripts.PUT_PAGE)
+
+
+class _Connection(Protocol):
+    """What `_Link` uses of a redis-py connection (whose methods are not annotated)."""
+
+    retry: Retry
+
+    def send_packed_command(self, command: list[bytes], check_health: bool = True) -> None: ...
+
+    def read_response(self) -> Any: ...
+
+    def disconnect(self) -> None: ...
+
+
+def _pack(args: tuple[EncodableT, ...]) -> bytes:
+    # hiredis's stub types the argument as a tuple of one item; it takes any number.
+    packed: bytes = hiredis.pack_command(args)  # type: ignore[arg-type]
+    return packed
+
+
+class _Link:
+    """One command, one round trip: packed by hiredis, sent on a connection of redis-py's kind
+    (connect, AUTH, SELECT, TLS and timeouts as the URL says, the client's retry policy on a
+    dropped connection), its reply read; none of the client's per-command bookkeeping (its pool,
+    observability hooks, response callbacks), which cost as much as the trip itself.
+
+    Connections are taken from and given back to a list (atomic under the GIL, and between
+    greenlets); a process forked from this one opens its own instead of sharing the parent's.
+    """
+
+    def __init__(self, client: redis.Redis) -> None:
+        pool = client.connection_pool
+        self._kwargs = dict(pool.connection_kwargs)
+        self._class: Any = pool.connection_class
+        self._idle: list[_Connection] = []
+        self._pid = os.getpid()
+
+    def run(self, script: _Script, keys: Sequence[str], args: Sequence[EncodableT]) -> Any:
+        """EVALSHA the script; EVAL it (which loads it) when Redis has not got it."""
+        try:
+            return self.send(_pack(("EVALSHA", script.sha, len(keys), *keys, *args)))
+        except NoScriptError:  # a restarted, failed-over or flushed Redis
+            return self.send(_pack(("EVAL", script.source, len(keys), *keys, *args)))
+
+    def run_then_get(
+        self, script: _Script, keys: Sequence[str], args: Sequence[EncodableT], key: str
+    ) -> tuple[Any, Any]:
+        """The script, then GET `key`, in one trip (sent together, answered together): a large
+        value read by GET costs Redis a tenth of what it costs through a script."""
+        get = _pack(("GET", key))
+        replies = self.send(_pack(("EVALSHA", script.sha, len(keys), *keys, *args)) + get, 2)
+        if isinstance(replies[0], NoScriptError):
+            replies = self.send(_pack(("EVAL", script.source, len(keys), *keys, *args)) + get, 2)
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise reply
+        return replies[0], replies[1]
+
+    def command(self, *args: EncodableT) -> Any:
+        return self.send(_pack(args))
+
+    def send(self, packed: bytes, replies: int = 1) -> Any:
+        """Send one or more packed commands; their reply (a list of `replies` replies, error
+        replies in it as exceptions, when more than one)."""
+        if self._pid != os.getpid():
+            self._idle, self._pid = [], os.getpid()
+        try:
+            conn = self._idle.pop()
+        except IndexError:
+            conn = cast(_Connection, self._class(**self._kwargs))
+        try:
+            try:
+                return _trip(conn, packed, replies)
+            except (RedisConnectionError, RedisTimeoutError):
+                conn.disconnect()  # a stale connection (Redis restarted): the retry policy's turn
+                return conn.retry.call_with_retry(
+                    lambda: _trip(conn, packed, replies), lambda _: conn.disconnect()
+                )
+        finally:  # a failed trip left it disconnected (redis-py does): it connects again when used
+            if len(self._idle) < _IDLE:
+                self._idle.append(conn)
+            else:
+                conn.disconnect()
+
+    def close(self) -> None:
+        idle, self._idle = self._idle, []
+        if self._pid == os.getpid():
+            for conn in idle:
+                conn.disconnect()
+
+
+def _trip(conn: _Connection, packed: bytes, replies: int) -> Any:
+    conn.send_packed_command([packed], check_health=False)
+    if replies == 1:
+        return conn.read_response()
+    out: list[Any] = []
+    for _ in range(replies):
+        try:
+            out.append(conn.read_response())
+        except ResponseError as error:  # read whole: the next reply follows
+            out.append(error)
+    return out
 
 
 class _Keys:
@@ -173,66 +262,54 @@ class _Keys:
         return f"{self.prefix}pagelock:{call_sid}"
 
 
-#: What the locked read found: the record's fields, the session (JSON), whether the candidate
+#: What the locked read found: the record's started_at, expires_at, reference, caller and line
+#: (None where missing), the session (JSON), whether the record exists, whether the candidate
 #: reference number is taken.
-_Found = tuple[dict[str, str], str | None, bool]
-
-
-class _Writes:
-    """Commands for the commit script, each on a key: sent in one EVALSHA."""
-
-    __slots__ = ("args", "keys", "spec")
-
-    def __init__(self, lock: str) -> None:
-        self.keys: list[str] = [lock]
-        self.spec: list[str] = []
-        self.args: list[EncodableT] = []
-
-    def add(self, command: str, key: str, *args: EncodableT) -> None:
-        self.keys.append(key)
-        self.spec.append(f"{command} {len(self.keys)} {len(args)};")
-        self.args.extend(args)
+_Found = list[Any]
 
 
 class _RedisSlot(CallSlot):
-    """Holds what the locked read found; buffers every write until `writes`."""
+    """Holds what the locked read found; buffers every write for the commit script."""
 
     def __init__(self, store: RedisStore, call_sid: str, now: float, found: _Found, candidate: str) -> None:
-        record, raw, taken = found
+        started, expires, reference, caller, line, raw, exists, taken = found
         self._store = store
         #: A reference number the read found free (None once offered, or if it was taken).
         self._candidate = None if taken else candidate
-        self._keys = store.keys
-        self._ttl = store.ttl
-        self._record_ttl = store.record_ttl
         self.call_sid = call_sid
-        self._record = record
-        self.known = bool(record)
+        self.known = bool(exists)
+        self._started: str | None = started if exists else None
+        self._reference: str | None = reference if exists else None
+        self._caller: str | None = caller if exists else None
+        self._line: str | None = line if exists else None
+        #: The session as stored (JSON), None when there is none.
+        self._raw: str | None = raw if exists else None
         self.session = None
-        if raw is not None and record and float(record["expires_at"]) >= now:
-            self.session = CallSession.from_dict(json.loads(raw))
+        if self._raw is not None and expires is not None and float(expires) >= now:
+            self.session = CallSession.from_dict(json.loads(self._raw))
         self._fields: dict[str, str] = {}
         self._cleared: set[str] = set()
         self._session_json: str | None = None
         self._events: list[str] = []
         self._claimed: set[str] = set()
         self._released: set[str] = set()
-        self._started: float | None = None
+        self._new_start: str | None = None  # set by create: the call is listed in `recent`
 
     def create(self, session: CallSession, *, caller: str, now: float) -> None:
-        old = self._record
-        if old.get("reference") and old["reference"] != session.reference:
-            self._released.add(old["reference"])
+        if self._reference and self._reference != session.reference:
+            self._released.add(self._reference)
         self._claimed.add(session.reference)
-        self._started = float(old["started_at"]) if old else now
+        self._new_start = repr(float(self._started)) if self._started is not None else repr(now)
         fields = {
             "call_sid": self.call_sid,
-            "caller": old.get("caller", caller),
-            "started_at": repr(self._started),
+            "caller": self._caller if self._caller is not None else caller,
+            "started_at": self._new_start,
             "status": "in-progress",
             "line": session.line,
             "reference": session.reference,
         }
+        self._started, self._caller, self._line = self._new_start, fields["caller"], session.line
+        self._reference = session.reference
         self._cleared = {"ended_at", "outcome"}
         self._set(fields)
         self.known = True
@@ -241,7 +318,7 @@ class _RedisSlot(CallSlot):
     def save(self, session: CallSession, *, now: float, outcome: str | None = None) -> None:
         fields = {
             "updated_at": repr(now),
-            "expires_at": repr(now + self._ttl),
+            "expires_at": repr(now + self._store.ttl),
             "state": session.state,
             "lang": session.lang,
         }
@@ -264,43 +341,54 @@ class _RedisSlot(CallSlot):
         # The commit script claims it only if no call has taken it meanwhile (else nothing is written).
         if reference in self._claimed:
             return False
-        with self._store.errors(f"look reference {reference} up"):
-            return not self._store.client.exists(self._keys.reference(reference))
+        store = self._store
+        with store.errors(f"look reference {reference} up"):
+            return not store.link.command("EXISTS", store.keys.reference(reference))
 
-    def writes(self, lock: str, now: float) -> _Writes:
-        """Everything buffered, in the order it is written (nothing: the lock is only freed)."""
-        out = _Writes(lock)
+    def commit(self, lock: str, token: str, now: float) -> tuple[list[str], list[EncodableT]]:
+        """The commit script's keys and arguments: everything buffered (with nothing buffered,
+        the script only frees the lock)."""
+        store, sid = self._store, self.call_sid
+        keys, keep = store.keys, store.record_ttl
+        line = self._line or ""
+        names = [lock, keys.record(sid), keys.session(sid), keys.events(sid), keys.recent, keys.live(line)]
         if not (self._fields or self._session_json or self._events):
-            return out
-        keys, sid, keep = self._keys, self.call_sid, self._record_ttl
-        record = keys.record(sid)
-        if self._cleared:
-            out.add("hdel", record, *self._cleared)
-        if self._fields:
-            out.add("hset", record, *(x for pair in self._fields.items() for x in pair))
-            out.add("expire", record, keep)
-        if self._session_json is not None:
-            out.add("set", keys.session(sid), self._session_json, "EX", self._ttl)
-        if self._events:
-            out.add("rpush", keys.events(sid), *self._events)
-            out.add("expire", keys.events(sid), keep)
-        for reference in self._released:
-            out.add("del", keys.reference(reference))
-        for reference in self._claimed:
-            out.add("claim", keys.reference(reference), keep)
-        if self._started is not None:
-            out.add("zadd", keys.recent, repr(self._started), sid)
-            out.add("zremrangebyscore", keys.recent, "-inf", repr(now - keep))
-        if "expires_at" in self._fields and self._record.get("line"):
-            live = keys.live(self._record["line"])
-            out.add("zadd", live, self._fields["expires_at"], sid)
-            out.add("zremrangebyscore", live, "-inf", f"({now!r}")
-        return out
+            return names, [token, sid, keep, "", store.ttl, "", "", "", "", 0, 0, 0, 0, 0]
+        names += [keys.reference(r) for r in self._claimed]
+        names += [keys.reference(r) for r in self._released]
+        items = [x for pair in self._fields.items() for x in pair]
+        live = self._fields.get("expires_at", "") if line else ""
+        args: list[EncodableT] = [
+            token,
+            sid,
+            keep,
+            self._session_json or "",
+            store.ttl,
+            live,
+            f"({now!r}",
+            self._new_start or "",
+            repr(now - keep),
+            len(self._cleared),
+            len(items),
+            len(self._events),
+            len(self._claimed),
+            len(self._released),
+            *self._cleared,
+            *items,
+            *self._events,
+        ]
+        return names, args
+
+    def seen(self) -> tuple[str, str] | None:
+        """The call's line and stored session ('' for none) once committed; None if no record."""
+        if not self.known or self._line is None:
+            return None
+        stored = self._session_json if self._session_json is not None else self._raw
+        return self._line, stored or ""
 
     def _set(self, fields: dict[str, str]) -> None:
         self._fields.update(fields)
         self._cleared -= fields.keys()
-        self._record = {**self._record, **fields}
 
 
 class _RedisPageSlot(PageCallSlot):
@@ -355,14 +443,12 @@ class RedisMembers:
         return count
 
     def _lookup(self, member_hash: str) -> str | None:
-        with self._store.errors("look a member up"):
-            with self._store.client.pipeline(transaction=False) as pipe:
-                pipe.hget(self._name, member_hash)
-                pipe.exists(self._name)
-                raw, exists = pipe.execute()
-            if raw is None and not exists:  # not a wrong ID: the directory itself is gone
+        store = self._store
+        with store.errors("look a member up"):
+            raw = store.link.run(_MEMBER, [self._name], [member_hash])
+            if raw == 0:  # not a wrong ID: the directory itself is gone
                 self._seed()
-                raw = self._store.client.hget(self._name, member_hash)
+                raw = store.link.command("HGET", self._name, member_hash)
         return _maybe_text(raw)
 
     def _seed(self) -> int:
@@ -430,10 +516,10 @@ class RedisStore(SessionStore):
                 f"IVR_REDIS_URL={self.url!r} is not a Redis URL ({exc}); "
                 "use redis://host:6379/0 (or rediss:// for TLS)"
             ) from exc
-        self._release = self._client.register_script(_RELEASE)
-        self._put_page = self._client.register_script(_PUT_PAGE)
-        self._commit = self._client.register_script(_COMMIT)
-        self._lock_read = self._client.register_script(_LOCK_AND_READ)
+        self._link = _Link(self._client)
+        self._lease_ms = int(lock_lease * 1000)
+        #: Each call's line and session as this process last saw them: end_call's guess.
+        self._seen: dict[str, tuple[str, str]] = {}
         #: A click holds its page call this long at most (it runs a few webhooks meanwhile).
         self.page_lock_lease = 30.0
         if isinstance(secret_key, str):
@@ -444,6 +530,10 @@ class RedisStore(SessionStore):
     @property
     def client(self) -> redis.Redis:
         return self._client
+
+    @property
+    def link(self) -> _Link:
+        return self._link
 
     @property
     def members(self) -> RedisMembers:
@@ -476,47 +566,12 @@ class RedisStore(SessionStore):
         except BaseException:
             self._unlock(lock, token, call_sid)
             raise
-        self._write(call_sid, slot.writes(lock, now), token, f"save call {call_sid} to")
-
-    def _lock_and_read(self, call_sid: str, lock: str, token: str, candidate: str = "") -> _Found:
-        """Take the call's lock and read its record and session (and whether reference
-        `candidate` is taken): one EVALSHA per try."""
-        deadline = time.monotonic() + self.lock_timeout
-        pause = 0.001
+        keys, args = slot.commit(lock, token, now)
         try:
-            while True:
-                keys = [
-                    lock,
-                    self.keys.record(call_sid),
-                    self.keys.session(call_sid),
-                    self.keys.reference(candidate),
-                ]
-                found = self._lock_read(keys=keys, args=[token, int(self.lock_lease * 1000)])
-                if found:
-                    flat, raw, taken = found
-                    record = {_text(k): _text(v) for k, v in zip(flat[::2], flat[1::2], strict=True)}
-                    return record, _maybe_text(raw) if record else None, bool(taken) or not candidate
-                if time.monotonic() > deadline:
-                    raise StoreError(
-                        f"call {call_sid} stayed locked by another request for {self.lock_timeout}s; "
-                        "a worker may be stuck. It frees itself after the lock lease "
-                        f"({self.lock_lease}s); retry then."
-                    )
-                time.sleep(pause * (0.5 + secrets.randbelow(1000) / 1000))
-                pause = min(pause * 2, 0.05)
+            done = self._link.run(_COMMIT, keys, args)
         except redis.RedisError as exc:
-            raise StoreError(
-                f"cannot lock call {call_sid} on Redis at {self.url}: {exc}. Start redis-server "
-                "there, or point IVR_REDIS_URL at one that runs."
-            ) from exc
-
-    def _write(self, call_sid: str, writes: _Writes, token: str, doing: str) -> None:
-        """Run the commit script: the writes, if the lock still holds `token`, and the unlock."""
-        try:
-            done = self._commit(keys=writes.keys, args=[token, call_sid, "".join(writes.spec), *writes.args])
-        except redis.RedisError as exc:
-            self._unlock(writes.keys[0], token, call_sid)
-            raise StoreError(f"cannot {doing} {self.url}: {exc}") from exc
+            self._unlock(lock, token, call_sid)
+            raise StoreError(f"cannot save call {call_sid} to {self.url}: {exc}") from exc
         if done == 0:
             raise StoreError(
                 f"call {call_sid} changed while this request held it past its lock lease "
@@ -528,33 +583,85 @@ class RedisStore(SessionStore):
                 f"call {call_sid}: its new reference number was taken by another call meanwhile; "
                 "nothing was written. Retry the request."
             )
+        seen = slot.seen()
+        if seen is not None:
+            if len(self._seen) >= _SEEN:
+                self._seen.clear()  # calls long over, mostly: a guess missed costs one trip
+            self._seen[call_sid] = seen
+
+    def _lock_and_read(self, call_sid: str, lock: str, token: str, candidate: str) -> _Found:
+        """Take the call's lock and read its record and session (and whether reference
+        `candidate` is taken): one EVALSHA per try."""
+        keys = [lock, self.keys.record(call_sid), self.keys.session(call_sid), self.keys.reference(candidate)]
+        args: list[EncodableT] = [token, self._lease_ms]
+        deadline = time.monotonic() + self.lock_timeout
+        pause = 0.001
+        try:
+            while True:
+                found, raw = self._link.run_then_get(_READ, keys, args, keys[2])
+                if found:
+                    return [*found[:5], raw, *found[5:]]
+                if time.monotonic() > deadline:
+                    raise self._held(call_sid)
+                time.sleep(pause * (0.5 + secrets.randbelow(1000) / 1000))
+                pause = min(pause * 2, 0.05)
+        except redis.RedisError as exc:
+            raise StoreError(
+                f"cannot lock call {call_sid} on Redis at {self.url}: {exc}. Start redis-server "
+                "there, or point IVR_REDIS_URL at one that runs."
+            ) from exc
+
+    def _held(self, call_sid: str) -> StoreError:
+        return StoreError(
+            f"call {call_sid} stayed locked by another request for {self.lock_timeout}s; "
+            "a worker may be stuck. It frees itself after the lock lease "
+            f"({self.lock_lease}s); retry then."
+        )
 
     def _unlock(self, lock: str, token: str, call_sid: str, what: str = "call") -> None:
         try:
-            self._release(keys=[lock], args=[token])
+            self._link.run(_RELEASE, [lock], [token])
         except redis.RedisError:  # the lease lapses by itself
             log.warning("could not release the lock of %s %s", what, call_sid)
 
     def end_call(self, call_sid: str, status: str, now: float, duration: int | None) -> bool:
-        keys = self.keys
-        lock, token = keys.lock(call_sid), secrets.token_hex(16)
-        record, raw, _ = self._lock_and_read(call_sid, lock, token)
-        writes = _Writes(lock)
-        if record:
-            fields = {"status": status, "ended_at": repr(now), "updated_at": repr(now)}
-            if "outcome" not in record:
-                fields["outcome"] = f"hung up in {record['state']}"
-            writes.add("hset", keys.record(call_sid), *(x for pair in fields.items() for x in pair))
-            if raw is not None:
-                ended = json.dumps(ended_session(json.loads(raw)))
-                writes.add("set", keys.session(call_sid), ended, "KEEPTTL")
-            line = record.get("line", "")
-            writes.add("zrem", keys.live(line), call_sid)
-            writes.add("zadd", keys.ended(line), repr(now), call_sid)
-            writes.add("expire", keys.ended(line), self.record_ttl)
-            writes.add("zremrangebyscore", keys.ended(line), "-inf", repr(now - self.record_ttl))
-        self._write(call_sid, writes, token, f"end call {call_sid} on")
-        return bool(record)
+        keys, keep = self.keys, self.record_ttl
+        guess = self._seen.pop(call_sid, None)
+        line, raw = guess if guess is not None else ("", "")
+        deadline = time.monotonic() + self.lock_timeout
+        pause = 0.001
+        with self.errors(f"end call {call_sid}"):
+            while True:
+                ended = json.dumps(ended_session(json.loads(raw))) if raw else ""
+                names = [
+                    keys.lock(call_sid),
+                    keys.record(call_sid),
+                    keys.session(call_sid),
+                    keys.live(line),
+                    keys.ended(line),
+                ]
+                args: list[EncodableT] = [
+                    raw,
+                    ended,
+                    line,
+                    status,
+                    repr(now),
+                    keep,
+                    repr(now - keep),
+                    call_sid,
+                    "0" if guess is None else "1",
+                ]
+                done = self._link.run(_END, names, args)
+                if done == 1 or done == 0:
+                    return bool(done)
+                if done == -1:  # a request holds the call: wait for it, as for its lock
+                    if time.monotonic() > deadline:
+                        raise self._held(call_sid)
+                    time.sleep(pause * (0.5 + secrets.randbelow(1000) / 1000))
+                    pause = min(pause * 2, 0.05)
+                    continue
+                line, raw = cast(list[str], done)  # not as guessed: close it as it is
+                guess = (line, raw)
 
     def get_call(self, call_sid: str) -> CallRecord | None:
         with self.errors(f"read call {call_sid}"), self._client.pipeline(transaction=True) as pipe:
@@ -638,7 +745,7 @@ class RedisStore(SessionStore):
             self.keys.all_pages(call.line),
         ]
         with self.errors(f"save page call {call.call_sid}"):
-            return bool(self._put_page(keys=keys, args=args))
+            return bool(self._link.run(_PUT_PAGE, keys, args))
 
     def drop_page_call(self, call_sid: str, line: str) -> None:
         with self.errors(f"drop page call {call_sid}"), self._client.pipeline(transaction=True) as pipe:
@@ -707,6 +814,7 @@ class RedisStore(SessionStore):
             return list(pipe.execute())
 
     def close(self) -> None:
+        self._link.close()
         self._client.close()
 
     def iter_raw_text(self) -> Iterator[str]:
@@ -764,17 +872,14 @@ class RedisStore(SessionStore):
     def count_failure(self, key: str, window: float, now: float) -> int:
         name = f"{self.keys.prefix}failures:{key}"
         member = f"{now!r}:{secrets.token_hex(4)}"
-        with self.errors(f"count a failure for {key[:12]}"), self._client.pipeline(transaction=True) as pipe:
-            pipe.zremrangebyscore(name, "-inf", now - window)
-            pipe.zadd(name, {member: now})
-            pipe.zcount(name, f"({now - window}", "+inf")
-            pipe.expire(name, max(int(window) + 1, 1))
-            return int(pipe.execute()[2])
+        args: list[EncodableT] = [repr(now - window), repr(now), member, max(int(window) + 1, 1)]
+        with self.errors(f"count a failure for {key[:12]}"):
+            return int(self._link.run(_COUNT_FAILURE, [name], args))
 
     def failures(self, key: str, window: float, now: float) -> int:
         name = f"{self.keys.prefix}failures:{key}"
         with self.errors(f"read the failure count for {key[:12]}"):
-            return int(self._client.zcount(name, f"({now - window}", now))
+            return int(self._link.command("ZCOUNT", name, f"({now - window!r}", repr(now)))
 
 
 def redact_url(url: str) -> str:
