@@ -8,6 +8,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from typing import Any
 
 from ivr.engine.call import CallSession
 from ivr.engine.members import check_hash, fixture_rows, id_hash
@@ -29,11 +30,17 @@ MEMORY = ":memory:"
 
 @dataclass
 class _Row:
-    """A call as kept: its record, its session as JSON (as the other stores keep it), its expiry."""
+    """A call as kept: its record, its session as a dict of plain values (as the other stores keep
+    it, less the JSON text: strings are shared, the one dict in it is copied), its expiry."""
 
     record: CallRecord
-    session: str | None
+    session: dict[str, Any] | None
     expires_at: float
+
+
+def _session(data: dict[str, Any]) -> CallSession:
+    """A request's own copy of a stored session (its one mutable field copied too)."""
+    return CallSession.from_dict({**data, "order_status": dict(data.get("order_status") or {})})
 
 
 class _MemorySlot(CallSlot):
@@ -48,7 +55,7 @@ class _MemorySlot(CallSlot):
         self.known = row is not None
         self.session = None
         if row is not None and row.session is not None and row.expires_at >= now:
-            self.session = CallSession.from_dict(json.loads(row.session))
+            self.session = _session(row.session)
 
     def create(self, session: CallSession, *, caller: str, now: float) -> None:
         old = self.row.record if self.row else None
@@ -75,7 +82,7 @@ class _MemorySlot(CallSlot):
         record.updated_at, record.state, record.lang = now, session.state, session.lang
         if outcome is not None:
             record.outcome = outcome
-        self.row.session = json.dumps(session.to_dict())
+        self.row.session = session.to_dict()  # a copy: the request's later changes stay its own
         self.row.expires_at = now + self._store.ttl
         self.session = session
 
@@ -187,7 +194,7 @@ class MemoryStore(SessionStore):
             if record.outcome is None:
                 record.outcome = f"hung up in {record.state}"
             if row.session is not None:
-                row.session = json.dumps(ended_session(json.loads(row.session)))
+                row.session = ended_session(row.session)
             return True
 
     def live_calls(self, line: str, now: float) -> list[CallRecord]:
@@ -279,7 +286,7 @@ class MemoryStore(SessionStore):
         for row in rows:
             yield json.dumps(row.record.to_dict())
             if row.session is not None:
-                yield row.session
+                yield json.dumps(row.session)
         for event in events:
             yield json.dumps(event.__dict__)
         for page in pages:
