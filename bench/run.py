@@ -59,6 +59,7 @@ import servers  # noqa: E402
 import static_app  # noqa: E402
 
 from app import create_app  # noqa: E402
+from ivr.qa.scenarios import load_paths  # noqa: E402
 from ivr.stores.memory_store import MEMORY, MemoryStore  # noqa: E402
 
 TOKEN = "bench-made-up-auth-token"  # not a real Twilio token: every request is signed with it
@@ -295,7 +296,7 @@ class Extras:
     servers: list[serverchoice.Cell] = field(default_factory=list)
     scale: list[scaleout.ScaleRun] = field(default_factory=list)
     footprint: list[footprint.Footprint] = field(default_factory=list)
-    jobs: tuple[float, float, int] | None = None  # `ivr test` serial s, across cores s, jobs
+    jobs: tuple[float, float, int, int] | None = None  # `ivr test` serial s, cores s, jobs, scenarios
 
 
 def new_call_rounds(workdir: Path, options: argparse.Namespace) -> dict[str, list[loadgen.LoadResult]]:
@@ -337,16 +338,52 @@ def new_call_rounds(workdir: Path, options: argparse.Namespace) -> dict[str, lis
     return out
 
 
-def ivr_test_jobs(workdir: Path) -> tuple[float, float, int] | None:
-    """Wall seconds of `ivr test scenarios/` serially and across every core; None without --jobs."""
+def jobs_suite(workdir: Path, copies: int = 10) -> tuple[Path, int]:
+    """A QA-sized suite: scenarios/ and the crawl's scenarios of every line, `copies` times over.
+
+    Each copy of a file calls from a number of its own (a `from:` added where the file has
+    none), as a suite written by many testers would: one shared number would have the app lock
+    it out after five wrong member IDs, whatever the jobs. Returns the folder and its scenarios.
+    """
+    exe = Path(sys.executable).with_name("ivr")
+    base = workdir / "jobs-base"
+    shutil.copytree(ROOT / "scenarios", base / "ours")
+    for line in ("main", "specialty", "tty"):
+        subprocess.run(
+            [str(exe), "crawl", "--line", line, "--write-scenarios", str(base / f"crawl-{line}")],
+            cwd=ROOT,
+            env=servers.clean_env({}),
+            capture_output=True,
+            check=True,
+        )
+    files = sorted(base.rglob("*.yaml"))
+    suite = workdir / "jobs-suite"
+    number = 0
+    for copy in range(copies):
+        for path in files:
+            number += 1
+            text = path.read_text(encoding="utf-8")
+            if not any(line.startswith("from:") for line in text.splitlines()):
+                text = f'from: "+1555{number:07d}"\n' + text
+            target = suite / f"copy{copy:02d}" / path.relative_to(base)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text, encoding="utf-8")
+    scenarios = sum(len(s.scenarios) for s in load_paths([suite]))
+    return suite, scenarios
+
+
+def ivr_test_jobs(workdir: Path) -> tuple[float, float, int, int] | None:
+    """Wall seconds of `ivr test` on a QA-sized suite serially and across every core (None
+    without --jobs), and the suite's size."""
     exe = Path(sys.executable).with_name("ivr")
     jobs = len(os.sched_getaffinity(0))
-    env = {**servers.clean_env({}), "IVR_DATABASE": str(workdir / "jobs.sqlite3")}
+    suite, scenarios = jobs_suite(workdir)
+    env = servers.clean_env({})
     times = []
     for n in (1, jobs):
         started = time.perf_counter()
         done = subprocess.run(
-            [str(exe), "test", str(ROOT / "scenarios"), "--jobs", str(n)],
+            [str(exe), "test", str(suite), "--jobs", str(n)],
             cwd=ROOT,
             env=env,
             capture_output=True,
@@ -354,8 +391,10 @@ def ivr_test_jobs(workdir: Path) -> tuple[float, float, int] | None:
         )
         if done.returncode == 2 and "--jobs" in done.stderr:
             return None  # this checkout's `ivr test` has no --jobs
+        if done.returncode != 0:
+            raise AssertionError(f"ivr test --jobs {n} failed: {done.stdout[-2000:]}{done.stderr[-2000:]}")
         times.append(time.perf_counter() - started)
-    return times[0], times[1], jobs
+    return times[0], times[1], jobs, scenarios
 
 
 def extras(workdir: Path, options: argparse.Namespace) -> Extras:
@@ -569,11 +608,11 @@ def target_rows(by_key: dict[str, Backend], figures: InProcess, extra: Extras) -
         )
     )
     if extra.jobs is not None:
-        serial, parallel, jobs = extra.jobs
+        serial, parallel, jobs, count = extra.jobs
         rows.append(
             _row(
                 "`ivr test` uses every core (`--jobs`)",
-                f"scenarios/ in {parallel:.1f} s with {jobs} jobs vs {serial:.1f} s with 1: "
+                f"{count:,} scenarios in {parallel:.1f} s with {jobs} jobs vs {serial:.1f} s with 1: "
                 f"{serial / parallel:.2f}×",
                 _verdict(jobs > 1 and serial / parallel > 1.2),
             )

@@ -14,7 +14,8 @@ from click.testing import CliRunner, Result
 from flask import Flask, Response, request
 
 from ivr.cli import main
-from ivr.qa.scenarios import FilePool, by_file, load_paths
+from ivr.qa.scenarios import PARALLEL_FROM, FilePool, by_file, default_jobs, load_paths
+from ivr.qa.scenarios.jobs import cores
 
 NO_TWILIO = {"TWILIO_AUTH_TOKEN": None, "TWILIO_WEBHOOK_SHARED_KEY": None, "IVR_NOW": None}
 FAILING = """\
@@ -93,10 +94,32 @@ def test_one_job_runs_in_this_process(suite: Path, monkeypatch: pytest.MonkeyPat
     assert "4 scenarios: 3 passed, 1 failed" in result.stdout
 
 
+def test_a_small_suite_runs_in_one_process_unless_jobs_are_asked_for(
+    suite: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started: list[int] = []
+
+    class Pool(FilePool):  # the real pool, which notes how many processes a run asks for
+        def __init__(self, open_target: Any, jobs: int) -> None:
+            started.append(jobs)
+            super().__init__(open_target, jobs)
+
+    monkeypatch.setattr("ivr.commands.test_cmd.FilePool", Pool)
+    assert "4 scenarios: 3 passed, 1 failed" in _invoke(str(suite)).stdout  # 4 < PARALLEL_FROM
+    assert started == []
+    assert "4 scenarios: 3 passed, 1 failed" in _invoke(str(suite), "-j", "2").stdout
+    assert started == [2]
+
+
+def test_a_large_suite_uses_every_core_by_default() -> None:
+    assert default_jobs(PARALLEL_FROM - 1) == 1
+    assert default_jobs(PARALLEL_FROM) == cores() >= 1
+
+
 def test_the_help_names_the_option() -> None:
     text = " ".join(_invoke("--help").stdout.split())
     assert "-j, --jobs INTEGER RANGE Processes running scenario files at once" in text
-    assert "[default: (one per core); x>=1]" in text
+    assert "[default: (one per core from 200 scenarios, else 1); x>=1]" in text
     assert "ivr test scenarios --jobs 4" in text
 
 

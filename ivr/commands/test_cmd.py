@@ -6,7 +6,6 @@ import dataclasses
 import importlib
 import os
 import sys
-import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import partial
@@ -29,7 +28,7 @@ from ivr import (
     run_scenarios,
 )
 
-from ..qa.scenarios import FilePool, by_file, default_jobs
+from ..qa.scenarios import PARALLEL_FROM, FilePool, by_file, default_jobs
 from ..sim import Transcript
 from .target import FIELDS_META, NUMBER_META, Target, fixed_clock, open_target, target_options
 
@@ -54,7 +53,7 @@ EXIT_FAILED, EXIT_BAD_FILE = 1, 2
     "--jobs",
     type=click.IntRange(min=1),
     default=None,
-    show_default="one per core",
+    show_default=f"one per core from {PARALLEL_FROM} scenarios, else 1",
     help="Processes running scenario files at once; -j 1 places every call in this process.",
 )
 @click.option(
@@ -122,11 +121,11 @@ def test_cmd(
     if not scenarios:
         click.echo(f"error: no scenario name or tag contains {expression!r}", err=True)
         raise click.exceptions.Exit(EXIT_BAD_FILE)
-    jobs = min(jobs or default_jobs(), len(by_file(scenarios)))
-    if jobs > 1 and url is None and database is None:
-        # One database for the run, as in one process: the app keeps what it learns of a
-        # caller (failed attempts, say) across calls, whichever process places them.
-        database = str(Path(tempfile.mkdtemp(prefix="ivr-sim-")) / "ivr.sqlite3")
+    jobs = min(jobs or default_jobs(len(scenarios)), len(by_file(scenarios)))
+    # Each process keeps its own calls in memory (one shared SQLite file only when --database
+    # names it): a shared file's write lock, handed between processes, cost more than the
+    # second core gave. What the app remembers of a caller across calls (failed identity
+    # checks) is then each process's own, as it is for calls placed at once on threads.
     with _pool(jobs, url, app_spec, database) as pool:
         # Opened after the pool's processes started: they open targets of their own.
         target = open_target(url, app_spec, database)

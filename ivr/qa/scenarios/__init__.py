@@ -1,6 +1,6 @@
 """Scenario files (docs/scenarios.md): load them, run them as simulated calls, report the results."""
 
-from ivr.qa.scenarios.jobs import FilePool, by_file, default_jobs
+from ivr.qa.scenarios.jobs import PARALLEL_FROM, FilePool, by_file, default_jobs
 from ivr.qa.scenarios.junit import junit_xml
 from ivr.qa.scenarios.loader import ScenarioError, ScenarioErrors, load_paths, load_scenario, scenario_files
 from ivr.qa.scenarios.model import Check, ExpectedOutcome, Scenario, ScenarioStep, Suite
@@ -29,6 +29,7 @@ __all__ = [
     "Suite",
     "by_file",
     "default_jobs",
+    "PARALLEL_FROM",
     "junit_xml",
     "load_paths",
     "load_scenario",

@@ -116,9 +116,20 @@ def _run(scenarios: list[Scenario], workers: int, signer: Signer | None) -> list
     return run_scenarios(scenarios, _target, workers=workers, signer=signer)
 
 
-def default_jobs() -> int:
-    """One process per core this process may use."""
+#: Scenarios from which a run spreads over every core by default. A process costs ~0.3 s to
+#: start (an app of its own, the shared database) and a scenario ~6 ms in-process, so a smaller
+#: suite ends sooner in one process: bench/run.py measures both sides of it.
+PARALLEL_FROM = 200
+
+
+def cores() -> int:
+    """The cores this process may use."""
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except (AttributeError, OSError):
         return max(1, multiprocessing.cpu_count())
+
+
+def default_jobs(scenarios: int) -> int:
+    """One process per core for a suite of PARALLEL_FROM scenarios or more, else one."""
+    return cores() if scenarios >= PARALLEL_FROM else 1
