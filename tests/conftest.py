@@ -190,3 +190,30 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     skipped = _skipped_in_ci(config)
     if skipped:
         terminalreporter.write_line(f"CI: {skipped} test(s) skipped; a skip in CI fails the run", red=True)
+
+
+#: The files that take longest (mostly waiting on servers, browsers and sleeps), slowest first:
+#: they start first, so under pytest-xdist none of them is left running alone at the end.
+SLOW_FIRST = (
+    "test_trainer_views.py",
+    "test_hardening_server.py",
+    "test_trainer_page.py",
+    "test_store_reliability.py",
+    "test_locust_load.py",
+    "test_members_directory.py",
+    "test_trainer_security.py",
+    "test_fuzz_volume.py",
+    "test_classroom_live.py",
+    "test_store_outage.py",
+    "test_load_gunicorn.py",
+    "test_page_calls_shared.py",
+    "test_trainer_api.py",
+    "test_lint.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The slow files first (SLOW_FIRST), then the rest in their own order; tests keep their
+    order within a file."""
+    rank = {name: n for n, name in enumerate(SLOW_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))

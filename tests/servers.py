@@ -106,12 +106,45 @@ class Gunicorn:
         """How many workers have booted so far (gunicorn logs each one)."""
         return self.text().count("Booting worker with pid")
 
+    def _heartbeats(self) -> list[float] | None:
+        """The mtime of each live worker's heartbeat file (gunicorn's WorkerTmp, unlinked but
+        open in the master), or None if they cannot be seen. A worker stamps its file with
+        time.monotonic() only from its run loop, after the app has loaded: a small mtime is a
+        worker that booted; a wall-clock one (the file's creation) a worker still loading."""
+        stamps: list[float] = []
+        fds = Path(f"/proc/{self.proc.pid}/fd")
+        try:
+            for fd in fds.iterdir():
+                try:
+                    if os.readlink(fd).rpartition("/")[2].startswith("wgunicorn-"):
+                        stamps.append(fd.stat().st_mtime)
+                except OSError:
+                    continue  # closed meanwhile: a worker that has just exited
+        except OSError:
+            return None
+        return stamps
+
+    def ready_workers(self) -> int | None:
+        """How many workers are serving (their app loaded), if every live worker is; else None."""
+        stamps = self._heartbeats()
+        if not stamps:
+            return None
+        loaded = [s for s in stamps if s < 1e9]  # monotonic (seconds since boot), not the epoch
+        return len(loaded) if len(loaded) == len(stamps) else None
+
     def wait_for_workers(self, count: int, timeout: float = 30) -> None:
-        """Until `count` workers have booted (or gunicorn exited), then a moment for them to fail."""
+        """Until `count` workers have booted and every live worker has loaded the app (or
+        gunicorn exited: a worker that cannot boot takes the master down with it)."""
         deadline = time.monotonic() + timeout
         while self.booted() < count and self.proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.05)
-        time.sleep(1.5)  # a worker that cannot boot exits within this, and the master with it
+        if self._heartbeats() is None:  # no /proc: a moment for a worker that cannot boot to fail
+            time.sleep(1.5)
+            return
+        while self.proc.poll() is None and time.monotonic() < deadline:
+            if self.ready_workers() == self.workers:
+                return
+            time.sleep(0.05)
 
     def get(self, path: str) -> tuple[int, bytes]:
         try:
@@ -127,8 +160,11 @@ class Gunicorn:
         self.wait_for_workers(before + self.workers)
 
     def stop(self) -> None:
+        """A quick shutdown (SIGINT: gunicorn's workers exit at once, open streams and all);
+        a graceful one (SIGTERM) waits up to a second per idle worker, and an open event
+        stream's lifetime per busy one, which no test here is about."""
         if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
+            os.killpg(self.proc.pid, signal.SIGINT)
             try:
                 self.proc.wait(20)
             except subprocess.TimeoutExpired:

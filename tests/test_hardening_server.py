@@ -1,6 +1,7 @@
 """The production server under attack and fault, with real processes (issue 12, items 3 and 8).
 
-Gunicorn runs with the repo's gunicorn.conf.py, on a real SQLite file, signatures on; the
+Gunicorn runs with the repo's gunicorn.conf.py, on a real SQLite file, signatures on (one
+worker where a test is about what a request gets, not about workers sharing the load); the
 attacks are real sockets (slow headers, forged forwarded headers, chunked bodies) and the faults
 real processes (another process holding the SQLite write lock or the writers' flock). No
 assertion times anything: each request only has to be answered within a generous bound (Twilio
@@ -117,7 +118,7 @@ def test_fifty_slow_clients_leave_healthz_and_a_signed_webhook_answering(tmp_pat
 
 def test_without_trust_proxy_gunicorn_ignores_forwarded_proto_from_loopback(tmp_path: Path) -> None:
     forged = {"X-Forwarded-Proto": "https", "X-Forwarded-Ssl": "on"}
-    with gunicorn(_settings(tmp_path, IVR_TRUST_PROXY="0"), tmp_path) as server:
+    with gunicorn(_settings(tmp_path, IVR_TRUST_PROXY="0"), tmp_path, workers=1) as server:
         fields = {"CallSid": _sid(), "To": MAIN}
         as_https = server.url.replace("http://", "https://") + "/voice"
         # Signed for https: valid only if the forged header made the request look like https.
@@ -127,7 +128,7 @@ def test_without_trust_proxy_gunicorn_ignores_forwarded_proto_from_loopback(tmp_
 
 def test_with_trust_proxy_the_app_honours_forwarded_proto(tmp_path: Path) -> None:
     proxied = {"X-Forwarded-Proto": "https"}
-    with gunicorn(_settings(tmp_path, IVR_TRUST_PROXY="1"), tmp_path) as server:
+    with gunicorn(_settings(tmp_path, IVR_TRUST_PROXY="1"), tmp_path, workers=1) as server:
         fields = {"CallSid": _sid(), "To": MAIN}
         as_https = server.url.replace("http://", "https://") + "/voice"
         assert _post(server.url, "/voice", fields, signed_url=as_https, headers=proxied)[2] == "main_menu"
@@ -139,7 +140,7 @@ def test_with_trust_proxy_the_app_honours_forwarded_proto(tmp_path: Path) -> Non
 
 def test_long_call_sids_are_refused_whole_never_cut_into_one_session(tmp_path: Path) -> None:
     shared = "CA" + "ab" * 31  # 64 characters: the old cut
-    with gunicorn(_settings(tmp_path), tmp_path) as server:
+    with gunicorn(_settings(tmp_path), tmp_path, workers=1) as server:
         for sid in (shared + "1", shared + "2", "CA" + "AB" * 16, "CAkill"):
             status, root, state = _dial(server, sid)
             assert (status, state) == (400, None), sid
@@ -155,7 +156,7 @@ def test_long_call_sids_are_refused_whole_never_cut_into_one_session(tmp_path: P
 
 @pytest.mark.parametrize("now", ["9999-12-31T23:59:59-12:00", "0001-01-01T00:00:00+14:00"])
 def test_a_simulated_clock_out_of_range_is_a_400_that_says_why(tmp_path: Path, now: str) -> None:
-    with gunicorn(_settings(tmp_path), tmp_path) as server:
+    with gunicorn(_settings(tmp_path), tmp_path, workers=1) as server:
         status, root, state = _dial(server, SimulatedNow=now)
         assert (status, state) == (400, None), server.text()[-3000:]
         assert _says(root) == [
@@ -169,7 +170,7 @@ def test_a_simulated_clock_out_of_range_is_a_400_that_says_why(tmp_path: Path, n
 def test_a_trainer_clock_out_of_range_is_a_400_that_says_why(tmp_path: Path) -> None:
     settings = {**_settings(tmp_path), "IVR_TRAINER": "1"}
     del settings["TWILIO_AUTH_TOKEN"]  # a local trainer, no password
-    with gunicorn(settings, tmp_path) as server:
+    with gunicorn(settings, tmp_path, workers=1) as server:
         # As the page does: its session cookie, and its CSRF token when it has one.
         browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())
         with browser.open(server.url + "/", timeout=BOUND) as page:
@@ -208,7 +209,7 @@ def _chunked(server: Gunicorn, fields: dict[str, str]) -> int:
 
 
 def test_a_chunked_body_over_64_kib_is_413_and_a_small_one_is_served(tmp_path: Path) -> None:
-    with gunicorn(_settings(tmp_path), tmp_path) as server:
+    with gunicorn(_settings(tmp_path), tmp_path, workers=1) as server:
         call = {"CallSid": _sid(), "To": MAIN, "From": "+15551230000"}
         assert _chunked(server, {**call, "SpeechResult": "a" * (70 * 1024)}) == 413
         assert _chunked(server, {**call, "SpeechResult": "billing"}) == 200

@@ -181,7 +181,10 @@ def _press_nines(settings: dict[str, Any], sid: str, action: str, times: int, st
 
 
 def _run_processes(target: Callable[..., None], args: tuple[Any, ...], count: int) -> list[Any]:
-    ctx = multiprocessing.get_context("spawn")
+    # Fresh processes (no state forked from a threaded test process), forked from a server that
+    # imported this module once: each still builds its own store or app, without re-importing.
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload([__name__])
     start, out = ctx.Barrier(count), ctx.Queue()
     procs = [ctx.Process(target=target, args=(*args, start, out)) for _ in range(count)]
     for p in procs:
