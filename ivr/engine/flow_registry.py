@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 from dataclasses import dataclass
@@ -60,6 +61,24 @@ def load_all(flows_dir: Path) -> dict[str, FlowMachine]:
     return machines
 
 
+def shared_flows(flows_dir: Path) -> dict[str, FlowMachine]:
+    """`load_all`, built once per process for as long as the files' bytes stay the same.
+
+    Every engine of a process (an app per test, per simulated run, per gunicorn worker) gets
+    the same machines: one machine per flow per process, and ~30 ms less to build an app. The
+    key is the files' contents, so an edited flow is loaded afresh and a broken one is never
+    kept (an error is raised each time).
+    """
+    files = sorted(flows_dir.glob("*.yaml"))
+    key = tuple((p.name, hashlib.sha256(p.read_bytes()).digest()) for p in files)
+    return dict(_loaded(flows_dir.resolve(), key))
+
+
+@lru_cache(maxsize=16)
+def _loaded(flows_dir: Path, key: tuple[tuple[str, bytes], ...]) -> dict[str, FlowMachine]:
+    return load_all(flows_dir)
+
+
 @lru_cache(maxsize=8)
 def shipped_numbers(flows_dir: Path = FLOWS_DIR) -> dict[str, str]:
     """Line name -> the first number its flow file lists (the default for tools and scenarios)."""
@@ -109,7 +128,7 @@ class FlowRegistry:
         return dict(self._numbers)
 
     def _build(self) -> tuple[dict[str, Line], dict[str, str], str]:
-        machines = load_all(self.config.flows_dir)
+        machines = shared_flows(self.config.flows_dir)
         default = self.config.default_line
         if default is None:
             default = "main" if "main" in machines or len(machines) != 1 else next(iter(machines))
