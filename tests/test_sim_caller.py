@@ -19,6 +19,7 @@ from werkzeug.serving import make_server
 
 from ivr.sim import (
     Heard,
+    HttpReply,
     HttpTransport,
     Outcome,
     SimulatedCall,
@@ -790,3 +791,166 @@ def test_escaped_action_round_trips_with_a_valid_signature(serve: Serve, over: s
     (got,) = app.to("/got")
     assert got.query == ESCAPED_ACTION.partition("?")[2]  # every escape kept as written
     assert got.args == {"name": "Jürgen & co/x", "empty": "", "plus": "a+b"}
+
+
+# -- what the caller keeps between steps: the same requests, the same transcript ----------------
+
+
+class _Answers:
+    """A transport answering each request with the next of `bodies` (TwiML), keeping what was sent."""
+
+    def __init__(self, *bodies: str) -> None:
+        self.bodies = list(bodies)
+        self.sent: list[tuple[str, dict[str, str], dict[str, str]]] = []
+
+    def request(self, method: str, url: str, fields: Any, headers: Any) -> HttpReply:
+        self.sent.append((url, dict(fields), dict(headers)))
+        return HttpReply(
+            200, {"content-type": "text/xml"}, self.bodies.pop(0) if self.bodies else "<Response/>"
+        )
+
+
+def _gather(say: str) -> str:
+    return f'<Response><Gather action="/next" numDigits="1">{say}</Gather></Response>'
+
+
+def test_verbs_seen_before_are_heard_as_written_not_as_cached() -> None:
+    """What a verb sounds like is kept per verb: the same words with another voice, language or
+    loop, or SSML inside, are heard as that document says (no stale transcript)."""
+    plain = '<Say voice="Polly.Joanna" language="en-US">Press one.</Say>'
+    other = '<Say voice="Polly.Lupe" language="es-US">Press one.</Say>'
+    twice = '<Say loop="2" voice="Polly.Joanna" language="en-US">Press one.</Say>'
+    digits = '<Say language="en-US">Ref <say-as interpret-as="digits">{}</say-as>.</Say>'
+    answers = _Answers(
+        _gather(plain), _gather(other), _gather(twice), _gather(digits.format(12)), _gather(digits.format(34))
+    )
+    call = SimulatedCall(answers, LINE, status_callback=None).dial()
+    heard = [call.heard_items]
+    for _ in range(4):
+        heard.append(call.press("1").heard_items)
+
+    assert heard == [
+        [Heard("say", "Press one.", "Polly.Joanna", "en-US")],
+        [Heard("say", "Press one.", "Polly.Lupe", "es-US")],
+        [Heard("say", "Press one.", "Polly.Joanna", "en-US")] * 2,
+        [Heard("say", "Ref 1 2.", None, "en-US")],
+        [Heard("say", "Ref 3 4.", None, "en-US")],
+    ]
+    assert [s.heard for s in call.transcript.steps] == heard
+
+
+def test_what_verbs_sound_like_is_kept_within_bounds() -> None:
+    from ivr.sim import caller
+
+    for n in range(caller._MAX_HEARD + 10):
+        body = f"<Response><Say>Number {n}.</Say><Hangup/></Response>"
+        call = SimulatedCall(_Answers(body), LINE, status_callback=None, validate=False).dial()
+        assert call.heard_all == [Heard("say", f"Number {n}.")]
+        assert len(caller._HEARD) <= caller._MAX_HEARD
+
+
+def test_each_request_gets_its_own_fields_and_headers() -> None:
+    """Fields built once per call still reach each request as a dict of its own, with the call's
+    CallStatus, the step's input and a new idempotency token."""
+    answers = _Answers(_gather("<Say>Hi.</Say>"), _gather("<Say>Again.</Say>"))
+    call = SimulatedCall(answers, LINE, call_sid=SID, status_callback="/status", caller=CALLER).dial()
+    call.press("7")
+    call.hangup()
+
+    (voice, voice_fields, voice_headers), (action, action_fields, action_headers), status = answers.sent
+    assert voice_fields == call_fields("ringing")
+    assert action_fields == {**call_fields("in-progress"), "Digits": "7"}
+    order = [
+        "CallSid",
+        "AccountSid",
+        "From",
+        "To",
+        "Caller",
+        "Called",
+        "CallStatus",
+        "Direction",
+        "ApiVersion",
+    ]
+    assert list(action_fields) == [*order, *geographic(CALLER, LINE, {}), "Digits"]  # as Twilio's
+    assert status[1]["CallStatus"] == "completed"
+    assert call.transcript.steps[0].fields is not call.transcript.steps[1].fields
+    tokens = {h["I-Twilio-Idempotency-Token"] for _, _, h in answers.sent}
+    assert len(tokens) == 3 and all(len(t) == 32 and int(t, 16) >= 0 for t in tokens)
+    assert call._fields() == call_fields("completed")
+    assert len(call.call_sid) == 34 and SimulatedCall(answers, LINE).call_sid.startswith("CA")
+
+
+def test_status_timestamp_is_the_current_second(monkeypatch: pytest.MonkeyPatch) -> None:
+    from datetime import UTC, datetime
+    from email.utils import format_datetime
+
+    from ivr.sim import caller
+
+    now = [datetime(2026, 3, 1, 9, 59, 59, 999_999, tzinfo=UTC)]
+
+    class Clock(datetime):
+        @classmethod
+        def now(cls, tz: Any = None) -> Any:
+            return now[0]
+
+    monkeypatch.setattr(caller, "datetime", Clock)
+    stamps = []
+    for moment in (
+        now[0],
+        datetime(2026, 3, 1, 10, 0, 0, 1, tzinfo=UTC),
+        datetime(2026, 3, 1, 10, 0, 0, 900_000, tzinfo=UTC),
+    ):
+        now[0] = moment
+        stamps.append(caller._timestamp())
+        assert stamps[-1] == format_datetime(moment)
+    assert stamps[0] != stamps[1] == stamps[2]
+
+
+@pytest.mark.parametrize("algorithm", ["HMAC_SHA1", "HMAC_SHA256", "hmac_sha256"])
+def test_signatures_are_twilios(algorithm: str) -> None:
+    """signing.signature computes what twilio's RequestValidator computes."""
+    from ivr.sim.signing import signature
+
+    cases: list[dict[str, str]] = [
+        {},
+        {"CallSid": SID, "Digits": "1 2&=+%é", "SpeechResult": "¿qué? 😀", "": "", "a": "b"},
+        {"Z": "1", "a": "2", "B": "3", "_": "4", "é": "5"},
+        call_fields("ringing"),
+    ]
+    for fields in cases:
+        for url in ("http://localhost/voice", "https://x.example/a%20b?q=1&r=é"):
+            assert signature(TOKEN, url, fields, algorithm) == RequestValidator(TOKEN).compute_signature(
+                url, fields, algorithm
+            )
+
+
+def test_signatures_of_other_fields_and_algorithms_are_twilios_too() -> None:
+    from ivr.sim.signing import signature
+
+    with pytest.raises(ValueError, match="Unsupported webhook signature algorithm"):
+        signature(TOKEN, LOCAL, {"A": "1"}, "HMAC_MD5")
+    with pytest.raises(ValueError, match="Unsupported webhook signature algorithm"):
+        RequestValidator(TOKEN).compute_signature(LOCAL, {"A": "1"}, "HMAC_MD5")
+    with pytest.raises(TypeError):
+        signature(TOKEN, LOCAL, {"A": 1})  # type: ignore[dict-item]
+
+
+def test_overrides_take_the_place_of_the_fields_they_change() -> None:
+    """The constant fields are shared between calls between the same numbers; a call's
+    overrides still change them in place (CallSid first), and only for that call."""
+    overrides = {"call_sid": "CA" + "9" * 32, "from_city": "Springfield", "Direction": "outbound-api"}
+    changed = SimulatedCall(_Answers(), LINE, call_sid=SID, caller=CALLER, fields=overrides)
+    plain = SimulatedCall(_Answers(), LINE, call_sid=SID, caller=CALLER)
+    expected = {
+        **call_fields("ringing"),
+        "CallSid": "CA" + "9" * 32,
+        "FromCity": "Springfield",
+        "CallerCity": "Springfield",
+        "Direction": "outbound-api",
+    }
+    for _ in range(2):
+        assert changed._fields() == expected
+        assert list(changed._fields())[:2] == ["CallSid", "AccountSid"]
+        assert plain._fields() == call_fields("ringing")
+    changed.to = "+442071234567"  # changed after the call was set up: built again
+    assert changed._fields()["ToCountry"] == "GB"

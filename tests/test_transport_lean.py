@@ -118,6 +118,34 @@ def test_the_encoded_fields_of_one_request_do_not_leak_into_the_next() -> None:
     assert [e["wsgi.input"] for e in seen] == [b"Digits=1&CallSid=CA1", b"Digits=2&CallSid=CA1"]
 
 
+@pytest.mark.parametrize("sent", [r for _, r in REQUESTS], ids=_IDS)
+def test_a_request_sent_again_gets_the_same_environ(sent: Request) -> None:
+    """The second time every field is already encoded (the fields kept): the same body."""
+    lean: list[dict[str, Any]] = []
+    reference: list[dict[str, Any]] = []
+    transport = WsgiTransport(_recorder(lean))
+    for _ in range(2):
+        _send(transport, sent)
+        _send(WerkzeugTransport(_recorder(reference)), sent)
+    assert lean == reference
+    assert lean[0] == lean[1]
+
+
+def test_fields_not_seen_yet_among_fields_seen_keep_their_order() -> None:
+    seen: list[dict[str, Any]] = []
+    transport = WsgiTransport(_recorder(seen))
+    transport.request("POST", "http://localhost/voice", {"A": "1", "B": "2"}, {})
+    transport.request("POST", "http://localhost/voice", {"A": "1", "New": "x y", "B": "2"}, {})
+    transport.request("POST", "http://localhost/voice", {"A": "1", "Odd": 3, "B": "2"}, {})  # type: ignore[dict-item]
+    assert [e["wsgi.input"] for e in seen] == [b"A=1&B=2", b"A=1&New=x+y&B=2", b"A=1&Odd=3&B=2"]
+
+
+def test_status_codes_of_status_lines() -> None:
+    from ivr.sim.wsgi import _status_code
+
+    assert [_status_code(s) for s in ("200 OK", "200 OK", " 404 NOT FOUND", "x", "")] == [200, 200, 404, 0, 0]
+
+
 def _echo_app() -> Flask:
     """A Flask app that answers with what it saw of the request."""
     app = Flask(__name__)

@@ -14,12 +14,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from functools import lru_cache
+from types import MappingProxyType
 from urllib.parse import urljoin, urlsplit
 from xml.etree import ElementTree
 
 from ivr.engine.errors import IvrError
 from ivr.engine.flow import PHONE_KEYS
-from ivr.engine.ssml import Spoken, spoken
+from ivr.engine.ssml import spoken
 from ivr.sim.signing import Signer
 from ivr.sim.twiml_rules import SIMULATED
 from ivr.sim.twiml_rules import problems as twiml_problems
@@ -72,7 +73,27 @@ os.register_at_fork(after_in_child=lambda: _tokens.seed(secrets.randbits(128))) 
 
 
 def _idempotency_token() -> str:
-    return f"{_tokens.getrandbits(128):032x}"
+    return _tokens.getrandbits(128).to_bytes(16).hex()  # 32 hex digits, as f"{n:032x}"
+
+
+#: The last status callback Timestamp: (the second, as Twilio's RFC 2822 date). Formatting a date
+#: costs more than the rest of a callback's fields; it changes once a second.
+_stamp: tuple[datetime, str] = (datetime.min.replace(tzinfo=UTC), "")
+
+
+def _timestamp() -> str:
+    """`format_datetime(datetime.now(UTC))`, formatted again only when the second changes."""
+    global _stamp
+    now = datetime.now(UTC)
+    second = now.replace(microsecond=0)
+    cached = _stamp
+    if cached[0] != second:
+        cached = _stamp = (second, format_datetime(now))
+    return cached[1]
+
+
+#: No extra request fields (a default that cannot be changed).
+_NO_FIELDS: Mapping[str, str] = MappingProxyType({})
 
 
 class SimulationError(IvrError):
@@ -150,7 +171,7 @@ class SimulatedCall:
         # Twilio signs with the auth token, or with a shared key when a Webhook Rule says so.
         self._signer = Signer(auth_token) if auth_token else signer
         self.account_sid = account_sid
-        self.call_sid = call_sid or "CA" + secrets.token_hex(16)
+        self.call_sid = call_sid or "CA" + _idempotency_token()  # unique, as the tokens are
         self.validate = validate
         # Our app (not Twilio) reads SimulatedNow on the first request: a clock for this call.
         self.simulated_now = simulated_now
@@ -435,9 +456,11 @@ class SimulatedCall:
         (301, 302, 303, 307) is requested again with the same method and the call's fields,
         signed for the new URL; each hop is a step of its own.
         """
-        base = {**self._fields(), **extra}
+        base = self._fields(extra)
         for hop in range(MAX_HTTP_REDIRECTS + 1):
-            step, reply, code = self._send_once(kind, method, url, base, shown)
+            # Each hop's step keeps the fields it sent: the first takes `base`, the others a copy.
+            fields = base if hop == 0 else dict(base)
+            step, reply, code = self._send_once(kind, method, url, fields, shown)
             if reply is None or not 300 <= reply.status < 400 or kind == "status":
                 return step, code
             location = reply.headers.get("location")
@@ -453,9 +476,9 @@ class SimulatedCall:
         raise AssertionError("unreachable")  # the loop returns
 
     def _send_once(
-        self, kind: str, method: str, url: str, base: dict[str, str], shown: str | None
+        self, kind: str, method: str, url: str, fields: dict[str, str], shown: str | None
     ) -> tuple[Step, HttpReply | None, str | None]:
-        fields = dict(base)
+        """Send one request with `fields` (kept by its step, so not to be changed after)."""
         if method == "GET":
             url, fields = url_with_query(url, fields), {}
         headers = {"I-Twilio-Idempotency-Token": _idempotency_token(), "User-Agent": "TwilioProxy/1.1"}
@@ -488,17 +511,19 @@ class SimulatedCall:
     def _take(self, step: Step, reply: HttpReply) -> str | None:
         step.status = reply.status
         step.twiml = reply.body
-        step.content_type = reply.content_type or ""
-        step.state = reply.headers.get("x-ivr-state")
-        step.trigger = reply.headers.get("x-ivr-trigger")
-        step.language = reply.headers.get("x-ivr-language")
+        content_type = reply.content_type
+        step.content_type = content_type or ""
+        headers = reply.headers
+        step.state = headers.get("x-ivr-state")
+        step.trigger = headers.get("x-ivr-trigger")
+        step.language = headers.get("x-ivr-language")
         if step.kind == "status" or 300 <= reply.status < 400:
             return None
         if not 200 <= reply.status < 300:
             step.error = f"HTTP {reply.status} from {step.url}"
             return HTTP_RETRIEVAL_FAILURE
-        if reply.content_type not in ("text/xml", "application/xml", "text/html"):
-            step.error = f"content type {reply.content_type or 'missing'} is not TwiML"
+        if content_type not in ("text/xml", "application/xml", "text/html"):
+            step.error = f"content type {content_type or 'missing'} is not TwiML"
             return INVALID_CONTENT_TYPE
         if self.validate:
             found = twiml_problems(reply.body)
@@ -551,32 +576,18 @@ class SimulatedCall:
     def _hear(self, verb: ElementTree.Element, step: Step, in_gather: bool = False) -> float | None:
         """Play one verb to the caller; for loop="0" outside a Gather, heard once and the
         seconds of one iteration returned (the caller then listens until they act)."""
-        endless = verb.get("loop") == "0" and verb.tag in ("Say", "Play")
+        plan = _HEARING.get(verb)
+        if plan is None:
+            plan = _HEARING[verb] = _hearing(verb)
+        heard, seconds, loops, endless = plan
+        if heard is not None:
+            heard_list, since = step.heard, self._since_input
+            for _ in range(loops):
+                heard_list.append(heard)
+                since.append(heard)
+                self.clock += seconds
         # loop="0" in a Gather: heard once; the Gather's timeout ends the waiting, not the loop.
-        loops = 1 if endless else max(_int(verb.get("loop"), 1), 1)
-        seconds = 0.0
-        if verb.tag == "Say":
-            words = _spoken(verb)  # SSML as a voice reads it: say-as digits, breaks, sub
-            seconds = len(words.text.split()) / WORDS_PER_SECOND + words.pause_seconds
-            for _ in range(loops):
-                self._record(step, Heard("say", words.text, verb.get("voice"), verb.get("language")))
-                self.clock += seconds
-        elif verb.tag == "Play":
-            digits = verb.get("digits")
-            if digits is not None and not (verb.text or "").strip():
-                # DTMF sent on the call; "Include w to introduce a 0.5s pause between DTMF tones".
-                seconds = dtmf_seconds(digits)
-                heard = Heard("digits", digits)
-            else:
-                seconds, heard = 2.0, Heard("play", (verb.text or "").strip())
-            for _ in range(loops):
-                self._record(step, heard)
-                self.clock += seconds
-        elif verb.tag == "Pause":
-            length = _int(verb.get("length"), 1)
-            self._record(step, Heard("pause", f"{length}s"))
-            self.clock += length
-        return seconds if endless and not in_gather else None
+        return None if in_gather else endless
 
     def _record(self, step: Step, heard: Heard) -> None:
         step.heard.append(heard)
@@ -608,39 +619,50 @@ class SimulatedCall:
             "CallStatus": status,
             "CallbackSource": "call-progress-events",
             "SequenceNumber": str(self._sequence),
-            "Timestamp": format_datetime(datetime.now(UTC)),
+            "Timestamp": _timestamp(),
         }
         self._sequence += 1
         self._send("status", self.status_callback_method, self.status_callback, fields, None)
 
-    def _fields(self) -> dict[str, str]:
-        """What Twilio sends on every request of the call, with the configured overrides."""
+    def _fields(self, extra: Mapping[str, str] = _NO_FIELDS) -> dict[str, str]:
+        """What Twilio sends on every request of the call, with the configured overrides, then
+        `extra`: a new dict, built in one go from the call's constant fields."""
         key = (self.call_sid, self.account_sid, self.caller, self.to, tuple(self.fields.items()))
         if self._constant_fields is None or self._constant_fields[0] != key:
-            fields = {
-                "CallSid": self.call_sid,
-                "AccountSid": self.account_sid,
-                "From": self.caller,
-                "To": self.to,
-                "Caller": self.caller,
-                "Called": self.to,
-                "CallStatus": "",  # the one field that changes during a call
-                "Direction": "inbound",
-                "ApiVersion": "2010-04-01",
-                **geographic(self.caller, self.to, self.fields),
-                **self.fields,
-            }
+            # An override of CallSid takes its place, first, as in one dict literal.
+            fields = {"CallSid": self.call_sid, **_line_fields(*key[1:])}
             self._constant_fields = key, fields
-        fields = dict(self._constant_fields[1])
-        if "CallStatus" not in self.fields:
-            fields["CallStatus"] = self._status
-        return fields
+        constant = self._constant_fields[1]
+        if "CallStatus" in self.fields:
+            return {**constant, **extra}
+        return {**constant, "CallStatus": self._status, **extra}  # CallStatus keeps its place
 
     def _absolute(self, url: str) -> str:
         return url if urlsplit(url).scheme else self.base_url + "/" + url.lstrip("/")
 
     def _last_step(self) -> Step:
         return self.transcript.steps[-1]
+
+
+@lru_cache(maxsize=256)
+def _line_fields(
+    account_sid: str, caller: str, to: str, overrides: tuple[tuple[str, str], ...]
+) -> dict[str, str]:
+    """A call's constant fields after CallSid: the same for every call between two numbers (a
+    crawl or a test run places hundreds). Shared, so read, never changed."""
+    fields = dict(overrides)
+    return {
+        "AccountSid": account_sid,
+        "From": caller,
+        "To": to,
+        "Caller": caller,
+        "Called": to,
+        "CallStatus": "",  # the one field that changes during a call
+        "Direction": "inbound",
+        "ApiVersion": "2010-04-01",
+        **geographic(caller, to, fields),
+        **fields,
+    }
 
 
 @dataclass(frozen=True)
@@ -684,15 +706,55 @@ def _unsupported(element: ElementTree.Element, parent: str = "") -> str | None:
     return None
 
 
-#: What each <Say> sounds like, kept while its (shared, parsed) document lives.
-_SPOKEN: weakref.WeakKeyDictionary[ElementTree.Element, Spoken] = weakref.WeakKeyDictionary()
+#: (what the caller hears, seconds it takes, how many times, seconds of one iteration when it
+#: plays on (loop="0") else None): what playing a verb does, a function of the element alone.
+_Hearing = tuple[Heard | None, float, int, float | None]
+#: Each verb's _Hearing, kept while its (shared, parsed, never changed) document lives.
+_HEARING: weakref.WeakKeyDictionary[ElementTree.Element, _Hearing] = weakref.WeakKeyDictionary()
 
 
-def _spoken(say: ElementTree.Element) -> Spoken:
-    words = _SPOKEN.get(say)
-    if words is None:
-        words = _SPOKEN[say] = spoken(say)
-    return words
+#: _Hearing of verbs with nothing inside, by (tag, text, attributes): a new document (a reference
+#: number read out) mostly repeats verbs seen before. Cleared when full.
+_HEARD: dict[tuple[str, str | None, tuple[tuple[str, str], ...]], _Hearing] = {}
+_MAX_HEARD = 4096
+
+
+def _hearing(verb: ElementTree.Element) -> _Hearing:
+    """What playing `verb` (<Say>, <Play>, <Pause>; anything else is not heard) does."""
+    if len(verb):
+        return _hear_plan(verb)  # SSML inside a <Say>
+    # No children: a function of the tag, text and attributes (spoken() reads only the text).
+    key = (verb.tag, verb.text, tuple(verb.attrib.items()))
+    plan = _HEARD.get(key)
+    if plan is None:
+        if len(_HEARD) >= _MAX_HEARD:
+            _HEARD.clear()
+        plan = _HEARD[key] = _hear_plan(verb)
+    return plan
+
+
+def _hear_plan(verb: ElementTree.Element) -> _Hearing:
+    tag = verb.tag
+    endless = verb.get("loop") == "0" and tag in ("Say", "Play")
+    loops = 1 if endless else max(_int(verb.get("loop"), 1), 1)
+    if tag == "Say":
+        words = spoken(verb)  # SSML as a voice reads it: say-as digits, breaks, sub
+        seconds = len(words.text.split()) / WORDS_PER_SECOND + words.pause_seconds
+        heard = Heard("say", words.text, verb.get("voice"), verb.get("language"))
+    elif tag == "Play":
+        digits = verb.get("digits")
+        if digits is not None and not (verb.text or "").strip():
+            # DTMF sent on the call; "Include w to introduce a 0.5s pause between DTMF tones".
+            seconds = dtmf_seconds(digits)
+            heard = Heard("digits", digits)
+        else:
+            seconds, heard = 2.0, Heard("play", (verb.text or "").strip())
+    elif tag == "Pause":
+        length = _int(verb.get("length"), 1)
+        return Heard("pause", f"{length}s"), length, 1, None  # an int: the clock adds it as it is
+    else:
+        return None, 0.0, 0, None
+    return heard, seconds, loops, seconds if endless else None
 
 
 def _doc_url(url: str, method: str) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 from http.cookies import CookieError, SimpleCookie
 from urllib.parse import urlsplit
 
@@ -27,7 +28,9 @@ class CallCookies:
 
     def take(self, url: str, set_cookies: Iterable[str]) -> None:
         """Store the cookies of a response to `url`."""
-        host = (urlsplit(url).hostname or "").lower()
+        if not set_cookies:
+            return  # most answers set none: no need to look at the URL
+        host = _host_and_path(url)[0]
         for header in set_cookies:
             parsed: SimpleCookie = SimpleCookie()
             try:
@@ -44,14 +47,22 @@ class CallCookies:
 
     def header(self, url: str) -> str | None:
         """The Cookie header for a request to `url`, or None when no cookie applies."""
-        parts = urlsplit(url)
-        host, path = (parts.hostname or "").lower(), parts.path or "/"
+        if not self._jar:
+            return None
+        host, path = _host_and_path(url)
         pairs = [
             f"{name}={cookie.value}"
             for (_, _, name), cookie in self._jar.items()
             if cookie.host == host and (path == cookie.path or path.startswith(cookie.path.rstrip("/") + "/"))
         ]
         return "; ".join(pairs) or None
+
+
+@lru_cache(maxsize=1024)
+def _host_and_path(url: str) -> tuple[str, str]:
+    """The host (lower case) and path cookies are matched on: a call asks for the same few URLs."""
+    parts = urlsplit(url)
+    return (parts.hostname or "").lower(), parts.path or "/"
 
 
 def _expired(expires: str) -> bool:

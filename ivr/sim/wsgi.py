@@ -82,21 +82,27 @@ class WsgiTransport:
             environ["CONTENT_LENGTH"] = str(len(body))
         else:
             environ["wsgi.input"] = BytesIO()
-        combined: dict[str, list[str]] = {}
+        combined: dict[str, str] = {}
         for key, value in headers.items():
             if not isinstance(key, str) or not isinstance(value, str) or "\n" in value or "\r" in value:
                 return None  # werkzeug refuses a header value with a line break
             name = _header_key(key)
             if name is None:
                 return None  # werkzeug would take it as the body's type or length
-            combined.setdefault(name, []).append(value)
-        for name, values in combined.items():
-            environ[name] = ", ".join(values)
+            if name in combined:
+                combined[name] += ", " + value  # the same header twice: one entry, as werkzeug's
+            else:
+                combined[name] = value
+        environ.update(combined)
         return environ
 
     def _encode(self, form: Mapping[str, str]) -> bytes | None:
         """The urlencoded body, as werkzeug encodes it; None for a field that is not a string."""
         pairs = _PAIRS
+        try:
+            return "&".join(map(pairs.__getitem__, form.items())).encode("ascii")  # all seen before
+        except KeyError:
+            pass  # a field not seen yet (a new CallSid, Digits, ...)
         out = []
         for item in form.items():
             encoded = pairs.get(item)
@@ -183,10 +189,19 @@ def _header_key(name: str) -> str | None:
 
 
 def _status_code(status: str) -> int:
-    try:
-        return int(status.strip().partition(" ")[0])
-    except ValueError:
-        return 0
+    code = _CODES.get(status)
+    if code is None:
+        try:
+            code = int(status.strip().partition(" ")[0])
+        except ValueError:
+            code = 0
+        if len(_CODES) < 256:
+            _CODES[status] = code
+    return code
+
+
+#: Status lines seen ("200 OK") and their codes: an app answers with a few.
+_CODES: dict[str, int] = {}
 
 
 class WerkzeugTransport:
