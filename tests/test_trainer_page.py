@@ -73,7 +73,10 @@ def browser() -> Iterator[Browser]:
 
 @pytest.fixture
 def page(browser: Browser, server: str) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1600, "height": 900}, accept_downloads=True)
+    # Reduced motion: the diagram jumps instead of gliding (tests/test_trainer_views.py tests both).
+    context = browser.new_context(
+        viewport={"width": 1600, "height": 900}, accept_downloads=True, reduced_motion="reduce"
+    )
     context.add_init_script(RECORDER)
     requested: list[str] = []
     tab = context.new_page()

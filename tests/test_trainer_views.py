@@ -57,9 +57,14 @@ class Tabs:
         self.outside: list[str] = []
         self.errors: list[str] = []
 
-    def open(self, path: str = "/", size: str = "1366x768") -> Page:
+    def open(self, path: str = "/", size: str = "1366x768", motion: bool = False) -> Page:
+        """`motion`: as a browser with no motion preference (the diagram glides); by default the
+        user asked for reduced motion (the view jumps): the same drawing, far less rendering."""
         width, height = SIZES[size]
-        context = self.browser.new_context(viewport={"width": width, "height": height})
+        context = self.browser.new_context(
+            viewport={"width": width, "height": height},
+            reduced_motion="no-preference" if motion else "reduce",
+        )
         context.add_init_script("window.speechSynthesis && (window.speechSynthesis.speak = () => {});")
         self.contexts.append(context)
         page = context.new_page()
@@ -194,6 +199,33 @@ def test_not_blank_on_load_and_the_current_node_is_readable_at_1080p(tabs: Tabs)
     taken = [(e["source"], e["target"]) for e in drawn["taken"]]
     assert ("main_menu", "billing_menu") in taken and drawn["broken"] == []
     assert "main_menu" in drawn["visited"]
+
+
+def _glides(page: Page, key: str) -> bool:
+    """Press `key` and say whether the diagram was seen moving to the new state."""
+    page.evaluate(
+        """() => { window.__moved = false; const tick = () => {
+             const d = IvrDiagram.describe(document.querySelector('#diagram'));
+             if (d && d.animating) window.__moved = true;
+             if (!window.__stop) requestAnimationFrame(tick); }; window.__stop = false; tick(); }"""
+    )
+    page.keyboard.press(key)
+    page.wait_for_function(
+        "() => { const d = IvrDiagram.describe(document.querySelector('#diagram'));"
+        " return d && d.current === 'billing_menu' && !d.animating; }"
+    )
+    moved: bool = page.evaluate("() => { window.__stop = true; return window.__moved; }")
+    return moved
+
+
+@pytest.mark.parametrize("motion", [True, False], ids=["no-preference", "reduced-motion"])
+def test_the_diagram_glides_unless_the_user_asked_for_less_motion(tabs: Tabs, motion: bool) -> None:
+    page = tabs.open("/", "1366x768", motion=motion)
+    page.keyboard.press("Enter")
+    expect(page.locator("#call")).to_have_text("Hang up")
+    at_state(page, "main_menu")
+    assert _glides(page, "2") is motion
+    assert at_state(page, "billing_menu")["broken"] == []
 
 
 def test_a_trace_after_2_then_0_reaches_the_representative(tabs: Tabs) -> None:

@@ -15,6 +15,11 @@
   const OVERVIEW_PX = 13;   // with no call: the start menu and all its choices, a little smaller
   const MAX_ZOOM = 1.25;
   const GLIDE_MS = 450;
+  // Someone who asked their system for less motion gets no glides: the view jumps instead
+  // (WCAG 2.3.3, "Animation from Interactions"). Read on each move, so a change applies at once.
+  const MOTION = window.matchMedia ? window.matchMedia("(prefers-reduced-motion: reduce)") : null;
+  const still = () => Boolean(MOTION && MOTION.matches);
+  const glideMs = (ms) => (still() ? 0 : ms);
   const NODE_WIDTH = 250;
   const CHARS_PER_LINE = 20;
   const ANY = "any";
@@ -335,7 +340,7 @@
     }
     const pan = { x: width / 2 - centre.x * zoom, y: height / 2 - centre.y * zoom };
     cy.stop(true, true);
-    if (options.instant || document.hidden) {
+    if (options.instant || document.hidden || still()) {
       cy.viewport({ zoom, pan });
       state.moving = false;
     } else {
@@ -374,10 +379,10 @@
     if (!state) return;
     const cy = state.cy;
     const centre = { x: cy.width() / 2, y: cy.height() / 2 };
-    if (how === "fit") cy.animate({ fit: { eles: cy.nodes(), padding: 20 } }, { duration: GLIDE_MS });
+    if (how === "fit") cy.animate({ fit: { eles: cy.nodes(), padding: 20 } }, { duration: glideMs(GLIDE_MS) });
     else if (how === "follow") focus(state);
     else cy.animate({ zoom: { level: cy.zoom() * (how === "in" ? 1.25 : 0.8), renderedPosition: centre } },
-      { duration: 200 });
+      { duration: glideMs(200) });
   }
 
   /** Show or hide the seconds of listening on each edge (from `ivr lint`, when the graph has them). */
@@ -441,7 +446,8 @@
         const zoom = Math.min(MAX_ZOOM, (cy.width() - 80) / box.w, (cy.height() - 80) / box.h);
         const pan = { x: cy.width() / 2 - (box.x1 + box.w / 2) * zoom, y: cy.height() / 2 - (box.y1 + box.h / 2) * zoom };
         cy.stop(true, true);
-        cy.animate({ zoom, pan }, { duration: GLIDE_MS });
+        if (still()) cy.viewport({ zoom, pan });
+        else cy.animate({ zoom, pan }, { duration: GLIDE_MS });
       }
     });
   }
