@@ -21,7 +21,26 @@ def _werkzeug(text: str) -> list[tuple[str, str]]:
 # Bodies made of the characters that matter to a decoder: separators, quotes, escapes (good and
 # broken, ASCII and UTF-8), and plain text.
 _PIECES = st.sampled_from(
-    ["&", "=", "+", "%", "%2B", "%26", "%3D", "%20", "%C3%B1", "%C3", "%ZZ", "%E2%82", "a", "ñ", ";", " "]
+    [
+        "&",
+        "=",
+        "+",
+        "%",
+        "%2B",
+        "%2b",
+        "+%2B",
+        "%26",
+        "%3D",
+        "%20",
+        "%C3%B1",
+        "%C3",
+        "%ZZ",
+        "%E2%82",
+        "a",
+        "ñ",
+        ";",
+        " ",
+    ]
 )
 _BODIES = st.lists(_PIECES | st.text(max_size=4), max_size=30).map("".join)
 
