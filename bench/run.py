@@ -35,8 +35,8 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
-from contextlib import ExitStack
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
@@ -455,6 +455,18 @@ class InProcess:
     profile: str
 
 
+@contextmanager
+def _other_core_busy() -> Iterator[None]:
+    """A process spinning on a core of its own for as long as the block runs."""
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.2)
+        yield
+    finally:
+        spinner.kill()
+        spinner.wait()
+
+
 def in_process(workdir: Path, redis_url: str | None, options: argparse.Namespace) -> InProcess:
     calls = 60 if options.quick else 300
     _say("in-process: state machine")
@@ -467,6 +479,18 @@ def in_process(workdir: Path, redis_url: str | None, options: argparse.Namespace
     if redis_url:
         stores.append((inprocess.open_engine_store(redis_url=redis_url), "Redis"))
     engine = [inprocess.engine_cost(store, label, calls) for store, label in stores]
+    if redis_url:
+        # Again with the other core kept busy, as on a loaded host: on this VM a round trip
+        # between two processes on idle vCPUs pays for waking one (a VM exit), which a
+        # spinning process removes; SQLite has no round trip, so only Redis changes.
+        with _other_core_busy():
+            engine += [
+                inprocess.engine_cost(store, f"{label}, other core busy", calls)
+                for store, label in (
+                    (inprocess.open_engine_store(workdir / "engine-busy.sqlite3"), "SQLite"),
+                    (inprocess.open_engine_store(redis_url=redis_url), "Redis"),
+                )
+            ]
     _say("in-process: the WSGI apps alone, replaying recorded requests")
     recorded = inprocess.record_calls(workdir / "record.sqlite3")
     signed = create_app(
@@ -579,16 +603,19 @@ def target_rows(by_key: dict[str, Backend], figures: InProcess, extra: Extras) -
                 _verdict(c_new / m_new >= TARGET_NEW_CALLS),
             )
         )
-    redis_engine, sqlite_engine = _figure(figures.engine, "Redis"), _figure(figures.engine, "SQLite")
-    if redis_engine and sqlite_engine:
-        ratio = redis_engine.value / sqlite_engine.value
-        rows.append(
-            _row(
-                f"engine per request in-process, Redis / SQLite ≤ {TARGET_REDIS_ENGINE:.0f}×",
-                f"{ratio:.1f}× ({redis_engine.value:.0f} vs {sqlite_engine.value:.0f} µs)",
-                _verdict(ratio <= TARGET_REDIS_ENGINE),
+    machines = (("idle machine", ""), ("the other core busy, as on a loaded host", ", other core busy"))
+    for when, ends in machines:
+        redis_engine = _figure(figures.engine, f"Redis{ends}")
+        sqlite_engine = _figure(figures.engine, f"SQLite{ends}")
+        if redis_engine and sqlite_engine:
+            ratio = redis_engine.value / sqlite_engine.value
+            rows.append(
+                _row(
+                    f"engine per request in-process, Redis / SQLite ≤ {TARGET_REDIS_ENGINE:.0f}×, {when}",
+                    f"{ratio:.1f}× ({redis_engine.value:.0f} vs {sqlite_engine.value:.0f} µs)",
+                    _verdict(ratio <= TARGET_REDIS_ENGINE),
+                )
             )
-        )
     if "d" in by_key:
         d_rate, c_rate = _rate(by_key["d"]), _rate(by_key["c"])
         rows.append(
