@@ -480,9 +480,11 @@ def in_process(workdir: Path, redis_url: str | None, options: argparse.Namespace
         stores.append((inprocess.open_engine_store(redis_url=redis_url), "Redis"))
     engine = [inprocess.engine_cost(store, label, calls) for store, label in stores]
     if redis_url:
-        # Again with the other core kept busy, as on a loaded host: on this VM a round trip
-        # between two processes on idle vCPUs pays for waking one (a VM exit), which a
-        # spinning process removes; SQLite has no round trip, so only Redis changes.
+        # Again with the other core kept busy (a spinning process), as on a loaded host. On
+        # this VM a round trip between two processes costs what waking the other's vCPU costs,
+        # which depends on what else runs: one run measured Redis at 149 µs idle and 273 busy,
+        # a quick one 293 idle, a loaded one 158. Both are reported, each against SQLite in the
+        # same conditions.
         with _other_core_busy():
             engine += [
                 inprocess.engine_cost(store, f"{label}, other core busy", calls)
