@@ -19,10 +19,13 @@ from flask import Flask
 
 from ivr.engine import engine as engine_module
 from ivr.engine.call import CallSession
-from ivr.engine.config import FLOWS_DIR
-from ivr.engine.engine import FINAL_STATUSES, CallParams, Engine, Reply, mask_number
+from ivr.engine.config import FLOWS_DIR, EngineConfig
+from ivr.engine.engine import FINAL_STATUSES, PURGE_EVERY, CallParams, Engine, Reply, mask_number
+from ivr.engine.errors import StoreError
 from ivr.engine.render import heard
 from ivr.engine.ssml import spoken_text
+from ivr.engine.store import Purged
+from ivr.stores.memory_store import MemoryStore
 
 from .narrowing import found, stored
 
@@ -766,3 +769,76 @@ def test_after_a_transfer_the_caller_hears_goodbye_and_the_call_hangs_up(
     document = engine.after_transfer(lang)
     assert [child.tag for child in parse(document)] == ["Say", "Hangup"]
     assert said(document) == text(engine, "after_transfer", expected)
+
+
+# -- the words kept with a step never hold what the caller typed for their identity ----------------
+
+
+@pytest.mark.parametrize(
+    ("heard", "secret", "expected"),
+    [
+        # The member ID as typed, as read back digit by digit, and in a sentence, any case.
+        ("You entered 10203040. Thank you.", "10203040#", "You entered [hidden]. Thank you."),
+        ("Keys 10203040# pressed", "10203040#", "Keys [hidden] pressed"),  # with its #, whole
+        ("You entered 1 0 2 0 3 0 4 0, is that right?", "10203040", "You entered [hidden], is that right?"),
+        # A date of birth read back as a date, in English and Spanish, and as digits.
+        ("Born March 7, 1956.", "03071956", "Born [hidden]."),
+        ("Born December 25, 1990.", "12251990", "Born [hidden]."),
+        ("Nacido el 25 de diciembre de 1990.", "12251990", "Nacido el [hidden]."),
+        ("MARCH 7, 1956 and 0 3 0 7 1 9 5 6", "03071956", "[hidden] and [hidden]"),
+        # Not eight digits: no date form is looked for, the digits still are.
+        ("Code 1 2 3 4 5 6 7, not March 7, 1956", "1234567", "Code [hidden], not March 7, 1956"),
+        # Nothing of the secret in the words: they are kept as they are.
+        ("Billing and insurance.", "10203040", "Billing and insurance."),
+        # The longest form first: the spaced digits are hidden whole, not digit by digit.
+        ("1 0 2 0 3 0 4 0", "10203040", "[hidden]"),
+        # A secret with no digits (a spoken answer) is hidden as given, trimmed.
+        ("I said blue moon today", "  blue moon ", "I said [hidden] today"),
+    ],
+)
+def test_what_an_identity_step_heard_is_kept_with_the_secret_hidden(
+    heard: str, secret: str, expected: str
+) -> None:
+    from ivr.engine.engine import HIDDEN, _masked
+
+    assert HIDDEN == "[hidden]"
+    assert _masked(heard, secret) == expected
+
+
+class _Purges(MemoryStore):
+    """A memory store that notes each purge it is asked for, and can fail one."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.asked: list[tuple[float, float]] = []
+        self.fail = False
+        self.result = Purged(0, 0, 0)
+
+    def purge(self, now: float, records_before: float) -> Purged:
+        self.asked.append((now, records_before))
+        if self.fail:
+            raise StoreError("the disk is full")
+        return self.result
+
+
+def test_housekeeping_purges_at_most_every_ten_minutes_and_never_fails_a_call(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    store = _Purges()
+    engine = Engine(EngineConfig(retention_days=30), store)
+    day = 24 * 3600
+    caplog.set_level(logging.INFO, logger="ivr.engine.engine")
+    assert engine.housekeeping(1000.0) == Purged(0, 0, 0)  # the first one is due at once
+    assert store.asked == [(1000.0, 1000.0 - 30 * day)]
+    assert engine.housekeeping(1000.0 + PURGE_EVERY - 1) is None  # not yet
+    assert engine.housekeeping(1000.0 + PURGE_EVERY - 1, force=True) == Purged(0, 0, 0)
+    assert len(store.asked) == 2
+    assert engine.housekeeping(1000.0 + 2 * PURGE_EVERY - 2) is None  # the forced one moved it on
+    assert "purged" not in caplog.text  # nothing was purged: nothing to say
+    store.result = Purged(2, 3, 1)
+    assert engine.housekeeping(1000.0 + 2 * PURGE_EVERY) == Purged(2, 3, 1)
+    assert "purged 2 expired sessions, 3 call records older than 30 days, 1 page calls" in caplog.text
+    store.fail = True
+    assert engine.housekeeping(1000.0 + 3 * PURGE_EVERY) is None  # logged, never raised
+    assert "could not purge old calls: " in caplog.text and "the disk is full" in caplog.text
+    assert len(store.asked) == 4

@@ -319,7 +319,7 @@ def _masked(words: str, secret: str) -> str:
     forms = {secret.strip()}
     digits = "".join(c for c in secret if c.isdigit())
     if digits:
-        forms |= {digits, " ".join(digits), say_as("digits", digits, "en")}
+        forms |= {digits, say_as("digits", digits, "en")}  # as typed, and as read back
     if len(digits) == 8:  # a date of birth (MMDDYYYY) read back as a date
         date = f"{digits[:2]}/{digits[2:4]}/{digits[4:]}"
         forms |= {say_as("date", date, lang, "mdy") for lang in ("en", "es")}
