@@ -11,7 +11,7 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from ivr import ConfigError, Engine, EngineConfig, open_store, shared_keys, signs_webhooks
-from webhooks.form import FormRequest
+from webhooks.flask_class import IvrFlask
 from webhooks.sessionless import NoSessions
 
 log = logging.getLogger("ivr.app")
@@ -19,8 +19,8 @@ log = logging.getLogger("ivr.app")
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Build the app: defaults, then IVR_* environment variables, then `test_config`."""
-    app = Flask(__name__, instance_relative_config=True)
-    app.request_class = FormRequest  # Twilio's form bodies decoded in one pass (webhooks/form.py)
+    # Twilio's form bodies decoded in one pass, and Flask's per-request checks kept per function.
+    app = IvrFlask(__name__, instance_relative_config=True)
     app.config.from_mapping(
         DATABASE=str(Path(app.instance_path) / "ivr.sqlite3"),
         MAX_CONTENT_LENGTH=64 * 1024,

@@ -87,3 +87,54 @@ def test_the_app_reads_webhook_forms_with_it(make_app: Callable[..., Flask]) -> 
             "SpeechResult": "billing please",
             "Empty": "",
         }
+
+
+@given(
+    st.lists(st.tuples(st.sampled_from(["Digits", "From", "a", ""]), st.text(max_size=5)), max_size=6),
+    st.sampled_from(["Digits", "From", "a", "", "Missing"]),
+)
+def test_fields_get_answers_as_werkzeugs_multidict(items: list[tuple[str, str]], name: str) -> None:
+    """Fields.get skips MultiDict's exception for an absent field; its answers are the same."""
+    from werkzeug.datastructures import ImmutableMultiDict
+
+    from webhooks.form import Fields
+
+    ours, theirs = Fields(items), ImmutableMultiDict(items)
+    assert ours.get(name) == theirs.get(name)
+    assert ours.get(name, "none") == theirs.get(name, "none")
+    assert ours.get(name, -1, type=int) == theirs.get(name, -1, type=int)
+    assert ours.getlist(name) == theirs.getlist(name)
+
+
+def test_the_app_keeps_the_answer_of_ensure_sync_per_function(
+    make_app: Callable[..., Flask], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Flask asks ensure_sync for every hook and view on every request; the app asks Flask once
+    per function, and a coroutine function is still handed to Flask's own wrapper."""
+    asked: list[object] = []
+    original = Flask.ensure_sync
+
+    def counting(self: Flask, func: Callable[..., object]) -> Callable[..., object]:
+        asked.append(func)
+        return original(self, func)
+
+    monkeypatch.setattr(Flask, "ensure_sync", counting)
+    app = make_app(TRAINER="0")
+    client = app.test_client()
+    for _ in range(3):
+        assert client.get("/healthz").status_code == 200
+    assert asked and len(asked) == len(set(asked))  # each function asked about once
+
+    def plain() -> str:
+        return "x"
+
+    assert app.ensure_sync(plain) is plain
+
+    async def coroutine() -> str:
+        return "y"
+
+    # Flask's own answer for a coroutine (here without asgiref: its error), every time.
+    with pytest.raises(RuntimeError, match="async"):
+        app.ensure_sync(coroutine)
+    with pytest.raises(RuntimeError, match="async"):
+        app.ensure_sync(coroutine)

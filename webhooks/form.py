@@ -16,6 +16,7 @@ from urllib.parse import unquote
 
 from flask import Request
 from werkzeug import urls as _urls  # noqa: F401 - registers the "werkzeug.url_quote" error handler
+from werkzeug.datastructures import ImmutableMultiDict
 from werkzeug.formparser import FormDataParser
 
 
@@ -52,7 +53,23 @@ class _Parser(FormDataParser):
         return stream, self.cls(parse_urlencoded(stream.read().decode())), self.cls()
 
 
+class Fields(ImmutableMultiDict[str, str]):
+    """werkzeug's form and query dict, whose `get` of an absent field raises no exception.
+
+    MultiDict.get looks the name up through `__getitem__`, which raises (and builds) a
+    BadRequestKeyError for every field not sent: a webhook reads about ten of Twilio's optional
+    fields (Digits, SpeechResult, CallDuration...) and most are absent on most requests.
+    """
+
+    def get(self, key: str, default: Any = None, type: Any = None) -> Any:  # type: ignore[override]  # noqa: A002
+        if type is not None:
+            return super().get(key, default, type)
+        values = dict.get(self, key)
+        return values[0] if values else default
+
+
 class FormRequest(Request):
     """Flask's request with the one-pass urlencoded decoder (app.request_class)."""
 
     form_data_parser_class = _Parser
+    parameter_storage_class = Fields
