@@ -7,6 +7,8 @@ from xml.etree import ElementTree
 
 import pytest
 from flask import Flask
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from ivr.engine.engine import Engine
 from ivr.engine.render import Renderer, build_say, fill
@@ -126,9 +128,9 @@ def test_the_words_of_every_state_are_those_of_its_document(engine: Engine) -> N
         for spec in renderer.flow.states.values():
             for lang in renderer.flow.languages:
                 for options in ({}, {"greeting": True}, {"confirm": True, "notice": "invalid"}):
-                    for given in ({}, values):
+                    for chosen in ({}, values):
                         try:
-                            twiml, words = renderer.state(spec, lang, step=4, values=given, **options)
+                            twiml, words = renderer.state(spec, lang, step=4, values=chosen, **options)
                         except KeyError:
                             continue  # a variant the engine never asks of this state
                         assert words == heard_words(twiml) and words.strip()
@@ -146,3 +148,38 @@ def test_the_words_of_a_document_without_values_are_worked_out_once(engine: Engi
     after = renderer._words.cache_info()
     assert (after.misses - before.misses, after.hits - before.hits) == (0, 2)
     assert first[1] == second[1] and "step=9" in second[0] and first[1].strip()
+
+
+_VALUE_TEXT = st.text(
+    st.characters(blacklist_categories=("Cs", "Cc"))
+    | st.sampled_from(["&", "<", ">", '"', "'", " ", "\n", "@"]),
+    max_size=24,
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(reference=st.from_regex(r"[0-9]{8}", fullmatch=True), rx=_VALUE_TEXT, status=_VALUE_TEXT)
+def test_the_words_of_a_filled_document_are_heard_as_if_it_were_parsed_again(
+    engine: Engine, reference: str, rx: str, status: str
+) -> None:
+    """Documents with per-call values are not parsed again per call: their words come from the
+    cached template, values put into its text. Whatever the values (XML's special characters,
+    line breaks, a token's own @@), the words are those of the filled document itself."""
+    from ivr.engine.render import document_words
+
+    values = {"reference": reference, "rx_last4": rx, "order_status": status}
+    checked = 0
+    for name in engine.flows.names():
+        renderer = _renderer(engine, name)
+        for spec in renderer.flow.states.values():
+            for lang in renderer.flow.languages:
+                for greeting in (False, True):
+                    try:
+                        twiml, words = renderer.state(spec, lang, step=3, values=values, greeting=greeting)
+                    except KeyError:
+                        continue
+                    if "@@" not in renderer._template(spec.name, lang, None, False, greeting, False):
+                        continue
+                    assert words == document_words(twiml), (name, spec.name, lang)
+                    checked += 1
+    assert checked >= 3  # the reference, the prescription's last digits, the order status

@@ -48,6 +48,7 @@ class Renderer:
         self._template = lru_cache(maxsize=4096)(self._build)
         self._static = lru_cache(maxsize=64)(self._build_static)
         self._words = lru_cache(maxsize=4096)(document_words)
+        self._says = lru_cache(maxsize=1024)(_says)
 
     def state(
         self,
@@ -72,8 +73,24 @@ class Renderer:
         template = self._template(spec.name, lang, notice, reprompt, greeting, confirm)
         twiml = fill(template, step, values)
         if _VALUE_TOKEN.search(template):
-            return Rendered(twiml, document_words(twiml))
+            return Rendered(twiml, self._filled_words(template, step, values))
         return Rendered(twiml, self._words(template))
+
+    def _filled_words(self, template: str, step: int, values: dict[str, str]) -> str:
+        """`document_words(fill(template, step, values))`, without parsing the filled document:
+        the template's `<Say>`s are parsed once, and the values go into their text as heard."""
+        says = self._says(template)
+        if says is None:
+            return document_words(fill(template, step, values))
+
+        def heard_as(text: str) -> str:
+            if "@@" not in text:
+                return text
+            return _TOKEN.sub(
+                lambda m: str(step) if m.group(1) == "step" else values.get(m.group(1), ""), text
+            )
+
+        return " ".join(spoken_text(say, fill=heard_as) for say in says)
 
     def message(self, lang: str, name: str) -> str:
         """A spoken flow message followed by a hang-up (used for calls that already ended)."""
@@ -281,6 +298,14 @@ def heard(text: str, lang: str, values: dict[str, str] | None = None) -> str:
         {name: values.get(name, "…") for name in PLACEHOLDERS},
     )
     return spoken_text(ElementTree.fromstring(xml), lang)
+
+
+def _says(template: str) -> tuple[ElementTree.Element, ...] | None:
+    """A cached document's `<Say>` elements, parsed once (None if it is not XML). Read, never changed."""
+    try:
+        return tuple(ElementTree.fromstring(template).iter("Say"))
+    except ElementTree.ParseError:
+        return None
 
 
 def document_words(twiml: str) -> str:

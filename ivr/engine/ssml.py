@@ -9,8 +9,12 @@ a `<Say>` through this one function, so `expect` matches what a caller hears.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from xml.etree import ElementTree
+
+#: Turns a piece of text from the tree into the text heard (the renderer's per-call values).
+Filler = Callable[[str], str]
 
 _MONTHS = {
     "en": ("January February March April May June July August September October November December").split(),
@@ -29,37 +33,47 @@ class Spoken:
     pause_seconds: float
 
 
-def spoken(say: ElementTree.Element, language: str | None = None) -> Spoken:
-    """Return the words a caller hears from `say` (a `<Say>` element with SSML inside)."""
+def spoken(say: ElementTree.Element, language: str | None = None, fill: Filler | None = None) -> Spoken:
+    """Return the words a caller hears from `say` (a `<Say>` element with SSML inside).
+
+    `fill`, when given, is applied to every piece of text first: the renderer hears a cached
+    document's per-call values this way, as if the filled document had been parsed again.
+    """
     lang = (language or say.get("language") or "en-US")[:2].lower()
     parts: list[str] = []
     pauses = [0.0]
-    _walk(say, lang, parts, pauses, top=True)
+    _walk(say, lang, parts, pauses, True, fill)
     text = " ".join(" ".join(parts).split())
     text = re.sub(r"\s+([,.;:!?])", r"\1", text)
     return Spoken(text, pauses[0])
 
 
-def spoken_text(say: ElementTree.Element, language: str | None = None) -> str:
+def spoken_text(say: ElementTree.Element, language: str | None = None, fill: Filler | None = None) -> str:
     """The words only (see `spoken`)."""
-    return spoken(say, language).text
+    return spoken(say, language, fill).text
 
 
-def _walk(el: ElementTree.Element, lang: str, parts: list[str], pauses: list[float], top: bool) -> None:
+def _walk(
+    el: ElementTree.Element, lang: str, parts: list[str], pauses: list[float], top: bool, fill: Filler | None
+) -> None:
     tag = _local(el.tag)
     if not top:
         if tag == "break":
             pauses[0] += _break_seconds(el)
             parts.append(" ")
-            _tail(el, parts)
+            _tail(el, parts, fill)
             return
         if tag == "say-as":
-            parts.append(say_as(el.get("interpret-as", ""), "".join(el.itertext()), lang, el.get("format")))
-            _tail(el, parts)
+            text = "".join(el.itertext())
+            parts.append(
+                say_as(el.get("interpret-as", ""), fill(text) if fill else text, lang, el.get("format"))
+            )
+            _tail(el, parts, fill)
             return
         if tag == "sub":
-            parts.append(el.get("alias") or "".join(el.itertext()))
-            _tail(el, parts)
+            text = el.get("alias") or "".join(el.itertext())
+            parts.append(fill(text) if fill else text)
+            _tail(el, parts, fill)
             return
         if tag == "lang":
             lang = (el.get("{http://www.w3.org/XML/1998/namespace}lang") or el.get("xml:lang") or lang)[
@@ -68,18 +82,18 @@ def _walk(el: ElementTree.Element, lang: str, parts: list[str], pauses: list[flo
         if tag in ("p", "s"):
             parts.append(" ")
     if el.text:
-        parts.append(el.text)
+        parts.append(fill(el.text) if fill else el.text)
     for child in el:
-        _walk(child, lang, parts, pauses, top=False)
+        _walk(child, lang, parts, pauses, False, fill)
     if not top:
         if tag in ("p", "s"):
             parts.append(" ")
-        _tail(el, parts)
+        _tail(el, parts, fill)
 
 
-def _tail(el: ElementTree.Element, parts: list[str]) -> None:
+def _tail(el: ElementTree.Element, parts: list[str], fill: Filler | None) -> None:
     if el.tail:
-        parts.append(el.tail)
+        parts.append(fill(el.tail) if fill else el.tail)
 
 
 def _local(tag: str) -> str:
