@@ -43,6 +43,22 @@ def _session(data: dict[str, Any]) -> CallSession:
     return CallSession.from_dict({**data, "order_status": dict(data.get("order_status") or {})})
 
 
+def _request_copy(row: _Row) -> _Row:
+    """A request's own copy of a row and its record (no events: the slot logs new ones apart).
+
+    The same shallow copy as dataclasses.replace, without its trip through __init__ field by
+    field (or copy.copy's through __reduce_ex__): it was the slot's largest cost on every
+    in-process step. Both are plain dataclasses (no slots), so their fields are their __dict__.
+    """
+    record = object.__new__(CallRecord)
+    record.__dict__.update(row.record.__dict__)
+    record.events = []
+    out = object.__new__(_Row)
+    out.__dict__.update(row.__dict__)
+    out.record = record
+    return out
+
+
 class _MemorySlot(CallSlot):
     """Works on copies; the store takes them only when the request ends without an error."""
 
@@ -50,7 +66,7 @@ class _MemorySlot(CallSlot):
         self._store = store
         self.call_sid = call_sid
         row = store._rows.get(call_sid)
-        self.row = replace(row, record=replace(row.record, events=[])) if row else None
+        self.row = _request_copy(row) if row else None
         self.events: list[CallEvent] = []
         self.known = row is not None
         self.session = None
