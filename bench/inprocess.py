@@ -30,6 +30,7 @@ from werkzeug.datastructures import Headers
 from werkzeug.test import EnvironBuilder
 
 from app import create_app
+from ivr.commands.target import open_target
 from ivr.engine.call import Call, CallContext, CallSession
 from ivr.engine.config import EngineConfig
 from ivr.engine.engine import CallParams, Engine
@@ -69,20 +70,29 @@ def _place(transport: Transport, script: CallScript, validate: bool) -> int:
     return len(call.transcript.steps)
 
 
-def wsgi_steps(database: Path | str, calls: int, validate: bool) -> Figure:
+def _qa_app(database: Path | str) -> Any:
+    """Our app as `ivr test`, `ivr crawl` and the pytest plugin build it in-process
+    (ivr.commands.target.open_target), at a fixed open time."""
+    target = open_target(None, database=str(database), extra_config={"NOW": OPEN_HOURS})
+    return target.app
+
+
+def wsgi_steps(database: Path | str, calls: int, validate: bool, repeat: int = 3) -> Figure:
     """Simulated calls through the app in-process (WsgiTransport): webhook requests per second.
 
     `database` ":memory:" is what `ivr test`, `ivr crawl` and the pytest plugin use in-process
     (MemoryStore); an SQLite file is the same run with a commit per step, for comparison.
     """
-    app = create_app({"DATABASE": str(database), "NOW": OPEN_HOURS})
+    app = _qa_app(database)
     transport = WsgiTransport(app)
     for script in CALLS:  # first requests: lazy imports, every TwiML variant rendered once
         _place(transport, script, validate)
-    started, steps = time.perf_counter(), 0
-    for i in range(calls):
-        steps += _place(transport, CALLS[i % len(CALLS)], validate)
-    seconds = time.perf_counter() - started
+    seconds, steps = float("inf"), 0
+    for _ in range(repeat):  # best of `repeat`, as the other in-process figures
+        started, steps = time.perf_counter(), 0
+        for i in range(calls):
+            steps += _place(transport, CALLS[i % len(CALLS)], validate)
+        seconds = min(seconds, time.perf_counter() - started)
     app.extensions["ivr"].store.close()
     checked = "TwiML rules checked on every answer" if validate else "TwiML rule checks off"
     memory = str(database) == MEMORY
@@ -92,25 +102,31 @@ def wsgi_steps(database: Path | str, calls: int, validate: bool) -> Figure:
         f"in-process simulated steps/s ({kind})",
         steps / seconds,
         "steps/s",
-        f"{calls} calls, {steps} webhook requests, {store}, {checked}",
+        f"{calls} calls, {steps} webhook requests, {store}, {checked}, best of {repeat}",
     )
 
 
-def crawl_main(database: Path | str = MEMORY) -> tuple[Figure, str]:
-    """`ivr crawl --line main` in-process with the default bounds: seconds for the whole crawl.
+def crawl_main(database: Path | str = MEMORY, repeat: int = 3) -> tuple[Figure, str]:
+    """`ivr crawl --line main` in-process with the default bounds: seconds for the whole crawl,
+    the best of `repeat` crawls, each on an app of its own.
 
     By default on the store `ivr crawl` uses in-process: calls kept in memory.
     """
-    app = create_app({"DATABASE": str(database), "NOW": OPEN_HOURS})
-    engine: Engine = app.extensions["ivr"]
-    flow = engine.flows.get("main").machine.flow
-    report = crawl(WsgiTransport(app), MAIN, flow=flow, line="main")
-    engine.store.close()
+    best = None
+    for _ in range(repeat):
+        app = _qa_app(database)
+        engine: Engine = app.extensions["ivr"]
+        flow = engine.flows.get("main").machine.flow
+        report = crawl(WsgiTransport(app), MAIN, flow=flow, line="main")
+        engine.store.close()
+        if best is None or report.seconds < best.seconds:
+            best = report
+    assert best is not None
     detail = (
-        f"{report.calls} calls, {len(report.paths)} states, depth {report.options.depth}, "
-        f"{len(report.problems)} problems"
+        f"{best.calls} calls, {len(best.paths)} states, depth {best.options.depth}, "
+        f"{len(best.problems)} problems, best of {repeat} (each on a new app)"
     )
-    return Figure("full crawl of the main line", report.seconds, "s", detail), report.render()
+    return Figure("full crawl of the main line", best.seconds, "s", detail), best.render()
 
 
 def _engine_requests(engine: Engine, script: CallScript) -> int:
