@@ -13,6 +13,12 @@ expectations check what the caller heard: a call that heard another call's words
 scenario ("transcripts uncrossed"). Callers are paced like real ones: a step about every
 IVR_STEP_SECONDS (5 s), ramped up at --rate new callers a second; the statistics are reset once
 every caller is running, so the figures cover the steady state only.
+
+The instances stand behind a load balancer that keeps its connections (keep-alive 75 s, above
+an AWS ALB's 60 s idle timeout, as gunicorn.conf.py advises), so callers reuse connections; the
+Locust workers resolve with gevent's blocking resolver, the hosts being IP addresses. Beside
+Locust's figures (response times as its workers saw them, their own CPU waits included), the
+table gives the instances' own request times over the same steady window, from their access logs.
 """
 
 from __future__ import annotations
@@ -20,12 +26,14 @@ from __future__ import annotations
 import argparse
 import csv
 import os
+import re
 import secrets
 import subprocess
 import sys
 import time
 from contextlib import ExitStack
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
@@ -39,6 +47,11 @@ from loadgen import OPEN_HOURS  # noqa: E402
 LOCUSTFILE = ROOT / "load" / "locustfile.py"
 TOKEN = "bench-made-up-auth-token"  # not a real Twilio token
 LOCUST_WORKERS = 2
+#: The instances' keep-alive idle timeout, as behind a load balancer that keeps its connections
+#: (an AWS ALB's idle timeout is 60 s; gunicorn.conf.py says to set it above the front end's).
+KEEPALIVE = 75
+ACCESS_FORMAT = '%(t)s "%(r)s" %(s)s %(D)s'
+_ACCESS = re.compile(r'^\[(?P<t>[^\]]+)\] "(?P<r>[^"]*)" (?P<s>\d+) (?P<d>\d+)$')
 
 
 @dataclass
@@ -58,6 +71,8 @@ class ScaleRun:
     worst_p99: tuple[str, float]
     per_instance: list[int]
     errors: list[str]
+    server_p50_ms: float = float("nan")  # the instances' own request times (access log)
+    server_p99_ms: float = float("nan")
 
     @property
     def ok(self) -> bool:
@@ -74,6 +89,26 @@ def _ms(value: str) -> float:
         return float(value)
     except ValueError:
         return 0.0
+
+
+def _server_ms(logs: list[Path], seconds: float) -> tuple[float, float]:
+    """p50 and p99 of the webhook requests' durations as the instances timed them (gunicorn's
+    request time: from a parsed request to the last byte written), over the last `seconds` of
+    the run: the steady window Locust's figures cover."""
+    timed: list[tuple[float, float]] = []
+    for log in logs:
+        if not log.exists():
+            continue
+        for line in log.read_text(encoding="utf-8", errors="replace").splitlines():
+            match = _ACCESS.match(line)
+            if match and "/voice" in match["r"]:
+                at = datetime.strptime(match["t"], "%d/%b/%Y:%H:%M:%S %z").timestamp()
+                timed.append((at, int(match["d"]) / 1000))
+    if not timed:
+        return float("nan"), float("nan")
+    end = max(at for at, _ in timed)
+    window = sorted(ms for at, ms in timed if at > end - seconds)
+    return window[len(window) // 2], window[min(len(window) - 1, int(len(window) * 0.99))]
 
 
 def _served_requests(log: Path) -> int:
@@ -108,6 +143,13 @@ def run(
             "IVR_TRAINER": "0",
             "TWILIO_AUTH_TOKEN": TOKEN,
             "WEB_CONCURRENCY": str(workers_per_instance),
+            # Behind a load balancer, as these instances stand: keep-alive above its idle
+            # timeout (gunicorn.conf.py, docs/production.md), and sockets for every caller.
+            "IVR_KEEPALIVE": str(KEEPALIVE),
+            "IVR_WORKER_CONNECTIONS": "4000",
+            # Each access line with its time and the request's duration (µs), for the
+            # server-side percentiles of the steady window.
+            "GUNICORN_CMD_ARGS": f"--access-logformat={ACCESS_FORMAT!r}",
         }
         urls, logs = [], []
         for index in range(instances):
@@ -123,6 +165,10 @@ def run(
             "IVR_SCENARIOS": str(ROOT / "scenarios"),
             "IVR_STEP_SECONDS": str(step_seconds),
             "IVR_HOSTS": " ".join(urls),
+            "IVR_KEEPALIVE": str(KEEPALIVE),  # users reuse a connection idle up to a second less
+            # The hosts are IP addresses: gevent's default resolver handed every new connection
+            # to a thread for getaddrinfo, a quarter of a Locust worker's CPU.
+            "GEVENT_RESOLVER": "block",
             "TWILIO_AUTH_TOKEN": TOKEN,
         }
         port = servers.free_port()
@@ -183,6 +229,7 @@ def run(
                     proc.kill()
         time.sleep(0.5)  # the instances' last access lines
         per_instance = [_served_requests(log) for log in logs]
+        server_p50, server_p99 = _server_ms(logs, seconds)
         errors = [
             line
             for log in workdir.glob(f"gunicorn-{instances}-*.log")
@@ -207,6 +254,8 @@ def run(
         worst_p99=(f"{worst['Type']} {worst['Name']}", _ms(worst["99%"])),
         per_instance=per_instance,
         errors=errors[:5],
+        server_p50_ms=server_p50,
+        server_p99_ms=server_p99,
     )
 
 
@@ -214,14 +263,15 @@ def table(runs: list[ScaleRun]) -> list[str]:
     """Markdown rows for the report."""
     out = [
         "| instances | callers | steady s | webhook req/s | requests | p50 ms | p99 ms (worst webhook) | "
-        "errors | scenarios passed | requests per instance (whole run) |",
-        "| ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | --- | --- |",
+        "server-side p50 / p99 ms | errors | scenarios passed | requests per instance (whole run) |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | --- | --- | ---: | --- | --- |",
     ]
     for r in runs:
         out.append(
             f"| {r.instances} | {r.users:,} | {r.seconds:.0f} | {r.rps:.0f} | {r.requests:,} | "
             f"{r.p50_ms:.0f} | "
-            f"{r.p99_ms:.0f} ({r.worst_p99[0]}) | {r.failures} | "
+            f"{r.p99_ms:.0f} ({r.worst_p99[0]}) | "
+            f"{r.server_p50_ms:.1f} / {r.server_p99_ms:.1f} | {r.failures} | "
             f"{r.scenarios - r.scenario_failures:,} of {r.scenarios:,} | "
             f"{' / '.join(f'{n:,}' for n in r.per_instance)} |"
         )
