@@ -30,7 +30,7 @@ from werkzeug.datastructures import Headers
 from werkzeug.test import EnvironBuilder
 
 from app import create_app
-from ivr.commands.target import open_target
+from ivr.commands.target import freeze_start_up, open_target
 from ivr.engine.call import Call, CallContext, CallSession
 from ivr.engine.config import EngineConfig
 from ivr.engine.engine import CallParams, Engine
@@ -71,9 +71,10 @@ def _place(transport: Transport, script: CallScript, validate: bool) -> int:
 
 
 def _qa_app(database: Path | str) -> Any:
-    """Our app as `ivr test`, `ivr crawl` and the pytest plugin build it in-process
-    (ivr.commands.target.open_target), at a fixed open time."""
+    """Our app as `ivr test` and `ivr crawl` build it in-process (ivr.commands.target.open_target:
+    trainer off, start-up frozen out of garbage collection), at a fixed open time."""
     target = open_target(None, database=str(database), extra_config={"NOW": OPEN_HOURS})
+    freeze_start_up(again=True)  # as the command does with its one app
     return target.app
 
 

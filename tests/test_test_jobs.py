@@ -210,3 +210,28 @@ def test_results_are_reported_in_file_order_not_as_they_finish(
     assert len({r["pid"] for r in requests}) == 2  # two processes placed the calls
     assert os.getpid() not in {r["pid"] for r in requests}
     assert all(r["form"]["FromState"] == "CA" for r in requests)  # command-line options reach them
+
+
+def test_commands_freeze_their_start_up_out_of_garbage_collection(tmp_path: Path) -> None:
+    """`ivr test`/`crawl`/`call` freeze what start-up built (gc.freeze), once per process; the
+    plugin's target (freeze off) leaves the collector alone. In a child process: a freeze here
+    would hold this test process's objects."""
+    import subprocess
+    import sys
+
+    script = (
+        "import gc\n"
+        "from ivr.commands.target import open_target\n"
+        "open_target(None)\n"
+        "plain = gc.get_freeze_count()\n"
+        "open_target(None, freeze=True)\n"
+        "first = gc.get_freeze_count()\n"
+        "open_target(None, freeze=True)\n"
+        "print(plain, first, gc.get_freeze_count())\n"
+    )
+    env = {**os.environ, "IVR_SECRET_KEY_FILE": str(tmp_path / "member.key")}
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=60, check=True
+    )
+    plain, first, second = map(int, out.stdout.split())
+    assert plain == 0 and first > 10_000 and second == first  # frozen once, with the app in it

@@ -232,7 +232,7 @@ def call_cmd(
     console = Console(highlight=False)
     if line is None and to is None:
         line = click.prompt("Line", type=click.Choice(sorted(shipped_numbers())), default="main")
-    target = open_target(url, app_spec, database)
+    target = open_target(url, app_spec, database, freeze=True)
     try:
         number = to or _numbers(target)[line or "main"]
         call = SimulatedCall(

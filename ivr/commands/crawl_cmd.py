@@ -143,7 +143,7 @@ def crawl_cmd(
             f"{bad[0]!r} is not a sequence of phone keys (0-9, *, #)", param_hint="--entry-input"
         )
     number = to or shipped_numbers()[line]
-    target = open_target(url, app_spec, database)
+    target = open_target(url, app_spec, database, freeze=True)
     flow = _flow_of(target.engine(), number)
     now = now or fixed_clock(target, None if to else line, number)
     options = CrawlOptions(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import importlib
 import logging
 from dataclasses import dataclass
@@ -96,6 +97,8 @@ def open_target(
     app_spec: str = DEFAULT_APP,
     database: str | None = None,
     extra_config: dict[str, Any] | None = None,
+    *,
+    freeze: bool = False,
 ) -> Target:
     """Build the target of a command: `--url` over HTTP, else the app in-process.
 
@@ -119,9 +122,29 @@ def open_target(
         app = load_app(app_spec, config)
     except Exception as exc:  # noqa: BLE001 - any start-up failure is the user's to read
         raise click.ClickException(f"cannot start the app {app_spec!r}: {exc}") from exc
+    if freeze:
+        freeze_start_up()
     return Target(
         WsgiTransport(app), "http://localhost", in_process=True, app=app, number=number, fields=fields
     )
+
+
+def freeze_start_up(*, again: bool = False) -> None:
+    """Keep what start-up built out of every later garbage collection (gc.freeze).
+
+    A command's app, its flows and the imported modules live until the process exits, yet each
+    full collection walked them again (some 60,000 objects, about 10 ms) every few hundred
+    steps: frozen, a crawl or a test run is a few percent faster, and the forked workers of
+    `ivr test --jobs` share those pages instead of copying them when the collector touches
+    them. Only the commands freeze (the pytest plugin runs in someone else's process), and only
+    once per process unless `again`: a program that runs commands in-process, as a test suite
+    does, keeps out of collection only what it had when the first one ran, which is never freed
+    if it turns into garbage with cycles later.
+    """
+    if gc.get_freeze_count() and not again:
+        return
+    gc.collect()
+    gc.freeze()
 
 
 def _number_options() -> tuple[dict[str, Any], dict[str, str]]:

@@ -128,7 +128,7 @@ def test_cmd(
     # checks) is then each process's own, as it is for calls placed at once on threads.
     with _pool(jobs, url, app_spec, database) as pool:
         # Opened after the pool's processes started: they open targets of their own.
-        target = open_target(url, app_spec, database)
+        target = open_target(url, app_spec, database, freeze=True)
         scenarios = _with_fixed_clock(target, scenarios)
         coverage = coverage or coverage_detail
         if coverage and not target.in_process:
@@ -180,7 +180,7 @@ def _pool(jobs: int, url: str | None, app_spec: str, database: str | None) -> It
         # Built once here and dropped, before the workers fork: they start with the app's
         # modules imported and its flows checked, instead of each doing it again (~0.3 s each).
         # Its calls would be in memory, so no file or connection is shared with them.
-        open_target(None, app_spec)
+        open_target(None, app_spec, freeze=True)
     with FilePool(partial(_worker_target, url, app_spec, database, number, fields), jobs) as pool:
         yield pool
 
