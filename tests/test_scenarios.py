@@ -14,6 +14,8 @@ from xml.etree import ElementTree
 
 import pytest
 from click.testing import CliRunner, Result
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ivr.cli import main
 from ivr.commands import test_cmd
@@ -447,6 +449,40 @@ def test_fuzzy_finds_the_best_window_of_about_as_many_words() -> None:
     score, window = best_window("a billing discrepancy press one", HEARD)
     assert window == "a billing discrepancy press 1"
     assert 0.9 < score < 1.0
+
+
+_WORDS = st.lists(
+    st.sampled_from(["press", "1", "10", "on", "one", "bill", "billing", "Billing.", "a", "x"]), max_size=12
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_WORDS, _WORDS)
+def test_a_window_said_word_for_word_scores_one_as_the_full_search_does(
+    want: list[str], have: list[str]
+) -> None:
+    """best_window's shortcut (the words said exactly) answers what the search of every window
+    answers: the same score, and the window the words themselves."""
+    import difflib
+
+    expected, heard = " ".join(want), " ".join(have)
+    score, window = best_window(expected, heard)
+    words = [w.casefold().strip(".") for w in want]
+    target, spoken = " ".join(words), [w.casefold().strip(".") for w in have]
+    windows = [
+        " ".join(spoken[i : i + n])
+        for n in range(max(1, len(words) - max(1, len(words) // 4)), len(words) + max(1, len(words) // 4) + 1)
+        for i in range(max(1, len(spoken) - n + 1))
+    ]
+    full = max(
+        (difflib.SequenceMatcher(None, w, target, autojunk=False).ratio() for w in windows), default=0.0
+    )
+    if not words or not spoken:
+        assert (score, window) == (0.0, "")
+    else:
+        assert score == pytest.approx(full)
+        if score == 1.0:
+            assert window == target
 
 
 # -- runner ------------------------------------------------------------------------------------

@@ -66,6 +66,8 @@ def best_window(expected: str, heard: str) -> tuple[float, str]:
     if not want or not have:
         return 0.0, ""
     target = " ".join(want)
+    if f" {target} " in f" {' '.join(have)} ":
+        return 1.0, target  # said word for word: no window can score more
     slack = max(1, len(want) // 4)
     best = (0.0, "")
     for size in range(max(1, len(want) - slack), len(want) + slack + 1):
