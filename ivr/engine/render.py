@@ -84,11 +84,7 @@ class Renderer:
             return document_words(fill(template, step, values))
 
         def heard_as(text: str) -> str:
-            if "@@" not in text:
-                return text
-            return _TOKEN.sub(
-                lambda m: str(step) if m.group(1) == "step" else values.get(m.group(1), ""), text
-            )
+            return fill(text, step, values, as_xml=False) if "@@" in text else text
 
         return " ".join(spoken_text(say, fill=heard_as) for say in says)
 
@@ -317,11 +313,15 @@ def document_words(twiml: str) -> str:
     return " ".join(spoken_text(say) for say in root.iter("Say"))
 
 
-def fill(template: str, step: int, values: dict[str, str]) -> str:
-    """Put a call's step and placeholder values into a cached document (values XML-escaped)."""
+def fill(template: str, step: int, values: dict[str, str], *, as_xml: bool = True) -> str:
+    """Put a call's step and placeholder values into a cached document (values XML-escaped), or,
+    with `as_xml` off, into text already read out of one (values as they are heard)."""
 
     def sub(match: re.Match[str]) -> str:
         name = match.group(1)
-        return str(step) if name == "step" else escape(values.get(name, ""))
+        if name == "step":
+            return str(step)
+        value = values.get(name, "")
+        return escape(value) if as_xml else value
 
     return _TOKEN.sub(sub, template)
