@@ -54,6 +54,8 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import gevent
+import gevent.monkey
+from geventhttpclient.connectionpool import ConnectionPool
 from locust import between, task
 from locust.contrib.fasthttp import FastHttpUser
 
@@ -64,6 +66,33 @@ STEP_SECONDS = float(os.environ.get("IVR_STEP_SECONDS", "5"))
 #: never closes a connection just as a request goes out on it (RemoteDisconnected, resets).
 REUSE_SECONDS = max(float(os.environ.get("IVR_KEEPALIVE", "5")) - 1.0, 0.0)
 HOSTS = tuple(h.rstrip("/") for h in os.environ.get("IVR_HOSTS", "").split() if h.strip())
+
+_poll = gevent.monkey.get_original("select", "poll")  # the real one: no limit on descriptors
+_POLLIN, _POLLPRI = gevent.monkey.get_original("select", ["POLLIN", "POLLPRI"])
+
+
+def idle_and_open(pool: ConnectionPool, sock: Any) -> bool:
+    """Whether a pooled keep-alive socket can carry the next request: open, nothing to read.
+
+    Replaces geventhttpclient's check (ConnectionPool._is_socket_alive, 2.6.1), which asks
+    select.select, and select() refuses a descriptor of 1024 or more (ValueError, which the
+    check reads as a dead socket). A worker holding a few thousand users' connections has most
+    of its sockets above 1024: every one was closed on its next use and a new connection
+    opened, so most requests paid a connect and an accept, and the tail latency showed it.
+    poll() has no such limit; what it reports is what select() reported (readable while idle:
+    the server closed it, or bytes nobody asked for).
+    """
+    if sock is None or sock.fileno() < 0:
+        return False
+    poller = _poll()
+    poller.register(sock.fileno(), _POLLIN | _POLLPRI)
+    try:
+        return not poller.poll(0)
+    except (OSError, ValueError):
+        return False
+
+
+ConnectionPool._is_socket_alive = idle_and_open  # type: ignore[method-assign,assignment]
 _NUMBER_ENV = {
     "voice_url": "IVR_VOICE_URL",
     "voice_method": "IVR_VOICE_METHOD",
@@ -199,6 +228,10 @@ class IvrCaller(FastHttpUser):
     wait_time = between(0.5 * STEP_SECONDS, 1.5 * STEP_SECONDS)
 
     def on_start(self) -> None:
+        # Callers arrive one by one, at random moments: Locust starts each second's new users
+        # at once, and their first calls all dialled in the same instant (25 at a time per
+        # worker at -r 50), a burst no line sees, which was most of the slow first requests.
+        gevent.sleep(random.uniform(0, STEP_SECONDS))
         self.signer = Signer.from_config(os.environ)  # signs when the app checks
         self.transport = LocustTransport(self.client, STEP_SECONDS, HOSTS, self.signer)
         self.target = _Target(self.transport, HOSTS[0] if HOSTS else (self.host or "").rstrip("/"))

@@ -289,3 +289,72 @@ def test_calls_hop_between_two_instances_sharing_one_store(tmp_path: Path) -> No
     assert counts["a"] > 0 and counts["b"] > 0, counts
     assert abs(counts["a"] - counts["b"]) <= 0.3 * (counts["a"] + counts["b"]), counts
     assert done.returncode == 0, done.stderr[-3000:]
+
+
+def test_pooled_connections_above_descriptor_1024_are_reused_and_callers_arrive_spread(
+    tmp_path: Path,
+) -> None:
+    """A worker holding thousands of users' sockets keeps reusing them: geventhttpclient's idle
+    check asks select(), which refuses descriptors of 1024 and more, so each such socket was
+    closed on its next use and a new connection opened (most requests of a 3,000-caller run).
+    The locustfile's check uses poll(); it still finds a socket the server closed, or one with
+    bytes nobody asked for. And each user's first call waits a random part of the think time,
+    so a spawned batch of users does not dial in the same instant."""
+    (tmp_path / "s.yaml").write_text(FALLBACK, encoding="utf-8")
+    script = (
+        "import json, os, resource, sys\n"
+        f"sys.path.insert(0, {str(LOCUSTFILE.parent)!r})\n"
+        "import locustfile\n"
+        "import gevent, gevent.monkey, gevent.socket\n"
+        "from geventhttpclient.connectionpool import ConnectionPool\n"
+        "soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)\n"
+        "if hard != resource.RLIM_INFINITY and hard < 1200:\n"
+        "    print(json.dumps('skip')); sys.exit(0)\n"
+        "resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 4096)), hard))\n"
+        "filler = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]\n"
+        "listener = gevent.socket.socket()\n"
+        "listener.bind(('127.0.0.1', 0)); listener.listen()\n"
+        "client = gevent.socket.create_connection(listener.getsockname())\n"
+        "server, _ = listener.accept()\n"
+        "pool = ConnectionPool.__new__(ConnectionPool)  # the check reads nothing of the pool\n"
+        "out = {'fd': client.fileno()}\n"
+        "try:\n"
+        "    gevent.monkey.get_original('select', 'select')([client], [], [], 0)\n"
+        "    out['select'] = 'answers'\n"
+        "except ValueError:\n"
+        "    out['select'] = 'refuses'\n"
+        "out['idle'] = pool._is_socket_alive(client)\n"
+        "server.sendall(b'x'); gevent.sleep(0.05)\n"
+        "out['bytes waiting'] = pool._is_socket_alive(client)\n"
+        "client.recv(1)\n"
+        "out['read again'] = pool._is_socket_alive(client)\n"
+        "server.close(); gevent.sleep(0.05)\n"
+        "out['closed by the server'] = pool._is_socket_alive(client)\n"
+        "client.close()\n"
+        "out['closed here'] = pool._is_socket_alive(client)\n"
+        "from locust.env import Environment\n"
+        "delays, sleep = [], gevent.sleep\n"
+        "locustfile.IvrCaller.host = 'http://127.0.0.1:9'\n"
+        "environment = Environment(user_classes=[locustfile.IvrCaller])\n"
+        "for _ in range(200):\n"
+        "    user = locustfile.IvrCaller(environment)\n"
+        "    gevent.sleep = lambda seconds=0, *args: delays.append(seconds)\n"
+        "    user.on_start()\n"
+        "    gevent.sleep = sleep\n"
+        "out['delays'] = [min(delays), max(delays), len(delays)]\n"
+        "print(json.dumps(out))\n"
+    )
+    env = {**os.environ, "IVR_SCENARIOS": str(tmp_path / "s.yaml"), "IVR_STEP_SECONDS": "5"}
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    if out == "skip":
+        pytest.skip("this machine allows fewer than 1,200 open files")
+    assert out["fd"] >= 1024 and out["select"] == "refuses"  # the case the fix is for
+    assert out["idle"] is True and out["read again"] is True
+    assert out["bytes waiting"] is False
+    assert out["closed by the server"] is False and out["closed here"] is False
+    low, high, count = out["delays"]
+    assert count == 200 and 0 <= low < 0.5 and 4.5 < high <= 5  # spread over the think time
