@@ -299,7 +299,8 @@ def test_pooled_connections_above_descriptor_1024_are_reused_and_callers_arrive_
     closed on its next use and a new connection opened (most requests of a 3,000-caller run).
     The locustfile's check uses poll(); it still finds a socket the server closed, or one with
     bytes nobody asked for. And each user's first call waits a random part of the think time,
-    so a spawned batch of users does not dial in the same instant."""
+    so a spawned batch of users does not dial in the same instant; and no two users share a
+    calling number."""
     (tmp_path / "s.yaml").write_text(FALLBACK, encoding="utf-8")
     script = (
         "import json, os, resource, sys\n"
@@ -342,6 +343,9 @@ def test_pooled_connections_above_descriptor_1024_are_reused_and_callers_arrive_
         "    user.on_start()\n"
         "    gevent.sleep = sleep\n"
         "out['delays'] = [min(delays), max(delays), len(delays)]\n"
+        "class Worker: worker_index = 7\n"
+        "out['numbers'] = [locustfile.caller_number(environment.runner) for _ in range(3)]\n"
+        "out['worker numbers'] = [locustfile.caller_number(Worker()) for _ in range(2)]\n"
         "print(json.dumps(out))\n"
     )
     env = {**os.environ, "IVR_SCENARIOS": str(tmp_path / "s.yaml"), "IVR_STEP_SECONDS": "5"}
@@ -358,3 +362,6 @@ def test_pooled_connections_above_descriptor_1024_are_reused_and_callers_arrive_
     assert out["closed by the server"] is False and out["closed here"] is False
     low, high, count = out["delays"]
     assert count == 200 and 0 <= low < 0.5 and 4.5 < high <= 5  # spread over the think time
+    # Every user a number of its own: 200 users above, then these, each one more.
+    assert out["numbers"] == ["+15550000200", "+15550000201", "+15550000202"]
+    assert out["worker numbers"] == ["+15550700203", "+15550700204"]
