@@ -206,3 +206,11 @@ def test_flasks_debug_mode_still_gets_its_files_wrapper() -> None:
         assert req.form.to_dict() == {"Digits": "1"}
         with pytest.raises(KeyError, match="enctype"):
             req.files["Digits"]  # a field the form has: the message names the enctype
+
+
+def test_a_request_outside_an_app_context_reads_its_form() -> None:
+    """As Flask's own Request does (no app: no limit, no debug mode), never a RuntimeError."""
+    from werkzeug.test import EnvironBuilder
+
+    environ = EnvironBuilder(method="POST", data={"Digits": "1", "From": "+15005550006"}).get_environ()
+    assert FormRequest(environ).form.to_dict() == {"Digits": "1", "From": "+15005550006"}

@@ -90,7 +90,7 @@ class FormRequest(Request):
         if "form" in self.__dict__:
             return
         mimetype = self.environ.get("CONTENT_TYPE", "").partition(";")[0].strip().lower()
-        if mimetype != URLENCODED or current_app.debug:
+        if mimetype != URLENCODED or (current_app and current_app.debug):  # as Flask asks it
             super()._load_form_data()
             return
         stream = self._get_stream_for_parsing()
