@@ -210,26 +210,32 @@ def test_the_number_settings_come_from_the_environment(tmp_path: Path, server: s
     assert count[("POST", "/voice/status")] >= 4 * calls - 4 and failed[("POST", "/voice/status")] == 0
 
 
-def test_number_settings_parse_the_environment(tmp_path: Path) -> None:
-    """number_settings and request_fields read the environment as SimulatedCall keywords
-    (run in a process of its own: importing Locust monkey-patches the interpreter)."""
+def _locustfile_answer(tmp_path: Path, body: str, extra_env: dict[str, str] | None = None) -> Any:
+    """Run `body` after `import locustfile` in a process of its own (importing Locust
+    monkey-patches the interpreter), with FALLBACK as the scenarios; its last line, as JSON."""
     (tmp_path / "s.yaml").write_text(FALLBACK, encoding="utf-8")
-    script = (
-        "import json, sys\n"
-        f"sys.path.insert(0, {str(LOCUSTFILE.parent)!r})\n"
-        "import locustfile\n"
-        "env = {'IVR_VOICE_URL': '/ivr/welcome', 'IVR_VOICE_METHOD': 'GET', 'IVR_STATUS_CALLBACK': ' ',\n"
-        "       'IVR_STATUS_CALLBACK_EVENTS': 'answered,completed', 'IVR_FALLBACK_URL': '/fb',\n"
-        "       'IVR_FIELDS': 'FromState=CA, FromCity = Oakland'}\n"
-        "print(json.dumps([locustfile.number_settings(env), locustfile.request_fields(env),\n"
-        "                  locustfile.number_settings({})]))\n"
-    )
-    env = {**os.environ, "IVR_SCENARIOS": str(tmp_path / "s.yaml")}
+    script = f"import json, sys\nsys.path.insert(0, {str(LOCUSTFILE.parent)!r})\nimport locustfile\n" + body
+    env = {**os.environ, "IVR_SCENARIOS": str(tmp_path / "s.yaml"), **(extra_env or {})}
     done = subprocess.run(
         [sys.executable, "-c", script], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    settings, fields, empty = json.loads(done.stdout.strip().splitlines()[-1])
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_number_settings_parse_the_environment(tmp_path: Path) -> None:
+    """number_settings and request_fields read the environment as SimulatedCall keywords
+    (run in a process of its own: importing Locust monkey-patches the interpreter)."""
+    settings, fields, empty = _locustfile_answer(
+        tmp_path,
+        (
+            "env = {'IVR_VOICE_URL': '/ivr/welcome', 'IVR_VOICE_METHOD': 'GET', 'IVR_STATUS_CALLBACK': ' ',\n"
+            "       'IVR_STATUS_CALLBACK_EVENTS': 'answered,completed', 'IVR_FALLBACK_URL': '/fb',\n"
+            "       'IVR_FIELDS': 'FromState=CA, FromCity = Oakland'}\n"
+            "print(json.dumps([locustfile.number_settings(env), locustfile.request_fields(env),\n"
+            "                  locustfile.number_settings({})]))\n"
+        ),
+    )
     assert settings == {
         "voice_url": "/ivr/welcome",
         "voice_method": "GET",
@@ -301,11 +307,8 @@ def test_pooled_connections_above_descriptor_1024_are_reused_and_callers_arrive_
     bytes nobody asked for. And each user's first call waits a random part of the think time,
     so a spawned batch of users does not dial in the same instant; and no two users share a
     calling number."""
-    (tmp_path / "s.yaml").write_text(FALLBACK, encoding="utf-8")
-    script = (
-        "import json, os, resource, sys\n"
-        f"sys.path.insert(0, {str(LOCUSTFILE.parent)!r})\n"
-        "import locustfile\n"
+    body = (
+        "import os, resource\n"
         "import gevent, gevent.monkey, gevent.socket\n"
         "from geventhttpclient.connectionpool import ConnectionPool\n"
         "soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)\n"
@@ -348,12 +351,7 @@ def test_pooled_connections_above_descriptor_1024_are_reused_and_callers_arrive_
         "out['worker numbers'] = [locustfile.caller_number(Worker()) for _ in range(2)]\n"
         "print(json.dumps(out))\n"
     )
-    env = {**os.environ, "IVR_SCENARIOS": str(tmp_path / "s.yaml"), "IVR_STEP_SECONDS": "5"}
-    done = subprocess.run(
-        [sys.executable, "-c", script], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    out = json.loads(done.stdout.strip().splitlines()[-1])
+    out = _locustfile_answer(tmp_path, body, {"IVR_STEP_SECONDS": "5"})
     if out == "skip":
         pytest.skip("this machine allows fewer than 1,200 open files")
     assert out["fd"] >= 1024 and out["select"] == "refuses"  # the case the fix is for

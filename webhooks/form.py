@@ -45,14 +45,6 @@ def _unquote(value: str) -> str:
     return unquote(value, errors="werkzeug.url_quote")
 
 
-class _Parser(FormDataParser):
-    def _parse_urlencoded(
-        self, stream: IO[bytes], mimetype: str, content_length: int | None, options: dict[str, str]
-    ) -> Any:
-        # The stream is already held to MAX_CONTENT_LENGTH (webhooks/limits.py for chunked ones).
-        return stream, self.cls(parse_urlencoded(stream.read().decode())), self.cls()
-
-
 class Fields(ImmutableMultiDict[str, str]):
     """werkzeug's form and query dict, whose `get` of an absent field raises no exception.
 
@@ -66,6 +58,19 @@ class Fields(ImmutableMultiDict[str, str]):
             return super().get(key, default, type)
         values = dict.get(self, key)
         return values[0] if values else default
+
+
+def read_fields(stream: IO[bytes]) -> Fields:
+    """The rest of `stream`, a urlencoded body, as form fields (ValueError if it is not UTF-8)."""
+    return Fields(parse_urlencoded(stream.read().decode()))
+
+
+class _Parser(FormDataParser):
+    def _parse_urlencoded(
+        self, stream: IO[bytes], mimetype: str, content_length: int | None, options: dict[str, str]
+    ) -> Any:
+        # The stream is already held to MAX_CONTENT_LENGTH (webhooks/limits.py for chunked ones).
+        return stream, read_fields(stream), self.cls()
 
 
 #: The one body werkzeug's form machinery is bypassed for (its mimetype, as werkzeug reads it).
@@ -95,7 +100,7 @@ class FormRequest(Request):
             return
         stream = self._get_stream_for_parsing()
         try:
-            form = Fields(parse_urlencoded(stream.read().decode()))
+            form = read_fields(stream)
         except ValueError:  # a body that is not UTF-8
             form = Fields()
         d = self.__dict__
