@@ -48,6 +48,12 @@ def test_workers_opening_a_new_file_at_once_all_start(tmp_path: Path) -> None:
 # -- SQLite errors are StoreErrors, and leave nothing half-written -----------------------------
 
 
+def _writer(store: SqliteStore) -> sqlite3.Connection:
+    """The connection the store writes on: the same one for every transaction of the process."""
+    with store.transaction() as db:
+        return db
+
+
 def _refuse(store: SqliteStore, table: str, event: str = "INSERT") -> None:
     """Make every `event` on `table` fail, as a full disk or a broken file would."""
     store.connection().execute(
@@ -74,7 +80,7 @@ def test_a_failed_write_is_a_store_error_and_leaves_no_half_written_call(tmp_pat
     )
     assert isinstance(raised.value.__cause__, sqlite3.Error)
     assert store.get_call("CA1") is None
-    assert not store.connection().in_transaction
+    assert not _writer(store).in_transaction
     with store.call("CA2", now=2.0) as slot:  # the failed step did not keep the lock
         slot.create(_call("CA2"), caller="", now=2.0)
     assert store.get_call("CA2") is not None
@@ -84,7 +90,7 @@ def test_a_read_only_database_is_a_store_error(tmp_path: Path) -> None:
     from ivr.engine.errors import StoreError
 
     store = SqliteStore(tmp_path / "s.db")
-    store.connection().execute("PRAGMA query_only = ON")  # chmod does not stop root; this does
+    _writer(store).execute("PRAGMA query_only = ON")  # chmod does not stop root; this does
     with pytest.raises(StoreError, match=r"cannot lock call CA1: attempt to write a readonly database"):
         with store.call("CA1", now=1.0) as slot:
             slot.create(_call("CA1"), caller="", now=1.0)
@@ -109,6 +115,7 @@ def test_a_closed_connection_is_a_store_error_everywhere(
     from ivr.engine.errors import StoreError
 
     store = SqliteStore(tmp_path / "s.db")
+    _writer(store).close()
     store.connection().close()
     with pytest.raises(StoreError, match=r"Cannot operate on a closed database\. Check that the file"):
         use(store)
@@ -123,7 +130,7 @@ def test_end_call_runs_in_a_transaction_and_rolls_back_when_it_fails(tmp_path: P
     _refuse(store, "calls", "UPDATE")
     with pytest.raises(StoreError, match=r"cannot write the end of call CA1: disk I/O error \(simulated\)"):
         store.end_call("CA1", "completed", 2.0, 1)
-    assert not store.connection().in_transaction
+    assert not _writer(store).in_transaction
     store.connection().execute("DROP TRIGGER refuse_calls_UPDATE")
     record = store.get_call("CA1")
     assert record is not None and (record.status, record.ended_at) == ("in-progress", None)
@@ -149,9 +156,9 @@ def test_a_failed_member_seeding_rolls_back_and_keeps_the_old_members(tmp_path: 
 
 
 def _statements(store: SqliteStore) -> list[str]:
-    """The SQL this thread's connection runs from now on (the first word of each statement)."""
+    """The SQL the store writes with from now on (the first word of each statement)."""
     seen: list[str] = []
-    store.connection().set_trace_callback(lambda sql: seen.append(sql.split()[0].upper()))
+    _writer(store).set_trace_callback(lambda sql: seen.append(sql.split()[0].upper()))
     return seen
 
 
@@ -272,3 +279,97 @@ def test_an_older_file_s_calls_live_index_is_replaced(tmp_path: Path) -> None:
         db.execute("CREATE INDEX calls_live ON calls (line, ended_at, expires_at)")
     SqliteStore(str(path)).check()
     assert set(_indexes(path)) == {"calls_started", "calls_open", "calls_ended"}
+
+
+# -- one writer connection and one lock file per process ------------------------------------
+
+
+def _descriptors_on(path: Path) -> int:
+    """How many of this process's descriptors are open on `path` itself (not its -wal, -shm)."""
+    fds = Path("/proc/self/fd")
+    count = 0
+    for fd in fds.iterdir():
+        try:
+            if Path(fd.readlink()) == path:
+                count += 1
+        except OSError:
+            continue
+    return count
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").exists(), reason="needs /proc")
+def test_threads_stepping_at_once_share_one_writer_connection_and_one_lock_file(tmp_path: Path) -> None:
+    import threading
+
+    from ivr.engine.store import CallEvent
+
+    path = tmp_path / "s.db"
+    store = SqliteStore(path)
+    store.check()
+    before = _descriptors_on(path), _descriptors_on(Path(f"{path}.lock"))
+    writers: set[int] = set()
+    alive = threading.Barrier(41)
+
+    def step(n: int) -> None:
+        sid = f"CA{n}"
+        with store.call(sid, now=1.0) as slot:
+            writers.add(id(store.connection()))  # inside a write: the write's own connection
+            slot.create(_call(sid, reference=f"{n:08d}"), caller="", now=1.0)
+            slot.log(CallEvent(1.0, 0, "start", "", "incoming", "main_menu", "en"))
+        alive.wait(10)  # every thread still alive, its thread-locals with it, while we count
+
+    threads = [threading.Thread(target=step, args=(n,)) for n in range(40)]
+    for thread in threads:
+        thread.start()
+    try:
+        while alive.n_waiting < 40 and any(t.is_alive() for t in threads):
+            threading.Event().wait(0.01)
+        assert (_descriptors_on(path), _descriptors_on(Path(f"{path}.lock"))) == before
+    finally:
+        alive.wait(10)
+        for thread in threads:
+            thread.join(10)
+    assert len(writers) == 1
+    assert [stored(store, f"CA{n}").reference for n in range(40)] == [f"{n:08d}" for n in range(40)]
+
+
+def test_reads_inside_a_write_see_it_and_reads_outside_see_it_once_committed(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "s.db")
+    with store.transaction() as db:
+        db.execute("INSERT INTO meta (key, value) VALUES ('k', 'written')")
+        inside = store.connection().execute("SELECT value FROM meta WHERE key = 'k'").fetchone()
+        assert store.connection() is db
+    assert inside == ("written",)
+    assert store.connection() is not db
+    assert store.connection().execute("SELECT value FROM meta WHERE key = 'k'").fetchone() == ("written",)
+
+
+def _write_in_child(store: SqliteStore, parents: int, results: Queue[str]) -> None:
+    try:
+        with store.call("CA-child", now=1.0) as slot:
+            slot.create(_call("CA-child", reference="22222222"), caller="", now=1.0)
+            inherited = id(store.connection()) == parents  # the address survives the fork
+        results.put("wrote on the parent's connection" if inherited else "ok")
+    except Exception as exc:  # noqa: BLE001 - the test reports what went wrong
+        results.put(repr(exc))
+
+
+def test_a_forked_process_writes_on_its_own_connection_and_the_parent_goes_on(tmp_path: Path) -> None:
+    import multiprocessing
+
+    store = SqliteStore(tmp_path / "s.db")
+    with store.call("CA-parent", now=1.0) as slot:  # the parent's writer and lock file are open
+        slot.create(_call("CA-parent", reference="11111111"), caller="", now=1.0)
+    ctx = multiprocessing.get_context("fork")
+    results = ctx.Queue()
+    child = ctx.Process(target=_write_in_child, args=(store, id(_writer(store)), results))
+    child.start()
+    assert results.get(timeout=30) == "ok"
+    child.join(10)
+    with store.call("CA-after", now=2.0) as slot:  # the child left the parent's alone
+        slot.create(_call("CA-after", reference="33333333"), caller="", now=2.0)
+    assert [stored(store, sid).reference for sid in ("CA-parent", "CA-child", "CA-after")] == [
+        "11111111",
+        "22222222",
+        "33333333",
+    ]

@@ -327,15 +327,27 @@ class SqliteStore(SessionStore):
         self._ready = False
         self._set_up_lock = threading.Lock()
         # This process's writers queue here first (in turn, a greenlet's lock under gevent), so
-        # only one of them at a time polls the flock against the other processes.
+        # only one of them at a time polls the flock against the other processes; whoever holds
+        # it writes on the process's one writer connection (see _writer).
         self._writers = threading.RLock()
+        self._writer_db: sqlite3.Connection | None = None
+        self._lock_file: _LockFile | None = None
+        self._pid = os.getpid()
+        self._inherited: list[object] = []  # a parent's connection and lock file: never used
+        self._writer_reopen = False
         if isinstance(secret_key, str):
             secret_key = secret_key.encode()
         # No key configured (a store opened by hand): one for this process only.
         self._members = SqliteMembers(self, secret_key or secrets.token_bytes(32))
 
     def connection(self) -> sqlite3.Connection:
-        """Return this thread's connection, the file set up on first use (StoreError if it cannot be)."""
+        """Return this thread's connection, the file set up on first use (StoreError if it cannot be).
+
+        Inside a write transaction it is the transaction's own, so reads see what it wrote.
+        """
+        writing: sqlite3.Connection | None = getattr(self._local, "writing", None)
+        if writing is not None:
+            return writing
         db: sqlite3.Connection | None = getattr(self._local, "db", None)
         if db is not None and getattr(self._local, "reopen", False):
             # Opened while the file was read-only, SQLite keeps it so: open it afresh.
@@ -350,8 +362,8 @@ class SqliteStore(SessionStore):
             self._local.db = db
         return db
 
-    def _connect(self, busy: float = _BUSY_WAIT) -> sqlite3.Connection:
-        db = sqlite3.connect(self.path, timeout=busy, isolation_level=None)
+    def _connect(self, busy: float = _BUSY_WAIT, *, shared: bool = False) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, timeout=busy, isolation_level=None, check_same_thread=not shared)
         db.execute("PRAGMA synchronous=NORMAL")  # durable across a process kill in WAL mode
         db.execute(f"PRAGMA busy_timeout={int(busy * 1000)}")
         return db
@@ -411,11 +423,7 @@ class SqliteStore(SessionStore):
         An SQLite error inside it, or at BEGIN or COMMIT, is raised as StoreError.
         """
         deadline = time.monotonic() + self.lock_timeout
-        # The connection first: on first use it sets the file up behind the writers' lock itself,
-        # and a thread holding that lock while it waited for another's set-up deadlocked both.
-        db = self.connection()
-        lock = self._writer_lock(deadline)
-        try:
+        with self._writing(deadline) as db:
             with self.errors(f"lock {what}"):
                 _begin(db, deadline)
             try:
@@ -427,23 +435,58 @@ class SqliteStore(SessionStore):
                 if isinstance(exc, sqlite3.Error):
                     raise self._error(f"write {what}", exc) from exc
                 raise
+
+    @contextmanager
+    def _writing(self, deadline: float) -> Iterator[sqlite3.Connection]:
+        """The writers' lock and the writer connection, which this thread's reads use meanwhile."""
+        # The set-up first: it runs behind the writers' lock itself, and a thread holding that
+        # lock while it waited for another's set-up deadlocked both.
+        if not self._ready:
+            self._set_up()
+        lock = self._writer_lock(deadline)
+        try:
+            db = self._local.writing = self._writer()
+            yield db
         finally:
+            self._local.writing = None
             self._unlock(lock)
+
+    def _writer(self) -> sqlite3.Connection:
+        """The process's writer connection (the caller holds the writers' lock).
+
+        One for every thread and greenlet of the process: its page cache stays warm from one
+        request to the next (a connection of each greenlet's own started every transaction cold,
+        and a new keep-alive client cost a new connection), and it holds one descriptor however
+        many requests are open. A process forked from this one opens its own.
+        """
+        self._forget_parent()
+        db = self._writer_db
+        if db is not None and self._writer_reopen:
+            self._writer_reopen = False  # opened while the file was read-only: afresh
+            db.close()
+            db = self._writer_db = None
+        if db is None:
+            with self.errors("open the database"):
+                db = self._writer_db = self._connect(shared=True)
+        return db
+
+    def _forget_parent(self) -> None:
+        """In a process forked from the one that opened them, leave the writer connection and
+        the lock file alone (closing them here would drop locks the parent holds) and open new ones."""
+        if self._pid != os.getpid():
+            self._inherited += [self._writer_db, self._lock_file]
+            self._writer_db, self._lock_file, self._pid = None, None, os.getpid()
 
     @contextmanager
     def set_up_transaction(self) -> Iterator[sqlite3.Connection]:
         """A transaction for set-up work: the request's own when one is open, else a new one."""
-        db = self.connection()
-        if db.in_transaction:  # inside call(): BEGIN IMMEDIATE already holds the write lock
-            yield db
+        writing: sqlite3.Connection | None = getattr(self._local, "writing", None)
+        if writing is not None:  # inside call(): BEGIN IMMEDIATE already holds the write lock
+            yield writing
             return
         deadline = time.monotonic() + self.lock_timeout
-        lock = self._writer_lock(deadline)
-        try:
-            with _committed(db, deadline):
-                yield db
-        finally:
-            self._unlock(lock)
+        with self._writing(deadline) as db, _committed(db, deadline):
+            yield db
 
     @contextmanager
     def errors(self, doing: str) -> Iterator[None]:
@@ -456,6 +499,7 @@ class SqliteStore(SessionStore):
     def _error(self, doing: str, exc: sqlite3.Error) -> StoreError:
         if getattr(exc, "sqlite_errorcode", 0) & 0xFF == sqlite3.SQLITE_READONLY:
             self._local.reopen = True
+            self._writer_reopen = True
         if _busy(exc):
             return StoreError(
                 f"the SQLite store {self.path} cannot {doing}: another connection has held the "
@@ -470,30 +514,19 @@ class SqliteStore(SessionStore):
     def _unlock(self, lock: int | None) -> None:
         if lock is not None:
             fcntl.flock(lock, fcntl.LOCK_UN)
-            self._writers.release()
+        self._writers.release()
 
     def _writer_lock(self, deadline: float | None = None) -> int | None:
         """Queue this thread behind the other writers of the file, processes included.
 
         SQLite has one writer at a time and its busy handler polls with sleeps of up to 100 ms,
         which shows as a long tail under load; polling flock() every few milliseconds hands
-        the lock on soon after the writer ahead commits. The lock is per open file, so each
-        thread (each greenlet under gevent) opens its own. Waiting past `deadline` (the lock
-        timeout from now by default) raises StoreError: a stuck writer costs a caller its menu,
-        never a webhook Twilio gives up on, and it never blocks an event loop.
+        the lock on soon after the writer ahead commits. Threads (greenlets under gevent) queue
+        on the process's lock first, so one lock file per process does. Waiting past
+        `deadline` (the lock timeout from now by default) raises StoreError: a stuck writer
+        costs a caller its menu, never a webhook Twilio gives up on, and it never blocks an
+        event loop.
         """
-        if fcntl is None or self.path == ":memory:":
-            return None
-        lock: _LockFile | None = getattr(self._local, "lock_fd", None)
-        if lock is None:
-            try:
-                lock = _LockFile(self.path + ".lock")
-            except OSError as exc:
-                raise StoreError(
-                    f"the SQLite store {self.path} cannot open its lock file: {exc.strerror or exc}. "
-                    "Check that the folder exists and is writable (IVR_DATABASE)"
-                ) from exc
-            self._local.lock_fd = lock
         deadline = time.monotonic() + self.lock_timeout if deadline is None else deadline
         stuck = StoreError(
             f"the SQLite store {self.path} cannot lock {self.path}.lock: another writer has held "
@@ -501,6 +534,19 @@ class SqliteStore(SessionStore):
         )
         if not self._writers.acquire(timeout=max(deadline - time.monotonic(), 0.0)):
             raise stuck
+        if fcntl is None or self.path == ":memory:":
+            return None
+        self._forget_parent()
+        lock = self._lock_file
+        if lock is None:
+            try:
+                lock = self._lock_file = _LockFile(self.path + ".lock")
+            except OSError as exc:
+                self._writers.release()
+                raise StoreError(
+                    f"the SQLite store {self.path} cannot open its lock file: {exc.strerror or exc}. "
+                    "Check that the folder exists and is writable (IVR_DATABASE)"
+                ) from exc
         pause = 0.0002
         while True:
             try:
@@ -648,10 +694,14 @@ class SqliteStore(SessionStore):
         if db is not None:
             db.close()
             self._local.db = None
-        lock = getattr(self._local, "lock_fd", None)
-        if lock is not None:
-            lock.close()
-            self._local.lock_fd = None
+        with self._writers:  # not under a transaction of another thread
+            self._forget_parent()
+            if self._writer_db is not None:
+                self._writer_db.close()
+                self._writer_db = None
+            if self._lock_file is not None:
+                self._lock_file.close()
+                self._lock_file = None
 
     def iter_raw_text(self) -> Iterator[str]:
         with self.errors("read its tables"):
@@ -747,7 +797,7 @@ def _seed_members(db: sqlite3.Connection, key: bytes, kid: str) -> int:
 
 
 class _LockFile:
-    """The writers' lock file of one thread (or greenlet), closed when it is collected with it."""
+    """The writers' lock file of a process, closed when it is collected."""
 
     __slots__ = ("fd",)
 
@@ -759,7 +809,7 @@ class _LockFile:
             os.close(self.fd)
             self.fd = -1
 
-    def __del__(self) -> None:  # a greenlet's locals go with it: so does its descriptor
+    def __del__(self) -> None:
         self.close()
 
 
