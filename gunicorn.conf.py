@@ -18,7 +18,9 @@ bind = os.environ.get("IVR_BIND", "0.0.0.0:8000")
 workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2 + 1))
 worker_class = os.environ.get("IVR_WORKER_CLASS", "gevent")
 worker_connections = int(os.environ.get("IVR_WORKER_CONNECTIONS", "1000"))  # gevent: sockets per worker
-threads = int(os.environ.get("IVR_THREADS", "4"))  # gthread only
+# gthread only: gunicorn turns any other worker class into gthread when threads > 1, so a
+# `sync` worker asked for gets one thread unless IVR_THREADS says otherwise.
+threads = int(os.environ.get("IVR_THREADS", "4" if worker_class == "gthread" else "1"))
 timeout = 30  # Twilio gives a webhook 15 s; a stuck worker is recycled well after that
 graceful_timeout = 20
 # Seconds an idle keep-alive connection stays open. Behind a load balancer or proxy that keeps

@@ -113,6 +113,21 @@ def test_fifty_slow_clients_leave_healthz_and_a_signed_webhook_answering(tmp_pat
             assert slow.still_open() == 50  # they were held open all along: the attack was on
 
 
+@pytest.mark.parametrize(
+    ("extra", "worker"),
+    [({}, "gevent"), ({"IVR_WORKER_CLASS": "sync"}, "sync"), ({"IVR_WORKER_CLASS": "gthread"}, "gthread")],
+    ids=["default", "sync", "gthread"],
+)
+def test_the_worker_class_asked_for_is_the_one_gunicorn_runs(
+    tmp_path: Path, extra: dict[str, str], worker: str
+) -> None:
+    """gunicorn runs gthread in place of any class when threads > 1: a sync worker must get one."""
+    with gunicorn(_settings(tmp_path, **extra), tmp_path, workers=1) as server:
+        status, _root, state = _dial(server)
+        assert (status, state) == (200, "main_menu"), server.text()[-3000:]
+        assert f"Using worker: {worker}\n" in server.text()
+
+
 # -- item 8a: forwarded headers are the app's to trust -------------------------------------------
 
 
