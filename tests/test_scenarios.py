@@ -35,7 +35,7 @@ from ivr.qa.scenarios import (
     run_scenarios,
 )
 from ivr.qa.scenarios.checks import best_window, check_heard
-from ivr.qa.scenarios.model import Check, Expect, Hangup, Press, Say, Silence, Wait
+from ivr.qa.scenarios.model import Check, Expect, Hangup, Press, Say, Silence, Wait, numbered_caller
 from ivr.sim import HttpReply, Transport, WsgiTransport
 
 NO_TWILIO = {"TWILIO_AUTH_TOKEN": None, "TWILIO_WEBHOOK_SHARED_KEY": None, "TWILIO_ACCOUNT_SID": None}
@@ -951,3 +951,71 @@ def test_a_bad_field_of_a_step_written_over_several_lines_names_its_own_line(tmp
     assert str(error) == (
         f"{path}:7: step 2: field 'expect.threshold': 2 is out of range; use a number from 0 to 1"
     )
+
+
+# -- each scenario calls from a number of its own ----------------------------------------------
+
+WRONG_DOB_TWICE = """\
+name: {name}
+line: main
+{caller}steps:
+  - press: "1"
+  - press: "10203040#"
+  - press: "01011990"
+  - expect: {{contains: "we could not verify those details"}}
+  - press: "10203040#"
+  - press: "01011990"
+  - expect: {{contains: "we could not verify those details"}}
+  - expect: Connecting you with a representative
+outcome:
+  kind: enqueue
+  target: sim-representative
+"""
+LOCKED_OUT = """\
+name: {name}
+line: main
+{caller}steps:
+  - press: "1"
+  - press: "10203040#"
+  - press: "01011990"
+  - expect: {{contains: "we can't verify your identity right now"}}
+  - expect: Connecting you with a representative
+outcome:
+  kind: enqueue
+  target: sim-representative
+"""
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_scenarios_without_from_never_lock_each_other_out(tmp_path: Path, jobs: str) -> None:
+    """Six calls failing the identity check, more than the five a number may fail: each
+    scenario is its own caller, so none is locked out by the others, in one process or two."""
+    for n in range(6):
+        write(tmp_path, WRONG_DOB_TWICE.format(name=f"wrong {n}", caller=""), f"c/{n}.yaml")
+    result = invoke(str(tmp_path / "c"), "--jobs", jobs)
+    assert result.exit_code == 0, result.output
+    assert "6 scenarios: 6 passed, 0 failed" in result.stdout
+
+
+def test_scenarios_sharing_a_from_share_its_failed_identity_checks(tmp_path: Path) -> None:
+    """The lockout is real: the same number's failures add up from call to call (five allowed)."""
+    caller = 'from: "+15550001111"\n'
+    for n in range(2):  # two failures each: four
+        write(tmp_path, WRONG_DOB_TWICE.format(name=f"wrong {n}", caller=caller), f"c/{n}.yaml")
+    for n in range(2, 4):  # the fifth locks the number out; the sixth finds it locked
+        write(tmp_path, LOCKED_OUT.format(name=f"wrong {n}", caller=caller), f"c/{n}.yaml")
+    result = invoke(str(tmp_path / "c"), "--jobs", "1", "--workers", "1")  # one call at a time, in order
+    assert result.exit_code == 0, result.output
+    assert "4 scenarios: 4 passed, 0 failed" in result.stdout
+
+
+def test_numbered_callers_are_distinct_fictional_numbers(tmp_path: Path) -> None:
+    numbers = [numbered_caller(i) for i in range(72_000)]
+    assert len(set(numbers)) == 72_000
+    assert numbered_caller(72_000) == numbered_caller(0) == "+120055501" + "00"
+    pattern = re.compile(r"\+1[2-9][0-8][0-9]55501[0-9]{2}")
+    assert all(pattern.fullmatch(n) for n in numbers)
+    for n in range(2):
+        write(tmp_path, WRONG_DOB_TWICE.format(name=f"wrong {n}", caller=""), f"c/{n}.yaml")
+    (suite,) = load_paths([tmp_path / "c"])
+    assert [s.caller for s in suite.scenarios] == [numbered_caller(0), numbered_caller(1)]

@@ -13,7 +13,7 @@ from ivr.engine.errors import FileError, FileErrors, FlowError
 from ivr.engine.flow_registry import shipped_numbers
 from ivr.engine.schema_errors import Issue, issues
 from ivr.engine.yaml_source import Marks, load_yaml
-from ivr.qa.scenarios.model import DEFAULT_CALLER, ExpectedOutcome, Scenario, Suite
+from ivr.qa.scenarios.model import DEFAULT_CALLER, ExpectedOutcome, Scenario, Suite, numbered_caller
 from ivr.qa.scenarios.schema import ACTIONS, ScenarioFile, describe
 from ivr.qa.scenarios.steps import scenario_step
 
@@ -68,9 +68,11 @@ def load_paths(paths: Iterable[Path]) -> list[Suite]:
     """Load files and folders into suites: one per file given, one per folder holding files.
 
     Every file is read before anything is refused, so one ScenarioErrors lists all bad files.
+    A scenario without `from:` calls from a number of its own (numbered_caller, in load order).
     """
     suites: dict[str, list[Scenario]] = {}
     errors: list[ScenarioError] = []
+    loaded = 0
     for path in paths:
         try:
             files = scenario_files(path)
@@ -82,10 +84,11 @@ def load_paths(paths: Iterable[Path]) -> list[Suite]:
         for file in files:
             suite = str(file) if path.is_file() else str(file.parent)
             try:
-                scenario = load_scenario(file)
+                scenario = load_scenario(file, default_caller=numbered_caller(loaded))
             except ScenarioError as exc:
                 errors.append(exc)
                 continue
+            loaded += 1
             taken = next((s for s in suites.get(suite, []) if s.name == scenario.name), None)
             if taken is not None:
                 errors.append(
@@ -104,8 +107,11 @@ def load_paths(paths: Iterable[Path]) -> list[Suite]:
     return [Suite(name, tuple(scenarios)) for name, scenarios in suites.items()]
 
 
-def load_scenario(path: Path) -> Scenario:
-    """Read and validate one scenario file; a problem raises ScenarioError naming where it is."""
+def load_scenario(path: Path, *, default_caller: str = DEFAULT_CALLER) -> Scenario:
+    """Read and validate one scenario file; a problem raises ScenarioError naming where it is.
+
+    `default_caller` is the calling number when the file gives no `from:`.
+    """
     file = str(path)
     marks = Marks()
     try:
@@ -126,10 +132,12 @@ def load_scenario(path: Path) -> Scenario:
         # The first problem in the file, from the top: the one a person meets first.
         first = min(found, key=lambda i: _line(marks, data, i.path) or 0)
         raise _error(file, marks, data, first) from None
-    return _scenario(file, path, marks, data, model)
+    return _scenario(file, path, marks, data, model, default_caller)
 
 
-def _scenario(file: str, path: Path, marks: Marks, data: dict[Any, Any], model: ScenarioFile) -> Scenario:
+def _scenario(
+    file: str, path: Path, marks: Marks, data: dict[Any, Any], model: ScenarioFile, default_caller: str
+) -> Scenario:
     def refuse(message: str, key: str) -> ScenarioError:
         return _error(file, marks, data, Issue((key,), message))
 
@@ -159,7 +167,7 @@ def _scenario(file: str, path: Path, marks: Marks, data: dict[Any, Any], model: 
         file=path,
         to=to,
         line=line,
-        caller=model.caller if model.caller is not None else DEFAULT_CALLER,
+        caller=model.caller if model.caller is not None else default_caller,
         now=model.now,
         tags=model.tags,
         steps=steps,
