@@ -15,6 +15,7 @@ from .commands.crawl_cmd import crawl_cmd
 from .commands.errors import IvrGroup, click_error
 from .commands.graph_cmd import graph_cmd
 from .commands.lint_cmd import lint_cmd
+from .commands.purge_cmd import purge_cmd
 from .commands.test_cmd import test_cmd
 
 
@@ -93,7 +94,7 @@ def configure_number_cmd(phone_number: str, base_url: str) -> None:
 
 
 # Subcommands that place calls or draw diagrams live in ivr/commands, one module each.
-for _command in (call_cmd, test_cmd, crawl_cmd, graph_cmd, lint_cmd):
+for _command in (call_cmd, test_cmd, crawl_cmd, graph_cmd, lint_cmd, purge_cmd):
     main.add_command(_command)
 
 

@@ -271,3 +271,45 @@ def test_nothing_secret_is_kept_of_page_calls(
     for secret in (MEMBER2_ID, MEMBER2_ID[:6], MEMBER2_DOB):
         assert secret not in dump and secret not in done
         assert secret.encode() not in raw and secret.encode() not in raw_done
+
+
+# -- ivr purge ---------------------------------------------------------------------------------
+
+
+def _purge(env: dict[str, str]) -> Any:
+    from click.testing import CliRunner
+
+    from ivr.cli import main
+
+    unset = {
+        k: None for k in ("TWILIO_AUTH_TOKEN", "TWILIO_WEBHOOK_SHARED_KEY", "IVR_REDIS_URL", "REDIS_URL")
+    }
+    return CliRunner(env={**unset, "IVR_TRAINER": "0", **env}).invoke(main, ["purge"])
+
+
+def test_ivr_purge_deletes_what_the_retention_says_is_old_in_the_servers_store(tmp_path: Path) -> None:
+    path = tmp_path / "ivr.sqlite3"
+    store = SqliteStore(path)
+    now = time.time()
+    for sid, age in (("CAold", 8 * DAY), ("CArecent", 2 * DAY)):
+        _start(store, sid, now - age)
+        store.end_call(sid, "completed", now - age + 5, 5)
+    store.close()
+    result = _purge({"IVR_DATABASE": str(path), "IVR_RETENTION_DAYS": "7"})
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "purged 2 expired sessions, 1 call record older than 7 days, 0 page calls\n"
+    kept = SqliteStore(path)
+    assert kept.get_call("CAold") is None and kept.get_call("CArecent") is not None
+    assert not sqlite3.connect(path).execute("SELECT 1 FROM call_events WHERE call_sid = 'CAold'").fetchall()
+    again = _purge({"IVR_DATABASE": str(path), "IVR_RETENTION_DAYS": "7"})
+    assert again.stdout.startswith("purged 0 expired sessions, 0 call records")
+
+
+def test_ivr_purge_on_a_store_it_cannot_open_says_so_and_exits_1(tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("not a folder")
+    path = tmp_path / "a-file" / "ivr.sqlite3"
+    result = _purge({"IVR_DATABASE": str(path)})
+    assert result.exit_code == 1
+    assert result.stderr.startswith(
+        f"Error: nothing was purged: the SQLite store {path} cannot make its folder"
+    )

@@ -105,7 +105,7 @@ class Engine:
                 return None
             self._next_purge = wall + PURGE_EVERY
         try:
-            purged = self.store.purge(wall, wall - self.config.retention_days * 24 * 3600)
+            purged = self.purge(wall)
         except IvrError as exc:
             log.warning("could not purge old calls: %s", exc)
             return None
@@ -118,6 +118,11 @@ class Engine:
                 purged.page_calls,
             )
         return purged
+
+    def purge(self, now: float) -> Purged:
+        """Purge expired sessions and the records of calls older than the retention, now
+        (`ivr purge`); StoreError when the store fails."""
+        return self.store.purge(now, now - self.config.retention_days * 24 * 3600)
 
     def _start_call(self, params: CallParams) -> Reply:
         wall = time.time()
