@@ -955,35 +955,24 @@ def test_a_bad_field_of_a_step_written_over_several_lines_names_its_own_line(tmp
 
 # -- each scenario calls from a number of its own ----------------------------------------------
 
-WRONG_DOB_TWICE = """\
-name: {name}
-line: main
-{caller}steps:
-  - press: "1"
-  - press: "10203040#"
-  - press: "01011990"
-  - expect: {{contains: "we could not verify those details"}}
-  - press: "10203040#"
-  - press: "01011990"
-  - expect: {{contains: "we could not verify those details"}}
-  - expect: Connecting you with a representative
-outcome:
-  kind: enqueue
-  target: sim-representative
-"""
-LOCKED_OUT = """\
-name: {name}
-line: main
-{caller}steps:
-  - press: "1"
-  - press: "10203040#"
-  - press: "01011990"
-  - expect: {{contains: "we can't verify your identity right now"}}
-  - expect: Connecting you with a representative
-outcome:
-  kind: enqueue
-  target: sim-representative
-"""
+
+def _identity_call(tries: str) -> str:
+    """A refill call that enters a wrong date of birth (`tries`: what is heard after each
+    try), then reaches a representative; {name} and {caller} are filled in per file."""
+    steps = "".join(
+        f'  - press: "10203040#"\n  - press: "01011990"\n  - expect: {{{{contains: "{heard}"}}}}\n'
+        for heard in tries.split("|")
+    )
+    return (
+        'name: {name}\nline: main\n{caller}steps:\n  - press: "1"\n'
+        + steps
+        + "  - expect: Connecting you with a representative\n"
+        + "outcome:\n  kind: enqueue\n  target: sim-representative\n"
+    )
+
+
+WRONG_DOB_TWICE = _identity_call("we could not verify those details|we could not verify those details")
+LOCKED_OUT = _identity_call("we can't verify your identity right now")
 
 
 @pytest.mark.parametrize("jobs", ["1", "2"])
