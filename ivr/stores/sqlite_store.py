@@ -457,9 +457,9 @@ class SqliteStore(SessionStore):
         One for every thread and greenlet of the process: its page cache stays warm from one
         request to the next (a connection of each greenlet's own started every transaction cold,
         and a new keep-alive client cost a new connection), and it holds one descriptor however
-        many requests are open. A process forked from this one opens its own.
+        many requests are open. A process forked from this one opens its own (_writer_lock
+        forgets the parent's).
         """
-        self._forget_parent()
         db = self._writer_db
         if db is not None and self._writer_reopen:
             self._writer_reopen = False  # opened while the file was read-only: afresh
@@ -528,15 +528,11 @@ class SqliteStore(SessionStore):
         event loop.
         """
         deadline = time.monotonic() + self.lock_timeout if deadline is None else deadline
-        stuck = StoreError(
-            f"the SQLite store {self.path} cannot lock {self.path}.lock: another writer has held "
-            f"it for more than {self.lock_timeout:g} s (a stuck worker?)"
-        )
         if not self._writers.acquire(timeout=max(deadline - time.monotonic(), 0.0)):
-            raise stuck
+            raise self._stuck()
+        self._forget_parent()
         if fcntl is None or self.path == ":memory:":
             return None
-        self._forget_parent()
         lock = self._lock_file
         if lock is None:
             try:
@@ -555,9 +551,15 @@ class SqliteStore(SessionStore):
             except BlockingIOError:
                 if time.monotonic() + pause > deadline:
                     self._writers.release()
-                    raise stuck from None
+                    raise self._stuck() from None
             time.sleep(pause)  # gevent's sleep under gevent: the other greenlets go on
             pause = min(pause * 2, 0.005)
+
+    def _stuck(self) -> StoreError:
+        return StoreError(
+            f"the SQLite store {self.path} cannot lock {self.path}.lock: another writer has held "
+            f"it for more than {self.lock_timeout:g} s (a stuck worker?)"
+        )
 
     def end_call(self, call_sid: str, status: str, now: float, duration: int | None) -> bool:
         with self.transaction(f"the end of call {call_sid}") as db:
