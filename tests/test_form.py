@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
+from typing import Any
 from urllib.parse import parse_qsl, quote_plus
 
 import pytest
@@ -157,10 +159,41 @@ _RAW = st.lists(
 ).map(b"".join)
 
 
-def _stock_and_ours(body: bytes, content_type: str, *, limit: int, read_first: bool) -> list[object]:
-    """The form, files and rest of the stream as Flask's own Request and FormRequest read them."""
+class _Trickle(io.RawIOBase):
+    """A server's input that hands over at most `piece` bytes a read, as a socket may."""
+
+    def __init__(self, data: bytes, piece: int) -> None:
+        self._data, self._piece = data, piece
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        size = min(len(buffer), self._piece, len(self._data))
+        buffer[:size], self._data = self._data[:size], self._data[size:]
+        return size
+
+
+def _stock_and_ours(
+    body: bytes,
+    content_type: str,
+    *,
+    limit: int,
+    read_first: bool,
+    declared: int | None = None,
+    terminated: bool = False,
+    piece: int = 0,
+    touched: bool = False,
+) -> list[object]:
+    """The form, files and rest of the stream as Flask's own Request and FormRequest read them.
+
+    `declared` is a Content-Length other than the body's (a body that stops short, or has more
+    after it); `terminated` is a server that ends the input itself (gunicorn sets
+    wsgi.input_terminated); `piece` a server input that gives so many bytes a read; `touched`
+    a request whose `stream` was asked for before its form.
+    """
     from flask import Request
-    from werkzeug.exceptions import RequestEntityTooLarge
+    from werkzeug.exceptions import ClientDisconnected, RequestEntityTooLarge
     from werkzeug.test import EnvironBuilder
 
     app = Flask(__name__)
@@ -171,16 +204,26 @@ def _stock_and_ours(body: bytes, content_type: str, *, limit: int, read_first: b
         environ = EnvironBuilder(method="POST", data=body, headers=headers).get_environ()
         if not content_type:
             environ.pop("CONTENT_TYPE", None)
+        if declared is not None:
+            environ["CONTENT_LENGTH"] = str(declared)
+        if terminated:
+            environ["wsgi.input_terminated"] = True
+        if piece:
+            environ["wsgi.input"] = _Trickle(body, piece)
         with app.app_context():
             req = cls(environ)
             try:
                 if read_first:
                     req.get_data()
+                if touched:
+                    req.stream  # noqa: B018 - asked for, not read
                 answers.append(
                     (list(req.form.items(multi=True)), list(req.files.items(multi=True)), req.stream.read())
                 )
             except RequestEntityTooLarge:
                 answers.append("413")
+            except ClientDisconnected:
+                answers.append("400: the client went away")
     return answers
 
 
@@ -192,6 +235,64 @@ def test_a_request_reads_its_form_as_flasks_own_request_does(
     content types, a body read before its form, a body over MAX_CONTENT_LENGTH (413)."""
     stock, ours = _stock_and_ours(body, content_type, limit=limit, read_first=read_first)
     assert ours == stock
+
+
+@given(
+    _RAW,
+    st.integers(-3, 3),
+    st.booleans(),
+    st.sampled_from([0, 1, 7]),
+    st.booleans(),
+    st.sampled_from([16, 64 * 1024]),
+)
+def test_a_body_off_its_declared_length_reads_as_werkzeug_reads_it(
+    body: bytes, off: int, terminated: bool, piece: int, touched: bool, limit: int
+) -> None:
+    """The body read straight off the server's input: a Content-Length short of the body (the
+    rest never read), past it (the client went away: 400), a server that ends the input itself
+    (read to its end, as werkzeug reads it), an input that gives a few bytes a read, a stream
+    asked for before the form."""
+    declared = max(len(body) + off, 0)
+    stock, ours = _stock_and_ours(
+        body,
+        _URLENCODED,
+        limit=limit,
+        read_first=False,
+        declared=declared,
+        terminated=terminated,
+        piece=piece,
+        touched=touched,
+    )
+    assert ours == stock
+
+
+_URLENCODED = "application/x-www-form-urlencoded"
+
+
+def test_a_sized_body_is_read_to_its_length_and_no_further() -> None:
+    """A keep-alive server's next request may follow the body: not a byte of it is taken."""
+    from werkzeug.test import EnvironBuilder
+
+    body = b"CallSid=CA1&Digits=1"
+    headers = [("Content-Type", _URLENCODED)]
+    environ = EnvironBuilder(method="POST", data=body + b"POST /next", headers=headers).get_environ()
+    environ["CONTENT_LENGTH"] = str(len(body))
+    req = FormRequest(environ)
+    assert req.form.to_dict() == {"CallSid": "CA1", "Digits": "1"}
+    assert environ["wsgi.input"].read() == b"POST /next"
+
+
+@given(st.lists(_PIECES | st.text(alphabet="abcXYZ019-_.~", max_size=4), max_size=20).map("".join))
+def test_a_query_string_reads_as_flasks_own_request_reads_it(query: str) -> None:
+    """`args` decoded in one pass: the same fields, in the same order, as werkzeug's."""
+    from flask import Request
+    from werkzeug.test import EnvironBuilder
+
+    environ = EnvironBuilder(method="POST", path="/voice/input").get_environ()
+    environ["QUERY_STRING"] = query.encode().decode("latin-1")  # as a WSGI server carries it
+    stock, ours = Request(environ).args, FormRequest(environ).args
+    assert list(ours.items(multi=True)) == list(stock.items(multi=True))
+    assert isinstance(ours, type(stock))
 
 
 def test_flasks_debug_mode_still_gets_its_files_wrapper() -> None:

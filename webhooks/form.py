@@ -11,13 +11,16 @@ go to werkzeug's own parsers unchanged.
 
 from __future__ import annotations
 
+from io import BytesIO
 from typing import IO, Any
 from urllib.parse import unquote
 
 from flask import Request, current_app
 from werkzeug import urls as _urls  # noqa: F401 - registers the "werkzeug.url_quote" error handler
 from werkzeug.datastructures import ImmutableMultiDict
+from werkzeug.exceptions import ClientDisconnected
 from werkzeug.formparser import FormDataParser
+from werkzeug.utils import cached_property
 
 
 def parse_urlencoded(text: str) -> list[tuple[str, str]]:
@@ -60,9 +63,27 @@ class Fields(ImmutableMultiDict[str, str]):
         return values[0] if values else default
 
 
+def fields_of(text: str) -> Fields:
+    """A urlencoded text as form fields: `Fields(parse_urlencoded(text))`, built as one dict.
+
+    MultiDict's constructor first asks which of its three kinds of argument it was given (an
+    ABC isinstance check), then groups the pairs itself; grouped here, the dict is handed over.
+    """
+    grouped: dict[str, list[str]] = {}
+    for name, value in parse_urlencoded(text):
+        values = grouped.get(name)
+        if values is None:
+            grouped[name] = [value]
+        else:
+            values.append(value)
+    fields = Fields()
+    dict.update(fields, grouped)  # a MultiDict is a dict of lists, in the order first seen
+    return fields
+
+
 def read_fields(stream: IO[bytes]) -> Fields:
     """The rest of `stream`, a urlencoded body, as form fields (ValueError if it is not UTF-8)."""
-    return Fields(parse_urlencoded(stream.read().decode()))
+    return fields_of(stream.read().decode())
 
 
 class _Parser(FormDataParser):
@@ -72,6 +93,9 @@ class _Parser(FormDataParser):
         # The stream is already held to MAX_CONTENT_LENGTH (webhooks/limits.py for chunked ones).
         return stream, read_fields(stream), self.cls()
 
+
+#: What a request has once its body was read, or began to be: then werkzeug's stream reads it.
+_UNREAD = frozenset(["_cached_data", "stream"])
 
 #: The one body werkzeug's form machinery is bypassed for (its mimetype, as werkzeug reads it).
 URLENCODED = "application/x-www-form-urlencoded"
@@ -98,10 +122,53 @@ class FormRequest(Request):
         if mimetype != URLENCODED or (current_app and current_app.debug):  # as Flask asks it
             super()._load_form_data()
             return
-        stream = self._get_stream_for_parsing()
+        body = self._sized_body()
+        if body is None:
+            stream = self._get_stream_for_parsing()
+            body = stream.read()
+        else:  # read whole: what werkzeug's stream would still give is nothing
+            stream = BytesIO()
         try:
-            form = read_fields(stream)
+            form = fields_of(body.decode())
         except ValueError:  # a body that is not UTF-8
             form = Fields()
         d = self.__dict__
         d["stream"], d["form"], d["files"] = stream, form, Fields()
+
+    def _sized_body(self) -> bytes | None:
+        """The body read straight off `wsgi.input`, when it declares a length within the limit
+        and nothing read it before; None for werkzeug's stream to read it.
+
+        werkzeug's stream is a LimitedStream around the input, which reads it in 64 KiB pieces
+        up to the declared length: a few microseconds a webhook for a body of 1 KiB, as the
+        simulated caller sends them in-process. Read here: exactly the declared length, never
+        a byte past it, and a body that stops short is a client gone (400), as werkzeug's
+        stream answers. A server that ends the input itself (wsgi.input_terminated, as
+        gunicorn does) gets werkzeug's reading, which goes by the input's end, not the length.
+        """
+        environ = self.environ
+        declared = environ.get("CONTENT_LENGTH", "")
+        if (
+            not (declared.isascii() and declared.isdigit())
+            or "wsgi.input_terminated" in environ
+            or not _UNREAD.isdisjoint(self.__dict__)
+        ):
+            return None
+        length = int(declared)
+        limit = self.max_content_length
+        if limit is not None and length > limit:
+            return None  # werkzeug's stream raises the 413
+        stream: IO[bytes] = environ["wsgi.input"]
+        body = stream.read(length)
+        while len(body) < length:
+            more = stream.read(length - len(body))
+            if not more:
+                raise ClientDisconnected()
+            body += more
+        return body
+
+    @cached_property
+    def args(self) -> Fields:
+        """The query string's fields, decoded as werkzeug decodes them (parse_qsl, blank values
+        kept), in one pass."""
+        return fields_of(self.query_string.decode())

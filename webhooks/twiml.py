@@ -13,8 +13,13 @@ from ivr import CallParams
 CALL_SID = re.compile(r"CA[0-9a-f]{32}")
 
 
-def twiml(document: str, status: int = 200) -> Response:
-    return Response(document, status=status, mimetype="text/xml")
+#: What `mimetype="text/xml"` makes of it, given whole: werkzeug then neither builds it nor sets it.
+XML = ("Content-Type", "text/xml; charset=utf-8")
+
+
+def twiml(document: str, status: int = 200, headers: tuple[tuple[str, str], ...] = ()) -> Response:
+    """A TwiML document, with any other `headers` set in the same go."""
+    return Response(document, status=status, headers=[XML, *headers])
 
 
 def spoken_error(message: str, status: int) -> Response:

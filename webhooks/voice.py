@@ -34,13 +34,14 @@ def _step(value: str) -> int | None:
 
 def _answer(reply: Reply) -> Response:
     """TwiML, plus where the call now is: simulated callers put it in their transcripts."""
-    response = twiml(reply.twiml)
-    response.headers["X-IVR-Line"] = reply.line
-    response.headers["X-IVR-State"] = reply.state
-    response.headers["X-IVR-Language"] = reply.lang
+    where: tuple[tuple[str, str], ...] = (
+        ("X-IVR-Line", reply.line),
+        ("X-IVR-State", reply.state),
+        ("X-IVR-Language", reply.lang),
+    )
     if reply.trigger:
-        response.headers["X-IVR-Trigger"] = reply.trigger
-    return response
+        where += (("X-IVR-Trigger", reply.trigger),)
+    return twiml(reply.twiml, headers=where)
 
 
 def _refused(engine: Engine) -> Response | None:
