@@ -78,8 +78,11 @@ def init_app(app: Flask) -> None:
     app.session_interface = TrainerSessionInterface()
     csrf.init_app(app)
     engine.page_sources = _PAGE_SOURCES.get
-    app.before_request(_check_trainer_request)
-    app.teardown_request(_forget_page_sources)
+    # Scoped to the trainer's blueprints (Flask's hooks keyed by blueprint name), ahead of their
+    # own hooks: the webhooks, which are most requests, never call them.
+    for name in TRAINER_BLUEPRINTS:
+        app.before_request_funcs.setdefault(name, []).insert(0, _check_trainer_request)
+        app.teardown_request_funcs.setdefault(name, []).insert(0, _forget_page_sources)
 
 
 def allowed_hosts(config: Any) -> tuple[str, ...]:
@@ -189,8 +192,6 @@ class TrainerSessionInterface(SecureCookieSessionInterface):
 
 
 def _check_trainer_request() -> BaseResponse | None:
-    if request.blueprint not in TRAINER_BLUEPRINTS:
-        return None
     config = current_app.config
     if not host_allowed(request.host, config["ALLOWED_HOSTS"]):
         # DNS rebinding: a page of another site, its name now pointing at this app.
