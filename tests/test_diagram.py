@@ -95,6 +95,7 @@ def test_menu_detail_has_fewer_arrows_no_loops_and_reaches_every_state(name: str
 LABELS = [
     pytest.param("main", "menu", "main_menu", "billing_menu", "2/say billing", id="key-and-word"),
     pytest.param("main", "menu", "main_menu", "refill_menu", "1/say refill if verified", id="condition"),
+    pytest.param("main", "menu", "main_menu", "representative", "1/say refill if locked out", id="lockout"),
     pytest.param("main", "menu", "verify_id", "verify_dob", "well-formed ID", id="entry-accepted"),
     pytest.param("main", "menu", "verify_id", "representative", "invalid entry ×3", id="entry-failover"),
     pytest.param("main", "menu", "verify_dob", "representative", "no match ×2", id="identity-failover"),
@@ -104,7 +105,7 @@ LABELS = [
         "full",
         "main_menu",
         "representative",
-        "0/say representative, no input ×3, invalid ×3",
+        "1/say refill if locked out, 0/say representative, no input ×3, invalid ×3",
         id="merged",
     ),
     pytest.param(
@@ -429,8 +430,8 @@ def test_svg_edges_carry_keys_and_triggers() -> None:
     [edge] = [
         p for p in paths if (p.get("data-source"), p.get("data-dest")) == ("main_menu", "representative")
     ]
-    assert edge.get("data-keys") == "0 no_input invalid"
-    assert edge.get("data-triggers") == "press_0 no_input invalid"
+    assert edge.get("data-keys") == "1 0 no_input invalid"
+    assert edge.get("data-triggers") == "press_1 press_0 no_input invalid"
 
 
 def test_svg_escapes_text(odd_flow: Flow) -> None:

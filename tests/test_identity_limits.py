@@ -60,10 +60,13 @@ def test_five_failures_from_one_number_across_calls_lock_it_out(
     words = said(third.history[-1])
     assert words[0] == LOCKED, words
     assert third.state == "representative" and transferred(third.history[-1])
-    # The next call is refused too, however right its date of birth: no retry, a person.
-    fourth = call().press("1").press(MEMBER_ID + "#").press(MEMBER_DOB)
-    assert said(fourth.history[-1])[0] == LOCKED and fourth.state == "representative"
-    assert prompt("refill_menu") not in " ".join(said(fourth.history[-1]))
+    # The next call is told at once, when it asks for refills: no ID and date of birth asked
+    # for that could not be checked, a person.
+    fourth = call().press("1")
+    words = said(fourth.history[-1])
+    assert words[0] == LOCKED and fourth.state == "representative", words
+    assert transferred(fourth.history[-1])
+    assert prompt("verify_id") not in " ".join(words) and prompt("refill_menu") not in " ".join(words)
     locked = [r for r in caplog.records if "locked out" in r.getMessage()]
     assert locked and all(r.levelno == logging.WARNING for r in locked)
     digits = CALLER.lstrip("+")
@@ -95,6 +98,30 @@ def test_the_lockout_is_spoken_in_spanish(call: Callable[..., Phone]) -> None:
     spanish = call().press("9").press("1").press(MEMBER_ID + "#").press(WRONG_DOB)
     assert said(spanish.history[-1])[0] == LOCKED_ES
     assert validate_twiml(spanish.history[-1]).find("Say").attrib["language"].startswith("es")  # type: ignore[union-attr]
+    again = call().press("9").press("1")  # locked out now: told at once, in Spanish
+    assert said(again.history[-1])[0] == LOCKED_ES and again.state == "representative"
+    assert validate_twiml(again.history[-1]).find("Say").attrib["language"].startswith("es")  # type: ignore[union-attr]
+
+
+def test_a_locked_out_caller_who_says_refill_is_told_at_once(call: Callable[..., Phone]) -> None:
+    fail_twice(call())
+    fail_twice(call())
+    call().press("1").press(MEMBER_ID + "#").press(WRONG_DOB)  # the fifth failure
+    spoken = call().say("refill")
+    assert said(spoken.history[-1])[0] == LOCKED and spoken.state == "representative"
+    # Every other choice is untouched by the lockout.
+    assert call().press("2").state == "billing_menu"
+
+
+def test_a_call_verified_before_its_source_was_locked_keeps_its_refills(call: Callable[..., Phone]) -> None:
+    """Verified in this call: the refill menu again, not a lockout another call caused."""
+    verified = call().press("1").press(MEMBER_ID + "#").press(MEMBER_DOB)
+    assert verified.state == "refill_menu"
+    fail_twice(call())
+    fail_twice(call())
+    call().press("1").press(MEMBER_ID + "#").press(WRONG_DOB)  # the fifth failure: locked
+    back = verified.press("#").press("1")  # back to the main menu, then refills again
+    assert back.state == "refill_menu" and LOCKED not in said(back.history[-1])
 
 
 def test_the_limit_and_window_are_settings(make_app: Callable[..., Flask]) -> None:
@@ -166,7 +193,7 @@ def test_the_lockout_holds_across_gunicorn_workers(tmp_path: Path) -> None:
     }
     plans = [["1", MEMBER_ID + "#", WRONG_DOB, MEMBER_ID + "#", WRONG_DOB]] * 2 + [
         ["1", MEMBER_ID + "#", WRONG_DOB],
-        ["1", MEMBER_ID + "#", MEMBER_DOB],
+        ["1"],  # locked out: told at once, by whichever worker answers
     ]
     with gunicorn(settings, tmp_path, workers=2) as server:
         answers: list[str] = []

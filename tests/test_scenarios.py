@@ -973,6 +973,13 @@ def _identity_call(tries: str) -> str:
 
 WRONG_DOB_TWICE = _identity_call("we could not verify those details|we could not verify those details")
 LOCKED_OUT = _identity_call("we can't verify your identity right now")
+#: A locked-out number asking for refills: told at once, with no ID or date of birth asked for.
+REFUSED_AT_ONCE = (
+    'name: {name}\nline: main\n{caller}steps:\n  - press: "1"\n'
+    '  - expect: {{contains: "we can\'t verify your identity right now"}}\n'
+    "  - expect: Connecting you with a representative\n"
+    "outcome:\n  kind: enqueue\n  target: sim-representative\n"
+)
 
 
 @pytest.mark.parametrize("jobs", ["1", "2"])
@@ -991,8 +998,8 @@ def test_scenarios_sharing_a_from_share_its_failed_identity_checks(tmp_path: Pat
     caller = 'from: "+15550001111"\n'
     for n in range(2):  # two failures each: four
         write(tmp_path, WRONG_DOB_TWICE.format(name=f"wrong {n}", caller=caller), f"c/{n}.yaml")
-    for n in range(2, 4):  # the fifth locks the number out; the sixth finds it locked
-        write(tmp_path, LOCKED_OUT.format(name=f"wrong {n}", caller=caller), f"c/{n}.yaml")
+    write(tmp_path, LOCKED_OUT.format(name="wrong 2", caller=caller), "c/2.yaml")  # the fifth locks it
+    write(tmp_path, REFUSED_AT_ONCE.format(name="locked 3", caller=caller), "c/3.yaml")  # then, at once
     result = invoke(str(tmp_path / "c"), "--jobs", "1", "--workers", "1")  # one call at a time, in order
     assert result.exit_code == 0, result.output
     assert "4 scenarios: 4 passed, 0 failed" in result.stdout

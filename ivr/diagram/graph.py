@@ -27,6 +27,7 @@ _IF: dict[str, str] = {
     "can_retry": "retry",
     "line_open": "open",
     "identity_verified": "verified",
+    "identity_locked": "locked out",
     "member_id_ok": "well-formed ID",
     "identity_matches": "ID and birth date match",
     "identity_retry_allowed": "no match, retry",

@@ -155,11 +155,16 @@ class Call:
         return bool(_ID_DIGITS.match(self.digits))
 
     @condition
+    def identity_locked(self) -> bool:
+        """The call's source failed too often lately, over all its calls: no check is offered."""
+        return any(n >= self.ctx.lockout_attempts for n in self._source_failures())
+
+    @condition
     def identity_matches(self) -> bool:
         if self.session.member_hash is None or not _DOB_DIGITS.match(self.digits):
             return False
-        if any(n >= self.ctx.lockout_attempts for n in self._source_failures()):
-            return False  # locked out: never checked, so never confirmed, however right
+        if self.identity_locked():
+            return False  # locked out meanwhile (another call): never checked, however right
         status = self.ctx.members.verify(self.session.member_hash, self.digits)
         if status is None:
             return False
@@ -225,6 +230,17 @@ class Call:
                 max(counts),
                 self.ctx.lockout_window,
             )
+
+    @action
+    def refuse_identity_check(self) -> None:
+        """A locked-out source asks for its member services: told at once, before it types an
+        ID and a date of birth that could not be checked."""
+        self.notice = "identity_locked"
+        log.warning(
+            "call %s: identity check refused, source %s locked out; the caller is sent to a representative",
+            self.session.call_sid,
+            " ".join(key[:12] for key in self.session.sources.split()),
+        )
 
     @action
     def remember_rx_number(self) -> None:

@@ -162,6 +162,8 @@ def _heard(event: CallEvent, flow: Flow) -> str:
 def _notice(event: CallEvent, flow: Flow) -> str | None:
     # The engine's rule (Engine._advance): an action's notice first, then failures.
     edge = _edge(event, flow)
+    if edge is not None and "refuse_identity_check" in edge.actions and "identity_locked" in flow.messages:
+        return "identity_locked"
     if edge is not None and "count_identity_failure" in edge.actions and "identity_failed" in flow.messages:
         return "identity_failed"
     if not (event.trigger in FAILURE_TRIGGERS or (event.trigger == "entry" and event.dest == event.source)):
