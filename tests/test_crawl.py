@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import socket
 import threading
@@ -97,6 +98,46 @@ def test_repeating_a_failing_input_finds_the_way_out(main_crawl: CrawlReport) ->
     move = Move("main_menu", (SILENCE,) * 3, "representative", "no_input")
     assert move in main_crawl.moves
     assert Move("verify_id", ("12#",) * 3, "representative", "entry") in main_crawl.moves
+
+
+class _Callers(WsgiTransport):
+    """WsgiTransport that notes the From of every new call (a POST to the voice URL)."""
+
+    def __init__(self, app: Flask) -> None:
+        super().__init__(app)
+        self.callers: list[str] = []
+
+    def request(self, method: str, url: str, fields: Any, headers: Any) -> Any:
+        if url.endswith("/voice"):
+            self.callers.append(fields["From"])
+        return super().request(method, url, fields, headers)
+
+
+def test_each_call_of_a_crawl_comes_from_a_fictional_number_of_its_own(
+    make_app: Callable[..., Flask],
+) -> None:
+    """A number's failed identity checks add up over its calls (five lock it out): the calls of
+    a crawl must not share one, or the crawl's own wrong entries change what later calls hear."""
+    app = make_app(NOW=OPEN_HOURS)
+    transport = _Callers(app)
+    report = crawl(transport, MAIN, flow=flow_of(app, "main"), line="main")
+    assert report.errors == [] and len(transport.callers) == report.calls
+    assert len(set(transport.callers)) == report.calls
+    assert all(re.fullmatch(r"\+1[2-9][0-8][0-9]55501[0-9]{2}", c) for c in transport.callers)
+    given = _Callers(app)
+    crawl(given, MAIN, flow=flow_of(app, "main"), line="main", call_options={"caller": "+15557654321"})
+    assert set(given.callers) == {"+15557654321"}  # a number given is every call's
+
+
+def test_a_second_crawl_of_the_same_server_finds_what_the_first_found(make_app: Callable[..., Flask]) -> None:
+    """The first crawl's wrong dates of birth do not lock the second crawl's callers out."""
+    app = make_app(NOW=OPEN_HOURS)
+    first, second, third = (
+        crawl(WsgiTransport(app), MAIN, flow=flow_of(app, "main"), line="main") for _ in "123"
+    )
+    assert first.errors == second.errors == third.errors == []
+    assert [(p.inputs, p.state) for p in first.paths] == [(p.inputs, p.state) for p in third.paths]
+    assert first.moves == second.moves == third.moves
 
 
 @pytest.mark.parametrize(

@@ -35,8 +35,9 @@ from ivr.qa.scenarios import (
     run_scenarios,
 )
 from ivr.qa.scenarios.checks import best_window, check_heard
-from ivr.qa.scenarios.model import Check, Expect, Hangup, Press, Say, Silence, Wait, numbered_caller
+from ivr.qa.scenarios.model import Check, Expect, Hangup, Press, Say, Silence, Wait
 from ivr.sim import HttpReply, Transport, WsgiTransport
+from ivr.sim.callers import numbered_caller
 
 NO_TWILIO = {"TWILIO_AUTH_TOKEN": None, "TWILIO_WEBHOOK_SHARED_KEY": None, "TWILIO_ACCOUNT_SID": None}
 

@@ -26,6 +26,7 @@ from ivr.sim.twiml_rules import SIMULATED
 from ivr.sim.twiml_rules import problems as twiml_problems
 
 from . import dial, queue, record
+from .callers import TEST_CALLER
 from .cookies import CallCookies
 from .fields import geographic, normalised
 from .number import CALL_EVENTS
@@ -131,7 +132,7 @@ class SimulatedCall:
         transport: Transport,
         to: str,
         *,
-        caller: str = "+15005550006",
+        caller: str = TEST_CALLER,
         base_url: str = "http://localhost",
         voice_url: str = "/voice",
         voice_method: str = "POST",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import secrets
 import time
 from collections import deque
 from collections.abc import Mapping
@@ -32,6 +33,7 @@ from ivr.qa.crawl.report import (
 )
 from ivr.sim import Outcome, SimulatedCall, SimulationError, Transport
 from ivr.sim.caller import error_summary
+from ivr.sim.callers import NUMBERED_CALLERS, numbered_caller
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +113,11 @@ class _Crawler:
         self.errors: list[CrawlFailure] = []
         self.observed: set[Transition] = set()
         self.call_options: dict[str, Any] = {}
+        # Each call from a fictional number of its own (unless call_options give one), from a
+        # place in the list drawn per crawl: the app's per-number limits (the identity lockout
+        # counts a number's failures over all its calls) never make one call of a crawl, or of
+        # the crawl run before it on the same server, answer another's inputs differently.
+        self.first_caller = secrets.randbelow(NUMBERED_CALLERS)
         # Calls kept up instead of hung up, to go on from where they are rather than be placed
         # again and replayed there: a call that just reached a new node by the node's own path
         # (it takes that node's first input), and a call an input left at its node (persisting
@@ -223,8 +230,11 @@ class _Crawler:
         if kept is not None:
             return kept  # at `expect` by `path` already
         self.calls += 1
+        options = self.call_options
+        if "caller" not in options:
+            options = {**options, "caller": numbered_caller(self.first_caller + self.calls)}
         call = SimulatedCall(
-            self.transport, self.to, base_url=self.base_url, simulated_now=self.now, **self.call_options
+            self.transport, self.to, base_url=self.base_url, simulated_now=self.now, **options
         )
         try:
             call.dial()

@@ -13,9 +13,10 @@ from ivr.engine.errors import FileError, FileErrors, FlowError
 from ivr.engine.flow_registry import shipped_numbers
 from ivr.engine.schema_errors import Issue, issues
 from ivr.engine.yaml_source import Marks, load_yaml
-from ivr.qa.scenarios.model import DEFAULT_CALLER, ExpectedOutcome, Scenario, Suite, numbered_caller
+from ivr.qa.scenarios.model import DEFAULT_CALLER, ExpectedOutcome, Scenario, Suite
 from ivr.qa.scenarios.schema import ACTIONS, ScenarioFile, describe
 from ivr.qa.scenarios.steps import scenario_step
+from ivr.sim.callers import numbered_caller
 
 SUFFIXES = (".yaml", ".yml")
 

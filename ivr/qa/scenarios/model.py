@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ivr.sim.callers import TEST_CALLER
+
 #: How a call may end (`Outcome.kind` of the simulator).
 OUTCOME_KINDS = ("enqueue", "dial", "hangup", "reject", "completed", "caller-hangup", "error")
 #: The ways `expect` can check what was heard.
@@ -15,21 +17,7 @@ CHECK_KINDS = ("contains", "not_contains", "regex", "fuzzy", "play", "play_regex
 SOUND_KINDS = ("play", "play_regex", "pause")
 DEFAULT_THRESHOLD = 0.8
 DEFAULT_CONFIDENCE = 0.92
-DEFAULT_CALLER = "+15005550006"
-#: Area codes of the form NANP gives them ([2-9][0-8][0-9]), for numbered_caller.
-_AREA_CODES = tuple(f"{a}{b}{c}" for a in range(2, 10) for b in range(9) for c in range(10))
-
-
-def numbered_caller(index: int) -> str:
-    """The calling number of a run's `index`-th scenario whose file gives no `from:`.
-
-    Each scenario of a run gets one of its own (72,000 of them before one comes round again),
-    so one scenario's failed identity checks never lock another out, whatever the order of
-    the files or the processes they run in. They are fictional: 555-0100 to 555-0199 is the
-    block every North American area code keeps for fiction.
-    """
-    area = _AREA_CODES[(index // 100) % len(_AREA_CODES)]
-    return f"+1{area}55501{index % 100:02d}"
+DEFAULT_CALLER = TEST_CALLER
 
 
 @dataclass(frozen=True)
