@@ -12,12 +12,19 @@ from flask import Flask
 from hypothesis import given
 from hypothesis import strategies as st
 from werkzeug import urls  # noqa: F401 - the "werkzeug.url_quote" error handler
+from werkzeug.datastructures import ImmutableMultiDict
 
-from webhooks.form import FormRequest, parse_urlencoded
+from webhooks.form import FormRequest, fields_of
 
 
-def _werkzeug(text: str) -> list[tuple[str, str]]:
-    return parse_qsl(text, keep_blank_values=True, errors="werkzeug.url_quote")
+def _werkzeug(text: str) -> list[tuple[str, list[str]]]:
+    """Each field and its values, in order, as werkzeug's form dict holds them."""
+    pairs = parse_qsl(text, keep_blank_values=True, errors="werkzeug.url_quote")
+    return list(ImmutableMultiDict(pairs).lists())
+
+
+def _ours(text: str) -> list[tuple[str, list[str]]]:
+    return list(fields_of(text).lists())
 
 
 # Bodies made of the characters that matter to a decoder: separators, quotes, escapes (good and
@@ -49,29 +56,30 @@ _BODIES = st.lists(_PIECES | st.text(max_size=4), max_size=30).map("".join)
 
 @given(_BODIES)
 def test_any_body_decodes_as_parse_qsl_decodes_it(text: str) -> None:
-    assert parse_urlencoded(text) == _werkzeug(text)
+    assert _ours(text) == _werkzeug(text)
 
 
 @given(st.dictionaries(st.text(max_size=12), st.text(max_size=30), max_size=30))
 def test_encoded_fields_come_back_as_they_were_sent(fields: dict[str, str]) -> None:
     body = "&".join(f"{quote_plus(k)}={quote_plus(v)}" for k, v in fields.items())
-    assert dict(parse_urlencoded(body)) == fields  # every field is a part with an `=`
+    assert fields_of(body).to_dict() == fields  # every field is a part with an `=`
 
 
 @pytest.mark.parametrize(
     ("body", "expected"),
     [
-        ("From=%2B15005550006&To=%2B18002372765", [("From", "+15005550006"), ("To", "+18002372765")]),
-        ("SpeechResult=refill+my+prescription", [("SpeechResult", "refill my prescription")]),
-        ("FromCity=&Digits=1", [("FromCity", ""), ("Digits", "1")]),
-        ("a&&b=", [("a", ""), ("b", "")]),
-        ("Caller=S%C3%A3o+Paulo", [("Caller", "São Paulo")]),
-        ("bad=%C3&worse=%ZZ", [("bad", "%C3"), ("worse", "%ZZ")]),
-        ("x=1;y=2", [("x", "1;y=2")]),
+        ("From=%2B15005550006&To=%2B18002372765", [("From", ["+15005550006"]), ("To", ["+18002372765"])]),
+        ("SpeechResult=refill+my+prescription", [("SpeechResult", ["refill my prescription"])]),
+        ("FromCity=&Digits=1", [("FromCity", [""]), ("Digits", ["1"])]),
+        ("a&&b=", [("a", [""]), ("b", [""])]),
+        ("Caller=S%C3%A3o+Paulo", [("Caller", ["São Paulo"])]),
+        ("bad=%C3&worse=%ZZ", [("bad", ["%C3"]), ("worse", ["%ZZ"])]),
+        ("x=1;y=2", [("x", ["1;y=2"])]),
+        ("a=1&b=2&a=3", [("a", ["1", "3"]), ("b", ["2"])]),
     ],
 )
-def test_twilio_like_fields(body: str, expected: list[tuple[str, str]]) -> None:
-    assert parse_urlencoded(body) == expected == _werkzeug(body)
+def test_twilio_like_fields(body: str, expected: list[tuple[str, list[str]]]) -> None:
+    assert _ours(body) == expected == _werkzeug(body)
 
 
 def test_the_app_reads_webhook_forms_with_it(make_app: Callable[..., Flask]) -> None:

@@ -23,23 +23,6 @@ from werkzeug.formparser import FormDataParser
 from werkzeug.utils import cached_property
 
 
-def parse_urlencoded(text: str) -> list[tuple[str, str]]:
-    """`parse_qsl(text, keep_blank_values=True, errors="werkzeug.url_quote")`, in one pass."""
-    items = []
-    for part in text.split("&"):
-        if not part:
-            continue
-        name, _, value = part.partition("=")
-        if "+" in part:
-            name, value = name.replace("+", " "), value.replace("+", " ")
-        if "%" in name:
-            name = unquote(name, errors="werkzeug.url_quote")
-        if "%" in value:
-            value = _unquote(value)
-        items.append((name, value))
-    return items
-
-
 def _unquote(value: str) -> str:
     # A phone number's "+" (%2B) is the one escape in most of Twilio's fields (From, To,
     # Caller, Called, ForwardedFrom): replaced at once; anything else goes to unquote.
@@ -64,13 +47,24 @@ class Fields(ImmutableMultiDict[str, str]):
 
 
 def fields_of(text: str) -> Fields:
-    """A urlencoded text as form fields: `Fields(parse_urlencoded(text))`, built as one dict.
+    """A urlencoded text as form fields, as werkzeug decodes it (ImmutableMultiDict of
+    `parse_qsl(text, keep_blank_values=True, errors="werkzeug.url_quote")`), in one pass.
 
-    MultiDict's constructor first asks which of its three kinds of argument it was given (an
-    ABC isinstance check), then groups the pairs itself; grouped here, the dict is handed over.
+    Split once, and only what is quoted unquoted; the pairs grouped here into MultiDict's dict
+    of lists, whose constructor would first ask which of its three kinds of argument it was
+    given (an ABC isinstance check), then group them itself.
     """
     grouped: dict[str, list[str]] = {}
-    for name, value in parse_urlencoded(text):
+    for part in text.split("&"):
+        if not part:
+            continue
+        name, _, value = part.partition("=")
+        if "+" in part:
+            name, value = name.replace("+", " "), value.replace("+", " ")
+        if "%" in name:
+            name = unquote(name, errors="werkzeug.url_quote")
+        if "%" in value:
+            value = _unquote(value)
         values = grouped.get(name)
         if values is None:
             grouped[name] = [value]
