@@ -467,7 +467,43 @@ def _other_core_busy() -> Iterator[None]:
         spinner.wait()
 
 
-def in_process(workdir: Path, redis_url: str | None, options: argparse.Namespace) -> InProcess:
+@contextmanager
+def _one_core(pid: int) -> Iterator[None]:
+    """This process and process `pid` (redis-server) on one core for as long as the block runs."""
+    ours, theirs = os.sched_getaffinity(0), os.sched_getaffinity(pid)
+    core = {min(ours)}
+    os.sched_setaffinity(0, core)
+    os.sched_setaffinity(pid, core)
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(pid, theirs)
+        os.sched_setaffinity(0, ours)
+
+
+def _ping_us(redis_url: str, count: int = 3000) -> float:
+    """Microseconds per PING round trip to Redis, the best of three runs."""
+    import redis  # only needed for this part of the run
+
+    client = redis.Redis.from_url(redis_url)
+    client.ping()
+    best = float("inf")
+    for _ in range(3):
+        started = time.perf_counter()
+        for _ in range(count):
+            client.ping()
+        best = min(best, (time.perf_counter() - started) / count)
+    client.close()
+    return best * 1e6
+
+
+def _ping_figure(where: str, redis_url: str) -> inprocess.Figure:
+    return inprocess.Figure(f"Redis PING round trip, {where}", _ping_us(redis_url), "µs", "best of 3")
+
+
+def in_process(
+    workdir: Path, redis_url: str | None, options: argparse.Namespace, redis_pid: int | None = None
+) -> InProcess:
     calls = 60 if options.quick else 300
     _say("in-process: state machine")
     fires = inprocess.machine_fire()
@@ -493,6 +529,21 @@ def in_process(workdir: Path, redis_url: str | None, options: argparse.Namespace
                     (inprocess.open_engine_store(redis_url=redis_url), "Redis"),
                 )
             ]
+        if redis_pid:
+            # And with redis-server on this process's core: a round trip then wakes no other
+            # vCPU. A diagnosis of the idle figure, not a way to deploy (the same PINGs, across
+            # cores and on one, are in the report).
+            pings = [_ping_figure("across cores", redis_url)]
+            with _one_core(redis_pid):
+                pings.append(_ping_figure("one core", redis_url))
+                engine += [
+                    inprocess.engine_cost(store, f"{label}, Redis on the engine's core", calls)
+                    for store, label in (
+                        (inprocess.open_engine_store(workdir / "engine-one.sqlite3"), "SQLite"),
+                        (inprocess.open_engine_store(redis_url=redis_url), "Redis"),
+                    )
+                ]
+            engine += pings
     _say("in-process: the WSGI apps alone, replaying recorded requests")
     recorded = inprocess.record_calls(workdir / "record.sqlite3")
     signed = create_app(
@@ -605,7 +656,14 @@ def target_rows(by_key: dict[str, Backend], figures: InProcess, extra: Extras) -
                 _verdict(c_new / m_new >= TARGET_NEW_CALLS),
             )
         )
-    machines = (("idle machine", ""), ("the other core busy, as on a loaded host", ", other core busy"))
+    machines = (
+        ("idle machine", ""),
+        ("the other core busy, as on a loaded host", ", other core busy"),
+        (
+            "redis-server pinned to the engine's core (a diagnosis: no cross-core wake-up)",
+            ", Redis on the engine's core",
+        ),
+    )
     for when, ends in machines:
         redis_engine = _figure(figures.engine, f"Redis{ends}")
         sqlite_engine = _figure(figures.engine, f"SQLite{ends}")
@@ -999,7 +1057,7 @@ def main(argv: list[str] | None = None) -> int:
             redis_url, redis_pid = stack.enter_context(servers.redis_server(workdir))
         except RuntimeError as exc:
             notes.append(f"(d) Redis skipped: {exc}")
-        figures = in_process(workdir, redis_url, options)
+        figures = in_process(workdir, redis_url, options, redis_pid)
         items = backends(workdir, redis_url, redis_pid)
         for b in items:
             _say(f"starting ({b.key}) {b.label}")
