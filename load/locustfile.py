@@ -226,9 +226,9 @@ _USERS = itertools.count()
 
 
 def caller_number(runner: Any) -> str:
-    """A calling number no other user of the run has: the worker's index, then a count of the
-    users this process started (100 workers of 100,000 users each). Drawn at random, 3,000
-    users among 10^7 numbers share one about every third run, and the two pile up identity
+    """A calling number no other call of the run has: the worker's index, then a count of the
+    calls this process placed (100 workers of 100,000 calls each). Drawn at random, 3,000
+    callers among 10^7 numbers share one about every third run, and the two pile up identity
     failures on the same number."""
     worker = max(getattr(runner, "worker_index", 0), 0)  # 0 for a run without workers
     return f"+1555{worker % 100:02d}{next(_USERS) % 100_000:05d}"
@@ -238,6 +238,8 @@ class IvrCaller(FastHttpUser):
     """One caller after another on the same line of the load: scenario calls with think time."""
 
     wait_time = between(0.5 * STEP_SECONDS, 1.5 * STEP_SECONDS)
+    #: Whether each call gets a number of its own (IVR_FIELDS gives no From).
+    numbered = True
 
     def on_start(self) -> None:
         # Callers arrive one by one, at random moments: Locust starts each second's new users
@@ -247,14 +249,17 @@ class IvrCaller(FastHttpUser):
         self.signer = Signer.from_config(os.environ)  # signs when the app checks
         self.transport = LocustTransport(self.client, STEP_SECONDS, HOSTS, self.signer)
         self.target = _Target(self.transport, HOSTS[0] if HOSTS else (self.host or "").rstrip("/"))
-        # Each simulated user calls from a number of its own, as a crowd of callers does: the
-        # app limits identity failures per calling number, so one shared From would lock every
-        # user out after a few scenarios that enter a wrong member ID. IVR_FIELDS may still set it.
-        self.target.fields.setdefault("From", caller_number(self.environment.runner))
+        # Each call from a number of its own, as a crowd's calls are (IVR_FIELDS may still set
+        # one for all): the app counts failed identity checks per number over all its calls, so
+        # a shared From locks callers out after a few scenarios with a wrong date of birth, and
+        # one per user did too, now and then, for a user whose calls drew that scenario 3 times.
+        self.numbered = "From" not in self.target.fields
 
     @task
     def place_call(self) -> None:
         scenario = random.choice(SCENARIOS)
+        if self.numbered:
+            self.target.fields["From"] = caller_number(self.environment.runner)
         self.transport.slept = 0.0
         started = time.perf_counter()
         # No signer for the call itself: the transport signs each request for the instance it

@@ -346,6 +346,15 @@ def test_pooled_connections_above_descriptor_1024_are_reused_and_callers_arrive_
         "    user.on_start()\n"
         "    gevent.sleep = sleep\n"
         "out['delays'] = [min(delays), max(delays), len(delays)]\n"
+        "out['from after start'] = [user.target.fields.get('From'), user.numbered]\n"
+        "from types import SimpleNamespace as NS\n"
+        "placed = []\n"
+        "def fake_run(scenario, target):\n"
+        "    placed.append(target.fields['From'])\n"
+        "    return NS(passed=True, message='', transcript=NS(steps=[]))\n"
+        "locustfile.run_scenario = fake_run\n"
+        "user.place_call(); user.place_call()\n"
+        "out['placed'] = placed\n"
         "class Worker: worker_index = 7\n"
         "out['numbers'] = [locustfile.caller_number(environment.runner) for _ in range(3)]\n"
         "out['worker numbers'] = [locustfile.caller_number(Worker()) for _ in range(2)]\n"
@@ -360,6 +369,9 @@ def test_pooled_connections_above_descriptor_1024_are_reused_and_callers_arrive_
     assert out["closed by the server"] is False and out["closed here"] is False
     low, high, count = out["delays"]
     assert count == 200 and 0 <= low < 0.5 and 4.5 < high <= 5  # spread over the think time
-    # Every user a number of its own: 200 users above, then these, each one more.
-    assert out["numbers"] == ["+15550000200", "+15550000201", "+15550000202"]
-    assert out["worker numbers"] == ["+15550700203", "+15550700204"]
+    # Every call a number of its own, drawn when it is placed (none when a user starts): one
+    # after another, a worker's index first.
+    assert out["from after start"] == [None, True]
+    assert out["placed"] == ["+15550000000", "+15550000001"]
+    assert out["numbers"] == ["+15550000002", "+15550000003", "+15550000004"]
+    assert out["worker numbers"] == ["+15550700005", "+15550700006"]
