@@ -88,8 +88,8 @@ class _Parser(FormDataParser):
         return stream, read_fields(stream), self.cls()
 
 
-#: What a request has once its body was read, or began to be: then werkzeug's stream reads it.
-_UNREAD = frozenset(["_cached_data", "stream"])
+#: Attributes a request has once its body was read, or began to be: then werkzeug's stream reads on.
+_BODY_TOUCHED = frozenset(["_cached_data", "stream"])
 
 #: The one body werkzeug's form machinery is bypassed for (its mimetype, as werkzeug reads it).
 URLENCODED = "application/x-www-form-urlencoded"
@@ -145,7 +145,7 @@ class FormRequest(Request):
         if (
             not (declared.isascii() and declared.isdigit())
             or "wsgi.input_terminated" in environ
-            or not _UNREAD.isdisjoint(self.__dict__)
+            or not _BODY_TOUCHED.isdisjoint(self.__dict__)
         ):
             return None
         length = int(declared)
