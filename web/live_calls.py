@@ -1,11 +1,13 @@
 """Calls placed from the trainer page, kept in the session store between clicks.
 
-A page call is a simulated caller (ivr.sim.SimulatedCall) that posts to this app's own webhooks.
-Between two clicks it is put away as plain data in the store (`SessionStore.page_call`): what
-the caller is waiting for (the pending `<Gather>` and the verbs after it), the keys collected so
-far, its virtual clock, the last lines it heard and its line. Any worker of any host on the same
-store takes it up for the next click, under a lock held across processes for the length of the
-click, so two clicks on one call never interleave.
+A page call is a simulated caller (ivr.SimulatedCall) that posts to this app's own webhooks.
+Between two clicks it is put away as plain data in the store (`SessionStore.page_call`): the
+caller's `snapshot()` (what it is waiting for, its virtual clock...), the keys collected so far,
+the last lines it heard and its line. Any worker of any host on the same store takes it up for
+the next click (`SimulatedCall.resume`), under a lock held across processes for the length of
+the click, so two clicks on one call never interleave. A page call is only ever waiting at a
+`<Gather>` or ended, so it can always be kept: it reaches our own app, whose transfers end the
+call (the caller's own switch parks nobody).
 
 Bounded: a call keeps its last `MAX_LINES` transcript lines, a line at most `max_per_line` live
 page calls (LineFull, a 429), and an idle call expires after `ttl` seconds and is hung up.
@@ -21,14 +23,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
-from xml.etree import ElementTree
 
 from ivr import (
     EXIT_BAD_INPUT,
     PHONE_KEYS,
     TRAINER_CALL_TTL,
     Flow,
-    Heard,
     IvrError,
     Outcome,
     PageCall,
@@ -65,92 +65,6 @@ class PageCallGone(IvrError):
     """The page call is not (or no longer) in the store: answered with 404."""
 
 
-class PageCaller(SimulatedCall):
-    """A simulated caller that can be put away as data and taken up again in another process.
-
-    Only what a page call can be doing between clicks is kept: waiting at a `<Gather>`, or
-    ended. (Page calls reach our own app, whose transfers end the call: nothing is parked.)
-    """
-
-    def snapshot(self) -> dict[str, Any]:
-        if self._held is not None or self._looping is not None:
-            raise SimulationError("a page call cannot be kept while held in a queue, a recording or a loop")
-        waiting = self._waiting
-        last = self._last_state_step()
-        outcome = self.transcript.outcome
-        return {
-            "to": self.to,
-            "caller": self.caller,
-            "base_url": self.base_url,
-            "simulated_now": self.simulated_now,
-            "clock": self.clock,
-            "status": self._status,
-            "answered": self._answered,
-            "sequence": self._sequence,
-            "waiting": None
-            if waiting is None
-            else {
-                "gather": ElementTree.tostring(waiting.gather, encoding="unicode"),
-                "url": waiting.doc_url,
-                "rest": [ElementTree.tostring(v, encoding="unicode") for v in waiting.rest],
-            },
-            "state": last.state if last else None,
-            "trigger": last.trigger if last else None,
-            "header_language": last.language if last else None,
-            "since_input": [[h.kind, h.text, h.voice, h.language] for h in self._since_input],
-            "outcome": None
-            if outcome is None
-            else {"kind": outcome.kind, "target": outcome.target, "detail": outcome.detail},
-        }
-
-    @classmethod
-    def resume(
-        cls, transport: Transport, call_sid: str, data: dict[str, Any], signer: Signer | None
-    ) -> PageCaller:
-        sim = cls(
-            transport,
-            to=data["to"],
-            caller=data["caller"],
-            base_url=data["base_url"],
-            signer=signer,
-            call_sid=call_sid,
-            simulated_now=data["simulated_now"],
-        )
-        sim._status = data["status"]
-        sim._answered = bool(data["answered"])
-        sim._sequence = int(data["sequence"])
-        # One step stands for the call so far: where the app said it was.
-        resumed = Step(
-            0,
-            "resumed",
-            "POST",
-            sim.voice_url,
-            {},
-            state=data["state"],
-            trigger=data["trigger"],
-            language=data["header_language"],
-        )
-        sim.transcript.steps.append(resumed)
-        waiting = data["waiting"]
-        if waiting is not None:
-            # Run the kept <Gather> and what follows it again: the caller waits at it as before
-            # (what it says is heard onto the stand-in step, which no transcript shows).
-            verbs = [ElementTree.fromstring(waiting["gather"])]
-            verbs += [ElementTree.fromstring(v) for v in waiting["rest"]]
-            sim._run(verbs, waiting["url"], resumed)
-        sim.clock = float(data["clock"])
-        sim._since_input = [Heard(k, t, v, lang) for k, t, v, lang in data["since_input"]]
-        if data["outcome"] is not None:
-            sim.transcript.outcome = Outcome(**data["outcome"])
-        return sim
-
-    def _last_state_step(self) -> Step | None:
-        for step in reversed(self.transcript.steps):
-            if step.state:
-                return step
-        return None
-
-
 @dataclass
 class LiveCall:
     """One page call during one click: the caller, the keys it is collecting, its transcript.
@@ -159,7 +73,7 @@ class LiveCall:
     keys until its finish key or its number of digits, as Twilio's <Gather> does.
     """
 
-    sim: PageCaller
+    sim: SimulatedCall
     line: str
     flow: Flow
     clock: str | None = None
@@ -309,7 +223,7 @@ class LiveCall:
         data = json.loads(text)
         if data.get("v") != _VERSION:
             raise PageCallGone(f"page call {call_sid} was kept by another version of the trainer")
-        sim = PageCaller.resume(transport, call_sid, data["sim"], signer)
+        sim = SimulatedCall.resume(transport, call_sid, data["sim"], signer)
         return cls(
             sim=sim,
             line=data["line"],
@@ -425,7 +339,7 @@ class PageCalls:
         self.ttl = ttl
         self.max_per_line = max_per_line
 
-    def start(self, sim: PageCaller, line: str, flow: Flow, clock: str | None) -> LiveCall:
+    def start(self, sim: SimulatedCall, line: str, flow: Flow, clock: str | None) -> LiveCall:
         """Place a call: reserve its room on the line (LineFull when there is none), then dial."""
         now = time.time()
         live = LiveCall(sim, line, flow, clock=clock, started_at=now)

@@ -32,6 +32,7 @@ from ivr import (
     Flow,
     SessionStore,
     Signer,
+    SimulatedCall,
     SimulationError,
     StoreError,
     WsgiTransport,
@@ -46,7 +47,7 @@ from ivr import (
 )
 
 from . import call_views
-from .live_calls import InputError, LineFull, LiveCall, PageCaller, PageCallGone, PageCalls
+from .live_calls import InputError, LineFull, LiveCall, PageCallGone, PageCalls
 
 log = logging.getLogger(__name__)
 
@@ -255,7 +256,7 @@ def start_call() -> ResponseReturnValue:
         abort(400, f"no number reaches line {line!r}; set IVR_LINE_{line.upper()} to one")
     now = _clock(body.get("now"))
     config = current_app.config
-    sim = PageCaller(
+    sim = SimulatedCall(
         _transport(),
         to=number,
         caller=PAGE_CALLER,

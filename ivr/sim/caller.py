@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from email.utils import format_datetime
 from functools import lru_cache
 from types import MappingProxyType
+from typing import Any, Self
 from urllib.parse import urljoin, urlsplit
 from xml.etree import ElementTree
 
@@ -25,7 +26,7 @@ from ivr.sim.signing import Signer
 from ivr.sim.twiml_rules import SIMULATED
 from ivr.sim.twiml_rules import problems as twiml_problems
 
-from . import dial, queue, record
+from . import dial, queue, record, snapshot
 from .callers import TEST_CALLER
 from .cookies import CallCookies
 from .fields import geographic, normalised
@@ -361,6 +362,30 @@ class SimulatedCall:
     @property
     def outcome(self) -> Outcome | None:
         return self.transcript.outcome
+
+    # -- kept between requests --------------------------------------------------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        """The call as JSON-able data, for `resume` to take up in this process or another.
+
+        Kept: the numbers, base URL and SimulatedNow it was placed with, its virtual clock and
+        call status, the <Gather> it waits at and the verbs after it, what it heard since the
+        last input, where the app last said it was, and how it ended. Not kept: the steps
+        before, its cookies, and options beyond those (voice URL, callbacks, fields, switch).
+        SimulationError while it is held in a queue, a recording or a loop: those cannot be
+        kept, only a call waiting at a <Gather> or ended.
+        """
+        return snapshot.take(self)
+
+    @classmethod
+    def resume(cls, transport: Transport, call_sid: str, data: dict[str, Any], signer: Signer | None) -> Self:
+        """Take up a call from `snapshot()`'s data, over `transport`, signing with `signer`.
+
+        It waits at the same <Gather> (its next input goes where the kept call's would), with
+        the same clock and what it heard; its transcript starts with one "resumed" step that
+        stands for the call so far.
+        """
+        return snapshot.resume(cls, transport, call_sid, data, signer)
 
     # -- running TwiML ---------------------------------------------------------------------
 
