@@ -9,8 +9,10 @@ or the webhooks (bench/slow_clients.py measures it). `IVR_WORKER_CLASS=gthread` 
 threaded workers back (IVR_THREADS threads each), for a host behind a buffering reverse proxy.
 """
 
+import logging
 import multiprocessing
 import os
+from typing import Any
 
 bind = os.environ.get("IVR_BIND", "0.0.0.0:8000")
 # Each worker builds the flows and machines once, at start-up (no preload: one machine per
@@ -40,5 +42,27 @@ forwarder_headers = ""
 accesslog = os.environ.get("IVR_ACCESS_LOG") or None  # "-" for stdout; query strings only
 errorlog = "-"
 loglevel = os.environ.get("IVR_LOG_LEVEL", "info")
+# The app's own lines (a call started or ended, a store that failed, a lockout) go to gunicorn's
+# error log, stamped as its own are, at IVR_LOG_LEVEL: without a handler, Python printed the
+# bare text of warnings and errors and no info line at all.
+APP_LOGGERS = ("ivr", "webhooks", "web")
 limit_request_line = 8190
 limit_request_field_size = 8190
+
+
+class _ToGunicornLog(logging.Handler):
+    """Hands each record to gunicorn's error logger, to whichever file that writes then (it
+    replaces its handler when the logs are reopened, USR1, or the configuration reloaded, HUP)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        logging.getLogger("gunicorn.error").handle(record)
+
+
+def on_starting(server: Any) -> None:
+    """In the master, before any worker forks: the app's loggers write through gunicorn's."""
+    level = logging.getLogger("gunicorn.error").level
+    for name in APP_LOGGERS:
+        logger = logging.getLogger(name)
+        logger.handlers = [_ToGunicornLog()]
+        logger.setLevel(level)
+        logger.propagate = False
