@@ -62,8 +62,8 @@ PAGE_CALL_GRACE = 24 * 3600
 class PageCall:
     """A call placed from the trainer page, kept between clicks so any worker serves the next.
 
-    `data` is the page's own snapshot of the simulated caller (JSON text, web/live_calls.py);
-    the store reads only the other fields. A call that is not `ended` is live until
+    `data` is the simulated caller's snapshot (JSON text, SimulatedCall.snapshot in
+    ivr/sim/snapshot.py); the store reads only the other fields. A call that is not `ended` is live until
     `expires_at`; an ended one is kept until then so its transcript stays readable.
     """
 
