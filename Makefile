@@ -22,7 +22,7 @@ system:
 
 ## run: the webhook app on http://$(HOST):$(PORT), SQLite in ./instance, flows reloaded on edit
 run: setup
-	IVR_RELOAD_FLOWS=$${IVR_RELOAD_FLOWS:-1} $(BIN)/flask --app app run --host $(HOST) --port $(PORT)
+	IVR_RELOAD_FLOWS=$${IVR_RELOAD_FLOWS:-1} $(BIN)/flask --app 'app:create_dev_app()' run --host $(HOST) --port $(PORT)
 
 ## test: lint, types, then the whole test suite (pytest-xdist, 2 workers per core, a file per worker)
 test: setup system lint pytest

@@ -72,6 +72,17 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     return app
 
 
+def create_dev_app() -> Flask:
+    """`make run` (Flask's development server): the app, with its log lines on the terminal,
+    stamped, at IVR_LOG_LEVEL (default info), as gunicorn.conf.py sends them to gunicorn's log."""
+    logging.basicConfig(
+        level=os.environ.get("IVR_LOG_LEVEL", "info").upper(),
+        format="[%(asctime)s] [%(process)d] [%(levelname)s] %(message)s",
+        datefmt="%Y-%m-%d %H:%M:%S %z",
+    )
+    return create_app()
+
+
 def _member_key_settings(app: Flask) -> None:
     """The member hash key lives apart from the hashes; a real number needs it configured."""
     if app.config.get("SECRET_KEY") or app.config.get("SECRET_KEY_FILE"):

@@ -43,11 +43,13 @@ def served(app: Any) -> Iterator[str]:
         thread.join(5)
 
 
-def start_flask(port: int, env: dict[str, str], log: Path | None = None) -> subprocess.Popen[bytes]:
-    """`flask --app app run` in its own process, returned once /healthz answers."""
+def start_flask(
+    port: int, env: dict[str, str], log: Path | None = None, app: str = "app"
+) -> subprocess.Popen[bytes]:
+    """`flask --app <app> run` in its own process, returned once /healthz answers."""
     out = log.open("ab") if log is not None else subprocess.DEVNULL
     proc = subprocess.Popen(
-        [sys.executable, "-m", "flask", "--app", "app", "run", "--port", str(port)],
+        [sys.executable, "-m", "flask", "--app", app, "run", "--port", str(port)],
         cwd=ROOT,
         env=env,
         stdout=out,
@@ -67,7 +69,7 @@ def start_flask(port: int, env: dict[str, str], log: Path | None = None) -> subp
 # -- gunicorn with the repo's gunicorn.conf.py, and a redis-server that can be stopped -----------
 
 
-def _clean_env(settings: dict[str, str]) -> dict[str, str]:
+def clean_env(settings: dict[str, str]) -> dict[str, str]:
     """The environment without a developer's IVR_*, REDIS_URL or Twilio settings, plus `settings`."""
     env = {
         k: v
@@ -85,7 +87,7 @@ class Gunicorn:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = workdir / f"gunicorn-{self.port}.log"
-        env = _clean_env({**settings, "IVR_BIND": f"127.0.0.1:{self.port}", "WEB_CONCURRENCY": str(workers)})
+        env = clean_env({**settings, "IVR_BIND": f"127.0.0.1:{self.port}", "WEB_CONCURRENCY": str(workers)})
         command = [
             str(Path(sys.executable).with_name("gunicorn")),
             "-c",

@@ -33,7 +33,7 @@ import pytest
 from ivr.sim.signing import Signer
 
 from .phone import MAIN
-from .servers import ROOT, Gunicorn, _clean_env, free_port, gunicorn
+from .servers import ROOT, Gunicorn, clean_env, free_port, gunicorn
 
 _spec = importlib.util.spec_from_file_location("slow_clients", ROOT / "bench" / "slow_clients.py")
 assert _spec is not None and _spec.loader is not None
@@ -293,7 +293,7 @@ def test_a_held_lock_gives_the_spoken_fallback_before_twilio_gives_up(tmp_path: 
 def _behind_path_only_gateway(settings: dict[str, str], workdir: Path) -> Iterator[str]:
     """gunicorn (repo config) serving tests/hardening_front.py; yields its base URL."""
     port = free_port()
-    env = _clean_env({**settings, "IVR_BIND": f"127.0.0.1:{port}", "WEB_CONCURRENCY": "1"})
+    env = clean_env({**settings, "IVR_BIND": f"127.0.0.1:{port}", "WEB_CONCURRENCY": "1"})
     command = [str(Path(sys.executable).with_name("gunicorn")), "-c", str(ROOT / "gunicorn.conf.py")]
     log = workdir / "front.log"
     with log.open("wb") as out:

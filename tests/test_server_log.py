@@ -1,4 +1,5 @@
-"""Under gunicorn the app's own log lines reach gunicorn's error log, stamped as its lines are.
+"""Under gunicorn the app's own log lines reach gunicorn's error log, stamped as its lines are;
+under `make run` (Flask's development server, app:create_dev_app()) the terminal, stamped alike.
 
 Real processes: gunicorn with the repo's gunicorn.conf.py and one worker, a simulated call over
 HTTP. Before, the app's loggers had no handler: an operator saw the bare text of a warning (no
@@ -18,7 +19,7 @@ from ivr import SimulatedCall
 from ivr.sim.transport import HttpTransport
 
 from .phone import MAIN
-from .servers import Gunicorn
+from .servers import Gunicorn, clean_env, free_port, start_flask
 
 STAMP = r"\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d{4}\] \[\d+\]"
 SID = r"CA[0-9a-f]{32}"
@@ -71,3 +72,22 @@ def test_ivr_log_level_above_info_keeps_the_calls_lines_out(tmp_path: Path, leve
     assert sid not in text, text[-3000:]
     warned = "TWILIO_AUTH_TOKEN is not set" in text
     assert warned is (level == "warning")
+
+
+def test_make_runs_development_server_logs_the_calls_lines_stamped_too(tmp_path: Path) -> None:
+    log = tmp_path / "flask.log"
+    port = free_port()
+    env = clean_env({"IVR_DATABASE": str(tmp_path / "ivr.sqlite3"), "IVR_TRAINER": "0"})
+    proc = start_flask(port, env, log, app="app:create_dev_app()")
+    try:
+        sid = _one_call(f"http://127.0.0.1:{port}")
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    text = log.read_text(encoding="utf-8", errors="replace")
+    ours = [line for line in text.splitlines() if sid in line]
+    assert len(ours) == 3, text[-3000:]
+    assert re.fullmatch(rf"{STAMP} \[INFO\] call {sid} started on main line: main_menu", ours[0]), ours
+    assert re.fullmatch(rf"{STAMP} \[INFO\] call {sid} ended: completed", ours[2]), ours
+    assert re.search(rf"^{STAMP} \[WARNING\] TWILIO_AUTH_TOKEN is not set", text, re.M), text[-3000:]
+    assert "POST /voice" in text  # the development server's own request lines, as before
