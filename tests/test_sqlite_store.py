@@ -278,7 +278,30 @@ def test_an_older_file_s_calls_live_index_is_replaced(tmp_path: Path) -> None:
         db.execute("DROP INDEX calls_open")
         db.execute("CREATE INDEX calls_live ON calls (line, ended_at, expires_at)")
     SqliteStore(str(path)).check()
-    assert set(_indexes(path)) == {"calls_started", "calls_open", "calls_ended"}
+    assert set(_indexes(path)) == {"calls_started", "calls_open"}
+
+
+def test_an_older_file_s_calls_ended_index_is_dropped_and_its_query_uses_calls_open(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite3"
+    store = SqliteStore(str(path))
+    store.check()
+    with sqlite3.connect(path) as db:  # as an older version left it
+        db.execute("CREATE INDEX calls_ended ON calls (ended_at)")
+    store.close()
+    store = SqliteStore(str(path))
+    store.check()
+    assert set(_indexes(path)) == {"calls_started", "calls_open"}
+    with sqlite3.connect(path) as db:  # the ended calls of a line: a search of calls_open
+        plan = " ".join(
+            str(r[3])
+            for r in db.execute(
+                "EXPLAIN QUERY PLAN SELECT call_sid FROM calls WHERE ended_at >= ? AND line = ?"
+                " ORDER BY ended_at",
+                (0.0, "main"),
+            )
+        )
+    assert "USING INDEX calls_open (line=? AND ended_at>?)" in plan, plan
+    assert store.ended_calls("main", 0.0) == []
 
 
 # -- one writer connection and one lock file per process ------------------------------------
