@@ -54,13 +54,21 @@ class _ToGunicornLog(logging.Handler):
     """Hands each record to gunicorn's error logger, to whichever file that writes then (it
     replaces its handler when the logs are reopened, USR1, or the configuration reloaded, HUP)."""
 
+    def __init__(self) -> None:
+        super().__init__()
+        self.target = logging.getLogger("gunicorn.error")  # the one logger of that name, for good
+
     def emit(self, record: logging.LogRecord) -> None:
-        logging.getLogger("gunicorn.error").handle(record)
+        self.target.handle(record)
 
 
 def on_starting(server: Any) -> None:
     """In the master, before any worker forks: the app's loggers write through gunicorn's."""
     level = logging.getLogger("gunicorn.error").level
+    # No line names a thread or a process name: not looked up for every record (the logging
+    # HOWTO's "Optimization").
+    logging.logThreads = False
+    logging.logMultiprocessing = False
     for name in APP_LOGGERS:
         logger = logging.getLogger(name)
         logger.handlers = [_ToGunicornLog()]

@@ -52,18 +52,24 @@ def _log(tmp_path: Path, level: str | None) -> tuple[str, str]:
     return server.text(), sid
 
 
-def test_a_calls_start_path_and_end_are_logged_with_gunicorns_stamp(tmp_path: Path) -> None:
+def test_a_calls_start_and_end_are_logged_with_gunicorns_stamp(tmp_path: Path) -> None:
     text, sid = _log(tmp_path, None)  # the default level, info
     lines = text.splitlines()
     ours = [line for line in lines if sid in line]
-    assert len(ours) == 3, text[-3000:]
+    assert len(ours) == 2, text[-3000:]
     assert re.fullmatch(rf"{STAMP} \[INFO\] call {sid} started on main line: main_menu", ours[0]), ours
-    assert re.fullmatch(rf"{STAMP} \[INFO\] call {sid}: main_menu --press_2--> billing_menu", ours[1]), ours
-    assert re.fullmatch(rf"{STAMP} \[INFO\] call {sid} ended: completed", ours[2]), ours
+    assert re.fullmatch(rf"{STAMP} \[INFO\] call {sid} ended: completed", ours[1]), ours
     # The start-up warning of an unsigned app, stamped too, once (not also bare on stderr).
     warned = [line for line in lines if "TWILIO_AUTH_TOKEN is not set" in line]
     assert len(warned) == 1 and re.match(rf"{STAMP} \[WARNING\] TWILIO_AUTH_TOKEN is not set", warned[0])
     assert "+15551230000" not in text and "1230000" not in text  # the caller's number: never
+
+
+def test_at_debug_every_step_of_the_call_is_logged_too(tmp_path: Path) -> None:
+    text, sid = _log(tmp_path, "debug")
+    ours = [line for line in text.splitlines() if sid in line]
+    assert len(ours) == 3, text[-3000:]
+    assert re.fullmatch(rf"{STAMP} \[DEBUG\] call {sid}: main_menu --press_2--> billing_menu", ours[1]), ours
 
 
 @pytest.mark.parametrize("level", ["warning", "error"])
@@ -86,8 +92,8 @@ def test_make_runs_development_server_logs_the_calls_lines_stamped_too(tmp_path:
         proc.wait(10)
     text = log.read_text(encoding="utf-8", errors="replace")
     ours = [line for line in text.splitlines() if sid in line]
-    assert len(ours) == 3, text[-3000:]
+    assert len(ours) == 2, text[-3000:]
     assert re.fullmatch(rf"{STAMP} \[INFO\] call {sid} started on main line: main_menu", ours[0]), ours
-    assert re.fullmatch(rf"{STAMP} \[INFO\] call {sid} ended: completed", ours[2]), ours
+    assert re.fullmatch(rf"{STAMP} \[INFO\] call {sid} ended: completed", ours[1]), ours
     assert re.search(rf"^{STAMP} \[WARNING\] TWILIO_AUTH_TOKEN is not set", text, re.M), text[-3000:]
     assert "POST /voice" in text  # the development server's own request lines, as before

@@ -261,7 +261,7 @@ class Engine:
             )
         )
         slot.save(session, now=wall, outcome=_outcome(dest))
-        log.info("call %s: %s --%s--> %s", session.call_sid, step.source, step.trigger, step.dest)
+        log.debug("call %s: %s --%s--> %s", session.call_sid, step.source, step.trigger, step.dest)
         return Reply(twiml, session.line, session.state, session.lang, step.trigger)
 
     def _render_heard(
