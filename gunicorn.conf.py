@@ -71,6 +71,8 @@ def on_starting(server: Any) -> None:
     logging.logMultiprocessing = False
     for name in APP_LOGGERS:
         logger = logging.getLogger(name)
+        if logger.handlers:
+            continue  # the operator's own logging configuration (--log-config...) sends it elsewhere
         logger.handlers = [_ToGunicornLog()]
         logger.setLevel(level)
         logger.propagate = False

@@ -9,6 +9,7 @@ time, no level, no pid) and no line at all of a call starting, moving or ending.
 from __future__ import annotations
 
 import contextlib
+import json
 import re
 import time
 from pathlib import Path
@@ -33,8 +34,8 @@ def _one_call(url: str) -> str:
     return call.call_sid
 
 
-def _log(tmp_path: Path, level: str | None) -> tuple[str, str]:
-    settings = {"IVR_DATABASE": str(tmp_path / "ivr.sqlite3"), "IVR_TRAINER": "0"}
+def _log(tmp_path: Path, level: str | None, **more: str) -> tuple[str, str]:
+    settings = {"IVR_DATABASE": str(tmp_path / "ivr.sqlite3"), "IVR_TRAINER": "0", **more}
     if level is not None:
         settings["IVR_LOG_LEVEL"] = level
     server = Gunicorn(settings, tmp_path, workers=1)
@@ -70,6 +71,31 @@ def test_at_debug_every_step_of_the_call_is_logged_too(tmp_path: Path) -> None:
     ours = [line for line in text.splitlines() if sid in line]
     assert len(ours) == 3, text[-3000:]
     assert re.fullmatch(rf"{STAMP} \[DEBUG\] call {sid}: main_menu --press_2--> billing_menu", ours[1]), ours
+
+
+def test_an_operators_own_logging_configuration_of_the_app_is_kept(tmp_path: Path) -> None:
+    """gunicorn --log-config-json giving the app's logger a file of its own: the lines go there."""
+    ours = tmp_path / "ivr.log"
+    config = {
+        "version": 1,
+        "disable_existing_loggers": False,
+        # gunicorn merges this over its defaults key by key: its own handlers are named again.
+        "handlers": {
+            "console": {"class": "logging.StreamHandler", "stream": "ext://sys.stdout"},
+            "error_console": {"class": "logging.StreamHandler", "stream": "ext://sys.stderr"},
+            "ivr_file": {"class": "logging.FileHandler", "filename": str(ours)},
+        },
+        "loggers": {
+            "gunicorn.error": {"level": "INFO", "handlers": ["error_console"], "propagate": False},
+            "gunicorn.access": {"level": "INFO", "handlers": ["console"], "propagate": False},
+            "ivr": {"level": "INFO", "handlers": ["ivr_file"], "propagate": False},
+        },
+    }
+    path = tmp_path / "logging.json"
+    path.write_text(json.dumps(config), encoding="utf-8")
+    text, sid = _log(tmp_path, None, GUNICORN_CMD_ARGS=f"--log-config-json {path}")
+    assert sid not in text, text[-3000:]
+    assert f"call {sid} started on main line: main_menu" in ours.read_text(encoding="utf-8")
 
 
 @pytest.mark.parametrize("level", ["warning", "error"])
